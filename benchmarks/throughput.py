@@ -1,0 +1,181 @@
+r"""Steady-state training throughput of SGD and SAM, and the machine's matmul.
+
+  TFDS_DATA_DIR=../shared/tensorflow_datasets python benchmarks/throughput.py \
+      --output=/tmp/throughput.json
+
+Measures, in one run and with the training code itself (train.make_train_chunk
+on input_pipeline.OnDeviceTrainData, compilation excluded):
+
+* the Fashion-MNIST MLP (300, 100) at batch 128 (real data from TFDS);
+* a narrow CIFAR-style ResNet-18 (num_filters=8) at batch 128, on random
+  CIFAR-shaped images (throughput does not depend on pixel values, and
+  CIFAR-10 may not be available offline);
+* float32 matmul GFLOP/s at the MLP's first-layer shape (128x784 @ 784x300),
+
+and prints the SAM/SGD time ratio (two forward/backward passes: 2.0 is ideal)
+and the MLP's GFLOP/s next to the matmul's. FLOPs per step come from XLA's
+cost analysis of one compiled training step, i.e. the operations executed.
+"""
+
+import json
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import default
+import input_pipeline
+import models
+import train
+
+flags.DEFINE_string('output', 'throughput.json', 'Where to write the JSON.')
+flags.DEFINE_float('min_seconds', 3.0, 'Timing per measurement (seconds).')
+flags.DEFINE_integer('repeats', 3, 'Measurements per setting; the best counts.')
+FLAGS = flags.FLAGS
+
+MATMUL_SHAPE = (128, 784, 300)
+
+
+def matmul_gflops(min_seconds: float, repeats: int) -> float:
+  """Dense float32 (m x k) @ (k x n) GFLOP/s, best of `repeats`."""
+  m, k, n = MATMUL_SHAPE
+  rng = np.random.default_rng(0)
+  # Several inputs, so no call can reuse another's result.
+  xs = [jnp.asarray(rng.standard_normal((m, k)), jnp.float32)
+        for _ in range(8)]
+  w = jnp.asarray(rng.standard_normal((k, n)), jnp.float32)
+  matmul = jax.jit(jnp.matmul)
+  matmul(xs[0], w).block_until_ready()
+  best = 0.0
+  for _ in range(repeats):
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+      for x in xs:
+        result = matmul(x, w)
+      calls += len(xs)
+      result.block_until_ready()
+    best = max(best, 2 * m * k * n * calls / (time.perf_counter() - start))
+  return best / 1e9
+
+
+def step_flops(config, data, state, mesh) -> float:
+  """FLOPs of one training step on all devices, from XLA's cost analysis."""
+  one_step = train.make_train_chunk(config, data, mesh)
+  inputs, _ = next(data.epoch_chunks(0, 1))
+  analysis = one_step.lower(state, inputs, 1).compile().cost_analysis()
+  if isinstance(analysis, list):
+    analysis = analysis[0]
+  return float(analysis['flops']) * jax.device_count()
+
+
+def measure(config, split: input_pipeline.Split, min_seconds: float,
+            repeats: int) -> dict[str, float]:
+  """Steady-state training examples/s of `config` on `split`."""
+  spec = input_pipeline.get_spec(config.dataset)
+  mesh = input_pipeline.create_mesh()
+  data_key, augment_key, init_key = jax.random.split(jax.random.key(0), 3)
+  data = input_pipeline.OnDeviceTrainData(split, spec, config, mesh, data_key,
+                                          augment_key)
+  model = models.create_model(config, spec.num_classes)
+  schedule = train.create_learning_rate_schedule(config, data.steps_per_epoch)
+  state = jax.device_put(
+      train.create_train_state(config, model, data.example_shape, init_key,
+                               schedule),
+      jax.NamedSharding(mesh, train.REPLICATED))
+  flops = step_flops(config, data, state, mesh)
+  train_chunk = train.make_train_chunk(config, data, mesh)
+  inputs, steps = next(data.epoch_chunks(0, train.steps_per_dispatch(config)))
+  state, totals = train_chunk(state, inputs, steps)  # Compiles.
+  jax.block_until_ready(totals)
+  best = 0.0
+  for _ in range(repeats):
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+      state, totals = train_chunk(state, inputs, steps)
+      done += steps
+    jax.block_until_ready((state, totals))
+    best = max(best, done * config.batch_size / (time.perf_counter() - start))
+  params = train.count_params(state.params)
+  passes = 2 if config.optimizer == 'sam' else 1
+  result = {'examples_per_sec': best,
+            'flops_per_step': flops,
+            'gflops': flops * best / config.batch_size / 1e9}
+  if config.model == 'mlp':
+    # The usual model-FLOPs convention for dense networks (forward 2N,
+    # backward 4N per example and pass). It counts the input gradient of
+    # the first layer, which is never computed.
+    result['model_gflops'] = 6 * params * passes * best / 1e9
+  return result
+
+
+def mlp_config(optimizer: str):
+  config = default.get_config()
+  config.dataset = 'fashion_mnist'
+  config.model = 'mlp'
+  config.num_neurons = (300, 100)
+  config.batch_size = 128
+  config.optimizer = optimizer
+  config.steps_per_dispatch = 200
+  return config
+
+
+def resnet_config(optimizer: str):
+  config = default.get_config()
+  config.dataset = 'cifar10'
+  config.augment = True
+  config.model = 'resnet18'
+  config.num_filters = 8
+  config.batch_size = 128
+  config.optimizer = optimizer
+  return config
+
+
+def main(argv):
+  del argv
+  fashion_mnist = input_pipeline.load_split(mlp_config('sgd'), train=True)
+  rng = np.random.default_rng(0)
+  cifar_shaped = input_pipeline.Split(
+      rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8),
+      rng.integers(0, 10, 10_000).astype(np.int32))
+  results = {'devices': [str(d) for d in jax.devices()],
+             'matmul_shape': MATMUL_SHAPE,
+             'matmul_gflops': matmul_gflops(FLAGS.min_seconds, FLAGS.repeats)}
+  for name, make_config, split in (
+      ('mlp_300_100', mlp_config, fashion_mnist),
+      ('resnet18_filters8', resnet_config, cifar_shaped)):
+    for optimizer in ('sgd', 'sam'):
+      results[f'{name}/{optimizer}'] = measure(
+          make_config(optimizer), split, FLAGS.min_seconds, FLAGS.repeats)
+    results[f'{name}/sam_sgd_time_ratio'] = (
+        results[f'{name}/sgd']['examples_per_sec'] /
+        results[f'{name}/sam']['examples_per_sec'])
+  for optimizer in ('sgd', 'sam'):
+    r = results[f'mlp_300_100/{optimizer}']
+    r['fraction_of_matmul'] = r['gflops'] / results['matmul_gflops']
+    r['model_fraction_of_matmul'] = (r['model_gflops'] /
+                                     results['matmul_gflops'])
+
+  print(f'matmul {"x".join(map(str, MATMUL_SHAPE))} float32: '
+        f'{results["matmul_gflops"]:.1f} GFLOP/s')
+  for name in ('mlp_300_100', 'resnet18_filters8'):
+    for optimizer in ('sgd', 'sam'):
+      r = results[f'{name}/{optimizer}']
+      line = (f'{name:18s} {optimizer}: {r["examples_per_sec"]:10,.0f} ex/s'
+              f'  executed {r["gflops"]:6.1f} GFLOP/s')
+      if 'model_gflops' in r:
+        line += (f' ({100 * r["fraction_of_matmul"]:.0f}% of matmul)'
+                 f'  model (6N) {r["model_gflops"]:6.1f} GFLOP/s'
+                 f' ({100 * r["model_fraction_of_matmul"]:.0f}% of matmul)')
+      print(line)
+    print(f'{name:18s} SAM/SGD time ratio: '
+          f'{results[f"{name}/sam_sgd_time_ratio"]:.2f} (ideal 2.0)')
+  with open(FLAGS.output, 'w') as f:
+    json.dump(results, f, indent=2)
+  print(f'wrote {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,494 @@
+"""Training and evaluation: SGD or SAM, data-parallel over devices.
+
+Data parallelism is written pmap-style, as per-device code with explicit
+collectives, using `jax.shard_map` (which `jax.pmap` itself is built on since
+JAX 0.8, and which JAX recommends for new code). The state is replicated;
+each device computes gradients on its slice of the global batch (for SAM,
+the ascent too) and `lax.pmean` averages them. One call from Python runs up to
+`config.steps_per_dispatch` steps inside a `lax.fori_loop`, drawing batches
+on device (see input_pipeline.OnDeviceTrainData), so neither host-to-device
+copies nor the Python loop sit between steps. Metrics are summed on device
+and read once per epoch.
+"""
+
+import functools
+import json
+import time
+from typing import Any, Callable
+
+from absl import logging
+from clu import metric_writers
+from clu import periodic_actions
+from etils import epath
+import flax
+from flax.training import train_state
+import jax
+from jax import lax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from jax.sharding import PartitionSpec as P
+
+import input_pipeline
+import models
+import sam
+import sparsity
+import validate
+
+PyTree = Any
+AXIS = input_pipeline.AXIS
+REPLICATED = P()
+
+
+class TrainState(train_state.TrainState):
+  """Flax's TrainState plus BatchNorm statistics and the pruning mask."""
+
+  batch_stats: PyTree = None
+  mask: PyTree = None  # sparsity.compute_mask's output; None when dense.
+
+
+def create_learning_rate_schedule(config: ml_collections.ConfigDict,
+                                  steps_per_epoch: int) -> optax.Schedule:
+  """`step`: x lr_decay_factor at each boundary (fractions of training)."""
+  if config.lr_schedule == 'constant':
+    return optax.constant_schedule(config.learning_rate)
+  total_steps = config.num_epochs * steps_per_epoch
+  return optax.piecewise_constant_schedule(
+      config.learning_rate,
+      {int(f * total_steps): config.lr_decay_factor
+       for f in config.lr_boundaries})
+
+
+def create_optimizer(config: ml_collections.ConfigDict,
+                     schedule: optax.Schedule) -> optax.GradientTransformation:
+  """SGD with momentum on g + wd * w (coupled weight decay, on all params).
+
+  This is PyTorch's SGD(weight_decay=wd) and what Shin et al.'s code does.
+  With SAM, g is the SAM gradient.
+  """
+  return optax.chain(
+      optax.add_decayed_weights(config.weight_decay),
+      optax.sgd(schedule, momentum=config.momentum or None))
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Per-example softmax cross-entropy."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def device_mean(tree: PyTree) -> PyTree:
+  """Mean over the devices; the identity on a single device.
+
+  XLA does not elide an all-reduce over one device: on a CPU it costs ~13%
+  of an MLP step, so the single-device case skips it (which is why the
+  shard_maps below run with check_vma=False).
+  """
+  return tree if lax.axis_size(AXIS) == 1 else lax.pmean(tree, AXIS)
+
+
+def device_sum(tree: PyTree) -> PyTree:
+  """Sum over the devices; the identity on a single device."""
+  return tree if lax.axis_size(AXIS) == 1 else lax.psum(tree, AXIS)
+
+
+def _parallel(fn: Callable[..., Any], mesh: jax.sharding.Mesh, in_specs,
+              out_specs, donate_argnums=()) -> Callable[..., Any]:
+  """jit(shard_map(fn)): `fn` is per-device code over the mesh axis AXIS."""
+  return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs,
+                               out_specs=out_specs, check_vma=False),
+                 donate_argnums=donate_argnums)
+
+
+def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
+                  params: PyTree) -> tuple[PyTree, tuple[Any, ...]]:
+  """Gradient of the mean training loss at `params`, masked.
+
+  Returns (grads, (per-example losses, logits, new BatchNorm statistics)).
+  """
+
+  def loss_fn(params):
+    logits, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, images,
+        train=True, mutable=['batch_stats'])
+    losses = cross_entropy(logits, labels)
+    return losses.mean(), (losses, logits, updates.get('batch_stats', {}))
+
+  grads, aux = jax.grad(loss_fn, has_aux=True)(params)
+  # Pruned weights get no gradient, so momentum, weight decay (of a zero
+  # weight) and SAM's perturbation all leave them at exactly zero.
+  return sparsity.apply_mask(grads, state.mask), aux
+
+
+def train_step(state: TrainState, images: jax.Array, labels: jax.Array, *,
+               config: ml_collections.ConfigDict
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One SGD or SAM step on this device's batch; runs inside pmap."""
+  grad_fn = functools.partial(loss_gradient, state, images, labels)
+  if config.optimizer == 'sam':
+    ascent_weight_decay = (config.weight_decay
+                           if config.sam_weight_decay_in_ascent else 0.0)
+    grads, aux = sam.sam_gradient(grad_fn, state.params, config.rho,
+                                  ascent_weight_decay)
+  else:
+    grads, aux = grad_fn(state.params)
+  # Metrics and BatchNorm statistics come from the unperturbed pass.
+  losses, logits, batch_stats = aux
+  grads = device_mean(grads)
+  # Each device normalized with its own batch; averaging the running
+  # statistics keeps the replicas identical.
+  batch_stats = device_mean(batch_stats)
+  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  metrics = {'loss': jnp.sum(losses),
+             'correct': jnp.sum(jnp.argmax(logits, -1) == labels),
+             'count': jnp.int32(labels.shape[0])}
+  return state, metrics
+
+
+def _zero_metrics() -> dict[str, jax.Array]:
+  return {'loss': jnp.float32(0), 'correct': jnp.int32(0),
+          'count': jnp.int32(0)}
+
+
+def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
+  """config.steps_per_dispatch, except 1 for convolutional models on CPU.
+
+  XLA:CPU compiles the weight-gradient convolutions inside a loop body
+  without its fast (YNNPACK) kernels: a ResNet step in a `fori_loop` runs
+  ~10x slower than the same step dispatched alone. Accelerators and MLPs
+  are not affected.
+  """
+  if (config.model in models.CONVOLUTIONAL and
+      jax.local_devices()[0].platform == 'cpu'):
+    return 1
+  return config.steps_per_dispatch
+
+
+def make_train_chunk(config: ml_collections.ConfigDict, data,
+                     mesh: jax.sharding.Mesh):
+  """(state, inputs, num_steps) -> (state, summed metrics), on all devices.
+
+  `data.device_batch(inputs, index, step)` returns this device's batch for
+  the `index`-th step of the dispatch (global step `step`). `num_steps` is a
+  traced value, so a shorter last dispatch of an epoch does not recompile.
+  With steps_per_dispatch(config) == 1 a dispatch is one step, no loop.
+  """
+
+  def chunk(state, inputs, num_steps):
+    def body(index, carry):
+      state, totals = carry
+      images, labels = data.device_batch(inputs, index, state.step)
+      state, metrics = train_step(state, images, labels, config=config)
+      return state, jax.tree.map(jnp.add, totals, metrics)
+
+    carry = (state, _zero_metrics())
+    if steps_per_dispatch(config) == 1:
+      state, totals = body(0, carry)
+    else:
+      state, totals = lax.fori_loop(0, num_steps, body, carry)
+    return state, device_sum(totals)
+
+  return _parallel(chunk, mesh, (REPLICATED, data.input_specs, REPLICATED),
+                   (REPLICATED, REPLICATED), donate_argnums=(0,))
+
+
+def make_evaluate(spec: input_pipeline.DatasetSpec, mesh: jax.sharding.Mesh):
+  """(state, inputs) -> summed test metrics, weight norm, sparsity.
+
+  `inputs` holds [batches, batch, ...] arrays and a `valid` mask; padded
+  examples count for nothing, so each test example counts exactly once.
+  """
+
+  def evaluate(state, inputs):
+    params = sparsity.apply_mask(state.params, state.mask)
+    variables = {'params': params, 'batch_stats': state.batch_stats}
+
+    def body(totals, batch):
+      logits = state.apply_fn(
+          variables, input_pipeline.normalize(batch['images'], spec),
+          train=False)
+      valid = batch['valid']
+      correct = (jnp.argmax(logits, -1) == batch['labels']) & valid
+      metrics = {
+          'loss': jnp.sum(jnp.where(valid, cross_entropy(logits,
+                                                         batch['labels']), 0)),
+          'correct': jnp.sum(correct), 'count': jnp.sum(valid)}
+      return jax.tree.map(jnp.add, totals, metrics), None
+
+    totals, _ = lax.scan(body, _zero_metrics(), inputs)
+    return device_sum(totals), {
+        'weight_norm': optax.global_norm(params),
+        'sparsity': sparsity.kernel_sparsity(params)}
+
+  return _parallel(evaluate, mesh,
+                   (REPLICATED, input_pipeline.EVAL_INPUT_SPECS),
+                   (REPLICATED, REPLICATED))
+
+
+def create_train_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
+                       example_shape: tuple[int, ...], key: jax.Array,
+                       schedule: optax.Schedule) -> TrainState:
+  """Initial, dense state on the host."""
+  variables = jax.jit(functools.partial(model.init, train=False))(
+      key, jnp.zeros((1,) + tuple(example_shape), jnp.float32))
+  return TrainState.create(
+      apply_fn=model.apply, params=variables['params'],
+      tx=create_optimizer(config, schedule),
+      batch_stats=variables.get('batch_stats', {}), mask=None)
+
+
+def prune_at_initialization(state: TrainState, config: ml_collections.ConfigDict,
+                            key: jax.Array, first_batch_gradient: Callable[[], PyTree]
+                            ) -> TrainState:
+  """Computes the mask and zeroes the pruned weights (a no-op at sparsity 0)."""
+  grads = first_batch_gradient() if config.pruner == 'snip' else None
+  mask = sparsity.compute_mask(config.pruner, config.sparsity, state.params,
+                               key, grads)
+  return state.replace(params=sparsity.apply_mask(state.params, mask),
+                       mask=mask)
+
+
+def _first_batch_gradient(state: TrainState, train_data,
+                          mesh: jax.sharding.Mesh) -> PyTree:
+  """Gradient of the mean loss on the first training batch (for SNIP)."""
+  inputs, _ = next(train_data.epoch_chunks(0, 1))
+
+  def gradient(state, inputs):
+    images, labels = train_data.device_batch(inputs, 0, state.step)
+    grads, _ = loss_gradient(state, images, labels, state.params)
+    return device_mean(grads)
+
+  return _parallel(gradient, mesh, (REPLICATED, train_data.input_specs),
+                   REPLICATED)(state, inputs)
+
+
+class Checkpointer:
+  """Orbax checkpoints of the state plus the run's progress (JSON).
+
+  Orbax writes each checkpoint to a temporary directory and renames it when
+  complete, so an interrupted save never shadows the previous checkpoint.
+  """
+
+  def __init__(self, workdir: epath.Path, config: ml_collections.ConfigDict):
+    self._manager = ocp.CheckpointManager(
+        workdir / 'checkpoints', item_names=('state', 'progress'),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=config.checkpoints_to_keep, create=True))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, state: TrainState, progress: dict[str, Any]) -> None:
+    self._manager.save(int(state.step), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+        progress=ocp.args.JsonSave(progress)))
+
+  def restore(self, target: TrainState) -> tuple[TrainState, dict[str, Any]]:
+    """Restores the newest checkpoint onto `target`'s shapes and shardings."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                            flax.serialization.to_state_dict(target))
+    restored = self._manager.restore(
+        self._manager.latest_step(), args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract),
+            progress=ocp.args.JsonRestore()))
+    return (flax.serialization.from_state_dict(target, restored.state),
+            restored.progress)
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+def _write_json(path: epath.Path, content: dict[str, Any]) -> None:
+  """Writes atomically: a reader never sees a half-written file."""
+  tmp = path.parent / (path.name + '.tmp')
+  tmp.write_text(json.dumps(content, indent=2) + '\n')
+  tmp.rename(path)
+
+
+def _mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
+  """Mean loss and accuracy from summed totals."""
+  totals = jax.device_get(totals)
+  count = max(int(totals['count']), 1)
+  return {'loss': float(totals['loss']) / count,
+          'accuracy': float(totals['correct']) / count}
+
+
+def count_params(params: PyTree) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def _prepare_workdir(config: ml_collections.ConfigDict,
+                     workdir: epath.Path) -> None:
+  """Creates the workdir and saves the config; never deletes anything."""
+  validate.check_workdir(workdir, config)
+  if jax.process_index() == 0:
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / 'config.json').exists():
+      _write_json(workdir / 'config.json', config.to_dict())
+
+
+def _initial_state(config, checkpointer, state, prune_key, train_data, mesh
+                   ) -> tuple[TrainState, dict[str, Any]]:
+  """The newest checkpoint if there is one, else the freshly pruned state."""
+  replicated = jax.NamedSharding(mesh, REPLICATED)
+  state = jax.device_put(state, replicated)
+  if checkpointer.latest_step() is None:
+    state = prune_at_initialization(
+        state, config, prune_key,
+        lambda: _first_batch_gradient(state, train_data, mesh))
+    progress = {'epoch': 0, 'history': [], 'wall_seconds': 0.0,
+                'steady_examples': 0, 'steady_seconds': 0.0}
+    return jax.device_put(state, replicated), progress
+  if config.sparsity > 0:  # The target needs the mask's structure.
+    state = state.replace(mask=jax.device_put(
+        jax.tree.map(lambda p: np.ones(p.shape, bool), state.params),
+        replicated))
+  state, progress = checkpointer.restore(state)
+  logging.info('Resumed at epoch %d (step %d).', progress['epoch'],
+               int(state.step))
+  return state, progress
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> dict[str, Any]:
+  """Trains and evaluates; resumes from `workdir`; returns the summary."""
+  run_start = time.perf_counter()
+  validate.check_config(config)
+  workdir = epath.Path(workdir)
+  _prepare_workdir(config, workdir)
+
+  mesh = input_pipeline.create_mesh()
+  init_key, prune_key, data_key, augment_key = jax.random.split(
+      jax.random.key(config.seed), 4)
+  spec = input_pipeline.get_spec(config.dataset)
+  train_data, eval_data = input_pipeline.create_datasets(
+      config, mesh, data_key, augment_key)
+  steps_per_epoch = train_data.steps_per_epoch
+  if steps_per_epoch < 1:
+    raise validate.ConfigError(
+        f'the training split has fewer examples per process than the batch '
+        f'({train_data.local_batch_size}); lower batch_size')
+  schedule = create_learning_rate_schedule(config, steps_per_epoch)
+  model = models.create_model(config, spec.num_classes)
+  checkpointer = Checkpointer(workdir, config)
+  state, progress = _initial_state(
+      config, checkpointer,
+      create_train_state(config, model, train_data.example_shape, init_key,
+                         schedule), prune_key, train_data, mesh)
+  wall_seconds_before = progress['wall_seconds']
+  num_params = count_params(state.params)
+  logging.info('%s: %s parameters, %d steps per epoch, %d devices.',
+               config.model, f'{num_params:,}', steps_per_epoch,
+               jax.device_count())
+
+  writer = (metric_writers.AsyncWriter(metric_writers.SummaryWriter(
+      str(workdir))) if jax.process_index() == 0 else
+            metric_writers.MultiWriter([]))
+  if progress['epoch'] == 0:
+    writer.write_hparams({k: v for k, v in config.to_dict().items()
+                          if isinstance(v, (int, float, str, bool))})
+  # Logs steps/s, the ETA and the share of time spent evaluating, at most
+  # once a minute (it is called at the end of each epoch).
+  report_progress = periodic_actions.ReportProgress(
+      num_train_steps=config.num_epochs * steps_per_epoch, writer=writer)
+  train_chunk = make_train_chunk(config, train_data, mesh)
+  evaluate = make_evaluate(spec, mesh)
+
+  compiled = False
+  for epoch in range(progress['epoch'], config.num_epochs):
+    epoch_start = time.perf_counter()
+    # Throughput counts the steps after the first dispatch of this process,
+    # which includes compilation.
+    steady_start, steady_steps = epoch_start, steps_per_epoch
+    chunk_totals = []
+    for inputs, num_steps in train_data.epoch_chunks(
+        epoch, steps_per_dispatch(config)):
+      state, totals = train_chunk(state, inputs, num_steps)
+      chunk_totals.append(totals)
+      if not compiled:
+        jax.block_until_ready(totals)
+        compiled = True
+        steady_start = time.perf_counter()
+        steady_steps = steps_per_epoch - num_steps
+    train = _mean_metrics(jax.tree.map(lambda *x: sum(x), *chunk_totals))
+    steady_seconds = time.perf_counter() - steady_start
+    progress['steady_examples'] += steady_steps * config.batch_size
+    progress['steady_seconds'] += steady_seconds
+
+    with report_progress.timed('eval'):
+      test_totals = _zero_metrics()
+      for inputs in eval_data.groups():
+        totals, weights = evaluate(state, inputs)
+        test_totals = jax.tree.map(jnp.add, test_totals, totals)
+      test = _mean_metrics(test_totals)
+
+    step = (epoch + 1) * steps_per_epoch
+    record = {
+        'epoch': epoch + 1, 'step': step,
+        'train_loss': train['loss'], 'train_accuracy': train['accuracy'],
+        'test_loss': test['loss'], 'test_accuracy': test['accuracy'],
+        'learning_rate': float(schedule(step - 1)),
+        'weight_norm': float(weights['weight_norm']),
+        'sparsity': float(weights['sparsity']),
+        'examples_per_sec': (steady_steps * config.batch_size / steady_seconds
+                             if steady_steps else None),
+    }
+    progress['history'].append(record)
+    progress['epoch'] = epoch + 1
+    progress['wall_seconds'] = (wall_seconds_before +
+                                time.perf_counter() - run_start)
+    writer.write_scalars(step, {
+        'train/loss': record['train_loss'],
+        'train/accuracy': record['train_accuracy'],
+        'test/loss': record['test_loss'],
+        'test/accuracy': record['test_accuracy'],
+        **{k: record[k] for k in ('learning_rate', 'weight_norm', 'sparsity',
+                                  'examples_per_sec')
+           if record[k] is not None}})
+    report_progress(step)
+    logging.info(
+        'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%'
+        '  lr %.3g  %.2fs', epoch + 1, config.num_epochs, record['train_loss'],
+        100 * record['train_accuracy'], record['test_loss'],
+        100 * record['test_accuracy'], record['learning_rate'],
+        time.perf_counter() - epoch_start)
+    checkpointer.save(state, progress)
+  checkpointer.close()
+  writer.flush()
+
+  progress['wall_seconds'] = wall_seconds_before + (
+      time.perf_counter() - run_start)
+  summary = make_summary(config, progress, num_params)
+  if jax.process_index() == 0:
+    _write_json(workdir / 'summary.json', summary)
+  return summary
+
+
+def make_summary(config: ml_collections.ConfigDict, progress: dict[str, Any],
+                 num_params: int) -> dict[str, Any]:
+  """The run's results, as written to summary.json."""
+  history = progress['history']
+  final = history[-1]
+  best = max(history, key=lambda r: r['test_accuracy'])
+  steady_seconds = progress['steady_seconds']
+  return {
+      'config': config.to_dict(),
+      'num_params': num_params,
+      'sparsity': final['sparsity'],
+      'final_test_accuracy': final['test_accuracy'],
+      'final_test_loss': final['test_loss'],
+      'best_test_accuracy': best['test_accuracy'],
+      'best_epoch': best['epoch'],
+      'final_train_loss': final['train_loss'],
+      'final_train_accuracy': final['train_accuracy'],
+      'epochs': final['epoch'],
+      'steps': final['step'],
+      'num_devices': jax.device_count(),
+      'wall_seconds': progress['wall_seconds'],
+      # Training examples per second after compilation, evaluation excluded.
+      'train_examples_per_sec': (progress['steady_examples'] / steady_seconds
+                                 if steady_seconds > 0 else None),
+      'history': history,
+  }

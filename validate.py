@@ -1,0 +1,107 @@
+"""Checks a config and a workdir before any work, with one-line errors."""
+
+import json
+from typing import Any
+
+from etils import epath
+import jax
+import ml_collections
+
+import input_pipeline
+import models
+import sparsity
+
+OPTIMIZERS = ('sgd', 'sam')
+LR_SCHEDULES = ('step', 'constant')
+
+
+class ConfigError(ValueError):
+  """A config or workdir that cannot be trained; the message says why."""
+
+
+def _require(condition: bool, message: str) -> None:
+  if not condition:
+    raise ConfigError(message)
+
+
+def _one_of(config: ml_collections.ConfigDict, key: str, known) -> None:
+  value = config[key]
+  _require(value in known, f'unknown {key} {value!r}; known: '
+           f'{", ".join(sorted(known))}')
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError for the first problem found in `config`."""
+  _one_of(config, 'model', models.MODELS)
+  _one_of(config, 'dataset', input_pipeline.DATASETS)
+  _one_of(config, 'optimizer', OPTIMIZERS)
+  _one_of(config, 'pruner', sparsity.PRUNERS)
+  _one_of(config, 'lr_schedule', LR_SCHEDULES)
+
+  spec = input_pipeline.DATASETS[config.dataset]
+  if config.model == 'mlp':
+    _require(len(config.num_neurons) > 0,
+             'num_neurons is empty: the MLP needs at least one hidden layer')
+    _require(all(int(w) == w and w >= 1 for w in config.num_neurons),
+             f'num_neurons must be positive integers, got '
+             f'{tuple(config.num_neurons)}')
+  else:
+    _require(config.num_filters >= 1,
+             f'num_filters must be >= 1, got {config.num_filters}')
+  if config.model in models.CONVOLUTIONAL:
+    _require(spec.is_image, f'{config.model} needs images, but '
+             f'{config.dataset} holds feature vectors; use model=mlp')
+  _require(not config.augment or spec.is_image,
+           f'augment=True needs images, but {config.dataset} holds feature '
+           'vectors')
+
+  if config.optimizer == 'sam':
+    _require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
+  _require(0 <= config.sparsity < 1,
+           f'sparsity must be in [0, 1), got {config.sparsity}')
+
+  _require(config.batch_size >= 1, f'batch_size must be >= 1, got '
+           f'{config.batch_size}')
+  _require(config.batch_size % jax.device_count() == 0,
+           f'batch_size {config.batch_size} is not divisible by the '
+           f'{jax.device_count()} devices')
+  _require(config.num_epochs >= 1,
+           f'num_epochs must be >= 1, got {config.num_epochs}')
+  _require(config.learning_rate > 0,
+           f'learning_rate must be > 0, got {config.learning_rate}')
+  _require(0 <= config.momentum < 1,
+           f'momentum must be in [0, 1), got {config.momentum}')
+  _require(config.weight_decay >= 0,
+           f'weight_decay must be >= 0, got {config.weight_decay}')
+  boundaries = tuple(config.lr_boundaries)
+  _require(all(0 < b < 1 for b in boundaries) and
+           list(boundaries) == sorted(set(boundaries)),
+           'lr_boundaries must be increasing fractions of training in (0, 1), '
+           f'got {boundaries}')
+  _require(config.num_train_examples >= 0,
+           f'num_train_examples must be >= 0 (0 = all), got '
+           f'{config.num_train_examples}')
+  for key in ('steps_per_dispatch', 'eval_batch_size', 'checkpoints_to_keep'):
+    _require(config[key] >= 1, f'{key} must be >= 1, got {config[key]}')
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+  # JSON turns tuples into lists; compare in that form.
+  return json.loads(json.dumps(config))
+
+
+def check_workdir(workdir: epath.Path,
+                  config: ml_collections.ConfigDict) -> None:
+  """Refuses a workdir that is a file or holds a run of another config."""
+  _require(not workdir.exists() or workdir.is_dir(),
+           f'workdir {workdir} exists and is not a directory')
+  saved = workdir / 'config.json'
+  if not saved.exists():
+    return
+  old = json.loads(saved.read_text())
+  new = _comparable(config.to_dict())
+  changed = sorted(k for k in old.keys() | new.keys()
+                   if old.get(k) != new.get(k))
+  _require(not changed, f'workdir {workdir} holds a run with a different '
+           f'config (differs in: {", ".join(changed)}); resume it with the '
+           'same config or choose a new workdir')
