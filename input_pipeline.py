@@ -156,9 +156,20 @@ def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
                  _process_shard(labels.astype(np.int32), train))
   builder = _prepared_builder(config)
   split = _train_split_name(config) if train else spec.test_split
-  images, labels = tfds.as_numpy(builder.as_dataset(
-      split=_process_split(split, train), batch_size=-1, as_supervised=True))
-  return Split(images.astype(np.uint8), labels.astype(np.int32))
+  ds = builder.as_dataset(split=_process_split(split, train),
+                          as_supervised=True, shuffle_files=False)
+  images, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
+  return Split(np.concatenate(images).astype(np.uint8),
+               np.concatenate(labels).astype(np.int32))
+
+
+def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+  """Shape of one network input, from metadata (no data is read)."""
+  if config.dataset == 'mnist1d':
+    return (_mnist1d()['x'].shape[1],)
+  if config.dataset == 'imagenet2012':
+    return (config.image_size, config.image_size, 3)
+  return tuple(_prepared_builder(config).info.features['image'].shape)
 
 
 # --- On-device preprocessing -------------------------------------------------
@@ -237,9 +248,9 @@ def imagenet_batches(config: ml_collections.ConfigDict, train: bool,
   builder = _prepared_builder(config)
   split = _process_split(_train_split_name(config) if train else
                          get_spec(config.dataset).test_split, train)
-  num_examples = builder.info.splits[split].num_examples
   ds = builder.as_dataset(split=split, shuffle_files=False,
                           decoders={'image': tfds.decode.SkipDecoding()})
+  num_examples = int(ds.cardinality())
   options = tf.data.Options()
   options.deterministic = True
   ds = ds.with_options(options)
@@ -268,7 +279,7 @@ def imagenet_batches(config: ml_collections.ConfigDict, train: bool,
     num_batches = -(-num_examples // local_batch_size)
     ds = ds.padded_batch(local_batch_size).map(
         lambda b: _pad_batch(b, local_batch_size))
-  return tfds.as_numpy(ds.prefetch(tf.data.AUTOTUNE)), num_batches
+  return iter(tfds.as_numpy(ds.prefetch(tf.data.AUTOTUNE))), num_batches
 
 
 def _pad_batch(batch: dict[str, tf.Tensor], size: int
@@ -380,10 +391,9 @@ class StreamingTrainData:
     self.config = config
     self.mesh = mesh
     self.local_batch_size = config.batch_size // jax.process_count()
-    builder = _prepared_builder(config)
-    split = _process_split(_train_split_name(config), train=True)
-    self.steps_per_epoch = (builder.info.splits[split].num_examples //
-                            self.local_batch_size)
+    _, num_batches = imagenet_batches(config, True, 0,
+                                      self.local_batch_size)
+    self.steps_per_epoch = num_batches
     self.example_shape = (config.image_size, config.image_size, 3)
     self.input_specs = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
 

@@ -270,11 +270,13 @@ class Checkpointer:
   complete, so an interrupted save never shadows the previous checkpoint.
   """
 
-  def __init__(self, workdir: epath.Path, config: ml_collections.ConfigDict):
+  def __init__(self, workdir: epath.Path, config: ml_collections.ConfigDict,
+               read_only: bool = False):
     self._manager = ocp.CheckpointManager(
         workdir / 'checkpoints', item_names=('state', 'progress'),
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=config.checkpoints_to_keep, create=True))
+            max_to_keep=config.checkpoints_to_keep, create=not read_only,
+            read_only=read_only))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -304,7 +306,7 @@ def _write_json(path: epath.Path, content: dict[str, Any]) -> None:
   """Writes atomically: a reader never sees a half-written file."""
   tmp = path.parent / (path.name + '.tmp')
   tmp.write_text(json.dumps(content, indent=2) + '\n')
-  tmp.rename(path)
+  tmp.replace(path)
 
 
 def _mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
@@ -349,6 +351,41 @@ def _initial_state(config, checkpointer, state, prune_key, train_data, mesh
   logging.info('Resumed at epoch %d (step %d).', progress['epoch'],
                int(state.step))
   return state, progress
+
+
+def load_config(workdir: str | epath.Path) -> ml_collections.ConfigDict:
+  """The config a run was started with (its workdir's config.json)."""
+  path = epath.Path(workdir) / 'config.json'
+  if not path.exists():
+    raise validate.ConfigError(f'{workdir} is not a run directory: it has '
+                               'no config.json')
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def load_checkpoint(workdir: str | epath.Path,
+                    config: ml_collections.ConfigDict | None = None
+                    ) -> tuple[ml_collections.ConfigDict, TrainState,
+                               dict[str, Any]]:
+  """(config, state, progress) of a run's newest checkpoint.
+
+  The state is replicated over all devices; its optimizer keeps the run's
+  structure but a constant learning rate (it is meant for analysis, not for
+  resuming: train_and_evaluate resumes by itself).
+  """
+  config = config or load_config(workdir)
+  checkpointer = Checkpointer(epath.Path(workdir), config, read_only=True)
+  if checkpointer.latest_step() is None:
+    raise validate.ConfigError(f'{workdir} has no checkpoint')
+  spec = input_pipeline.get_spec(config.dataset)
+  state = create_train_state(
+      config, models.create_model(config, spec.num_classes),
+      input_pipeline.example_shape(config), jax.random.key(0),
+      optax.constant_schedule(config.learning_rate))
+  mesh = input_pipeline.create_mesh()
+  state, progress = _initial_state(config, checkpointer, state, None, None,
+                                   mesh)
+  checkpointer.close()
+  return config, state, progress
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,

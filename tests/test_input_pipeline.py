@@ -1,0 +1,153 @@
+"""Data loading (real Fashion-MNIST, mocked TFDS datasets, MNIST-1D) and the
+on-device batching, augmentation and evaluation padding."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import input_pipeline
+from tests.conftest import small_config
+
+
+def config_for(dataset, **keys):
+  return small_config(dataset=dataset, **keys)
+
+
+def test_fashion_mnist_loads_from_the_tfds_directory(tfds_dir):
+  config = config_for('fashion_mnist', data_dir=tfds_dir, download=False)
+  train = input_pipeline.load_split(config, train=True)
+  test = input_pipeline.load_split(config, train=False)
+  assert train.images.shape == (60_000, 28, 28, 1)
+  assert train.images.dtype == np.uint8 and train.labels.dtype == np.int32
+  assert len(test) == 10_000
+  assert set(np.unique(train.labels)) == set(range(10))
+  assert input_pipeline.example_shape(config) == (28, 28, 1)
+  subset = input_pipeline.load_split(
+      config_for('fashion_mnist', num_train_examples=500), train=True)
+  np.testing.assert_array_equal(subset.labels, train.labels[:500])
+
+
+def test_tfds_data_dir_defaults_to_tfds_data_dir_variable(tfds_dir):
+  # data_dir=None: TFDS's default, which honours TFDS_DATA_DIR (conftest).
+  config = config_for('fashion_mnist', data_dir=None, download=False)
+  assert len(input_pipeline.load_split(config, train=False)) == 10_000
+
+
+def test_missing_dataset_names_the_data_directory(tmp_path):
+  config = config_for('cifar10', data_dir=str(tmp_path), download=False)
+  with pytest.raises(input_pipeline.DatasetUnavailableError,
+                     match=f"'cifar10' is not in config.data_dir='{tmp_path}'"
+                     '.*TFDS_DATA_DIR'):
+    input_pipeline.load_split(config, train=True)
+
+
+@pytest.mark.parametrize('dataset,shape,classes', [
+    ('mnist', (28, 28, 1), 10), ('cifar10', (32, 32, 3), 10),
+    ('cifar100', (32, 32, 3), 100)])
+def test_tfds_image_datasets_load_through_the_same_path(dataset, shape,
+                                                        classes):
+  with tfds.testing.mock_data(num_examples=37):
+    config = config_for(dataset)
+    split = input_pipeline.load_split(config, train=True)
+  assert split.images.shape == (37,) + shape
+  assert split.images.dtype == np.uint8
+  assert input_pipeline.get_spec(dataset).num_classes == classes
+
+
+def test_mnist1d_is_generated_locally_without_side_effects():
+  np.random.seed(123)
+  before = np.random.get_state()[1].copy()
+  train = input_pipeline.load_split(config_for('mnist1d'), train=True)
+  test = input_pipeline.load_split(config_for('mnist1d'), train=False)
+  np.testing.assert_array_equal(np.random.get_state()[1], before)
+  assert train.images.shape == (4000, 40) and len(test) == 1000
+  assert train.images.dtype == np.float32
+  again = input_pipeline.load_split(config_for('mnist1d'), train=True)
+  np.testing.assert_array_equal(train.images, again.images)
+
+
+def test_imagenet_streams_uint8_crops_with_padded_evaluation():
+  config = config_for('imagenet2012', image_size=32, augment=True,
+                      batch_size=4, eval_batch_size=6)
+  with tfds.testing.mock_data(num_examples=10):
+    batches, count = input_pipeline.imagenet_batches(config, True, 0, 4)
+    train = list(batches)
+    again = list(input_pipeline.imagenet_batches(config, True, 0, 4)[0])
+    evaluation, eval_count = input_pipeline.imagenet_batches(
+        config, False, 0, 6)
+    evaluation = list(evaluation)
+  assert count == len(train) == 2  # 10 // 4, remainder dropped.
+  assert train[0]['image'].shape == (4, 32, 32, 3)
+  assert train[0]['image'].dtype == np.uint8
+  # The same epoch streams the same crops (stateless, seeded per example).
+  np.testing.assert_array_equal(train[1]['image'], again[1]['image'])
+  assert eval_count == len(evaluation) == 2
+  assert [b['valid'].sum() for b in evaluation] == [6, 4]
+  assert evaluation[1]['image'].shape == (6, 32, 32, 3)
+
+
+def test_random_crop_flip_takes_a_window_of_the_padded_image():
+  rng = np.random.default_rng(0)
+  images = rng.integers(1, 256, (64, 8, 8, 3)).astype(np.uint8)
+  keys = jax.random.split(jax.random.key(0), 64)
+  out = np.asarray(input_pipeline.random_crop_flip(jnp.asarray(images), keys,
+                                                   padding=2))
+  padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+  flips, offsets = 0, set()
+  for image, crop in zip(padded, out):
+    matches = [(t, l, f) for t in range(5) for l in range(5) for f in (0, 1)
+               if np.array_equal(
+                   crop, (image[t:t + 8, l:l + 8, :][:, ::-1] if f else
+                          image[t:t + 8, l:l + 8, :]))]
+    assert matches, 'crop is not a (flipped) window of the padded image'
+    flips += matches[0][2]
+    offsets.add(matches[0][:2])
+  assert 16 < flips < 48 and len(offsets) > 10  # Both vary across examples.
+
+
+def test_normalize_uses_per_channel_statistics():
+  spec = input_pipeline.get_spec('cifar10')
+  images = jnp.full((1, 2, 2, 3), 255, jnp.uint8)
+  expected = (1 - np.array(spec.mean)) / np.array(spec.std)
+  np.testing.assert_allclose(input_pipeline.normalize(images, spec)[0, 0, 0],
+                             expected, rtol=1e-6)
+
+
+def test_an_epoch_visits_every_example_once_in_a_new_order():
+  config = config_for('mnist1d', batch_size=100)
+  split = input_pipeline.Split(
+      np.arange(1000, dtype=np.float32)[:, None].repeat(3, 1),
+      np.arange(1000, dtype=np.int32))
+  mesh = input_pipeline.create_mesh()
+  data = input_pipeline.OnDeviceTrainData(
+      split, input_pipeline.get_spec('mnist1d'), config, mesh,
+      jax.random.key(0), jax.random.key(1))
+
+  def epoch_labels(epoch):
+    inputs, _ = next(data.epoch_chunks(epoch, 1))
+    fn = jax.jit(jax.shard_map(
+        lambda inputs, step: data.device_batch(inputs, 0, step)[1], mesh=mesh,
+        in_specs=(data.input_specs, jax.P()), out_specs=jax.P('batch')))
+    return np.concatenate([
+        np.asarray(fn(inputs, epoch * data.steps_per_epoch + s))
+        for s in range(data.steps_per_epoch)])
+
+  first, second = epoch_labels(0), epoch_labels(1)
+  assert sorted(first) == list(range(1000)) == sorted(second)
+  assert not np.array_equal(first, second)
+  np.testing.assert_array_equal(first, epoch_labels(0))
+
+
+def test_evaluation_covers_every_example_exactly_once():
+  config = config_for('mnist1d', eval_batch_size=64)
+  split = input_pipeline.Split(np.zeros((1000, 3), np.float32),
+                               np.arange(1000, dtype=np.int32))
+  data = input_pipeline.OnDeviceEvalData(split, config,
+                                         input_pipeline.create_mesh())
+  inputs = next(data.groups())
+  valid = np.asarray(inputs['valid']).ravel()
+  labels = np.asarray(inputs['labels']).ravel()
+  assert len(valid) == 1024 and valid.sum() == 1000
+  np.testing.assert_array_equal(labels[valid], np.arange(1000))

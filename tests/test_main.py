@@ -1,0 +1,92 @@
+"""main.py end to end: TensorBoard events, summary.json, and bad input."""
+
+import json
+
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
+
+from tests.conftest import run_python
+
+SMALL = ['--config=configs/quickstart.py', "--config.num_neurons=(32,16)",
+         '--config.num_epochs=2', '--config.batch_size=100']
+
+
+def small_with(*overrides):
+  """SMALL with `overrides` replacing the keys they set (absl keeps only one
+  value of a flag given twice)."""
+  keys = {o.split('=')[0] for o in overrides}
+  return [a for a in SMALL if a.split('=')[0] not in keys] + list(overrides)
+
+
+def test_main_trains_logs_and_summarizes(tmp_path):
+  workdir = tmp_path / 'run'
+  result = run_python(['main.py', f'--workdir={workdir}', *SMALL,
+                       '--config.optimizer=sam', '--config.rho=0.1'],
+                      check=True)
+  assert 'epoch 2/2  train loss' in result.stderr
+
+  config = json.loads((workdir / 'config.json').read_text())
+  assert config['rho'] == 0.1 and config['num_neurons'] == [32, 16]
+
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['config'] == config
+  assert summary['steps'] == 2 * 40 and summary['epochs'] == 2
+  assert summary['num_params'] == 40 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10
+  assert 0.2 < summary['final_test_accuracy'] <= 1
+  assert summary['best_test_accuracy'] >= summary['final_test_accuracy']
+  assert summary['final_train_loss'] > 0 and summary['wall_seconds'] > 0
+  assert summary['train_examples_per_sec'] > 0
+  assert summary['sparsity'] == 0
+
+  events = event_accumulator.EventAccumulator(
+      str(workdir), size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  tags = set(events.Tags()['tensors'])
+  for tag in ('train/loss', 'train/accuracy', 'test/loss', 'test/accuracy',
+              'learning_rate', 'sparsity', 'weight_norm', 'examples_per_sec'):
+    assert tag in tags, tag
+  steps = [e.step for e in events.Tensors('test/accuracy')]
+  assert steps == [40, 80]
+  logged = [float(tensor_util.make_ndarray(e.tensor_proto))
+            for e in events.Tensors('test/accuracy')]
+  assert logged == pytest.approx(
+      [h['test_accuracy'] for h in summary['history']])
+  assert '_hparams_/session_start_info' in tags
+
+
+BAD_INPUTS = [
+    (['--config.model=vgg'], "unknown model 'vgg'; known: mlp, resnet18"),
+    (['--config.dataset=svhn'], "unknown dataset 'svhn'; known: cifar10"),
+    (['--config.optimizer=adam'], "unknown optimizer 'adam'; known: sam, sgd"),
+    (['--config.pruner=grasp'], "unknown pruner 'grasp'; known: magnitude"),
+    (['--config.optimizer=sam', '--config.rho=0'],
+     'rho must be > 0 for sam, got 0'),
+    (['--config.sparsity=1.0'], 'sparsity must be in [0, 1), got 1.0'),
+    (['--config.sparsity=-0.1'], 'sparsity must be in [0, 1), got -0.1'),
+    (['--config.num_neurons=()'], 'num_neurons is empty'),
+    (['--config.batch_size=102'],
+     'batch_size 102 is not divisible by the 4 devices'),
+]
+
+
+@pytest.mark.parametrize('overrides,message', BAD_INPUTS)
+def test_bad_input_fails_early_with_one_line(tmp_path, overrides, message):
+  workdir = tmp_path / 'run'
+  result = run_python(['main.py', f'--workdir={workdir}',
+                       *small_with(*overrides)], devices=4)
+  assert result.returncode != 0
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: ') and message in last, result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
+  assert not (workdir / 'checkpoints').exists()  # Nothing was trained.
+
+
+def test_a_workdir_that_is_a_file_is_refused_and_kept(tmp_path):
+  workdir = tmp_path / 'run'
+  workdir.write_text('not a directory')
+  result = run_python(['main.py', f'--workdir={workdir}', *SMALL])
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: workdir {workdir} exists and is not a directory')
+  assert workdir.read_text() == 'not a directory'

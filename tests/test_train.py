@@ -1,0 +1,132 @@
+"""The training loop: schedule, optimizer, resuming, workdirs, streaming."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import train
+import validate
+from tests.conftest import small_config
+
+
+def test_step_schedule_decays_at_fractions_of_training():
+  config = small_config(num_epochs=10, learning_rate=0.1,
+                        lr_boundaries=(0.25, 0.5, 0.75))
+  schedule = train.create_learning_rate_schedule(config, steps_per_epoch=20)
+  # 200 steps: boundaries at steps 50, 100, 150.
+  lrs = [float(schedule(s)) for s in (0, 49, 50, 99, 100, 150, 199)]
+  np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-4, 1e-4],
+                             rtol=1e-6)
+
+
+def test_optimizer_is_sgd_with_momentum_on_the_coupled_weight_decay():
+  config = small_config(learning_rate=0.5, momentum=0.9, weight_decay=0.1)
+  tx = train.create_optimizer(config, lambda step: 0.5)
+  w = jnp.array([1.0, -2.0])
+  g1, g2 = jnp.array([0.3, 0.1]), jnp.array([-0.2, 0.4])
+  state = tx.init(w)
+  u1, state = tx.update(g1, state, w)
+  w1 = w + u1
+  u2, state = tx.update(g2, state, w1)
+  # PyTorch SGD: d = g + wd w; m = 0.9 m + d; w -= lr m.
+  d1 = g1 + 0.1 * w
+  m1 = d1
+  expected1 = w - 0.5 * m1
+  d2 = g2 + 0.1 * expected1
+  m2 = 0.9 * m1 + d2
+  np.testing.assert_allclose(w1, expected1, rtol=1e-6)
+  np.testing.assert_allclose(w1 + u2, expected1 - 0.5 * m2, rtol=1e-6)
+
+
+def final_params(workdir):
+  _, state, _ = train.load_checkpoint(workdir)
+  return [np.asarray(x) for x in jax.tree.leaves(state)]
+
+
+def without_timing(summary):
+  summary = dict(summary)
+  for key in ('wall_seconds', 'train_examples_per_sec'):
+    summary.pop(key)
+  summary['history'] = [{k: v for k, v in h.items() if k != 'examples_per_sec'}
+                        for h in summary['history']]
+  return summary
+
+
+class Interrupted(Exception):
+  pass
+
+
+@pytest.mark.parametrize('optimizer,sparsity', [('sam', 0.0), ('sgd', 0.5)])
+def test_a_stopped_and_resumed_run_ends_as_one_that_never_stopped(
+    tmp_path, monkeypatch, optimizer, sparsity):
+  config = small_config(num_epochs=4, optimizer=optimizer, sparsity=sparsity,
+                        pruner='snip', lr_boundaries=(0.3, 0.6))
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+
+  # Stop during epoch 3, after the checkpoint of epoch 2 (a crash, Ctrl-C or
+  # a preempted job), then run again with the same command.
+  save = train.Checkpointer.save
+
+  def save_then_stop(self, state, progress):
+    save(self, state, progress)
+    if progress['epoch'] == 2:
+      self.close()
+      raise Interrupted
+
+  monkeypatch.setattr(train.Checkpointer, 'save', save_then_stop)
+  with pytest.raises(Interrupted):
+    train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  monkeypatch.setattr(train.Checkpointer, 'save', save)
+  assert not (tmp_path / 'resumed' / 'summary.json').exists()
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+
+  assert without_timing(resumed) == without_timing(straight)
+  for a, b in zip(final_params(tmp_path / 'straight'),
+                  final_params(tmp_path / 'resumed')):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_finished_run_is_not_retrained(tmp_path):
+  config = small_config(num_epochs=1)
+  first = train.train_and_evaluate(config, str(tmp_path))
+  again = train.train_and_evaluate(config, str(tmp_path))
+  assert without_timing(again) == without_timing(first)
+
+
+def test_existing_files_are_kept_and_a_different_config_is_refused(tmp_path):
+  (tmp_path / 'notes.txt').write_text('mine')
+  config = small_config(num_epochs=1)
+  train.train_and_evaluate(config, str(tmp_path))
+  assert (tmp_path / 'notes.txt').read_text() == 'mine'
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  assert saved['num_neurons'] == [32, 16] and saved['num_epochs'] == 1
+  with pytest.raises(validate.ConfigError, match='differs in: learning_rate'):
+    train.train_and_evaluate(small_config(num_epochs=1, learning_rate=0.5),
+                             str(tmp_path))
+
+
+def test_streamed_imagenet_trains_with_stacked_dispatches(tmp_path,
+                                                         monkeypatch):
+  # An MLP keeps the CPU in the multi-step path (3 steps per dispatch, the
+  # last one padded) on mocked ImageNet.
+  # The mock's examples come from a Python generator that tf.data runs in its
+  # own threads, which breaks Orbax's asyncio-based background saves (the
+  # real pipeline is pure TensorFlow): save synchronously here.
+  options = train.ocp.CheckpointManagerOptions
+  monkeypatch.setattr(
+      train.ocp, 'CheckpointManagerOptions',
+      lambda **kw: options(enable_async_checkpointing=False, **kw))
+  config = small_config(dataset='imagenet2012', image_size=16, augment=True,
+                        batch_size=4, eval_batch_size=6, num_epochs=2,
+                        steps_per_dispatch=3)
+  with tfds.testing.mock_data(num_examples=30):
+    summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary['steps'] == 2 * (30 // 4)
+  assert [h['step'] for h in summary['history']] == [7, 14]
+  assert summary['num_params'] == 16 * 16 * 3 * 32 + 32 + 32 * 16 + 16 + (
+      16 * 1000 + 1000)
+  assert 0 <= summary['final_test_accuracy'] <= 1
