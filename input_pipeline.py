@@ -78,6 +78,8 @@ class Split:
 
   images: np.ndarray  # uint8 [n, h, w, c] images or float32 [n, d] features.
   labels: np.ndarray  # int32 [n]
+  # Which labels label noise replaced (see add_label_noise); None if none.
+  flipped: np.ndarray | None = None
 
   def __len__(self) -> int:
     return len(self.labels)
@@ -170,6 +172,42 @@ def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   if config.dataset == 'imagenet2012':
     return (config.image_size, config.image_size, 3)
   return tuple(_prepared_builder(config).info.features['image'].shape)
+
+
+LABEL_NOISE_TYPES = ('symmetric', 'asymmetric')
+
+
+def add_label_noise(split: Split, num_classes: int, fraction: float,
+                    kind: str, key: jax.Array) -> Split:
+  """Replaces the labels of exactly round(fraction * n) training examples.
+
+  Which examples, and their new labels, are drawn for the whole training
+  split from `key` alone, so the noisy set is the same for every optimizer,
+  device and process count; each process keeps its own (contiguous) share.
+
+  * symmetric: the new label is uniform over the other classes;
+  * asymmetric: class c becomes class (c + 1) mod num_classes, a fixed
+    permutation without fixed points (the "pair flipping" of Han et al.,
+    2018).
+  """
+  if kind not in LABEL_NOISE_TYPES:
+    raise ValueError(f'unknown label noise type {kind!r}')
+  size = len(split)
+  offset, total = jax.process_index() * size, jax.process_count() * size
+  which_key, class_key = jax.random.split(key)
+  chosen = np.asarray(jax.random.permutation(which_key, total))[
+      :round(fraction * total)]
+  flipped = np.zeros(total, bool)
+  flipped[chosen] = True
+  flipped = flipped[offset:offset + size]
+  if kind == 'symmetric':
+    shift = np.asarray(jax.random.randint(class_key, (total,), 1,
+                                          num_classes))[offset:offset + size]
+  else:
+    shift = 1
+  noisy = (split.labels + shift) % num_classes
+  return Split(split.images, np.where(flipped, noisy, split.labels).astype(
+      np.int32), flipped)
 
 
 # --- On-device preprocessing -------------------------------------------------
@@ -343,11 +381,17 @@ class OnDeviceTrainData:
     self.device_batch_size = self.local_batch_size // jax.local_device_count()
     self.steps_per_epoch = len(split) // self.local_batch_size
     self.example_shape = split.images.shape[1:]
+    self.flipped_fraction = (0.0 if split.flipped is None else
+                             float(np.mean(split.flipped)))
     self.input_specs = {'images': P(AXIS), 'labels': P(AXIS),
                         'permutation': P()}
+    if split.flipped is not None:
+      self.input_specs['flipped'] = P(AXIS)
     self._augment_key = augment_key
     self._arrays = {'images': _per_device_copies(mesh, split.images),
                     'labels': _per_device_copies(mesh, split.labels)}
+    if split.flipped is not None:
+      self._arrays['flipped'] = _per_device_copies(mesh, split.flipped)
     self._permutation = jax.jit(
         lambda epoch: jax.random.permutation(
             jax.random.fold_in(data_key, epoch), len(split)),
@@ -361,8 +405,9 @@ class OnDeviceTrainData:
       yield inputs, min(steps_per_dispatch, self.steps_per_epoch - start)
 
   def device_batch(self, inputs: dict[str, jax.Array], index: jax.Array,
-                   step: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """This device's (normalized images, labels) for global step `step`.
+                   step: jax.Array) -> dict[str, jax.Array]:
+    """This device's batch for global step `step`: normalized images,
+    labels and, with label noise, which labels were flipped.
 
     Runs inside shard_map; `index` (the step within the dispatch) is unused,
     the position comes from the step counter.
@@ -379,7 +424,11 @@ class OnDeviceTrainData:
       epoch_key = jax.random.fold_in(self._augment_key, epoch)
       keys = jax.vmap(jax.random.fold_in, (None, 0))(epoch_key, indices)
       images = random_crop_flip(images, keys)
-    return normalize(images, self.spec), inputs['labels'][0][indices]
+    batch = {'images': normalize(images, self.spec),
+             'labels': inputs['labels'][0][indices]}
+    if 'flipped' in inputs:
+      batch['flipped'] = inputs['flipped'][0][indices]
+    return batch
 
 
 class StreamingTrainData:
@@ -395,6 +444,7 @@ class StreamingTrainData:
                                       self.local_batch_size)
     self.steps_per_epoch = num_batches
     self.example_shape = (config.image_size, config.image_size, 3)
+    self.flipped_fraction = 0.0  # Label noise needs an in-memory dataset.
     self.input_specs = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
 
   def epoch_chunks(self, epoch: int, steps_per_dispatch: int
@@ -413,10 +463,10 @@ class StreamingTrainData:
              }, count
 
   def device_batch(self, inputs: dict[str, jax.Array], index: jax.Array,
-                   step: jax.Array) -> tuple[jax.Array, jax.Array]:
+                   step: jax.Array) -> dict[str, jax.Array]:
     del step
-    return normalize(inputs['images'][index], self.spec), inputs['labels'][
-        index]
+    return {'images': normalize(inputs['images'][index], self.spec),
+            'labels': inputs['labels'][index]}
 
 
 def _local_eval_batch_size(config: ml_collections.ConfigDict) -> int:
@@ -484,12 +534,17 @@ class StreamingEvalData:
 
 
 def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-                    data_key: jax.Array, augment_key: jax.Array):
+                    data_key: jax.Array, augment_key: jax.Array,
+                    label_noise_key: jax.Array):
   """Returns (training data, evaluation data) for `config.dataset`."""
   spec = get_spec(config.dataset)
   if spec.in_memory:
-    train = OnDeviceTrainData(load_split(config, train=True), spec, config,
-                              mesh, data_key, augment_key)
+    split = load_split(config, train=True)
+    if config.label_noise:
+      split = add_label_noise(split, spec.num_classes, config.label_noise,
+                              config.label_noise_type, label_noise_key)
+    train = OnDeviceTrainData(split, spec, config, mesh, data_key,
+                              augment_key)
     return train, OnDeviceEvalData(load_split(config, train=False), config,
                                    mesh)
   return (StreamingTrainData(spec, config, mesh),

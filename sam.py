@@ -14,15 +14,22 @@ that differentiates through e(w) (as the paper does):
     grad_SAM(w) = grad L(w)|_{w + e(w)}.
 
 Each step therefore costs two forward/backward passes. The descent gradient
-then drives an ordinary base optimizer (SGD with momentum here), so SAM is a
-gradient oracle rather than an optax transformation: the step needs the clean
-pass's auxiliary outputs (BatchNorm statistics, logits for the metrics),
-which `optax.contrib.sam`'s interface does not return.
+then drives an ordinary base optimizer, so SAM is a gradient oracle rather
+than an optax transformation: the step needs the clean pass's auxiliary
+outputs (BatchNorm statistics, logits for the metrics), which
+`optax.contrib.sam`'s interface does not return.
 
-Under data parallelism each device calls `sam_gradient` on its own batch, so
-the ascent is computed on per-device batches ("m-sharpness" with m = the
-per-device batch size, as in the original SAM code); the descent gradients
-are then averaged across devices by the caller.
+Variants (all reduce to the above with their defaults):
+
+* Multi-step ascent (Andriushchenko & Flammarion, 2022): k normalized
+  gradient steps of size rho / k, each followed by a projection onto the
+  ball: e_j = P(e_{j-1} + (rho / k) g_j / ||g_j||), g_j = grad L(w + e_{j-1}).
+* Adaptive SAM (ASAM, Kwon et al., 2021): the ball is
+  ||T_w^{-1} e||_2 <= rho with T_w = |w| + eta on kernels (1 elsewhere), so
+  e = rho T_w^2 g / ||T_w g||_2: the perturbation scales with each weight.
+
+Which batch the ascent sees (m-sharpness) is the caller's choice: it calls
+this per device, or per micro-batch under `jax.vmap`.
 """
 
 from typing import Any, Callable, TypeVar
@@ -36,15 +43,47 @@ Aux = TypeVar('Aux')
 GradFn = Callable[[PyTree], tuple[PyTree, Aux]]
 
 
-def ascent_perturbation(direction: PyTree, rho: float | jax.Array) -> PyTree:
-  """Returns e = rho * d / ||d||_2, the maximizer of <d, e> over ||e|| <= rho.
+def _scale(tree: PyTree, factor: jax.Array | float) -> PyTree:
+  return jax.tree.map(lambda x: factor * x, tree)
 
-  The norm is global over the whole pytree. A zero direction gives a zero
-  perturbation rather than NaN.
+
+def _times(tree: PyTree, weights: PyTree | None) -> PyTree:
+  return tree if weights is None else jax.tree.map(jnp.multiply, tree, weights)
+
+
+def _safe_inverse(norm: jax.Array) -> jax.Array:
+  # A zero direction gives a zero perturbation rather than NaN.
+  return 1.0 / jnp.where(norm > 0, norm, 1.0)
+
+
+def ascent_perturbation(direction: PyTree, rho: float | jax.Array,
+                        adaptive_scale: PyTree | None = None) -> PyTree:
+  """The maximizer of <d, e> over the ball ||T^{-1} e||_2 <= rho.
+
+  e = rho * T^2 d / ||T d||_2, with T = `adaptive_scale` (elementwise) or the
+  identity, which gives SAM's e = rho * d / ||d||_2. Norms are global over
+  the whole pytree.
   """
-  norm = optax.global_norm(direction)
-  scale = rho / jnp.where(norm > 0, norm, 1.0)
-  return jax.tree.map(lambda d: scale * d, direction)
+  scaled = _times(direction, adaptive_scale)
+  return _scale(_times(scaled, adaptive_scale),
+                rho * _safe_inverse(optax.global_norm(scaled)))
+
+
+def project_to_ball(perturbation: PyTree, rho: float | jax.Array,
+                    adaptive_scale: PyTree | None = None) -> PyTree:
+  """Projects e onto {e : ||T^{-1} e||_2 <= rho} (T as above)."""
+  unscaled = (perturbation if adaptive_scale is None else
+              jax.tree.map(jnp.divide, perturbation, adaptive_scale))
+  norm = optax.global_norm(unscaled)
+  return _scale(perturbation, jnp.minimum(1.0, rho * _safe_inverse(norm)))
+
+
+def adaptive_scale(params: PyTree, eta: float,
+                   is_scaled: Callable[[tuple[Any, ...]], bool]) -> PyTree:
+  """ASAM's T_w: |w| + eta where `is_scaled(path)`, else 1."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, w: jnp.abs(w) + eta if is_scaled(path) else
+      jnp.ones_like(w), params)
 
 
 def sam_gradient(
@@ -52,29 +91,47 @@ def sam_gradient(
     params: PyTree,
     rho: float | jax.Array,
     ascent_weight_decay: float = 0.0,
-) -> tuple[PyTree, Aux]:
-  r"""Returns grad L(w + e) with e = rho * d / ||d||, and the clean pass's aux.
+    steps: int = 1,
+    adaptive_scale: PyTree | None = None,  # pylint: disable=redefined-outer-name
+) -> tuple[PyTree, Aux, Aux]:
+  r"""Returns grad L(w + e) and the aux outputs of the clean and last passes.
 
-  The ascent direction is d = grad L(w) + ascent_weight_decay * w: with a
-  non-zero `ascent_weight_decay` the L2 penalty (wd/2)||w||^2 is part of the
-  loss whose sharpness is measured, as in Foret et al.'s code; with 0 it is
-  applied only by the base optimizer, as in Shin et al.'s code.
+  The ascent direction at a point v is d = grad L(v) + ascent_weight_decay*v:
+  with a non-zero `ascent_weight_decay` the L2 penalty (wd/2)||w||^2 is part
+  of the loss whose sharpness is measured, as in Foret et al.'s code; with 0
+  it is applied only by the base optimizer, as in Shin et al.'s code.
 
   Args:
-    grad_fn: params -> (gradient of the training loss, aux). It is called
-      twice: at w (its aux is returned, so BatchNorm statistics and metrics
-      come from the unperturbed pass) and at w + e (its aux is discarded).
+    grad_fn: params -> (gradient of the training loss, aux). Called at w,
+      at each intermediate ascent point, and at w + e: `steps` + 1 times.
     params: the current weights w.
-    rho: radius of the L2 ball.
-    ascent_weight_decay: coefficient of w added to the ascent direction.
+    rho: radius of the ball.
+    ascent_weight_decay: coefficient of the weights in the ascent direction.
+    steps: number of ascent steps (1 is SAM).
+    adaptive_scale: ASAM's T_w (see `adaptive_scale`), or None for SAM.
 
   Returns:
-    (the SAM gradient at w, aux of the clean pass).
+    (the SAM gradient at w, aux at w, aux at w + e).
   """
-  grads, aux = grad_fn(params)
-  direction = jax.tree.map(lambda g, w: g + ascent_weight_decay * w,
-                           grads, params)
-  perturbation = ascent_perturbation(direction, rho)
-  perturbed = jax.tree.map(jnp.add, params, perturbation)
-  sam_grads, _ = grad_fn(perturbed)
-  return sam_grads, aux
+
+  def direction(grads, point):
+    if not ascent_weight_decay:
+      return grads
+    return jax.tree.map(lambda g, v: g + ascent_weight_decay * v, grads,
+                        point)
+
+  grads, clean_aux = grad_fn(params)
+  perturbation = ascent_perturbation(direction(grads, params), rho / steps,
+                                     adaptive_scale)
+  # Further steps are unrolled: `steps` is small, and XLA:CPU runs
+  # convolution gradients inside loop bodies much more slowly.
+  for _ in range(steps - 1):
+    point = jax.tree.map(jnp.add, params, perturbation)
+    grads, _ = grad_fn(point)
+    step = ascent_perturbation(direction(grads, point), rho / steps,
+                               adaptive_scale)
+    perturbation = project_to_ball(
+        jax.tree.map(jnp.add, perturbation, step), rho, adaptive_scale)
+  sam_grads, perturbed_aux = grad_fn(jax.tree.map(jnp.add, params,
+                                                  perturbation))
+  return sam_grads, clean_aux, perturbed_aux

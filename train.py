@@ -33,6 +33,7 @@ from jax.sharding import PartitionSpec as P
 
 import input_pipeline
 import models
+import optimizers
 import sam
 import sparsity
 import validate
@@ -47,30 +48,6 @@ class TrainState(train_state.TrainState):
 
   batch_stats: PyTree = None
   mask: PyTree = None  # sparsity.compute_mask's output; None when dense.
-
-
-def create_learning_rate_schedule(config: ml_collections.ConfigDict,
-                                  steps_per_epoch: int) -> optax.Schedule:
-  """`step`: x lr_decay_factor at each boundary (fractions of training)."""
-  if config.lr_schedule == 'constant':
-    return optax.constant_schedule(config.learning_rate)
-  total_steps = config.num_epochs * steps_per_epoch
-  return optax.piecewise_constant_schedule(
-      config.learning_rate,
-      {int(f * total_steps): config.lr_decay_factor
-       for f in config.lr_boundaries})
-
-
-def create_optimizer(config: ml_collections.ConfigDict,
-                     schedule: optax.Schedule) -> optax.GradientTransformation:
-  """SGD with momentum on g + wd * w (coupled weight decay, on all params).
-
-  This is PyTorch's SGD(weight_decay=wd) and what Shin et al.'s code does.
-  With SAM, g is the SAM gradient.
-  """
-  return optax.chain(
-      optax.add_decayed_weights(config.weight_decay),
-      optax.sgd(schedule, momentum=config.momentum or None))
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -121,34 +98,74 @@ def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
   return sparsity.apply_mask(grads, state.mask), aux
 
 
-def train_step(state: TrainState, images: jax.Array, labels: jax.Array, *,
-               config: ml_collections.ConfigDict
+def sam_step_gradient(state: TrainState, images: jax.Array,
+                      labels: jax.Array, config: ml_collections.ConfigDict
+                      ) -> tuple[PyTree, tuple[Any, ...]]:
+  """SAM's gradient on this device's batch, and (losses, logits, BN stats).
+
+  With config.sam_m = 0 the ascent sees the whole device batch. Otherwise the
+  batch is split into micro-batches of sam_m examples, each takes its own
+  ascent (vectorized with vmap) and their descent gradients are averaged:
+  m-sharpness. Micro-batches are contiguous slices of the global batch, so
+  the result does not depend on the number of devices.
+  """
+  ascent_weight_decay = (config.weight_decay
+                         if config.sam_weight_decay_in_ascent else 0.0)
+  scale = (sam.adaptive_scale(state.params, config.sam_eta, sparsity.is_kernel)
+           if config.sam_adaptive else None)
+
+  def gradient(images, labels):
+    grads, clean, perturbed = sam.sam_gradient(
+        functools.partial(loss_gradient, state, images, labels),
+        state.params, config.rho, ascent_weight_decay, config.sam_steps, scale)
+    (losses, logits, clean_stats), (_, _, perturbed_stats) = clean, perturbed
+    stats = (perturbed_stats if config.sam_batchnorm_stats == 'perturbed' else
+             clean_stats)
+    return grads, (losses, logits, stats)
+
+  if not config.sam_m:
+    return gradient(images, labels)
+  micro = lambda x: x.reshape((-1, config.sam_m) + x.shape[1:])
+  grads, (losses, logits, stats) = jax.vmap(gradient)(micro(images),
+                                                      micro(labels))
+  mean = lambda tree: jax.tree.map(lambda x: x.mean(0), tree)
+  return mean(grads), (losses.reshape(-1), logits.reshape(
+      (-1,) + logits.shape[2:]), mean(stats))
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], *,
+               config: ml_collections.ConfigDict, use_sam: bool
                ) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One SGD or SAM step on this device's batch; runs inside pmap."""
-  grad_fn = functools.partial(loss_gradient, state, images, labels)
-  if config.optimizer == 'sam':
-    ascent_weight_decay = (config.weight_decay
-                           if config.sam_weight_decay_in_ascent else 0.0)
-    grads, aux = sam.sam_gradient(grad_fn, state.params, config.rho,
-                                  ascent_weight_decay)
+  """One SGD or SAM step on this device's batch; runs inside shard_map."""
+  images, labels = batch['images'], batch['labels']
+  if use_sam:
+    grads, (losses, logits, batch_stats) = sam_step_gradient(
+        state, images, labels, config)
   else:
-    grads, aux = grad_fn(state.params)
-  # Metrics and BatchNorm statistics come from the unperturbed pass.
-  losses, logits, batch_stats = aux
+    grads, (losses, logits, batch_stats) = loss_gradient(
+        state, images, labels, state.params)
   grads = device_mean(grads)
   # Each device normalized with its own batch; averaging the running
   # statistics keeps the replicas identical.
   batch_stats = device_mean(batch_stats)
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  metrics = {'loss': jnp.sum(losses),
-             'correct': jnp.sum(jnp.argmax(logits, -1) == labels),
-             'count': jnp.int32(labels.shape[0])}
+  # Metrics come from the unperturbed pass.
+  correct = jnp.argmax(logits, -1) == labels
+  flipped = batch.get('flipped', jnp.zeros_like(correct))
+  metrics = {'loss': jnp.sum(losses), 'correct': jnp.sum(correct),
+             'count': jnp.int32(labels.shape[0]),
+             'correct_flipped': jnp.sum(correct & flipped),
+             'count_flipped': jnp.sum(flipped)}
   return state, metrics
 
 
-def _zero_metrics() -> dict[str, jax.Array]:
-  return {'loss': jnp.float32(0), 'correct': jnp.int32(0),
-          'count': jnp.int32(0)}
+def _zero_metrics(train: bool = True) -> dict[str, jax.Array]:
+  """Zero sums of the metrics; training also counts flipped labels."""
+  zeros = {'loss': jnp.float32(0), 'correct': jnp.int32(0),
+           'count': jnp.int32(0)}
+  if train:
+    zeros.update(correct_flipped=jnp.int32(0), count_flipped=jnp.int32(0))
+  return zeros
 
 
 def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
@@ -166,7 +183,7 @@ def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
 
 
 def make_train_chunk(config: ml_collections.ConfigDict, data,
-                     mesh: jax.sharding.Mesh):
+                     mesh: jax.sharding.Mesh, use_sam: bool):
   """(state, inputs, num_steps) -> (state, summed metrics), on all devices.
 
   `data.device_batch(inputs, index, step)` returns this device's batch for
@@ -178,8 +195,9 @@ def make_train_chunk(config: ml_collections.ConfigDict, data,
   def chunk(state, inputs, num_steps):
     def body(index, carry):
       state, totals = carry
-      images, labels = data.device_batch(inputs, index, state.step)
-      state, metrics = train_step(state, images, labels, config=config)
+      batch = data.device_batch(inputs, index, state.step)
+      state, metrics = train_step(state, batch, config=config,
+                                  use_sam=use_sam)
       return state, jax.tree.map(jnp.add, totals, metrics)
 
     carry = (state, _zero_metrics())
@@ -216,7 +234,7 @@ def make_evaluate(spec: input_pipeline.DatasetSpec, mesh: jax.sharding.Mesh):
           'correct': jnp.sum(correct), 'count': jnp.sum(valid)}
       return jax.tree.map(jnp.add, totals, metrics), None
 
-    totals, _ = lax.scan(body, _zero_metrics(), inputs)
+    totals, _ = lax.scan(body, _zero_metrics(train=False), inputs)
     return device_sum(totals), {
         'weight_norm': optax.global_norm(params),
         'sparsity': sparsity.kernel_sparsity(params)}
@@ -234,7 +252,7 @@ def create_train_state(config: ml_collections.ConfigDict, model: flax.linen.Modu
       key, jnp.zeros((1,) + tuple(example_shape), jnp.float32))
   return TrainState.create(
       apply_fn=model.apply, params=variables['params'],
-      tx=create_optimizer(config, schedule),
+      tx=optimizers.create_optimizer(config, schedule),
       batch_stats=variables.get('batch_stats', {}), mask=None)
 
 
@@ -255,8 +273,9 @@ def _first_batch_gradient(state: TrainState, train_data,
   inputs, _ = next(train_data.epoch_chunks(0, 1))
 
   def gradient(state, inputs):
-    images, labels = train_data.device_batch(inputs, 0, state.step)
-    grads, _ = loss_gradient(state, images, labels, state.params)
+    batch = train_data.device_batch(inputs, 0, state.step)
+    grads, _ = loss_gradient(state, batch['images'], batch['labels'],
+                             state.params)
     return device_mean(grads)
 
   return _parallel(gradient, mesh, (REPLICATED, train_data.input_specs),
@@ -310,11 +329,32 @@ def _write_json(path: epath.Path, content: dict[str, Any]) -> None:
 
 
 def _mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
-  """Mean loss and accuracy from summed totals."""
+  """Mean loss and accuracies from summed totals.
+
+  With label noise, also the accuracy on the examples whose label was kept
+  and, on the flipped ones, the rate of predicting the flipped label (how
+  much of the noise the network memorizes).
+  """
   totals = jax.device_get(totals)
   count = max(int(totals['count']), 1)
-  return {'loss': float(totals['loss']) / count,
-          'accuracy': float(totals['correct']) / count}
+  means = {'loss': float(totals['loss']) / count,
+           'accuracy': float(totals['correct']) / count}
+  flipped = int(totals.get('count_flipped', 0))
+  if flipped:
+    means['accuracy_clean'] = (
+        (float(totals['correct']) - float(totals['correct_flipped'])) /
+        max(count - flipped, 1))
+    means['accuracy_flipped'] = float(totals['correct_flipped']) / flipped
+  return means
+
+
+# TensorBoard names of the per-epoch record's entries (others keep theirs).
+_TENSORBOARD_NAMES = {
+    'train_loss': 'train/loss', 'train_accuracy': 'train/accuracy',
+    'train_accuracy_clean': 'train/accuracy_clean',
+    'train_accuracy_flipped': 'train/accuracy_flipped',
+    'test_loss': 'test/loss', 'test_accuracy': 'test/accuracy',
+}
 
 
 def count_params(params: PyTree) -> int:
@@ -331,19 +371,50 @@ def _prepare_workdir(config: ml_collections.ConfigDict,
       _write_json(workdir / 'config.json', config.to_dict())
 
 
+def _has_mask(config: ml_collections.ConfigDict) -> bool:
+  """Whether the run's state carries a pruning mask."""
+  if config.init_from:
+    return _has_mask(load_config(config.init_from))
+  return config.sparsity > 0
+
+
+def _initialize_from(state: TrainState, workdir: str) -> TrainState:
+  """`state` with another run's final weights, BN statistics and mask.
+
+  The optimizer starts afresh (zero momentum) and the step counter at 0:
+  "train with SGD, fine-tune with SAM" is two runs.
+  """
+  _, source, _ = load_checkpoint(workdir)
+  shapes = lambda tree: jax.tree.map(jnp.shape, tree)
+  if shapes(source.params) != shapes(state.params):
+    raise validate.ConfigError(
+        f'init_from={workdir} holds a different model (parameter shapes '
+        'differ); use the same model and width')
+  logging.info('Initialized from %s (its step %d).', workdir,
+               int(source.step))
+  params = jax.device_get(source.params)
+  return state.replace(params=params,
+                       batch_stats=jax.device_get(source.batch_stats),
+                       mask=jax.device_get(source.mask),
+                       opt_state=state.tx.init(params))
+
+
 def _initial_state(config, checkpointer, state, prune_key, train_data, mesh
                    ) -> tuple[TrainState, dict[str, Any]]:
   """The newest checkpoint if there is one, else the freshly pruned state."""
   replicated = jax.NamedSharding(mesh, REPLICATED)
   state = jax.device_put(state, replicated)
   if checkpointer.latest_step() is None:
-    state = prune_at_initialization(
-        state, config, prune_key,
-        lambda: _first_batch_gradient(state, train_data, mesh))
+    if config.init_from:
+      state = _initialize_from(state, config.init_from)
+    else:
+      state = prune_at_initialization(
+          state, config, prune_key,
+          lambda: _first_batch_gradient(state, train_data, mesh))
     progress = {'epoch': 0, 'history': [], 'wall_seconds': 0.0,
                 'steady_examples': 0, 'steady_seconds': 0.0}
     return jax.device_put(state, replicated), progress
-  if config.sparsity > 0:  # The target needs the mask's structure.
+  if _has_mask(config):  # The restore target needs the mask's structure.
     state = state.replace(mask=jax.device_put(
         jax.tree.map(lambda p: np.ones(p.shape, bool), state.params),
         replicated))
@@ -388,6 +459,12 @@ def load_checkpoint(workdir: str | epath.Path,
   return config, state, progress
 
 
+def seed_keys(seed: int) -> dict[str, jax.Array]:
+  """Independent PRNG keys for each random choice of a run, from its seed."""
+  names = ('init', 'prune', 'data', 'augment', 'label_noise')
+  return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> dict[str, Any]:
   """Trains and evaluates; resumes from `workdir`; returns the summary."""
@@ -397,23 +474,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   _prepare_workdir(config, workdir)
 
   mesh = input_pipeline.create_mesh()
-  init_key, prune_key, data_key, augment_key = jax.random.split(
-      jax.random.key(config.seed), 4)
+  keys = seed_keys(config.seed)
   spec = input_pipeline.get_spec(config.dataset)
   train_data, eval_data = input_pipeline.create_datasets(
-      config, mesh, data_key, augment_key)
+      config, mesh, keys['data'], keys['augment'], keys['label_noise'])
   steps_per_epoch = train_data.steps_per_epoch
   if steps_per_epoch < 1:
     raise validate.ConfigError(
         f'the training split has fewer examples per process than the batch '
         f'({train_data.local_batch_size}); lower batch_size')
-  schedule = create_learning_rate_schedule(config, steps_per_epoch)
+  schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch)
   model = models.create_model(config, spec.num_classes)
   checkpointer = Checkpointer(workdir, config)
   state, progress = _initial_state(
       config, checkpointer,
-      create_train_state(config, model, train_data.example_shape, init_key,
-                         schedule), prune_key, train_data, mesh)
+      create_train_state(config, model, train_data.example_shape,
+                         keys['init'], schedule), keys['prune'], train_data,
+      mesh)
   wall_seconds_before = progress['wall_seconds']
   num_params = count_params(state.params)
   logging.info('%s: %s parameters, %d steps per epoch, %d devices.',
@@ -430,23 +507,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # once a minute (it is called at the end of each epoch).
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=config.num_epochs * steps_per_epoch, writer=writer)
-  train_chunk = make_train_chunk(config, train_data, mesh)
+  train_chunks = {}  # use_sam -> compiled chunk, built when first needed.
   evaluate = make_evaluate(spec, mesh)
 
-  compiled = False
   for epoch in range(progress['epoch'], config.num_epochs):
     epoch_start = time.perf_counter()
-    # Throughput counts the steps after the first dispatch of this process,
-    # which includes compilation.
+    use_sam = (config.optimizer == 'sam' and
+               epoch >= config.sam_start_epoch)
+    # Throughput counts the steps after the first dispatch of each training
+    # program in this process, which includes its compilation.
+    compiling = use_sam not in train_chunks
+    if compiling:
+      train_chunks[use_sam] = make_train_chunk(config, train_data, mesh,
+                                               use_sam)
     steady_start, steady_steps = epoch_start, steps_per_epoch
     chunk_totals = []
     for inputs, num_steps in train_data.epoch_chunks(
         epoch, steps_per_dispatch(config)):
-      state, totals = train_chunk(state, inputs, num_steps)
+      state, totals = train_chunks[use_sam](state, inputs, num_steps)
       chunk_totals.append(totals)
-      if not compiled:
+      if compiling:
         jax.block_until_ready(totals)
-        compiled = True
+        compiling = False
         steady_start = time.perf_counter()
         steady_steps = steps_per_epoch - num_steps
     train = _mean_metrics(jax.tree.map(lambda *x: sum(x), *chunk_totals))
@@ -455,7 +537,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     progress['steady_seconds'] += steady_seconds
 
     with report_progress.timed('eval'):
-      test_totals = _zero_metrics()
+      test_totals = _zero_metrics(train=False)
       for inputs in eval_data.groups():
         totals, weights = evaluate(state, inputs)
         test_totals = jax.tree.map(jnp.add, test_totals, totals)
@@ -463,9 +545,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
     step = (epoch + 1) * steps_per_epoch
     record = {
-        'epoch': epoch + 1, 'step': step,
-        'train_loss': train['loss'], 'train_accuracy': train['accuracy'],
-        'test_loss': test['loss'], 'test_accuracy': test['accuracy'],
+        'epoch': epoch + 1, 'step': step, 'sam': use_sam,
+        **{f'train_{k}': v for k, v in train.items()},
+        **{f'test_{k}': v for k, v in test.items()},
         'learning_rate': float(schedule(step - 1)),
         'weight_norm': float(weights['weight_norm']),
         'sparsity': float(weights['sparsity']),
@@ -477,13 +559,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     progress['wall_seconds'] = (wall_seconds_before +
                                 time.perf_counter() - run_start)
     writer.write_scalars(step, {
-        'train/loss': record['train_loss'],
-        'train/accuracy': record['train_accuracy'],
-        'test/loss': record['test_loss'],
-        'test/accuracy': record['test_accuracy'],
-        **{k: record[k] for k in ('learning_rate', 'weight_norm', 'sparsity',
-                                  'examples_per_sec')
-           if record[k] is not None}})
+        _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
+        if k not in ('epoch', 'step', 'sam') and v is not None})
     report_progress(step)
     logging.info(
         'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%'
@@ -497,14 +574,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   progress['wall_seconds'] = wall_seconds_before + (
       time.perf_counter() - run_start)
-  summary = make_summary(config, progress, num_params)
+  summary = make_summary(config, progress, num_params,
+                         train_data.flipped_fraction)
   if jax.process_index() == 0:
     _write_json(workdir / 'summary.json', summary)
   return summary
 
 
 def make_summary(config: ml_collections.ConfigDict, progress: dict[str, Any],
-                 num_params: int) -> dict[str, Any]:
+                 num_params: int, flipped_fraction: float) -> dict[str, Any]:
   """The run's results, as written to summary.json."""
   history = progress['history']
   final = history[-1]
@@ -520,6 +598,11 @@ def make_summary(config: ml_collections.ConfigDict, progress: dict[str, Any],
       'best_epoch': best['epoch'],
       'final_train_loss': final['train_loss'],
       'final_train_accuracy': final['train_accuracy'],
+      # With label noise: the fraction of training labels flipped, and the
+      # final epoch's accuracy on the kept labels and on the flipped ones.
+      'label_noise_flipped_fraction': flipped_fraction,
+      'final_train_accuracy_clean': final.get('train_accuracy_clean'),
+      'final_train_accuracy_flipped': final.get('train_accuracy_flipped'),
       'epochs': final['epoch'],
       'steps': final['step'],
       'num_devices': jax.device_count(),

@@ -9,10 +9,10 @@ import ml_collections
 
 import input_pipeline
 import models
+import optimizers
 import sparsity
 
 OPTIMIZERS = ('sgd', 'sam')
-LR_SCHEDULES = ('step', 'constant')
 
 
 class ConfigError(ValueError):
@@ -36,7 +36,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   _one_of(config, 'dataset', input_pipeline.DATASETS)
   _one_of(config, 'optimizer', OPTIMIZERS)
   _one_of(config, 'pruner', sparsity.PRUNERS)
-  _one_of(config, 'lr_schedule', LR_SCHEDULES)
+  _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
+  _one_of(config, 'base_optimizer', optimizers.BASE_OPTIMIZERS)
+  _one_of(config, 'norm', models.NORMS)
+  _one_of(config, 'label_noise_type', input_pipeline.LABEL_NOISE_TYPES)
+  _one_of(config, 'sam_batchnorm_stats', ('clean', 'perturbed'))
 
   spec = input_pipeline.DATASETS[config.dataset]
   if config.model == 'mlp':
@@ -45,6 +49,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     _require(all(int(w) == w and w >= 1 for w in config.num_neurons),
              f'num_neurons must be positive integers, got '
              f'{tuple(config.num_neurons)}')
+  elif config.model.startswith('wrn'):
+    _require(config.width_factor >= 1,
+             f'width_factor must be >= 1, got {config.width_factor}')
   else:
     _require(config.num_filters >= 1,
              f'num_filters must be >= 1, got {config.num_filters}')
@@ -57,6 +64,31 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
   if config.optimizer == 'sam':
     _require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
+  _require(config.sam_steps >= 1,
+           f'sam_steps must be >= 1, got {config.sam_steps}')
+  _require(config.sam_eta >= 0, f'sam_eta must be >= 0, got {config.sam_eta}')
+  _require(0 <= config.sam_start_epoch < config.num_epochs,
+           f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
+           f'got {config.sam_start_epoch}')
+  _require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
+  if config.sam_m and config.batch_size % jax.device_count() == 0:
+    per_device = config.batch_size // jax.device_count()
+    _require(per_device % config.sam_m == 0,
+             f'sam_m={config.sam_m} must divide the per-device batch '
+             f'({config.batch_size} / {jax.device_count()} devices = '
+             f'{per_device})')
+  _require(0 <= config.label_noise < 1,
+           f'label_noise must be in [0, 1), got {config.label_noise}')
+  _require(not config.label_noise or spec.in_memory,
+           f'label_noise needs an in-memory dataset, not {config.dataset}')
+  if config.init_from:
+    source = epath.Path(config.init_from)
+    _require((source / 'config.json').exists() and
+             (source / 'checkpoints').exists(),
+             f'init_from={config.init_from} is not a run directory with '
+             'checkpoints')
+    _require(config.sparsity == 0, 'init_from takes the pruning mask of the '
+             'run it starts from; leave sparsity at 0')
   _require(0 <= config.sparsity < 1,
            f'sparsity must be in [0, 1), got {config.sparsity}')
 
@@ -71,6 +103,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
            f'learning_rate must be > 0, got {config.learning_rate}')
   _require(0 <= config.momentum < 1,
            f'momentum must be in [0, 1), got {config.momentum}')
+  for key in ('adam_b1', 'adam_b2'):
+    _require(0 <= config[key] < 1, f'{key} must be in [0, 1), got '
+             f'{config[key]}')
+  _require(config.adam_eps > 0, f'adam_eps must be > 0, got {config.adam_eps}')
+  _require(0 <= config.warmup_epochs < config.num_epochs,
+           f'warmup_epochs must be in [0, num_epochs={config.num_epochs}), '
+           f'got {config.warmup_epochs}')
   _require(config.weight_decay >= 0,
            f'weight_decay must be >= 0, got {config.weight_decay}')
   boundaries = tuple(config.lr_boundaries)

@@ -29,6 +29,7 @@ import numpy as np
 from configs import default
 import input_pipeline
 import models
+import optimizers
 import train
 
 flags.DEFINE_string('output', 'throughput.json', 'Where to write the JSON.')
@@ -63,7 +64,8 @@ def matmul_gflops(min_seconds: float, repeats: int) -> float:
 
 def step_flops(config, data, state, mesh) -> float:
   """FLOPs of one training step on all devices, from XLA's cost analysis."""
-  one_step = train.make_train_chunk(config, data, mesh)
+  one_step = train.make_train_chunk(
+      config, data, mesh, use_sam=config.optimizer == 'sam')
   inputs, _ = next(data.epoch_chunks(0, 1))
   analysis = one_step.lower(state, inputs, 1).compile().cost_analysis()
   if isinstance(analysis, list):
@@ -80,13 +82,14 @@ def measure(config, split: input_pipeline.Split, min_seconds: float,
   data = input_pipeline.OnDeviceTrainData(split, spec, config, mesh, data_key,
                                           augment_key)
   model = models.create_model(config, spec.num_classes)
-  schedule = train.create_learning_rate_schedule(config, data.steps_per_epoch)
+  schedule = optimizers.create_learning_rate_schedule(config, data.steps_per_epoch)
   state = jax.device_put(
       train.create_train_state(config, model, data.example_shape, init_key,
                                schedule),
       jax.NamedSharding(mesh, train.REPLICATED))
   flops = step_flops(config, data, state, mesh)
-  train_chunk = train.make_train_chunk(config, data, mesh)
+  train_chunk = train.make_train_chunk(
+      config, data, mesh, use_sam=config.optimizer == 'sam')
   inputs, steps = next(data.epoch_chunks(0, train.steps_per_dispatch(config)))
   state, totals = train_chunk(state, inputs, steps)  # Compiles.
   jax.block_until_ready(totals)

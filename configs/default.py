@@ -29,31 +29,54 @@ def get_config() -> ml_collections.ConfigDict:
   config.augment = False
   # Side of the square ImageNet crops (other datasets keep their size).
   config.image_size = 224
+  # Fraction of training labels replaced, in [0, 1); the test set is never
+  # touched. The noisy set depends only on the seed (same for SGD and SAM).
+  config.label_noise = 0.0
+  # symmetric (uniform over the other classes) or asymmetric (class c
+  # becomes c + 1 mod num_classes).
+  config.label_noise_type = 'symmetric'
 
   # --- Model ---
-  # mlp, resnet18, resnet34 (CIFAR-style) or resnet50 (ImageNet-style).
+  # mlp; CIFAR-style resnet18, resnet34, preact_resnet18; WideResNets wrn16,
+  # wrn28; ImageNet-style resnet50.
   config.model = 'mlp'
   # Hidden-layer widths of the MLP: the width knob for MLPs.
   config.num_neurons = (300, 100)
   # Base width of the ResNets (stages use x1, x2, x4, x8): their width knob.
   config.num_filters = 64
+  # Width factor k of the WideResNets (stages 16k, 32k, 64k): their knob.
+  config.width_factor = 10
+  # Normalization in the ResNets: batch, group (32 groups; independent of
+  # the batch, as in the m-sharpness studies) or none.
+  config.norm = 'batch'
 
   # --- Optimization ---
-  # sgd (SGD with momentum) or sam (SAM around the same base optimizer).
+  # sgd (plain training with the base optimizer) or sam (SAM around it).
   config.optimizer = 'sgd'
+  # sgd (heavy-ball `momentum`), nesterov, adam (coupled weight decay) or
+  # adamw (decoupled weight decay).
+  config.base_optimizer = 'sgd'
   # Peak learning rate.
   config.learning_rate = 0.1
-  # Heavy-ball momentum of the base optimizer (0 = plain SGD).
+  # Momentum of sgd and nesterov (0 = plain SGD).
   config.momentum = 0.9
-  # Coupled weight decay: wd * w is added to the gradient of every parameter
-  # (the same as an L2 penalty wd/2 ||w||^2 in the loss).
+  # Adam(W)'s moment decay rates and epsilon.
+  config.adam_b1 = 0.9
+  config.adam_b2 = 0.999
+  config.adam_eps = 1e-8
+  # Weight decay. Coupled for sgd, nesterov and adam: wd * w is added to the
+  # gradient of every parameter (an L2 penalty wd/2 ||w||^2 in the loss);
+  # decoupled for adamw.
   config.weight_decay = 1e-4
   # Global batch size, split evenly over all devices.
   config.batch_size = 128
   # Length of training.
   config.num_epochs = 100
-  # step (multiply by lr_decay_factor at each boundary) or constant.
+  # step (multiply by lr_decay_factor at each boundary), cosine (to 0) or
+  # constant.
   config.lr_schedule = 'step'
+  # Epochs of linear warmup from 0 (may be fractional; 0 = none).
+  config.warmup_epochs = 0.0
   # Step-schedule boundaries, as fractions of the total number of steps.
   config.lr_boundaries = (0.25, 0.5, 0.75)
   # Step-schedule factor applied at each boundary.
@@ -66,6 +89,25 @@ def get_config() -> ml_collections.ConfigDict:
   # (grad L + wd * w), i.e. whether the sharpness is that of the regularized
   # loss. False as in Shin et al.'s code; Foret et al.'s code uses True.
   config.sam_weight_decay_in_ascent = False
+  # m of m-sharpness: examples per ascent. 0 = each device's batch, as in the
+  # original SAM code (the result then depends on the device count); m > 0
+  # splits every device batch into micro-batches of m examples, each with
+  # its own ascent, and averages their descent gradients (must divide the
+  # per-device batch; independent of the device count).
+  config.sam_m = 0
+  # Ascent steps of size rho / sam_steps, each projected onto the rho-ball
+  # (Andriushchenko & Flammarion, 2022); 1 is SAM. Costs sam_steps + 1 passes.
+  config.sam_steps = 1
+  # Adaptive SAM (Kwon et al., 2021): the perturbation of each kernel weight
+  # scales with |w| + sam_eta; biases and normalization parameters are not
+  # rescaled. A larger rho suits it (the paper uses 0.5 to 2 on CIFAR).
+  config.sam_adaptive = False
+  config.sam_eta = 0.01
+  # BatchNorm running statistics from the clean (as in Shin et al.'s and
+  # Foret et al.'s code) or the perturbed forward pass.
+  config.sam_batchnorm_stats = 'clean'
+  # Train with the base optimizer alone before this epoch, with SAM after.
+  config.sam_start_epoch = 0
 
   # --- Sparsity (pruning at initialization) ---
   # random (per layer), magnitude (global |w|) or snip (global |w dL/dw| on
@@ -84,5 +126,61 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_batch_size = 1000
   # Number of newest checkpoints kept in <workdir>/checkpoints (one per epoch).
   config.checkpoints_to_keep = 3
+  # Another run's workdir: start from its final weights, BatchNorm statistics
+  # and pruning mask, with a fresh optimizer ('' = random initialization).
+  config.init_from = ''
+
+  # --- Analysis (analyze.py; during training if analysis_every_epochs) ---
+  # Log the top Hessian eigenvalue, its trace and the one-step sharpness to
+  # TensorBoard every N epochs while training; 0 = off.
+  config.analysis_every_epochs = 0
+  analysis = ml_collections.ConfigDict()
+  # Training examples the loss is measured on (a fixed, seeded subset).
+  analysis.num_examples = 2048
+  # Examples per micro-batch (over all devices): bounds activation memory.
+  analysis.batch_size = 1024
+  # Seeds the subset, Lanczos start vectors, probes, noise and directions.
+  analysis.seed = 0
+  # Number of top Hessian eigenvalues reported.
+  analysis.top_k = 5
+  # Lanczos steps (Hessian-vector products) for the extreme eigenvalues.
+  analysis.lanczos_iterations = 40
+  # Rademacher probes of Hutchinson's trace estimator (one HVP each).
+  analysis.hutchinson_probes = 100
+  # Probes of stochastic Lanczos quadrature (spectral density, moments).
+  analysis.slq_probes = 10
+  # Lanczos steps per SLQ probe.
+  analysis.slq_iterations = 40
+  # Spectral moments E[lambda^k] reported, k = 1..num_moments.
+  analysis.num_moments = 4
+  # Points of the spectral density grid.
+  analysis.density_points = 1000
+  # Gaussian smoothing of the density, as a fraction of the spectrum's range.
+  analysis.density_sigma = 0.01
+  # Radius of the L2 ball of worst-case sharpness (and m-sharpness).
+  analysis.rho = 0.05
+  # Steps of the multi-step ascent (multi-step, adaptive and m-sharpness).
+  analysis.ascent_steps = 5
+  # Group size of m-sharpness (must divide batch_size / devices); 0 = off.
+  analysis.m = 128
+  # Radius of adaptive sharpness, in units of T(w) = |w| + adaptive_eta.
+  analysis.adaptive_rho = 0.5
+  # eta > 0 of adaptive sharpness's scale |w| + eta on kernels (ASAM's).
+  analysis.adaptive_eta = 0.01
+  # Standard deviation of each weight's noise for average-case sharpness.
+  analysis.noise_sigma = 0.01
+  # Noise draws for average-case sharpness.
+  analysis.noise_samples = 20
+  # Points of the 1D landscape along a filter-normalized direction.
+  analysis.landscape_points = 41
+  # Points per side of the 2D landscape grid.
+  analysis.landscape_2d_points = 21
+  # Landscapes span [-radius, radius] times each filter-normalized direction.
+  analysis.landscape_radius = 1.0
+  # Points of the linear interpolation between two runs.
+  analysis.interpolation_points = 41
+  # Interpolation coefficients t of (1 - t) w_run + t w_other.
+  analysis.interpolation_range = (-0.5, 1.5)
+  config.analysis = analysis
 
   return config

@@ -1,9 +1,9 @@
 """Run by test_multidevice.py in a subprocess with N virtual CPU devices.
 
-Usage: python -m tests.multidevice_worker OUT.npz WORKDIR OPTIMIZER
-Trains the small test config and saves the final parameters, the metrics
-history, and (SAM) the first step checked against a per-device computation
-done by hand.
+Usage: python -m tests.multidevice_worker OUT.npz WORKDIR OVERRIDES_JSON
+Trains the small test config with the overrides and saves the final
+parameters, the metrics history and, for SAM with per-device ascent, the
+first step checked against a per-device computation done by hand.
 """
 
 import json
@@ -15,6 +15,7 @@ import numpy as np
 
 import input_pipeline
 import models
+import optimizers
 import sam
 import train
 from tests.conftest import small_config
@@ -24,28 +25,31 @@ def first_sam_step_by_hand(config):
   """Max |difference| between the framework's first SAM step and one
   computed here: SAM on each device's quarter of the batch, then averaged."""
   mesh = input_pipeline.create_mesh()
-  keys = jax.random.split(jax.random.key(config.seed), 4)
+  keys = train.seed_keys(config.seed)
   spec = input_pipeline.get_spec(config.dataset)
-  data, _ = input_pipeline.create_datasets(config, mesh, keys[2], keys[3])
-  schedule = train.create_learning_rate_schedule(config, data.steps_per_epoch)
+  data, _ = input_pipeline.create_datasets(config, mesh, keys['data'],
+                                           keys['augment'],
+                                           keys['label_noise'])
+  schedule = optimizers.create_learning_rate_schedule(config, data.steps_per_epoch)
   state = train.create_train_state(
       config, models.create_model(config, spec.num_classes),
-      data.example_shape, keys[0], schedule)
+      data.example_shape, keys['init'], schedule)
   # A copy: the training step donates (and so deletes) its input state.
   placed = jax.device_put(jax.device_get(state),
                           jax.NamedSharding(mesh, train.REPLICATED))
   inputs, _ = next(data.epoch_chunks(0, 1))
-  stepped, _ = train.make_train_chunk(config, data, mesh)(placed, inputs, 1)
+  stepped, _ = train.make_train_chunk(config, data, mesh,
+                                       use_sam=True)(placed, inputs, 1)
 
   split = input_pipeline.load_split(config, train=True)
-  order = np.asarray(jax.random.permutation(jax.random.fold_in(keys[2], 0),
-                                            len(split)))
+  order = np.asarray(jax.random.permutation(
+      jax.random.fold_in(keys['data'], 0), len(split)))
   batch = order[:config.batch_size]
   grads = []
   for part in np.split(batch, jax.device_count()):
     images = input_pipeline.normalize(jnp.asarray(split.images[part]), spec)
     labels = jnp.asarray(split.labels[part])
-    g, _ = sam.sam_gradient(
+    g, _, _ = sam.sam_gradient(
         lambda p: train.loss_gradient(state, images, labels, p),
         state.params, config.rho)
     grads.append(g)
@@ -56,13 +60,14 @@ def first_sam_step_by_hand(config):
                  jax.tree.leaves(expected.params)))
 
 
-def main(out, workdir, optimizer):
-  config = small_config(optimizer=optimizer)
+def main(out, workdir, overrides):
+  config = small_config(**json.loads(overrides))
   summary = train.train_and_evaluate(config, workdir)
   _, state, _ = train.load_checkpoint(workdir)
   leaves = {str(i): np.asarray(x)
             for i, x in enumerate(jax.tree.leaves(state.params))}
-  by_hand = first_sam_step_by_hand(config) if optimizer == 'sam' else -1.0
+  by_hand = (first_sam_step_by_hand(config)
+             if config.optimizer == 'sam' and not config.sam_m else -1.0)
   np.savez(out, history=json.dumps(summary['history']), by_hand=by_hand,
            devices=jax.device_count(), **leaves)
 

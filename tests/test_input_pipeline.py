@@ -128,7 +128,8 @@ def test_an_epoch_visits_every_example_once_in_a_new_order():
   def epoch_labels(epoch):
     inputs, _ = next(data.epoch_chunks(epoch, 1))
     fn = jax.jit(jax.shard_map(
-        lambda inputs, step: data.device_batch(inputs, 0, step)[1], mesh=mesh,
+        lambda inputs, step: data.device_batch(inputs, 0, step)['labels'],
+        mesh=mesh,
         in_specs=(data.input_specs, jax.P()), out_specs=jax.P('batch')))
     return np.concatenate([
         np.asarray(fn(inputs, epoch * data.steps_per_epoch + s))

@@ -2,15 +2,17 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
+import numpy as np
 import pytest
 
+from configs import default
 import models
 
 
 def make(model, **keys):
-  config = ml_collections.ConfigDict(
-      {'model': model, 'num_neurons': (300, 100), 'num_filters': 64, **keys})
+  config = default.get_config()
+  config.model = model
+  config.update(keys)
   return config
 
 
@@ -21,16 +23,27 @@ def count(config, num_classes, shape):
   return sum(x.size for x in jax.tree.leaves(variables['params']))
 
 
-@pytest.mark.parametrize('model,num_classes,shape,published', [
-    # torchvision / kuangliu/pytorch-cifar counts.
-    ('resnet18', 10, (32, 32, 3), 11_173_962),
-    ('resnet34', 10, (32, 32, 3), 21_282_122),
-    ('resnet18', 100, (32, 32, 3), 11_220_132),
-    ('resnet50', 1000, (224, 224, 3), 25_557_032),
+@pytest.mark.parametrize('model,keys,num_classes,shape,published', [
+    # torchvision and kuangliu/pytorch-cifar counts.
+    ('resnet18', {}, 10, (32, 32, 3), 11_173_962),
+    ('resnet34', {}, 10, (32, 32, 3), 21_282_122),
+    ('resnet18', {}, 100, (32, 32, 3), 11_220_132),
+    ('resnet50', {}, 1000, (224, 224, 3), 25_557_032),
+    # Zagoruyko & Komodakis: WRN-28-10 36.5M, WRN-16-8 11.0M (exact counts
+    # of their PyTorch port).
+    ('wrn28', {'width_factor': 10}, 10, (32, 32, 3), 36_479_194),
+    ('wrn28', {'width_factor': 10}, 100, (32, 32, 3), 36_536_884),
+    ('wrn16', {'width_factor': 8}, 10, (32, 32, 3), 10_961_370),
+    # kuangliu's PreActResNet18 (11,171,146) omits He et al.'s final
+    # norm-ReLU, whose BatchNorm adds 2 x 512 parameters.
+    ('preact_resnet18', {}, 10, (32, 32, 3), 11_171_146 + 1024),
+    # GroupNorm has BatchNorm's parameters; no normalization removes them.
+    ('resnet18', {'norm': 'group'}, 10, (32, 32, 3), 11_173_962),
+    ('resnet18', {'norm': 'none'}, 10, (32, 32, 3), 11_173_962 - 2 * 4800),
 ])
-def test_resnet_parameter_counts_match_published(model, num_classes, shape,
-                                                 published):
-  assert count(make(model), num_classes, shape) == published
+def test_parameter_counts_match_published(model, keys, num_classes, shape,
+                                          published):
+  assert count(make(model, **keys), num_classes, shape) == published
 
 
 @pytest.mark.parametrize('widths', [(300, 100), (75, 25), (3000, 1000), (7,)])
@@ -56,15 +69,27 @@ def test_resnets_take_any_input_size(shape):
   assert module.apply(variables, x, train=False).shape == (2, 7)
 
 
-def test_batchnorm_statistics_exist_only_for_resnets():
-  def collections(model):
-    module = models.create_model(make(model, num_filters=4), 10)
+def test_batchnorm_statistics_exist_only_with_batchnorm():
+  def collections(model, norm='batch'):
+    module = models.create_model(make(model, num_filters=4, norm=norm), 10)
     return set(jax.eval_shape(lambda: module.init(
         jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)))
   assert collections('mlp') == {'params'}
   assert collections('resnet18') == {'params', 'batch_stats'}
+  assert collections('resnet18', 'group') == {'params'}
+  assert collections('wrn16', 'none') == {'params'}
+
+
+def test_groupnorm_makes_each_example_independent_of_its_batch():
+  module = models.create_model(make('resnet18', num_filters=4,
+                                    norm='group'), 10)
+  x = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))
+  variables = module.init(jax.random.key(0), x, train=True)
+  together = module.apply(variables, x, train=True)
+  alone = module.apply(variables, x[:1], train=True)
+  np.testing.assert_allclose(together[:1], alone, rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_model_lists_the_known_ones():
-  with pytest.raises(ValueError, match='known models: mlp, resnet18'):
+  with pytest.raises(ValueError, match='known models: mlp, preact_resnet18'):
     models.create_model(make('vgg16'), 10)

@@ -91,15 +91,19 @@ def test_kernel_sparsity_counts_zero_kernel_entries_only():
   assert float(sparsity.kernel_sparsity(masked)) == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize('pruner,optimizer', [('snip', 'sam'),
-                                              ('magnitude', 'sgd')])
-def test_pruned_weights_stay_exactly_zero_through_training(tmp_path, pruner,
-                                                           optimizer):
+@pytest.mark.parametrize('pruner,optimizer,base_optimizer,buffer', [
+    ('snip', 'sam', 'sgd', 'trace'), ('magnitude', 'sgd', 'sgd', 'trace'),
+    ('random', 'sam', 'adamw', 'mu')])
+def test_pruned_weights_stay_exactly_zero_through_training(
+    tmp_path, pruner, optimizer, base_optimizer, buffer):
   config = small_config(pruner=pruner, sparsity=0.7, optimizer=optimizer,
-                        weight_decay=1e-2, momentum=0.9)
+                        base_optimizer=base_optimizer, weight_decay=1e-2,
+                        momentum=0.9, num_epochs=2)
+  if base_optimizer == 'adamw':
+    config.learning_rate = 1e-2
   summary = train.train_and_evaluate(config, str(tmp_path))
   _, state, _ = train.load_checkpoint(tmp_path)
-  momentum = optax.tree_utils.tree_get(state.opt_state, 'trace')
+  momentum = optax.tree_utils.tree_get(state.opt_state, buffer)
   kernels = [(path, p, m, v) for (path, p), m, v in zip(
       jax.tree_util.tree_leaves_with_path(state.params),
       jax.tree.leaves(state.mask), jax.tree.leaves(momentum))

@@ -3,7 +3,6 @@
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -11,35 +10,6 @@ import tensorflow_datasets as tfds
 import train
 import validate
 from tests.conftest import small_config
-
-
-def test_step_schedule_decays_at_fractions_of_training():
-  config = small_config(num_epochs=10, learning_rate=0.1,
-                        lr_boundaries=(0.25, 0.5, 0.75))
-  schedule = train.create_learning_rate_schedule(config, steps_per_epoch=20)
-  # 200 steps: boundaries at steps 50, 100, 150.
-  lrs = [float(schedule(s)) for s in (0, 49, 50, 99, 100, 150, 199)]
-  np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-4, 1e-4],
-                             rtol=1e-6)
-
-
-def test_optimizer_is_sgd_with_momentum_on_the_coupled_weight_decay():
-  config = small_config(learning_rate=0.5, momentum=0.9, weight_decay=0.1)
-  tx = train.create_optimizer(config, lambda step: 0.5)
-  w = jnp.array([1.0, -2.0])
-  g1, g2 = jnp.array([0.3, 0.1]), jnp.array([-0.2, 0.4])
-  state = tx.init(w)
-  u1, state = tx.update(g1, state, w)
-  w1 = w + u1
-  u2, state = tx.update(g2, state, w1)
-  # PyTorch SGD: d = g + wd w; m = 0.9 m + d; w -= lr m.
-  d1 = g1 + 0.1 * w
-  m1 = d1
-  expected1 = w - 0.5 * m1
-  d2 = g2 + 0.1 * expected1
-  m2 = 0.9 * m1 + d2
-  np.testing.assert_allclose(w1, expected1, rtol=1e-6)
-  np.testing.assert_allclose(w1 + u2, expected1 - 0.5 * m2, rtol=1e-6)
 
 
 def final_params(workdir):

@@ -1,0 +1,238 @@
+"""sweep.py: grids, run names, skipping, resuming, failures, --parallel."""
+
+import csv
+import datetime
+import json
+import math
+import pathlib
+import re
+
+import pytest
+
+import sweep
+from configs import default
+from tests.conftest import REPO, run_python
+
+# A tiny MNIST-1D run: a few seconds of main.py, most of it start-up.
+TINY = ['--config=configs/quickstart.py', '--set=num_neurons=(16,)',
+        '--set=num_epochs=1', '--set=batch_size=100']
+
+
+def test_axes_split_at_top_level_commas_only():
+  assert sweep.parse_axis('num_neurons=[(75,25),(150, 50),(16,)]') == (
+      'num_neurons', ['(75,25)', '(150, 50)', '(16,)'])
+  assert sweep.parse_axis(' optimizer = [sgd, sam] ') == (
+      'optimizer', ['sgd', 'sam'])
+  assert sweep.parse_axis('x=[([1,2],(3,4)),5]') == ('x', ['([1,2],(3,4))',
+                                                           '5'])
+
+
+@pytest.mark.parametrize('text,message', [
+    ('optimizer', 'expected KEY=[V1,V2,...]'),
+    ('optimizer=sgd', "'sgd' is not a list"),
+    ('optimizer=[]', 'is an empty list'),
+    ('optimizer=[sgd,,sam]', 'has an empty value'),
+    ('num_neurons=[75,25)]', "has an unmatched ')'"),
+    ('num_neurons=[(75,25)', 'is not a list'),
+    ('num_neurons=[((75,25)]', 'has an unclosed bracket'),
+    ('=[1,2]', "'' is not a config key"),
+    ('num neurons=[1]', "'num neurons' is not a config key"),
+])
+def test_malformed_axes_are_refused_with_the_reason(text, message):
+  with pytest.raises(sweep.SweepError) as error:
+    sweep.parse_axis(text)
+  assert str(error.value).startswith(f'--sweep={text!r}: ')
+  assert message in str(error.value)
+
+
+def test_values_format_as_main_py_parses_them():
+  assert sweep.format_value((75, 25)) == '(75,25)'
+  assert sweep.format_value((16,)) == '(16,)'
+  assert sweep.format_value(0.5) == '0.5'
+  assert sweep.format_value('sam') == 'sam'
+
+
+def test_run_names_are_readable_safe_and_ignore_axis_order():
+  point = {'seed': '0', 'optimizer': 'sgd', 'num_neurons': '(75, 25)'}
+  assert sweep.run_name(point) == 'num_neurons=75_25,optimizer=sgd,seed=0'
+  assert sweep.run_name(dict(reversed(point.items()))) == sweep.run_name(point)
+  assert sweep.run_name({'lr_boundaries': '(0.5,)', 'data_dir': '/d/tfds',
+                         'rho': '1e-2'}) == (
+                             'data_dir=_d_tfds,lr_boundaries=0.5,rho=1e-2')
+
+
+def test_grid_is_the_product_with_the_first_axis_slowest():
+  points = sweep.grid_points({'seed': ['0', '1'], 'optimizer': ['sgd', 'sam']})
+  assert [(p['seed'], p['optimizer']) for p in points] == [
+      ('0', 'sgd'), ('0', 'sam'), ('1', 'sgd'), ('1', 'sam')]
+
+
+def test_command_line_flags_extend_a_sweep_config():
+  path = 'configs/sweeps/mnist_mlp_width.py'
+  merged = sweep.build_sweep(None, ['seed=[5]', 'rho=[0.1,0.2]'],
+                             ['num_epochs=7'], path)
+  assert merged.config == str(REPO / 'configs/mnist_mlp.py')
+  assert merged.grid == {
+      'seed': ['5'],
+      'num_neurons': ['(75,25)', '(150,50)', '(300,100)', '(1200,400)',
+                      '(3000,1000)'],
+      'optimizer': ['sgd', 'sam'], 'rho': ['0.1', '0.2']}
+  assert merged.fixed == {'num_epochs': '7'}
+  assert sweep.build_sweep('configs/quickstart.py', [], [],
+                           path).config == 'configs/quickstart.py'
+  with pytest.raises(sweep.SweepError, match='seed is swept'):
+    sweep.build_sweep(None, [], ['seed=0'], path)
+  with pytest.raises(sweep.SweepError, match='give --config=FILE'):
+    sweep.build_sweep(None, ['seed=[0]'], [], None)
+  with pytest.raises(sweep.SweepError, match='the grid is empty'):
+    sweep.build_sweep('configs/quickstart.py', [], ['seed=0'], None)
+
+
+@pytest.mark.parametrize('body,message', [
+    ('X = 1\n', 'defines no get_sweep()'),
+    ("def get_sweep():\n  return {'grid': {'seed': [0]}}\n",
+     "returned the fields ['grid']; expected config, grid"),
+    ("def get_sweep():\n  return {'config': 'c.py', 'grid': {}, 'fix': {}}\n",
+     "returned the fields ['config', 'fix', 'grid']"),
+])
+def test_malformed_sweep_configs_are_refused(tmp_path, body, message):
+  path = tmp_path / 'bad_sweep.py'
+  path.write_text(body)
+  with pytest.raises(sweep.SweepError, match=re.escape(message)):
+    sweep.build_sweep(None, [], [], str(path))
+
+
+@pytest.mark.parametrize('name', sorted(
+    p.stem for p in (REPO / 'configs' / 'sweeps').glob('*.py')
+    if p.stem != '__init__'))
+def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
+  config = sweep.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
+  missing = [k for k in config.grid if k not in default.get_config()]
+  if missing:
+    pytest.skip(f'configs/default.py has no {missing} yet')
+  runs = sweep.plan_runs(config, tmp_path)
+  assert len(runs) == math.prod(len(v) for v in config.grid.values())
+  assert len({run.name for run in runs}) == len(runs)
+  for run in runs:
+    point = dict(part.split('=') for part in run.name.split(','))
+    assert run.config.optimizer == point['optimizer']
+    assert str(run.config.seed) == point['seed']
+
+
+def test_the_cpu_demo_is_30_runs_of_5_widths(tmp_path):
+  config = sweep.build_sweep(
+      None, [], [], 'configs/sweeps/fashion_mnist_mlp_width_cpu.py')
+  runs = sweep.plan_runs(config, tmp_path)
+  assert len(runs) == 30
+  assert len({run.config.num_neurons for run in runs}) == 5
+  assert {run.config.dataset for run in runs} == {'fashion_mnist'}
+
+
+def _plan(tmp_path, *axes, fixed=()):
+  return sweep.plan_runs(
+      sweep.build_sweep('configs/quickstart.py', list(axes), list(fixed),
+                        None), tmp_path)
+
+
+@pytest.mark.parametrize('axis,message', [
+    ('rho=[0.1,x]', "run rho=x: flag --config.rho=x: could not convert"),
+    ('no_such_key=[1,2]', "unknown config key 'no_such_key'"),
+    ('seed=[0,0]', 'several grid points share the run name seed=0'),
+    ('num_neurons=[(1,2),[1,2]]', 'share the run name num_neurons=1_2'),
+])
+def test_bad_grids_are_refused_before_anything_runs(tmp_path, axis, message):
+  with pytest.raises(sweep.SweepError, match=re.escape(message)):
+    _plan(tmp_path, axis)
+  assert not list(tmp_path.iterdir())
+
+
+def test_runs_get_their_overrides_and_resolved_configs(tmp_path):
+  runs = _plan(tmp_path, 'num_neurons=[(8,4)]', 'optimizer=[sgd,sam]',
+               fixed=['num_epochs=3'])
+  assert [run.name for run in runs] == ['num_neurons=8_4,optimizer=sgd',
+                                        'num_neurons=8_4,optimizer=sam']
+  assert runs[0].workdir == tmp_path / 'num_neurons=8_4,optimizer=sgd'
+  assert runs[0].command[-4:] == [
+      '--config=configs/quickstart.py', '--config.num_epochs=3',
+      '--config.num_neurons=(8,4)', '--config.optimizer=sgd']
+  assert runs[1].config.num_neurons == (8, 4)
+  assert runs[1].config.num_epochs == 3
+  assert runs[1].config.optimizer == 'sam'
+
+
+def test_a_run_is_finished_only_with_a_summary_of_its_config(tmp_path):
+  run, = _plan(tmp_path, 'seed=[3]')
+  assert not sweep.is_finished(run)
+  run.workdir.mkdir()
+  summary = {'config': json.loads(json.dumps(run.config.to_dict()))}
+  (run.workdir / 'summary.json').write_text(json.dumps(summary))
+  assert sweep.is_finished(run)
+  summary['config']['num_epochs'] += 1
+  (run.workdir / 'summary.json').write_text(json.dumps(summary))
+  assert not sweep.is_finished(run)
+
+
+def test_a_malformed_sweep_flag_is_one_line_and_runs_nothing(tmp_path):
+  workdir = tmp_path / 'sweep'
+  result = run_python(['sweep.py', f'--workdir={workdir}', *TINY,
+                       '--sweep=optimizer=sgd'])
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines() == [
+      "error: --sweep='optimizer=sgd': 'sgd' is not a list [V1,V2,...]"]
+  assert not workdir.exists()
+
+
+def _attempts(log: pathlib.Path) -> list[tuple[datetime.datetime,
+                                               datetime.datetime]]:
+  """(start, finish) of each main.py process sweep.py logged in `log`."""
+  times = [datetime.datetime.fromisoformat(t) for t in re.findall(
+      r'^=== sweep.py (?:started|finished) at (\S+):', log.read_text(),
+      re.MULTILINE)]
+  return list(zip(times[::2], times[1::2]))
+
+
+@pytest.mark.slow
+def test_failures_parallel_runs_skipping_and_resuming(tmp_path):
+  workdir = tmp_path / 'sweep'
+  # 'adam' is parsed but refused by main.py: a failing run.
+  result = run_python(['sweep.py', f'--workdir={workdir}', *TINY,
+                       '--sweep=optimizer=[adam,sgd,sam]', '--parallel=2'])
+  assert result.returncode == 1, result.stderr[-3000:]
+  table = result.stdout[result.stdout.index('status '):]
+  assert re.search(r"^failed +[\d.]+  optimizer=adam +error: unknown "
+                   r"optimizer 'adam'", table, re.MULTILINE), table
+  assert re.search(r'^ok +[\d.]+  optimizer=sgd', table, re.MULTILINE)
+  assert re.search(r'^ok +[\d.]+  optimizer=sam', table, re.MULTILINE)
+  assert table.strip().endswith('2 ok, 1 failed, 0 skipped')
+  sgd, sam = workdir / 'optimizer=sgd', workdir / 'optimizer=sam'
+  first = json.loads((sgd / 'summary.json').read_text())
+  assert first['config']['optimizer'] == 'sgd'
+  assert first['config']['num_neurons'] == [16]
+  assert (sam / 'summary.json').exists()
+  # --parallel=2: the first two runs were training at the same time.
+  (adam_start, adam_end), = _attempts(workdir / 'optimizer=adam' / 'train.log')
+  (sgd_start, sgd_end), = _attempts(sgd / 'train.log')
+  assert adam_start < sgd_end and sgd_start < adam_end
+
+  # The report pairs the two runs that finished.
+  run_python(['report.py', str(workdir)], check=True)
+  gain, = list(csv.DictReader((workdir / 'sam_gain.csv').open()))
+  sam_accuracy = json.loads(
+      (sam / 'summary.json').read_text())['final_test_accuracy']
+  assert float(gain['gain_mean']) == pytest.approx(
+      sam_accuracy - first['final_test_accuracy'])
+
+  # Interrupted after its last checkpoint but before its summary: resumed.
+  (sgd / 'summary.json').unlink()
+  result = run_python(['sweep.py', f'--workdir={workdir}', *TINY,
+                       '--sweep=optimizer=[sgd,sam]'])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert '2 runs: 1 finished already, 1 to run' in result.stdout
+  assert result.stdout.strip().endswith('1 ok, 0 failed, 1 skipped')
+  assert len(_attempts(sam / 'train.log')) == 1  # Skipped: not relaunched.
+  log = (sgd / 'train.log').read_text()
+  second_attempt = log[log.rindex('=== sweep.py started'):]
+  assert 'Resumed at epoch 1' in second_attempt
+  assert 'epoch 1/1' not in second_attempt  # Nothing was retrained.
+  assert json.loads((sgd / 'summary.json').read_text())['history'] == (
+      first['history'])

@@ -1,0 +1,50 @@
+"""Config checks of the experiment knobs (main.py's one-line errors are
+tested end to end in test_main.py)."""
+
+import importlib
+
+import pytest
+
+import validate
+from tests.conftest import REPO, small_config
+
+BAD = [
+    ({'label_noise': 1.0}, 'label_noise must be in [0, 1), got 1.0'),
+    ({'label_noise_type': 'pairs'}, "unknown label_noise_type 'pairs'"),
+    ({'dataset': 'imagenet2012', 'label_noise': 0.2},
+     'label_noise needs an in-memory dataset'),
+    ({'optimizer': 'sam', 'sam_m': 30},
+     'sam_m=30 must divide the per-device batch (100 / 1 devices = 100)'),
+    ({'sam_m': -1}, 'sam_m must be >= 0'),
+    ({'sam_steps': 0}, 'sam_steps must be >= 1'),
+    ({'sam_eta': -0.1}, 'sam_eta must be >= 0'),
+    ({'sam_batchnorm_stats': 'both'}, "unknown sam_batchnorm_stats 'both'"),
+    ({'sam_start_epoch': 3}, 'sam_start_epoch must be in [0, num_epochs=3)'),
+    ({'base_optimizer': 'lion'}, "unknown base_optimizer 'lion'; known: adam"),
+    ({'lr_schedule': 'linear'}, "unknown lr_schedule 'linear'; known: constant"),
+    ({'warmup_epochs': 3}, 'warmup_epochs must be in [0, num_epochs=3)'),
+    ({'adam_b2': 1.0}, 'adam_b2 must be in [0, 1)'),
+    ({'norm': 'layer'}, "unknown norm 'layer'; known: batch, group, none"),
+    ({'model': 'wrn28', 'dataset': 'fashion_mnist', 'width_factor': 0},
+     'width_factor must be >= 1'),
+    ({'model': 'resnet18'}, 'resnet18 needs images, but mnist1d holds feature'),
+    ({'init_from': '/nonexistent/run'},
+     'init_from=/nonexistent/run is not a run directory with checkpoints'),
+]
+
+
+@pytest.mark.parametrize('overrides,message', BAD)
+def test_bad_knobs_are_refused_with_a_clear_message(overrides, message):
+  with pytest.raises(validate.ConfigError) as error:
+    validate.check_config(small_config(**overrides))
+  assert message in str(error.value)
+  assert '\n' not in str(error.value)
+
+
+def test_every_shipped_config_is_valid():
+  names = [p.stem for p in (REPO / 'configs').glob('*.py')
+           if p.stem != '__init__']
+  assert len(names) >= 12
+  for name in names:
+    config = importlib.import_module(f'configs.{name}').get_config()
+    validate.check_config(config)
