@@ -12,7 +12,7 @@ With several processes, each reads its own share of every split
 
 import dataclasses
 import random
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import jax
 from jax.experimental import multihost_utils
@@ -361,6 +361,13 @@ def _per_device_copies(mesh: jax.sharding.Mesh, x: np.ndarray) -> jax.Array:
   return global_array(mesh, P(AXIS), np.broadcast_to(x, (count,) + x.shape))
 
 
+def select_replica(inputs: dict[str, jax.Array], axes: dict[str, int | None],
+                   replica: int) -> dict[str, jax.Array]:
+  """One replica's view of inputs whose `axes` run over replicas."""
+  return {name: x if axes[name] is None else jnp.take(x, replica, axes[name])
+          for name, x in inputs.items()}
+
+
 class OnDeviceTrainData:
   """The training split held on every device, batched on device.
 
@@ -370,44 +377,62 @@ class OnDeviceTrainData:
   order depends only on the seed and the epoch, so a run resumed from an
   epoch boundary sees the same data as one that never stopped, and the
   examples of a global batch do not depend on the number of devices.
+
+  With several replicas (models trained side by side, see
+  train.replica_configs), each has its own data order, augmentation and
+  label noise, drawn from its own keys; `replica_axes` says which axis of
+  each input runs over replicas (None: shared).
   """
 
   def __init__(self, split: Split, spec: DatasetSpec,
                config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-               data_key: jax.Array, augment_key: jax.Array):
+               replica_keys: Sequence[dict[str, jax.Array]]):
     self.spec = spec
     self.augment = config.augment
     self.local_batch_size = config.batch_size // jax.process_count()
     self.device_batch_size = self.local_batch_size // jax.local_device_count()
     self.steps_per_epoch = len(split) // self.local_batch_size
     self.example_shape = split.images.shape[1:]
-    self.flipped_fraction = (0.0 if split.flipped is None else
-                             float(np.mean(split.flipped)))
-    self.input_specs = {'images': P(AXIS), 'labels': P(AXIS),
-                        'permutation': P()}
-    if split.flipped is not None:
-      self.input_specs['flipped'] = P(AXIS)
-    self._augment_key = augment_key
-    self._arrays = {'images': _per_device_copies(mesh, split.images),
-                    'labels': _per_device_copies(mesh, split.labels)}
-    if split.flipped is not None:
-      self._arrays['flipped'] = _per_device_copies(mesh, split.flipped)
-    self._permutation = jax.jit(
-        lambda epoch: jax.random.permutation(
-            jax.random.fold_in(data_key, epoch), len(split)),
-        out_shardings=jax.NamedSharding(mesh, P()))
+    self._arrays = {'images': _per_device_copies(mesh, split.images)}
+    self.replica_axes = {'images': None, 'permutation': 0, 'augment_key': 0}
+    if config.label_noise:
+      noisy = [add_label_noise(split, spec.num_classes, config.label_noise,
+                               config.label_noise_type, keys['label_noise'])
+               for keys in replica_keys]
+      self.flipped_fractions = [float(np.mean(n.flipped)) for n in noisy]
+      for name in ('labels', 'flipped'):
+        self._arrays[name] = _per_device_copies(
+            mesh, np.stack([getattr(n, name) for n in noisy]))
+        self.replica_axes[name] = 1  # [device, replica, example]
+    else:
+      self.flipped_fractions = [0.0] * len(replica_keys)
+      self._arrays['labels'] = _per_device_copies(mesh, split.labels)
+      self.replica_axes['labels'] = None
+    self.input_specs = {name: P(AXIS) for name in self._arrays} | {
+        'permutation': P(), 'augment_key': P()}
+    replicated = jax.NamedSharding(mesh, P())
+    self._augment_keys = jax.device_put(jnp.stack([
+        jax.random.key_data(keys['augment']) for keys in replica_keys]),
+                                        replicated)
+    data_keys = jnp.stack([keys['data'] for keys in replica_keys])
+    self._permutations = jax.jit(
+        lambda epoch: jax.vmap(lambda key: jax.random.permutation(
+            jax.random.fold_in(key, epoch), len(split)))(data_keys),
+        out_shardings=replicated)
 
   def epoch_chunks(self, epoch: int, steps_per_dispatch: int
                    ) -> Iterator[tuple[dict[str, jax.Array], int]]:
     """Yields (inputs, number of steps) for each dispatch of `epoch`."""
-    inputs = dict(self._arrays, permutation=self._permutation(epoch))
+    inputs = dict(self._arrays, permutation=self._permutations(epoch),
+                  augment_key=self._augment_keys)
     for start in range(0, self.steps_per_epoch, steps_per_dispatch):
       yield inputs, min(steps_per_dispatch, self.steps_per_epoch - start)
 
   def device_batch(self, inputs: dict[str, jax.Array], index: jax.Array,
                    step: jax.Array) -> dict[str, jax.Array]:
-    """This device's batch for global step `step`: normalized images,
-    labels and, with label noise, which labels were flipped.
+    """This device's batch for global step `step`, for one replica's view of
+    the inputs: normalized images, labels and, with label noise, which labels
+    were flipped.
 
     Runs inside shard_map; `index` (the step within the dispatch) is unused,
     the position comes from the step counter.
@@ -421,7 +446,8 @@ class OnDeviceTrainData:
     images = inputs['images'][0][indices]
     if self.augment:
       # Keyed by (epoch, example): independent of batch size and devices.
-      epoch_key = jax.random.fold_in(self._augment_key, epoch)
+      epoch_key = jax.random.fold_in(
+          jax.random.wrap_key_data(inputs['augment_key']), epoch)
       keys = jax.vmap(jax.random.fold_in, (None, 0))(epoch_key, indices)
       images = random_crop_flip(images, keys)
     batch = {'images': normalize(images, self.spec),
@@ -444,8 +470,10 @@ class StreamingTrainData:
                                       self.local_batch_size)
     self.steps_per_epoch = num_batches
     self.example_shape = (config.image_size, config.image_size, 3)
-    self.flipped_fraction = 0.0  # Label noise needs an in-memory dataset.
+    # One replica; no label noise (both need an in-memory dataset).
+    self.flipped_fractions = [0.0]
     self.input_specs = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
+    self.replica_axes = {'images': None, 'labels': None}
 
   def epoch_chunks(self, epoch: int, steps_per_dispatch: int
                    ) -> Iterator[tuple[dict[str, jax.Array], int]]:
@@ -534,17 +562,16 @@ class StreamingEvalData:
 
 
 def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-                    data_key: jax.Array, augment_key: jax.Array,
-                    label_noise_key: jax.Array):
-  """Returns (training data, evaluation data) for `config.dataset`."""
+                    replica_keys: Sequence[dict[str, jax.Array]]):
+  """Returns (training data, evaluation data) for `config.dataset`.
+
+  `replica_keys` holds the 'data', 'augment' and 'label_noise' keys of each
+  replica (train.seed_keys).
+  """
   spec = get_spec(config.dataset)
   if spec.in_memory:
-    split = load_split(config, train=True)
-    if config.label_noise:
-      split = add_label_noise(split, spec.num_classes, config.label_noise,
-                              config.label_noise_type, label_noise_key)
-    train = OnDeviceTrainData(split, spec, config, mesh, data_key,
-                              augment_key)
+    train = OnDeviceTrainData(load_split(config, train=True), spec, config,
+                              mesh, replica_keys)
     return train, OnDeviceEvalData(load_split(config, train=False), config,
                                    mesh)
   return (StreamingTrainData(spec, config, mesh),

@@ -42,8 +42,9 @@ FLAGS = flags.FLAGS
 
 # Keys that tell the seeds of a setting apart, or that do not change what is
 # trained: runs differing only in these are averaged together.
-RUN_ONLY_KEYS = ('seed', 'num_replicas', 'data_dir', 'download', 'manual_dir',
-                 'steps_per_dispatch', 'eval_batch_size', 'checkpoints_to_keep')
+RUN_ONLY_KEYS = ('seed', 'num_replicas', 'replica_rho', 'data_dir',
+                 'download', 'manual_dir', 'steps_per_dispatch',
+                 'eval_batch_size', 'checkpoints_to_keep')
 # Keys SGD ignores: SGD runs form one setting whatever their values.
 SAM_ONLY_KEYS = ('rho', 'sam_weight_decay_in_ascent', 'sam_m', 'sam_steps',
                  'sam_adaptive', 'sam_eta', 'sam_batchnorm_stats',
@@ -129,12 +130,15 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def load_summaries(root: pathlib.Path) -> list[dict[str, Any]]:
   """Every run summary in the summary.json files under `root`.
 
-  A file holds one summary, or a list of them (one per replica).
+  A run of several replicas (config.num_replicas) writes one summary per
+  replica in its replica_<r>/ directories, found here like any other, and an
+  index summary.json (with 'replica_summaries') that is skipped.
   """
   summaries = []
   for path in sorted(root.rglob('summary.json')):
     content = json.loads(path.read_text())
-    summaries.extend(content if isinstance(content, list) else [content])
+    if 'replica_summaries' not in content:
+      summaries.append(content)
   return summaries
 
 

@@ -51,27 +51,32 @@ KEY_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 # Longest file name most filesystems accept (bytes).
 MAX_NAME_LENGTH = 255
 
-flags.DEFINE_string('workdir', None, 'Directory holding one subdirectory per '
-                    'run.')
-flags.DEFINE_string('config', None, 'Training config file handed to main.py '
-                    '(relative to the current directory); replaces the sweep '
-                    "config's.")
-flags.DEFINE_multi_string('sweep', [], "An axis of the grid, KEY=[V1,V2,...], "
-                          "e.g. 'num_neurons=[(75,25),(150,50)]'; values are "
-                          'passed to main.py as --config.KEY=V. Repeat for '
-                          'more axes; the first axis varies slowest.')
-flags.DEFINE_string('sweep_config', None, 'Python file whose get_sweep() '
-                    'returns the grid (see configs/sweeps/).')
-flags.DEFINE_multi_string('set', [], 'KEY=VALUE given to every run (not part '
-                          'of the run names), e.g. num_epochs=10.')
-flags.DEFINE_integer('parallel', 1, 'Runs trained at the same time, each in '
-                     'its own process. Above 1, runs allocate accelerator '
-                     'memory as needed (XLA_PYTHON_CLIENT_PREALLOCATE=false) '
-                     'so that they can share a GPU.')
-flags.DEFINE_bool('dry_run', False, 'Print the runs and their main.py '
-                  'commands without running anything.')
-flags.mark_flag_as_required('workdir')
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags (defined when run as a script, so that tests
+  can import this module beside others that define --workdir)."""
+  flags.DEFINE_string('workdir', None, 'Directory holding one subdirectory per '
+                      'run.')
+  flags.DEFINE_string('config', None, 'Training config file handed to main.py '
+                      '(relative to the current directory); replaces the sweep '
+                      "config's.")
+  flags.DEFINE_multi_string('sweep', [], "An axis of the grid, KEY=[V1,V2,...], "
+                            "e.g. 'num_neurons=[(75,25),(150,50)]'; values are "
+                            'passed to main.py as --config.KEY=V. Repeat for '
+                            'more axes; the first axis varies slowest.')
+  flags.DEFINE_string('sweep_config', None, 'Python file whose get_sweep() '
+                      'returns the grid (see configs/sweeps/).')
+  flags.DEFINE_multi_string('set', [], 'KEY=VALUE given to every run (not part '
+                            'of the run names), e.g. num_epochs=10.')
+  flags.DEFINE_integer('parallel', 1, 'Runs trained at the same time, each in '
+                       'its own process. Above 1, runs allocate accelerator '
+                       'memory as needed (XLA_PYTHON_CLIENT_PREALLOCATE=false) '
+                       'so that they can share a GPU.')
+  flags.DEFINE_bool('dry_run', False, 'Print the runs and their main.py '
+                    'commands without running anything.')
+  flags.mark_flag_as_required('workdir')
 
 
 class SweepError(ValueError):
@@ -421,4 +426,5 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -99,7 +99,8 @@ def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
 
 
 def sam_step_gradient(state: TrainState, images: jax.Array,
-                      labels: jax.Array, config: ml_collections.ConfigDict
+                      labels: jax.Array, config: ml_collections.ConfigDict,
+                      rho: float | jax.Array
                       ) -> tuple[PyTree, tuple[Any, ...]]:
   """SAM's gradient on this device's batch, and (losses, logits, BN stats).
 
@@ -117,7 +118,7 @@ def sam_step_gradient(state: TrainState, images: jax.Array,
   def gradient(images, labels):
     grads, clean, perturbed = sam.sam_gradient(
         functools.partial(loss_gradient, state, images, labels),
-        state.params, config.rho, ascent_weight_decay, config.sam_steps, scale)
+        state.params, rho, ascent_weight_decay, config.sam_steps, scale)
     (losses, logits, clean_stats), (_, _, perturbed_stats) = clean, perturbed
     stats = (perturbed_stats if config.sam_batchnorm_stats == 'perturbed' else
              clean_stats)
@@ -134,19 +135,20 @@ def sam_step_gradient(state: TrainState, images: jax.Array,
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array], *,
-               config: ml_collections.ConfigDict, use_sam: bool
+               config: ml_collections.ConfigDict, use_sam: bool,
+               rho: float | jax.Array
                ) -> tuple[TrainState, dict[str, jax.Array]]:
   """One SGD or SAM step on this device's batch; runs inside shard_map."""
   images, labels = batch['images'], batch['labels']
   if use_sam:
     grads, (losses, logits, batch_stats) = sam_step_gradient(
-        state, images, labels, config)
+        state, images, labels, config, rho)
   else:
     grads, (losses, logits, batch_stats) = loss_gradient(
         state, images, labels, state.params)
   grads = device_mean(grads)
   # Each device normalized with its own batch; averaging the running
-  # statistics keeps the replicas identical.
+  # statistics keeps the devices' copies identical.
   batch_stats = device_mean(batch_stats)
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   # Metrics come from the unperturbed pass.
@@ -182,6 +184,12 @@ def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
   return config.steps_per_dispatch
 
 
+def _over_replicas(fn: Callable[..., Any], num_replicas: int,
+                   in_axes) -> Callable[..., Any]:
+  """`fn` vectorized over stacked replicas; `fn` itself for one replica."""
+  return fn if num_replicas == 1 else jax.vmap(fn, in_axes=in_axes)
+
+
 def make_train_chunk(config: ml_collections.ConfigDict, data,
                      mesh: jax.sharding.Mesh, use_sam: bool):
   """(state, inputs, num_steps) -> (state, summed metrics), on all devices.
@@ -189,18 +197,30 @@ def make_train_chunk(config: ml_collections.ConfigDict, data,
   `data.device_batch(inputs, index, step)` returns this device's batch for
   the `index`-th step of the dispatch (global step `step`). `num_steps` is a
   traced value, so a shorter last dispatch of an epoch does not recompile.
-  With steps_per_dispatch(config) == 1 a dispatch is one step, no loop.
+  With steps_per_dispatch(config) == 1 a dispatch is one step, no loop. With
+  several replicas the state is stacked and every step is vmapped over it.
   """
+  num_replicas = config.num_replicas
+  rhos = jnp.asarray([c.rho for c in replica_configs(config)], jnp.float32)
+
+  def replica_step(index, state, inputs, rho):
+    batch = data.device_batch(inputs, index, state.step)
+    return train_step(state, batch, config=config, use_sam=use_sam, rho=rho)
 
   def chunk(state, inputs, num_steps):
+    if num_replicas == 1:
+      inputs = input_pipeline.select_replica(inputs, data.replica_axes, 0)
+
     def body(index, carry):
       state, totals = carry
-      batch = data.device_batch(inputs, index, state.step)
-      state, metrics = train_step(state, batch, config=config,
-                                  use_sam=use_sam)
+      step = _over_replicas(functools.partial(replica_step, index),
+                            num_replicas, (0, data.replica_axes, 0))
+      state, metrics = step(state, inputs,
+                            rhos if num_replicas > 1 else config.rho)
       return state, jax.tree.map(jnp.add, totals, metrics)
 
-    carry = (state, _zero_metrics())
+    zeros = _over_replicas(lambda _: _zero_metrics(), num_replicas, 0)(rhos)
+    carry = (state, zeros)
     if steps_per_dispatch(config) == 1:
       state, totals = body(0, carry)
     else:
@@ -211,11 +231,13 @@ def make_train_chunk(config: ml_collections.ConfigDict, data,
                    (REPLICATED, REPLICATED), donate_argnums=(0,))
 
 
-def make_evaluate(spec: input_pipeline.DatasetSpec, mesh: jax.sharding.Mesh):
+def make_evaluate(spec: input_pipeline.DatasetSpec, mesh: jax.sharding.Mesh,
+                  num_replicas: int = 1):
   """(state, inputs) -> summed test metrics, weight norm, sparsity.
 
   `inputs` holds [batches, batch, ...] arrays and a `valid` mask; padded
   examples count for nothing, so each test example counts exactly once.
+  Every replica sees the same test set.
   """
 
   def evaluate(state, inputs):
@@ -239,20 +261,19 @@ def make_evaluate(spec: input_pipeline.DatasetSpec, mesh: jax.sharding.Mesh):
         'weight_norm': optax.global_norm(params),
         'sparsity': sparsity.kernel_sparsity(params)}
 
-  return _parallel(evaluate, mesh,
+  return _parallel(_over_replicas(evaluate, num_replicas, (0, None)), mesh,
                    (REPLICATED, input_pipeline.EVAL_INPUT_SPECS),
                    (REPLICATED, REPLICATED))
 
 
-def create_train_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
+def create_train_state(model: flax.linen.Module,
                        example_shape: tuple[int, ...], key: jax.Array,
-                       schedule: optax.Schedule) -> TrainState:
+                       tx: optax.GradientTransformation) -> TrainState:
   """Initial, dense state on the host."""
   variables = jax.jit(functools.partial(model.init, train=False))(
       key, jnp.zeros((1,) + tuple(example_shape), jnp.float32))
   return TrainState.create(
-      apply_fn=model.apply, params=variables['params'],
-      tx=optimizers.create_optimizer(config, schedule),
+      apply_fn=model.apply, params=variables['params'], tx=tx,
       batch_stats=variables.get('batch_stats', {}), mask=None)
 
 
@@ -268,11 +289,13 @@ def prune_at_initialization(state: TrainState, config: ml_collections.ConfigDict
 
 
 def _first_batch_gradient(state: TrainState, train_data,
-                          mesh: jax.sharding.Mesh) -> PyTree:
-  """Gradient of the mean loss on the first training batch (for SNIP)."""
+                          mesh: jax.sharding.Mesh, replica: int) -> PyTree:
+  """Gradient of the mean loss on a replica's first batch (for SNIP)."""
   inputs, _ = next(train_data.epoch_chunks(0, 1))
 
   def gradient(state, inputs):
+    inputs = input_pipeline.select_replica(inputs, train_data.replica_axes,
+                                           replica)
     batch = train_data.device_batch(inputs, 0, state.step)
     grads, _ = loss_gradient(state, batch['images'], batch['labels'],
                              state.params)
@@ -301,7 +324,9 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def save(self, state: TrainState, progress: dict[str, Any]) -> None:
-    self._manager.save(int(state.step), args=ocp.args.Composite(
+    # Replicas share the step counter.
+    step = int(np.ravel(jax.device_get(state.step))[0])
+    self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
         progress=ocp.args.JsonSave(progress)))
 
@@ -378,6 +403,33 @@ def _has_mask(config: ml_collections.ConfigDict) -> bool:
   return config.sparsity > 0
 
 
+def replica_configs(config: ml_collections.ConfigDict
+                    ) -> list[ml_collections.ConfigDict]:
+  """The separate runs that a run of `config.num_replicas` replicas trains.
+
+  Replica r is the run with seed config.seed + r (and rho replica_rho[r] if
+  given): same initialization, data order, augmentation and label noise,
+  so it ends where that run would end.
+  """
+  rhos = tuple(config.replica_rho) or (config.rho,) * config.num_replicas
+  configs = []
+  for replica, rho in enumerate(rhos):
+    single = ml_collections.ConfigDict(config.to_dict())
+    single.seed = config.seed + replica
+    single.rho = rho
+    single.num_replicas = 1
+    single.replica_rho = ()
+    configs.append(single)
+  return configs
+
+
+def _stack(states: list[TrainState]) -> TrainState:
+  """One state for one replica, else the replicas stacked on a new axis."""
+  if len(states) == 1:
+    return states[0]
+  return jax.tree.map(lambda *xs: np.stack(xs), *states)
+
+
 def _initialize_from(state: TrainState, workdir: str) -> TrainState:
   """`state` with another run's final weights, BN statistics and mask.
 
@@ -399,28 +451,55 @@ def _initialize_from(state: TrainState, workdir: str) -> TrainState:
                        opt_state=state.tx.init(params))
 
 
-def _initial_state(config, checkpointer, state, prune_key, train_data, mesh
-                   ) -> tuple[TrainState, dict[str, Any]]:
-  """The newest checkpoint if there is one, else the freshly pruned state."""
+def fresh_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
+                example_shape: tuple[int, ...],
+                tx: optax.GradientTransformation, train_data,
+                mesh: jax.sharding.Mesh, initialize: bool = True
+                ) -> TrainState:
+  """Every replica's initial state, stacked, replicated over the devices.
+
+  Each replica is initialized and pruned from its own seed (or starts from
+  config.init_from). With initialize=False only the structure is right
+  (the target of a checkpoint restore).
+  """
   replicated = jax.NamedSharding(mesh, REPLICATED)
-  state = jax.device_put(state, replicated)
-  if checkpointer.latest_step() is None:
-    if config.init_from:
+  states = []
+  for replica, single in enumerate(replica_configs(config)):
+    keys = seed_keys(single.seed)
+    state = jax.device_put(create_train_state(model, example_shape,
+                                              keys['init'], tx), replicated)
+    if not initialize:
+      if _has_mask(config):
+        state = state.replace(mask=jax.tree.map(
+            lambda p: np.ones(p.shape, bool), state.params))
+    elif config.init_from:
       state = _initialize_from(state, config.init_from)
     else:
       state = prune_at_initialization(
-          state, config, prune_key,
-          lambda: _first_batch_gradient(state, train_data, mesh))
-    progress = {'epoch': 0, 'history': [], 'wall_seconds': 0.0,
-                'steady_examples': 0, 'steady_seconds': 0.0}
-    return jax.device_put(state, replicated), progress
-  if _has_mask(config):  # The restore target needs the mask's structure.
-    state = state.replace(mask=jax.device_put(
-        jax.tree.map(lambda p: np.ones(p.shape, bool), state.params),
-        replicated))
+          state, single, keys['prune'],
+          functools.partial(_first_batch_gradient, state, train_data, mesh,
+                            replica))
+    states.append(jax.device_get(state))
+  return jax.device_put(_stack(states), replicated)
+
+
+def _initial_state(config: ml_collections.ConfigDict,
+                   checkpointer: Checkpointer, model: flax.linen.Module,
+                   example_shape: tuple[int, ...],
+                   tx: optax.GradientTransformation, train_data,
+                   mesh: jax.sharding.Mesh
+                   ) -> tuple[TrainState, dict[str, Any]]:
+  """The newest checkpoint if there is one, else the fresh state."""
+  resume = checkpointer.latest_step() is not None
+  state = fresh_state(config, model, example_shape, tx, train_data, mesh,
+                      initialize=not resume)
+  if not resume:
+    return state, {'epoch': 0,
+                   'histories': [[] for _ in range(config.num_replicas)],
+                   'wall_seconds': 0.0, 'steady_examples': 0,
+                   'steady_seconds': 0.0}
   state, progress = checkpointer.restore(state)
-  logging.info('Resumed at epoch %d (step %d).', progress['epoch'],
-               int(state.step))
+  logging.info('Resumed at epoch %d.', progress['epoch'])
   return state, progress
 
 
@@ -439,24 +518,29 @@ def load_checkpoint(workdir: str | epath.Path,
                                dict[str, Any]]:
   """(config, state, progress) of a run's newest checkpoint.
 
-  The state is replicated over all devices; its optimizer keeps the run's
-  structure but a constant learning rate (it is meant for analysis, not for
-  resuming: train_and_evaluate resumes by itself).
+  The state is replicated over all devices (replicas stacked on a leading
+  axis, see replica_state); its optimizer keeps the run's structure but a
+  constant learning rate (it is meant for analysis, not for resuming:
+  train_and_evaluate resumes by itself).
   """
   config = config or load_config(workdir)
   checkpointer = Checkpointer(epath.Path(workdir), config, read_only=True)
   if checkpointer.latest_step() is None:
     raise validate.ConfigError(f'{workdir} has no checkpoint')
   spec = input_pipeline.get_spec(config.dataset)
-  state = create_train_state(
-      config, models.create_model(config, spec.num_classes),
-      input_pipeline.example_shape(config), jax.random.key(0),
-      optax.constant_schedule(config.learning_rate))
-  mesh = input_pipeline.create_mesh()
-  state, progress = _initial_state(config, checkpointer, state, None, None,
-                                   mesh)
+  tx = optimizers.create_optimizer(
+      config, optax.constant_schedule(config.learning_rate))
+  state, progress = _initial_state(
+      config, checkpointer, models.create_model(config, spec.num_classes),
+      input_pipeline.example_shape(config), tx, None,
+      input_pipeline.create_mesh())
   checkpointer.close()
   return config, state, progress
+
+
+def replica_state(state: TrainState, replica: int) -> TrainState:
+  """One replica of a stacked state."""
+  return jax.tree.map(lambda x: x[replica], state)
 
 
 def seed_keys(seed: int) -> dict[str, jax.Array]:
@@ -465,19 +549,48 @@ def seed_keys(seed: int) -> dict[str, jax.Array]:
   return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
 
 
+def _writer(logdir: epath.Path) -> metric_writers.MetricWriter:
+  """TensorBoard on the first process; nothing on the others."""
+  if jax.process_index() > 0:
+    return metric_writers.MultiWriter([])
+  return metric_writers.AsyncWriter(metric_writers.SummaryWriter(str(logdir)))
+
+
+def _replica_dirs(workdir: epath.Path, num_replicas: int) -> list[epath.Path]:
+  """Where each replica's TensorBoard events and summary go."""
+  if num_replicas == 1:
+    return [workdir]
+  return [workdir / f'replica_{r}' for r in range(num_replicas)]
+
+
+def _per_replica(tree: PyTree, num_replicas: int) -> list[PyTree]:
+  """Host copies of each replica's slice of an (unstacked if 1) tree."""
+  tree = jax.device_get(tree)
+  if num_replicas == 1:
+    return [tree]
+  return [jax.tree.map(lambda x: x[r], tree) for r in range(num_replicas)]
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> dict[str, Any]:
-  """Trains and evaluates; resumes from `workdir`; returns the summary."""
+  """Trains and evaluates; resumes from `workdir`; returns the summary.
+
+  With config.num_replicas > 1, trains the replicas side by side in one
+  program; each gets its own TensorBoard directory and summary.json under
+  workdir/replica_<r>/, and the returned (and workdir's) summary indexes
+  them.
+  """
   run_start = time.perf_counter()
   validate.check_config(config)
   workdir = epath.Path(workdir)
   _prepare_workdir(config, workdir)
 
   mesh = input_pipeline.create_mesh()
-  keys = seed_keys(config.seed)
+  configs = replica_configs(config)
+  num_replicas = len(configs)
   spec = input_pipeline.get_spec(config.dataset)
   train_data, eval_data = input_pipeline.create_datasets(
-      config, mesh, keys['data'], keys['augment'], keys['label_noise'])
+      config, mesh, [seed_keys(c.seed) for c in configs])
   steps_per_epoch = train_data.steps_per_epoch
   if steps_per_epoch < 1:
     raise validate.ConfigError(
@@ -487,28 +600,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   model = models.create_model(config, spec.num_classes)
   checkpointer = Checkpointer(workdir, config)
   state, progress = _initial_state(
-      config, checkpointer,
-      create_train_state(config, model, train_data.example_shape,
-                         keys['init'], schedule), keys['prune'], train_data,
-      mesh)
+      config, checkpointer, model, train_data.example_shape,
+      optimizers.create_optimizer(config, schedule), train_data, mesh)
   wall_seconds_before = progress['wall_seconds']
-  num_params = count_params(state.params)
-  logging.info('%s: %s parameters, %d steps per epoch, %d devices.',
-               config.model, f'{num_params:,}', steps_per_epoch,
-               jax.device_count())
+  num_params = count_params(_per_replica(state.params, num_replicas)[0])
+  logging.info('%s: %s parameters, %d steps per epoch, %d devices, %d '
+               'replicas.', config.model, f'{num_params:,}', steps_per_epoch,
+               jax.device_count(), num_replicas)
 
-  writer = (metric_writers.AsyncWriter(metric_writers.SummaryWriter(
-      str(workdir))) if jax.process_index() == 0 else
-            metric_writers.MultiWriter([]))
+  replica_dirs = _replica_dirs(workdir, num_replicas)
+  writers = [_writer(d) for d in replica_dirs]
   if progress['epoch'] == 0:
-    writer.write_hparams({k: v for k, v in config.to_dict().items()
-                          if isinstance(v, (int, float, str, bool))})
+    for writer, single in zip(writers, configs):
+      writer.write_hparams({k: v for k, v in single.to_dict().items()
+                            if isinstance(v, (int, float, str, bool))})
   # Logs steps/s, the ETA and the share of time spent evaluating, at most
   # once a minute (it is called at the end of each epoch).
+  run_writer = writers[0] if num_replicas == 1 else _writer(workdir)
   report_progress = periodic_actions.ReportProgress(
-      num_train_steps=config.num_epochs * steps_per_epoch, writer=writer)
+      num_train_steps=config.num_epochs * steps_per_epoch, writer=run_writer)
   train_chunks = {}  # use_sam -> compiled chunk, built when first needed.
-  evaluate = make_evaluate(spec, mesh)
+  evaluate = make_evaluate(spec, mesh, num_replicas)
+  analyzers = _training_analyzers(config, configs, mesh)
+  examples_per_step = config.batch_size * num_replicas
 
   for epoch in range(progress['epoch'], config.num_epochs):
     epoch_start = time.perf_counter()
@@ -531,63 +645,141 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         compiling = False
         steady_start = time.perf_counter()
         steady_steps = steps_per_epoch - num_steps
-    train = _mean_metrics(jax.tree.map(lambda *x: sum(x), *chunk_totals))
+    train = _per_replica(jax.tree.map(lambda *x: sum(x), *chunk_totals),
+                         num_replicas)
     steady_seconds = time.perf_counter() - steady_start
-    progress['steady_examples'] += steady_steps * config.batch_size
+    progress['steady_examples'] += steady_steps * examples_per_step
     progress['steady_seconds'] += steady_seconds
 
     with report_progress.timed('eval'):
-      test_totals = _zero_metrics(train=False)
+      test_totals = None
       for inputs in eval_data.groups():
         totals, weights = evaluate(state, inputs)
-        test_totals = jax.tree.map(jnp.add, test_totals, totals)
-      test = _mean_metrics(test_totals)
+        test_totals = totals if test_totals is None else jax.tree.map(
+            jnp.add, test_totals, totals)
+      test = _per_replica(test_totals, num_replicas)
+      weights = _per_replica(weights, num_replicas)
+    measured = [{}] * num_replicas
+    if analyzers and (epoch + 1) % config.analysis_every_epochs == 0:
+      with report_progress.timed('analysis'):
+        measured = _analyze(analyzers, state, num_replicas)
 
     step = (epoch + 1) * steps_per_epoch
-    record = {
-        'epoch': epoch + 1, 'step': step, 'sam': use_sam,
-        **{f'train_{k}': v for k, v in train.items()},
-        **{f'test_{k}': v for k, v in test.items()},
-        'learning_rate': float(schedule(step - 1)),
-        'weight_norm': float(weights['weight_norm']),
-        'sparsity': float(weights['sparsity']),
-        'examples_per_sec': (steady_steps * config.batch_size / steady_seconds
-                             if steady_steps else None),
-    }
-    progress['history'].append(record)
+    for replica, history in enumerate(progress['histories']):
+      record = {
+          'epoch': epoch + 1, 'step': step, 'sam': use_sam,
+          **{f'train_{k}': v for k, v in
+             _mean_metrics(train[replica]).items()},
+          **{f'test_{k}': v for k, v in
+             _mean_metrics(test[replica]).items()},
+          'learning_rate': float(schedule(step - 1)),
+          'weight_norm': float(weights[replica]['weight_norm']),
+          'sparsity': float(weights[replica]['sparsity']),
+          # Each replica's share of the training throughput.
+          'examples_per_sec': (steady_steps * config.batch_size /
+                               steady_seconds if steady_steps else None),
+          **measured[replica],
+      }
+      history.append(record)
+      writers[replica].write_scalars(step, {
+          _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
+          if k not in ('epoch', 'step', 'sam') and v is not None})
     progress['epoch'] = epoch + 1
     progress['wall_seconds'] = (wall_seconds_before +
                                 time.perf_counter() - run_start)
-    writer.write_scalars(step, {
-        _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
-        if k not in ('epoch', 'step', 'sam') and v is not None})
     report_progress(step)
-    logging.info(
-        'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%'
-        '  lr %.3g  %.2fs', epoch + 1, config.num_epochs, record['train_loss'],
-        100 * record['train_accuracy'], record['test_loss'],
-        100 * record['test_accuracy'], record['learning_rate'],
-        time.perf_counter() - epoch_start)
+    _log_epoch(progress, config.num_epochs, time.perf_counter() - epoch_start)
     checkpointer.save(state, progress)
   checkpointer.close()
-  writer.flush()
+  for writer in {id(w): w for w in writers + [run_writer]}.values():
+    writer.flush()
 
   progress['wall_seconds'] = wall_seconds_before + (
       time.perf_counter() - run_start)
-  summary = make_summary(config, progress, num_params,
-                         train_data.flipped_fraction)
+  summaries = [
+      make_summary(single, history, progress, num_params, flipped_fraction,
+                   num_replicas)
+      for single, history, flipped_fraction in zip(
+          configs, progress['histories'], train_data.flipped_fractions)]
+  if num_replicas == 1:
+    summary = summaries[0]
+  else:
+    summary = {
+        'config': config.to_dict(),
+        'num_replicas': num_replicas,
+        'wall_seconds': progress['wall_seconds'],
+        'train_examples_per_sec': _steady_throughput(progress),
+        'replica_summaries': [str(d.relative_to(workdir) / 'summary.json')
+                              for d in replica_dirs],
+    }
   if jax.process_index() == 0:
+    for directory, single_summary in zip(replica_dirs, summaries):
+      directory.mkdir(parents=True, exist_ok=True)
+      _write_json(directory / 'summary.json', single_summary)
     _write_json(workdir / 'summary.json', summary)
   return summary
 
 
-def make_summary(config: ml_collections.ConfigDict, progress: dict[str, Any],
-                 num_params: int, flipped_fraction: float) -> dict[str, Any]:
-  """The run's results, as written to summary.json."""
-  history = progress['history']
+def _training_analyzers(config: ml_collections.ConfigDict,
+                        configs: list[ml_collections.ConfigDict],
+                        mesh: jax.sharding.Mesh) -> list[Any]:
+  """One analysis.Analyzer per replica if config.analysis_every_epochs, else
+  []. Built before the first epoch so that a bad analysis setting fails
+  before any training."""
+  if not config.analysis_every_epochs:
+    return []
+  # analysis measures TrainStates with this module's losses: imported here,
+  # where it is needed, rather than in a cycle at the top of both modules.
+  import analysis  # pylint: disable=g-import-not-at-top
+  return analysis.replica_analyzers(configs, mesh)
+
+
+def _analyze(analyzers: list[Any], state: TrainState,
+             num_replicas: int) -> list[dict[str, float]]:
+  """Each replica's Analyzer.training_scalars, with the seconds it took
+  (the first time including compilation)."""
+  measured = []
+  for replica, analyzer in enumerate(analyzers):
+    start = time.perf_counter()
+    scalars = analyzer.training_scalars(
+        replica_state(state, replica) if num_replicas > 1 else state)
+    seconds = time.perf_counter() - start
+    logging.info('replica %d: top Hessian eigenvalue %.4g, trace %.4g, '
+                 'one-step sharpness %.4g (%.1fs)', replica,
+                 scalars['hessian/top_eigenvalue'], scalars['hessian/trace'],
+                 scalars['sharpness/one_step'], seconds)
+    measured.append({**scalars, 'analysis/seconds': seconds})
+  return measured
+
+
+def _log_epoch(progress: dict[str, Any], num_epochs: int,
+               seconds: float) -> None:
+  """One short line per epoch (means over replicas, if several)."""
+  last = [history[-1] for history in progress['histories']]
+  mean = lambda key: float(np.mean([r[key] for r in last]))
+  replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
+  logging.info(
+      'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%'
+      '  lr %.3g  %.2fs%s', progress['epoch'], num_epochs,
+      mean('train_loss'), 100 * mean('train_accuracy'), mean('test_loss'),
+      100 * mean('test_accuracy'), last[0]['learning_rate'], seconds,
+      replicas)
+
+
+def _steady_throughput(progress: dict[str, Any]) -> float | None:
+  """Training examples per second after compilation, evaluation excluded."""
+  seconds = progress['steady_seconds']
+  return progress['steady_examples'] / seconds if seconds > 0 else None
+
+
+def make_summary(config: ml_collections.ConfigDict,
+                 history: list[dict[str, Any]], progress: dict[str, Any],
+                 num_params: int, flipped_fraction: float,
+                 num_replicas: int = 1) -> dict[str, Any]:
+  """One run's (or replica's) results, as written to summary.json."""
   final = history[-1]
   best = max(history, key=lambda r: r['test_accuracy'])
-  steady_seconds = progress['steady_seconds']
+  throughput = _steady_throughput(progress)
   return {
       'config': config.to_dict(),
       'num_params': num_params,
@@ -607,8 +799,9 @@ def make_summary(config: ml_collections.ConfigDict, progress: dict[str, Any],
       'steps': final['step'],
       'num_devices': jax.device_count(),
       'wall_seconds': progress['wall_seconds'],
-      # Training examples per second after compilation, evaluation excluded.
-      'train_examples_per_sec': (progress['steady_examples'] / steady_seconds
-                                 if steady_seconds > 0 else None),
+      # Training examples per second after compilation, evaluation excluded;
+      # replicas trained side by side share it.
+      'train_examples_per_sec': (throughput / num_replicas
+                                 if throughput else None),
       'history': history,
   }

@@ -77,6 +77,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
              f'sam_m={config.sam_m} must divide the per-device batch '
              f'({config.batch_size} / {jax.device_count()} devices = '
              f'{per_device})')
+  _require(config.num_replicas >= 1,
+           f'num_replicas must be >= 1, got {config.num_replicas}')
+  _require(len(config.replica_rho) in (0, config.num_replicas),
+           f'replica_rho has {len(config.replica_rho)} values for '
+           f'{config.num_replicas} replicas')
+  _require(all(rho > 0 for rho in config.replica_rho) or
+           config.optimizer != 'sam',
+           f'replica_rho must be > 0 for sam, got {tuple(config.replica_rho)}')
+  _require(config.num_replicas == 1 or spec.in_memory,
+           f'num_replicas > 1 needs an in-memory dataset, not '
+           f'{config.dataset}')
   _require(0 <= config.label_noise < 1,
            f'label_noise must be in [0, 1), got {config.label_noise}')
   _require(not config.label_noise or spec.in_memory,

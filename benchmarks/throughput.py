@@ -10,7 +10,9 @@ on input_pipeline.OnDeviceTrainData, compilation excluded):
 * a narrow CIFAR-style ResNet-18 (num_filters=8) at batch 128, on random
   CIFAR-shaped images (throughput does not depend on pixel values, and
   CIFAR-10 may not be available offline);
-* float32 matmul GFLOP/s at the MLP's first-layer shape (128x784 @ 784x300),
+* float32 matmul GFLOP/s at the MLP's first-layer shape (128x784 @ 784x300);
+* a narrow MLP (75, 25) trained alone and as 8 replicas side by side
+  (config.num_replicas), whose ratio is the gain over 8 sequential runs,
 
 and prints the SAM/SGD time ratio (two forward/backward passes: 2.0 is ideal)
 and the MLP's GFLOP/s next to the matmul's. FLOPs per step come from XLA's
@@ -38,6 +40,9 @@ flags.DEFINE_integer('repeats', 3, 'Measurements per setting; the best counts.')
 FLAGS = flags.FLAGS
 
 MATMUL_SHAPE = (128, 784, 300)
+# Replicas side by side: a narrow MLP, where per-step overhead dominates.
+NARROW_WIDTHS = (75, 25)
+REPLICAS = 8
 
 
 def matmul_gflops(min_seconds: float, repeats: int) -> float:
@@ -78,15 +83,15 @@ def measure(config, split: input_pipeline.Split, min_seconds: float,
   """Steady-state training examples/s of `config` on `split`."""
   spec = input_pipeline.get_spec(config.dataset)
   mesh = input_pipeline.create_mesh()
-  data_key, augment_key, init_key = jax.random.split(jax.random.key(0), 3)
-  data = input_pipeline.OnDeviceTrainData(split, spec, config, mesh, data_key,
-                                          augment_key)
+  data = input_pipeline.OnDeviceTrainData(
+      split, spec, config, mesh,
+      [train.seed_keys(c.seed) for c in train.replica_configs(config)])
   model = models.create_model(config, spec.num_classes)
-  schedule = optimizers.create_learning_rate_schedule(config, data.steps_per_epoch)
-  state = jax.device_put(
-      train.create_train_state(config, model, data.example_shape, init_key,
-                               schedule),
-      jax.NamedSharding(mesh, train.REPLICATED))
+  schedule = optimizers.create_learning_rate_schedule(config,
+                                                      data.steps_per_epoch)
+  state = train.fresh_state(config, model, data.example_shape,
+                            optimizers.create_optimizer(config, schedule),
+                            data, mesh)
   flops = step_flops(config, data, state, mesh)
   train_chunk = train.make_train_chunk(
       config, data, mesh, use_sam=config.optimizer == 'sam')
@@ -100,12 +105,14 @@ def measure(config, split: input_pipeline.Split, min_seconds: float,
       state, totals = train_chunk(state, inputs, steps)
       done += steps
     jax.block_until_ready((state, totals))
-    best = max(best, done * config.batch_size / (time.perf_counter() - start))
-  params = train.count_params(state.params)
+    best = max(best, done * config.batch_size * config.num_replicas /
+               (time.perf_counter() - start))
+  params = train.count_params(state.params) // config.num_replicas
   passes = 2 if config.optimizer == 'sam' else 1
   result = {'examples_per_sec': best,
             'flops_per_step': flops,
-            'gflops': flops * best / config.batch_size / 1e9}
+            'gflops': flops * best / (config.batch_size *
+                                      config.num_replicas) / 1e9}
   if config.model == 'mlp':
     # The usual model-FLOPs convention for dense networks (forward 2N,
     # backward 4N per example and pass). It counts the input gradient of
@@ -122,6 +129,13 @@ def mlp_config(optimizer: str):
   config.batch_size = 128
   config.optimizer = optimizer
   config.steps_per_dispatch = 200
+  return config
+
+
+def narrow_mlp_config(optimizer: str, num_replicas: int):
+  config = mlp_config(optimizer)
+  config.num_neurons = NARROW_WIDTHS
+  config.num_replicas = num_replicas
   return config
 
 
@@ -155,6 +169,15 @@ def main(argv):
     results[f'{name}/sam_sgd_time_ratio'] = (
         results[f'{name}/sgd']['examples_per_sec'] /
         results[f'{name}/sam']['examples_per_sec'])
+  narrow = f'mlp_{"_".join(map(str, NARROW_WIDTHS))}'
+  for optimizer in ('sgd', 'sam'):
+    for replicas in (1, REPLICAS):
+      results[f'{narrow}/{optimizer}/replicas{replicas}'] = measure(
+          narrow_mlp_config(optimizer, replicas), fashion_mnist,
+          FLAGS.min_seconds, FLAGS.repeats)
+    results[f'{narrow}/{optimizer}/replica_gain'] = (
+        results[f'{narrow}/{optimizer}/replicas{REPLICAS}']['examples_per_sec']
+        / results[f'{narrow}/{optimizer}/replicas1']['examples_per_sec'])
   for optimizer in ('sgd', 'sam'):
     r = results[f'mlp_300_100/{optimizer}']
     r['fraction_of_matmul'] = r['gflops'] / results['matmul_gflops']
@@ -175,6 +198,13 @@ def main(argv):
       print(line)
     print(f'{name:18s} SAM/SGD time ratio: '
           f'{results[f"{name}/sam_sgd_time_ratio"]:.2f} (ideal 2.0)')
+  for optimizer in ('sgd', 'sam'):
+    one = results[f'{narrow}/{optimizer}/replicas1']['examples_per_sec']
+    many = results[f'{narrow}/{optimizer}/replicas{REPLICAS}'][
+        'examples_per_sec']
+    print(f'{narrow:18s} {optimizer}: 1 model {one:10,.0f} ex/s, {REPLICAS} '
+          f'replicas {many:10,.0f} ex/s in all: {many / one:.2f}x the '
+          f'throughput of {REPLICAS} sequential runs')
   with open(FLAGS.output, 'w') as f:
     json.dump(results, f, indent=2)
   print(f'wrote {FLAGS.output}')

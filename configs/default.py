@@ -117,8 +117,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.sparsity = 0.0
 
   # --- Run ---
-  # Seeds initialization, pruning, data order and augmentation.
+  # Seeds initialization, pruning, data order, augmentation and label noise.
   config.seed = 0
+  # Independent models trained side by side in one program (vmapped), with
+  # seeds seed, seed + 1, ...: each ends as the separate run with its seed
+  # would, writes its own TensorBoard directory and summary.json under
+  # <workdir>/replica_<r>/, and small models train several times faster.
+  config.num_replicas = 1
+  # Optional rho of each replica (length num_replicas); () = rho for all.
+  config.replica_rho = ()
   # Training steps run on device per dispatch from Python (never crosses an
   # epoch boundary); larger values hide more per-dispatch overhead.
   config.steps_per_dispatch = 100

@@ -16,6 +16,22 @@ os.environ.setdefault('TFDS_DATA_DIR', str(SHARED_TFDS))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
+def pytest_addoption(parser):
+  parser.addoption('--runslow', action='store_true',
+                   help='also run the tests marked slow (CI does)')
+
+
+def pytest_collection_modifyitems(config, items):
+  """Skips the slow tests unless --runslow: the default run stays near ten
+  minutes on a 2-core CPU, and CI runs everything."""
+  if config.getoption('--runslow'):
+    return
+  skip = pytest.mark.skip(reason='slow: run with --runslow (CI does)')
+  for item in items:
+    if 'slow' in item.keywords:
+      item.add_marker(skip)
+
+
 def small_config(**overrides):
   """The quickstart (MNIST-1D MLP) shrunk to a few seconds of training."""
   from configs import quickstart  # pylint: disable=g-import-not-at-top

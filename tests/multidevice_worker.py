@@ -27,13 +27,12 @@ def first_sam_step_by_hand(config):
   mesh = input_pipeline.create_mesh()
   keys = train.seed_keys(config.seed)
   spec = input_pipeline.get_spec(config.dataset)
-  data, _ = input_pipeline.create_datasets(config, mesh, keys['data'],
-                                           keys['augment'],
-                                           keys['label_noise'])
-  schedule = optimizers.create_learning_rate_schedule(config, data.steps_per_epoch)
+  data, _ = input_pipeline.create_datasets(config, mesh, [keys])
+  schedule = optimizers.create_learning_rate_schedule(config,
+                                                      data.steps_per_epoch)
   state = train.create_train_state(
-      config, models.create_model(config, spec.num_classes),
-      data.example_shape, keys['init'], schedule)
+      models.create_model(config, spec.num_classes), data.example_shape,
+      keys['init'], optimizers.create_optimizer(config, schedule))
   # A copy: the training step donates (and so deletes) its input state.
   placed = jax.device_put(jax.device_get(state),
                           jax.NamedSharding(mesh, train.REPLICATED))

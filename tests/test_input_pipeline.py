@@ -123,13 +123,16 @@ def test_an_epoch_visits_every_example_once_in_a_new_order():
   mesh = input_pipeline.create_mesh()
   data = input_pipeline.OnDeviceTrainData(
       split, input_pipeline.get_spec('mnist1d'), config, mesh,
-      jax.random.key(0), jax.random.key(1))
+      [{'data': jax.random.key(0), 'augment': jax.random.key(1)}])
+
+  def labels(inputs, step):
+    inputs = input_pipeline.select_replica(inputs, data.replica_axes, 0)
+    return data.device_batch(inputs, 0, step)['labels']
 
   def epoch_labels(epoch):
     inputs, _ = next(data.epoch_chunks(epoch, 1))
     fn = jax.jit(jax.shard_map(
-        lambda inputs, step: data.device_batch(inputs, 0, step)['labels'],
-        mesh=mesh,
+        labels, mesh=mesh,
         in_specs=(data.input_specs, jax.P()), out_specs=jax.P('batch')))
     return np.concatenate([
         np.asarray(fn(inputs, epoch * data.steps_per_epoch + s))

@@ -52,12 +52,13 @@ def test_noise_depends_on_the_seed_only():
 
 
 def data_labels(config):
-  keys = train.seed_keys(config.seed)
   train_data, eval_data = input_pipeline.create_datasets(
-      config, input_pipeline.create_mesh(), keys['data'], keys['augment'],
-      keys['label_noise'])
+      config, input_pipeline.create_mesh(),
+      [train.seed_keys(config.seed)])
   inputs, _ = next(train_data.epoch_chunks(0, 1))
-  return (np.asarray(inputs['labels'])[0], np.asarray(inputs['flipped'])[0],
+  # [device, replica, example]
+  return (np.asarray(inputs['labels'])[0, 0],
+          np.asarray(inputs['flipped'])[0, 0],
           np.asarray(next(eval_data.groups())['labels']))
 
 

@@ -43,6 +43,7 @@ def assert_same_run(a, b):
       assert x[key] == pytest.approx(y[key], rel=1e-4, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_sam_ascends_per_device_and_m_sharpness_ignores_devices(tmp_path):
   # Default: each of 4 devices ascends on its own 25 examples. Checked by
   # hand for the first step: SAM on each quarter batch, then averaged.

@@ -62,9 +62,15 @@ def width_sweep(tmp_path):
       for key, values in accuracies.items()}
   for (width, optimizer), runs in summaries.items():
     if (width, optimizer) == ((40, 20), 'sam'):
-      # Replicas of one run: a list of summaries, and one nested deeper.
-      write(tmp_path / 'replicas' / 'summary.json', runs[:2])
-      write(tmp_path / 'replicas' / 'r2' / 'sub' / 'summary.json', runs[2])
+      # Three replicas trained side by side: their summaries and the run's
+      # index, which must not count as a fourth seed.
+      for replica, run in enumerate(runs):
+        write(tmp_path / 'replicas' / f'replica_{replica}' / 'summary.json',
+              run)
+      write(tmp_path / 'replicas' / 'summary.json',
+            {'config': runs[0]['config'], 'num_replicas': 3,
+             'replica_summaries': [f'replica_{r}/summary.json'
+                                   for r in range(3)]})
       continue
     for run in runs:
       name = f'num_neurons={width[0]}_{width[1]},optimizer={optimizer},' \

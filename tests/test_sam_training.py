@@ -28,6 +28,7 @@ def run(tmp_path, name, **overrides):
   return summary, final_state(tmp_path / name)
 
 
+@pytest.mark.slow
 def test_sam_with_vanishing_rho_reproduces_sgd(tmp_path):
   _, sgd = run(tmp_path, 'sgd', optimizer='sgd')
   _, sam = run(tmp_path, 'sam', optimizer='sam', rho=1e-8)
@@ -37,6 +38,7 @@ def test_sam_with_vanishing_rho_reproduces_sgd(tmp_path):
     assert_close_params(sgd, sam_far, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_sam_m_equal_to_the_device_batch_reproduces_the_default(tmp_path):
   # One device: the device batch is the whole batch of 100.
   _, default = run(tmp_path, 'default', optimizer='sam')
@@ -47,6 +49,7 @@ def test_sam_m_equal_to_the_device_batch_reproduces_the_default(tmp_path):
     assert_close_params(default, quarters, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_sam_start_epoch_switches_from_sgd_to_sam(tmp_path):
   sgd, _ = run(tmp_path, 'sgd', optimizer='sgd', num_epochs=3)
   late, _ = run(tmp_path, 'late', optimizer='sam', sam_start_epoch=2,
@@ -58,6 +61,7 @@ def test_sam_start_epoch_switches_from_sgd_to_sam(tmp_path):
   assert late['history'][2]['train_loss'] != sgd['history'][2]['train_loss']
 
 
+@pytest.mark.slow
 def test_init_from_starts_from_another_runs_final_weights(tmp_path):
   _, source = run(tmp_path, 'sgd', optimizer='sgd', sparsity=0.5,
                   pruner='magnitude')
@@ -86,20 +90,21 @@ def test_sam_variants_train(tmp_path, variant):
   assert summary['final_test_accuracy'] > 0.2  # Chance is 0.1.
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_come_from_the_chosen_pass():
   config = small_config(dataset='fashion_mnist', model='resnet18',
                         num_filters=2, optimizer='sam', rho=0.5)
   model = models.create_model(config, 10)
   state = train.create_train_state(
-      config, model, (8, 8, 1), jax.random.key(0),
-      optimizers.create_learning_rate_schedule(config, 1))
+      model, (8, 8, 1), jax.random.key(0),
+      optimizers.create_optimizer(config, lambda step: 0.1))
   images = jax.random.normal(jax.random.key(1), (16, 8, 8, 1))
   labels = jnp.arange(16) % 10
 
   def step(choice):
     config.sam_batchnorm_stats = choice
     return jax.jit(lambda s: train.sam_step_gradient(s, images, labels,
-                                                     config))(state)
+                                                     config, 0.5))(state)
 
   clean_grads, (_, _, clean_stats) = step('clean')
   perturbed_grads, (_, _, perturbed_stats) = step('perturbed')

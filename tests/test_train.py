@@ -21,20 +21,29 @@ def without_timing(summary):
   summary = dict(summary)
   for key in ('wall_seconds', 'train_examples_per_sec'):
     summary.pop(key)
-  summary['history'] = [{k: v for k, v in h.items() if k != 'examples_per_sec'}
-                        for h in summary['history']]
+  if 'history' in summary:
+    summary['history'] = [
+        {k: v for k, v in h.items() if k != 'examples_per_sec'}
+        for h in summary['history']]
   return summary
+
+
+def replica_summaries(workdir, summary):
+  return [without_timing(json.loads((workdir / path).read_text()))
+          for path in summary.get('replica_summaries', [])]
 
 
 class Interrupted(Exception):
   pass
 
 
-@pytest.mark.parametrize('optimizer,sparsity', [('sam', 0.0), ('sgd', 0.5)])
+@pytest.mark.parametrize('optimizer,sparsity,replicas', [
+    ('sam', 0.0, 1), pytest.param('sgd', 0.5, 2, marks=pytest.mark.slow)])
 def test_a_stopped_and_resumed_run_ends_as_one_that_never_stopped(
-    tmp_path, monkeypatch, optimizer, sparsity):
+    tmp_path, monkeypatch, optimizer, sparsity, replicas):
   config = small_config(num_epochs=4, optimizer=optimizer, sparsity=sparsity,
-                        pruner='snip', lr_boundaries=(0.3, 0.6))
+                        pruner='snip', lr_boundaries=(0.3, 0.6),
+                        num_replicas=replicas)
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
 
   # Stop during epoch 3, after the checkpoint of epoch 2 (a crash, Ctrl-C or
@@ -55,6 +64,8 @@ def test_a_stopped_and_resumed_run_ends_as_one_that_never_stopped(
   resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
 
   assert without_timing(resumed) == without_timing(straight)
+  assert (replica_summaries(tmp_path / 'resumed', resumed) ==
+          replica_summaries(tmp_path / 'straight', straight))
   for a, b in zip(final_params(tmp_path / 'straight'),
                   final_params(tmp_path / 'resumed')):
     np.testing.assert_array_equal(a, b)

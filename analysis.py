@@ -1,0 +1,435 @@
+"""Hessian spectrum, sharpness and loss landscape of a trained state.
+
+`Analyzer(config, mesh)` loads the analysis subset once (see objective.py);
+its few jitted kernels compile on first use, and later calls on another
+state of the same model, such as the next epoch's, reuse them. All
+settings come from `config.analysis` (see configs/default.py); all
+randomness (probes, start vectors, directions, noise) from
+`config.analysis.seed`, so two runs of the same architecture are measured
+with the same probes and directions.
+
+`Analyzer.training_scalars` is what training logs every
+`config.analysis_every_epochs` epochs; `full_analysis` is what analyze.py
+writes.
+"""
+
+import functools
+import time
+from typing import Any
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+import hessian
+import input_pipeline
+import landscape
+import objective
+import sam
+import sharpness
+import sparsity
+import train
+import validate
+
+PyTree = Any
+
+# Streams of randomness, folded into the analysis seed.
+_LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises validate.ConfigError for the first bad analysis setting."""
+  settings = config.analysis
+  devices = jax.device_count()
+  per_device = settings.batch_size // devices
+  checks = [
+      (config.analysis_every_epochs >= 0,
+       f'analysis_every_epochs must be >= 0 (0 = off), got '
+       f'{config.analysis_every_epochs}'),
+      (settings.num_examples >= 1 and settings.batch_size >= 1,
+       'analysis.num_examples and analysis.batch_size must be >= 1'),
+      (settings.num_examples % settings.batch_size == 0,
+       f'analysis.num_examples {settings.num_examples} is not a multiple of '
+       f'analysis.batch_size {settings.batch_size}'),
+      (settings.batch_size % devices == 0,
+       f'analysis.batch_size {settings.batch_size} is not divisible by the '
+       f'{devices} devices'),
+      (settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
+       f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
+       f'batch (analysis.batch_size / devices = {per_device})'),
+      (1 <= settings.top_k < settings.lanczos_iterations,
+       f'analysis.top_k ({settings.top_k}) must be >= 1 and below '
+       f'analysis.lanczos_iterations ({settings.lanczos_iterations})'),
+      (settings.hutchinson_probes >= 2 and settings.slq_probes >= 2 and
+       settings.noise_samples >= 2,
+       'analysis.hutchinson_probes, slq_probes and noise_samples must be >= 2 '
+       '(a standard error needs two samples)'),
+      (1 <= settings.num_moments <= 2 * settings.slq_iterations - 1,
+       f'analysis.num_moments ({settings.num_moments}) must be in [1, '
+       '2 * analysis.slq_iterations - 1] (the degrees Gauss quadrature '
+       'integrates exactly)'),
+      (settings.density_points >= 2 and settings.density_sigma > 0,
+       'analysis.density_points must be >= 2 and density_sigma > 0'),
+      (settings.rho > 0 and settings.adaptive_rho > 0 and
+       settings.noise_sigma > 0 and settings.adaptive_eta > 0,
+       'analysis.rho, adaptive_rho, adaptive_eta and noise_sigma must be '
+       '> 0'),
+      (settings.ascent_steps >= 1,
+       f'analysis.ascent_steps must be >= 1, got {settings.ascent_steps}'),
+      (settings.landscape_points >= 2 and settings.landscape_2d_points >= 2
+       and settings.interpolation_points >= 2 and
+       settings.landscape_radius > 0,
+       'analysis.landscape_points, landscape_2d_points and '
+       'interpolation_points must be >= 2 and landscape_radius > 0'),
+      (len(settings.interpolation_range) == 2 and
+       settings.interpolation_range[0] < settings.interpolation_range[1],
+       f'analysis.interpolation_range must be (low, high) with low < high, '
+       f'got {tuple(settings.interpolation_range)}'),
+  ]
+  for ok, message in checks:
+    if not ok:
+      raise validate.ConfigError(message)
+
+
+def _analysis_state(state: train.TrainState) -> train.TrainState:
+  """The state without the optimizer, which no measurement uses (and whose
+  static parts would otherwise key the compilation cache)."""
+  return state.replace(tx=None, opt_state=None)
+
+
+def _to_host(tree: PyTree) -> PyTree:
+  return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def _stack(points: list[Any]) -> PyTree:
+  """A list of equally shaped pytrees as one pytree of stacked arrays."""
+  return jax.tree.map(lambda *x: np.stack(x), *_to_host(points))
+
+
+class Analyzer:
+  """Measurements of one model on its analysis subset.
+
+  A handful of jitted kernels (metrics, gradient, flat HVP, one Lanczos run,
+  m-sharpness) serve every measurement; each compiles on first use and is
+  reused for every probe, grid point and later state of the same model.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               mesh: jax.sharding.Mesh):
+    check_config(config)
+    self.settings = config.analysis
+    self.data = objective.load_subset(config, mesh)
+    self.objective = objective.Objective(
+        input_pipeline.get_spec(config.dataset), mesh)
+    self._key = jax.random.key(self.settings.seed)
+    self._metrics = jax.jit(self.objective.metrics)
+    self._gradient = jax.jit(self.objective.gradient)
+    self._flat_hvp = jax.jit(self._flat_hvp_fn)
+    self._lanczos = jax.jit(self._lanczos_fn, static_argnums=4)
+    self._extreme_pairs = jax.jit(self._extreme_pairs_fn, static_argnums=1)
+    self._worst_case = jax.jit(self._worst_case_fn)
+    self._noise_increase = jax.jit(self._noise_increase_fn)
+    self._m_sharpness = jax.jit(self._m_sharpness_fn)
+    self._random_direction = jax.jit(landscape.random_direction)
+
+  def _key_for(self, stream: int) -> jax.Array:
+    return jax.random.fold_in(self._key, stream)
+
+  def _flat_hvp_fn(self, state, data, vector):
+    return hessian.flat_operator(
+        lambda v: self.objective.hvp(state, state.params, data, v),
+        state.params)(vector)
+
+  def _lanczos_fn(self, state, data, start, key, num_iterations):
+    return hessian.lanczos(
+        lambda v: self._flat_hvp_fn(state, data, v), start, num_iterations,
+        key, hessian.flat_support(state.params, state.mask))
+
+  @staticmethod
+  def _extreme_pairs_fn(result, num_top):
+    """The `num_top` largest Ritz pairs, largest first, then the smallest."""
+    values, vectors = hessian.ritz_pairs(result)
+    chosen = jnp.append(jnp.arange(-1, -num_top - 1, -1), 0)
+    return values[chosen], vectors[chosen]
+
+  def _worst_case_fn(self, state, data, rho, scale, num_steps):
+    return sharpness.worst_case(
+        lambda p: self.objective.loss(state, p, data),
+        lambda p: self.objective.gradient(state, p, data), state.params, rho,
+        num_steps, scale)[0]
+
+  def _noise_increase_fn(self, state, data, key):
+    return sharpness.average_case_increase(
+        lambda p: self.objective.loss(state, p, data), state.params, key,
+        self.settings.noise_sigma)
+
+  def _m_sharpness_fn(self, state, data):
+    settings = self.settings
+    return self.objective.group_mean(
+        lambda group_loss, params: sharpness.worst_case(
+            group_loss, jax.grad(group_loss), params, settings.rho,
+            settings.ascent_steps)[0],
+        state, state.params, data, settings.m)
+
+  def operator(self, state: train.TrainState
+               ) -> tuple[hessian.Matvec, jax.Array]:
+    """(H at `state` as a map on flat vectors, 0/1 support of the free
+    weights)."""
+    state = _analysis_state(state)
+    return (lambda v: self._flat_hvp(state, self.data, v),
+            hessian.flat_support(state.params, state.mask))
+
+  def metrics(self, state: train.TrainState) -> dict[str, float]:
+    """Loss and accuracy on the analysis subset."""
+    return {k: float(v) for k, v in self._metrics(
+        _analysis_state(state), state.params, self.data).items()}
+
+  def eigenpairs(self, state: train.TrainState, num_iterations: int,
+                 num_top: int) -> tuple[np.ndarray, np.ndarray, PyTree]:
+    """The `num_top` largest Hessian eigenvalues (largest first) then the
+    most negative one, from one Lanczos run, with their residuals
+    ||H y - theta y|| and unit eigenvectors y (a list of pytrees)."""
+    matvec, support = self.operator(state)
+    state = _analysis_state(state)
+    start_key, restart_key = jax.random.split(self._key_for(_LANCZOS))
+    start = support * jax.random.normal(start_key, support.shape)
+    values, vectors = self._extreme_pairs(self._lanczos(
+        state, self.data, start, restart_key, num_iterations), num_top)
+    residuals = hessian.residual_norms(matvec, values, vectors)
+    _, unravel = jax.flatten_util.ravel_pytree(state.params)
+    return (np.asarray(values), np.asarray(residuals),
+            _to_host([unravel(v) for v in vectors]))
+
+  def trace(self, state: train.TrainState,
+            num_probes: int) -> tuple[float, float]:
+    """Hutchinson's estimate of tr(H) and its standard error."""
+    matvec, support = self.operator(state)
+    probes = (hessian.rademacher(key, support) for key in jax.random.split(
+        self._key_for(_HUTCHINSON), num_probes))
+    mean, stderr = hessian.mean_and_stderr(
+        hessian.hutchinson_samples(matvec, probes))
+    return float(mean), float(stderr)
+
+  def quadrature(self, state: train.TrainState) -> hessian.Quadrature:
+    """Stochastic Lanczos quadrature with Rademacher probes."""
+    support = hessian.flat_support(state.params, state.mask)
+    state = _analysis_state(state)
+    probe_key, restart_key = jax.random.split(self._key_for(_SLQ))
+    probes = (hessian.rademacher(key, support) for key in jax.random.split(
+        probe_key, self.settings.slq_probes))
+    return _to_host(hessian.slq(
+        lambda start, key: self._lanczos(state, self.data, start, key,
+                                         self.settings.slq_iterations),
+        probes, restart_key))
+
+  def sharpness(self, state: train.TrainState) -> dict[str, Any]:
+    """Worst-case (one- and multi-step), adaptive, average-case (samples)
+    and m-sharpness (if analysis.m)."""
+    settings = self.settings
+    analysis_state = _analysis_state(state)
+    worst_case = functools.partial(self.worst_case_sharpness, state)
+    noise_keys = jax.random.split(self._key_for(_NOISE),
+                                  settings.noise_samples)
+    results = {
+        'one_step': worst_case(settings.rho, 1),
+        'multi_step': worst_case(settings.rho, settings.ascent_steps),
+        'adaptive': worst_case(settings.adaptive_rho, settings.ascent_steps,
+                               adaptive=True),
+        'average_samples': jnp.stack([
+            self._noise_increase(analysis_state, self.data, key)
+            for key in noise_keys]),
+    }
+    if settings.m:
+      results['m_sharpness'] = self.m_sharpness(state)
+    return _to_host(results)
+
+  def worst_case_sharpness(self, state: train.TrainState, rho: float,
+                           num_steps: int, adaptive: bool = False) -> float:
+    """Worst-case sharpness on the whole subset; adaptive uses ASAM's scale
+    |w| + analysis.adaptive_eta on kernels."""
+    scale = (sam.adaptive_scale(state.params, self.settings.adaptive_eta,
+                                sparsity.is_kernel) if adaptive else
+             # The plain L2 ball; ones share the adaptive compilation.
+             optax.tree_utils.tree_ones_like(state.params))
+    return float(self._worst_case(_analysis_state(state), self.data, rho,
+                                  scale, num_steps))
+
+  def m_sharpness(self, state: train.TrainState) -> float:
+    """Mean over groups of analysis.m examples of each group's worst-case
+    sharpness (analysis.ascent_steps steps, radius analysis.rho)."""
+    return float(self._m_sharpness(_analysis_state(state), self.data))
+
+  def directions(self, state: train.TrainState) -> tuple[PyTree, PyTree]:
+    """The landscapes' two filter-normalized random directions."""
+    return tuple(self._random_direction(key, state.params, state.mask)
+                 for key in jax.random.split(self._key_for(_DIRECTIONS)))
+
+  def landscape(self, state: train.TrainState) -> dict[str, Any]:
+    """Metrics along one and on two filter-normalized random directions."""
+    settings = self.settings
+    analysis_state = _analysis_state(state)
+    metrics_fn = lambda p: self._metrics(analysis_state, p, self.data)
+    first, second = self.directions(state)
+    radius = settings.landscape_radius
+    alphas = np.linspace(-radius, radius, settings.landscape_points)
+    grid = np.linspace(-radius, radius, settings.landscape_2d_points)
+    return {
+        'alphas': alphas,
+        'line': _stack(landscape.line(metrics_fn, state.params, first,
+                                      alphas)),
+        'grid': grid,
+        'plane': _stack([_stack(row) for row in landscape.plane(
+            metrics_fn, state.params, first, second, grid, grid)]),
+    }
+
+  def interpolation(self, state: train.TrainState,
+                    other: train.TrainState) -> dict[str, Any]:
+    """Metrics along (1 - t) (w, BN stats) + t (w_other, BN stats_other)."""
+    low, high = self.settings.interpolation_range
+    ts = np.linspace(low, high, self.settings.interpolation_points)
+    # Each run's pruned weights are zero in its params; the path between two
+    # masks is a dense network, so the loss is taken without a mask.
+    dense = _analysis_state(state).replace(mask=None)
+    metrics_fn = lambda point: self._metrics(
+        dense.replace(batch_stats=point[1]), point[0], self.data)
+    return {'ts': ts, 'path': _stack(landscape.interpolation(
+        metrics_fn, (state.params, state.batch_stats),
+        (other.params, other.batch_stats), ts))}
+
+  def training_scalars(self, state: train.TrainState) -> dict[str, float]:
+    """Top Hessian eigenvalue, trace and one-step sharpness, for TensorBoard
+    during training (the same tags analyze.py writes)."""
+    values, _, _ = self.eigenpairs(state, self.settings.lanczos_iterations, 1)
+    trace, _ = self.trace(state, self.settings.hutchinson_probes)
+    return {'hessian/top_eigenvalue': float(values[0]),
+            'hessian/trace': trace,
+            'sharpness/one_step': self.worst_case_sharpness(
+                state, self.settings.rho, 1)}
+
+
+def replica_analyzers(configs: list[ml_collections.ConfigDict],
+                      mesh: jax.sharding.Mesh) -> list[Analyzer]:
+  """An Analyzer for each replica's config (train.replica_configs).
+
+  Replicas differ in seed; without label noise they train on the same
+  labels, so they share one Analyzer (one subset, one set of compiled
+  kernels).
+  """
+  by_labels = {}
+  for config in configs:
+    labels = config.seed if config.get('label_noise') else None
+    if labels not in by_labels:
+      by_labels[labels] = Analyzer(config, mesh)
+  return [by_labels[config.seed if config.get('label_noise') else None]
+          for config in configs]
+
+
+def density_grid(quadrature: hessian.Quadrature, num_points: int,
+                 sigma_fraction: float) -> tuple[np.ndarray, np.ndarray,
+                                                 float]:
+  """(grid, spectral density, sigma): sigma is `sigma_fraction` of the
+  range of the nodes; the grid extends 5 sigma beyond them."""
+  low, high = float(quadrature.nodes.min()), float(quadrature.nodes.max())
+  sigma = sigma_fraction * max(high - low, 1e-12)
+  grid = np.linspace(low - 5 * sigma, high + 5 * sigma, num_points)
+  density = hessian.spectral_density(
+      jax.tree.map(jnp.asarray, quadrature), jnp.asarray(grid), sigma)
+  return grid, np.asarray(density), sigma
+
+
+def _timed(seconds: dict[str, float], name: str, fn, *args):
+  start = time.perf_counter()
+  result = fn(*args)
+  seconds[name] = time.perf_counter() - start
+  return result
+
+
+def full_analysis(analyzer: Analyzer, state: train.TrainState,
+                  other: train.TrainState | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Every measurement: (JSON-ready results, arrays for grids and figures).
+
+  Seconds per measurement (compilation included) are in results['seconds'].
+  """
+  settings = analyzer.settings
+  seconds = {}
+  metrics = _timed(seconds, 'metrics', analyzer.metrics, state)
+  values, residuals, _ = _timed(seconds, 'eigenvalues', analyzer.eigenpairs,
+                                state, settings.lanczos_iterations,
+                                settings.top_k)
+  trace, trace_stderr = _timed(seconds, 'trace', analyzer.trace, state,
+                               settings.hutchinson_probes)
+  quadrature = _timed(seconds, 'slq', analyzer.quadrature, state)
+  moments, moments_stderr = hessian.mean_and_stderr(
+      hessian.quadrature_moments(quadrature,
+                                 list(range(1, settings.num_moments + 1))))
+  grid, density, sigma = density_grid(quadrature, settings.density_points,
+                                      settings.density_sigma)
+  measured = _timed(seconds, 'sharpness', analyzer.sharpness, state)
+  average, average_stderr = hessian.mean_and_stderr(
+      measured.pop('average_samples'))
+  surfaces = _timed(seconds, 'landscape', analyzer.landscape, state)
+  results = {
+      'step': int(state.step),
+      'num_examples': settings.num_examples,
+      'num_params': train.count_params(state.params),
+      'num_free_params': int(jnp.sum(hessian.flat_support(state.params,
+                                                          state.mask))),
+      'devices': jax.device_count(),
+      'loss': metrics['loss'],
+      'accuracy': metrics['accuracy'],
+      'hessian': {
+          'top_eigenvalues': values[:-1].tolist(),
+          # ||H y - theta y||: an eigenvalue of H lies within it of theta.
+          'top_eigenvalue_residuals': residuals[:-1].tolist(),
+          'most_negative_eigenvalue': float(values[-1]),
+          'most_negative_eigenvalue_residual': float(residuals[-1]),
+          'trace': trace,
+          'trace_stderr': trace_stderr,
+          # E[lambda^k] = tr(H^k) / num_free_params, k = 1, 2, ...
+          'moments': moments.tolist(),
+          'moments_stderr': moments_stderr.tolist(),
+          'density_sigma': sigma,
+      },
+      'sharpness': {
+          **{k: float(v) for k, v in measured.items()},
+          'average': float(average),
+          'average_stderr': float(average_stderr),
+      },
+      'settings': settings.to_dict(),
+  }
+  arrays = {
+      'spectral_density': {'eigenvalues': grid, 'density': density,
+                  'nodes': quadrature.nodes, 'weights': quadrature.weights},
+      'landscape_1d': {'alphas': surfaces['alphas'],
+                       'loss': surfaces['line']['loss'],
+                       'accuracy': surfaces['line']['accuracy']},
+      'landscape_2d': {'alphas': surfaces['grid'], 'betas': surfaces['grid'],
+                       'loss': surfaces['plane']['loss'],
+                       'accuracy': surfaces['plane']['accuracy']},
+  }
+  if other is not None:
+    path = _timed(seconds, 'interpolation', analyzer.interpolation, state,
+                  other)
+    arrays['interpolation'] = {'ts': path['ts'], 'loss': path['path']['loss'],
+                               'accuracy': path['path']['accuracy']}
+  results['seconds'] = seconds
+  return results, arrays
+
+
+def scalars(results: dict[str, Any]) -> dict[str, float]:
+  """The TensorBoard scalars of `full_analysis`'s results."""
+  hessian_results, sharpness_results = results['hessian'], results['sharpness']
+  out = {'hessian/top_eigenvalue': hessian_results['top_eigenvalues'][0],
+         'hessian/most_negative_eigenvalue':
+             hessian_results['most_negative_eigenvalue'],
+         'hessian/trace': hessian_results['trace']}
+  for order, moment in enumerate(hessian_results['moments'], start=1):
+    out[f'hessian/moment_{order}'] = moment
+  for name, value in sharpness_results.items():
+    if not name.endswith('_stderr'):
+      out[f'sharpness/{name}'] = value
+  return out

@@ -1,0 +1,231 @@
+r"""Analyzes a trained run: python analyze.py --workdir=RUN_DIR.
+
+Loads the run's config (RUN_DIR/config.json) and newest checkpoint, measures
+the Hessian spectrum, sharpness and loss landscape of the training loss on a
+fixed subset of the training data (see analysis.py), and writes into
+RUN_DIR/analysis/:
+
+  analysis.json                  every scalar, with errors, settings, timings
+  spectral_density.png, .npz     SLQ density of the Hessian's eigenvalues
+  landscape_1d.png, .npz         loss along a filter-normalized direction
+  landscape_2d_contour.png,
+  landscape_2d_surface.png,
+  landscape_2d.npz               loss on the plane of two such directions
+  interpolation.png, .npz        with --interpolate_to=OTHER_RUN: loss along
+                                 (1 - t) w_run + t w_other
+
+and logs the scalars to the run's TensorBoard at the checkpoint's step. The
+.npz files hold the raw grids the figures show. A run of several replicas
+(config.num_replicas) gets one analysis per replica, in RUN_DIR/replica_<r>/
+(where training logs each replica).
+
+The model, dataset and label noise always come from the run's config.json.
+The analysis settings are configs/default.py's `analysis` block with the
+command line's overrides (a run's own `analysis` block only drives the
+measurements logged during its training):
+
+  python analyze.py --workdir=runs/sam --interpolate_to=runs/sgd \
+      --config.analysis.num_examples=4096 --config.analysis.top_k=10
+"""
+
+import json
+import logging as python_logging
+import sys
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+from clu import metric_writers
+from etils import epath
+import jax
+import ml_collections
+from ml_collections import config_flags
+import numpy as np
+import tensorflow as tf
+
+import analysis
+from configs import default
+import input_pipeline
+import plots
+import train
+import validate
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags (defined when run as a script, so that tests
+  can import this module beside others that define --workdir)."""
+  flags.DEFINE_string('workdir', None, 'The run to analyze (a workdir of '
+                      'main.py); results go to WORKDIR/analysis.')
+  flags.DEFINE_string('interpolate_to', None, 'Another run of the same model '
+                      'and dataset: also plot the loss along the straight line '
+                      'between the two runs\' weights.')
+  config_flags.DEFINE_config_dict(
+      'config', default.get_config(), 'Analysis settings: override '
+      '--config.analysis.KEY=VALUE (keys in configs/default.py). Other keys '
+      'come from the run.', lock_config=True)
+  flags.mark_flags_as_required(['workdir'])
+
+
+def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
+                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """The run's config with the command line's analysis settings.
+
+  Args:
+    workdir: the run.
+    flag_config: the --config flag's value (defaults plus overrides).
+    overrides: the keys set on the command line ('analysis.top_k', ...).
+
+  Raises:
+    validate.ConfigError: `workdir` is not a run, or an override names a key
+      outside `analysis` (those come from the run).
+  """
+  config = train.load_config(workdir)
+  outside = sorted(k for k in overrides if not k.startswith('analysis.'))
+  if outside:
+    raise validate.ConfigError(
+        f'--config.{outside[0]} cannot be set: analyze.py takes only '
+        f'--config.analysis.* settings; the rest comes from {workdir}/'
+        'config.json')
+  config.analysis = ml_collections.ConfigDict(flag_config.analysis.to_dict())
+  # Not measured here; a run from before the analysis keys lacks it.
+  config.analysis_every_epochs = 0
+  return config
+
+
+def replicas(config: ml_collections.ConfigDict,
+             state: train.TrainState) -> list[train.TrainState]:
+  """The run's models: one, or each of its stacked replicas."""
+  if config.num_replicas == 1:
+    return [state]
+  return [train.replica_state(state, r) for r in range(config.num_replicas)]
+
+
+def check_interpolable(workdir: str, config: ml_collections.ConfigDict,
+                       states: list[train.TrainState], other_dir: str,
+                       other_config: ml_collections.ConfigDict,
+                       others: list[train.TrainState]) -> None:
+  """Raises validate.ConfigError unless the runs share parameter shapes and
+  dataset (the path is evaluated on the first run's data), and the other
+  run has one replica or as many as this one (paired in order)."""
+  shapes = lambda s: jax.tree.map(np.shape, s.params)
+  if (config.dataset != other_config.dataset or
+      jax.tree.structure(states[0].params) !=
+      jax.tree.structure(others[0].params) or
+      shapes(states[0]) != shapes(others[0])):
+    raise validate.ConfigError(
+        f'cannot interpolate between {workdir} and {other_dir}: they differ '
+        'in model or dataset')
+  if len(others) not in (1, len(states)):
+    raise validate.ConfigError(
+        f'cannot interpolate between {workdir} and {other_dir}: '
+        f'{len(others)} replicas cannot be paired with {len(states)}')
+
+
+def write_outputs(outdir: epath.Path, results: dict[str, Any],
+                  arrays: dict[str, Any], run_name: str,
+                  other_name: str | None) -> None:
+  """analysis.json, the raw grids (.npz) and the figures."""
+  outdir.mkdir(parents=True, exist_ok=True)
+  for name, grids in arrays.items():
+    with (outdir / f'{name}.npz').open('wb') as f:
+      np.savez(f, **grids)
+  density = arrays['spectral_density']
+  plots.lines(outdir / 'spectral_density.png', density['eigenvalues'],
+              {'SLQ': density['density']}, 'eigenvalue', 'density',
+              f'Hessian eigenvalue density ({run_name})', log_y=True)
+  line = arrays['landscape_1d']
+  plots.lines(outdir / 'landscape_1d.png', line['alphas'],
+              {'loss': line['loss']}, 'alpha (filter-normalized direction)',
+              'training loss', f'1D loss landscape ({run_name})')
+  plane = arrays['landscape_2d']
+  for kind, plot in (('contour', plots.contour), ('surface', plots.surface)):
+    plot(outdir / f'landscape_2d_{kind}.png', plane['alphas'],
+         plane['betas'], plane['loss'], f'2D loss landscape ({run_name})')
+  if 'interpolation' in arrays:
+    path = arrays['interpolation']
+    plots.lines(outdir / 'interpolation.png', path['ts'],
+                {'loss': path['loss']},
+                f't (0 = {run_name}, 1 = {other_name})', 'training loss',
+                f'Linear interpolation, {run_name} to {other_name}')
+  (outdir / 'analysis.json').write_text(json.dumps(results, indent=2) + '\n')
+
+
+def run(workdir: str, config: ml_collections.ConfigDict,
+        interpolate_to: str | None = None) -> list[dict[str, Any]]:
+  """Analyzes `workdir`'s newest checkpoint; returns analysis.json's content
+  for each replica (one for most runs).
+
+  `config` is `analysis_config`'s. A run of several replicas gets one
+  analysis per replica, written (with its TensorBoard scalars) into
+  WORKDIR/replica_<r>/ as train.py does. Raises validate.ConfigError for a
+  directory that is not a run, has no checkpoint, or cannot be interpolated
+  with `interpolate_to`.
+  """
+  analysis.check_config(config)  # Before minutes of loading.
+  _, state, progress = train.load_checkpoint(workdir, config)
+  states = replicas(config, state)
+  others = [None] * len(states)
+  if interpolate_to:
+    other_config, other, _ = train.load_checkpoint(interpolate_to)
+    others = replicas(other_config, other)
+    check_interpolable(workdir, config, states, interpolate_to, other_config,
+                       others)
+    others = others * (len(states) // len(others))
+  analyzers = analysis.replica_analyzers(train.replica_configs(config),
+                                         input_pipeline.create_mesh())
+  all_results = []
+  for replica, (analyzer, single, other) in enumerate(
+      zip(analyzers, states, others)):
+    results, arrays = analysis.full_analysis(analyzer, single, other)
+    logdir = epath.Path(workdir)
+    if len(states) > 1:
+      logdir = logdir / f'replica_{replica}'
+    results = {'workdir': str(workdir), 'replica': replica,
+               'epoch': progress['epoch'], 'interpolate_to': interpolate_to,
+               **results}
+    if jax.process_index() == 0:
+      name = epath.Path(workdir).name
+      write_outputs(logdir / 'analysis', results, arrays,
+                    f'{name}, replica {replica}' if len(states) > 1 else name,
+                    interpolate_to and epath.Path(interpolate_to).name)
+      writer = metric_writers.SummaryWriter(str(logdir))
+      writer.write_scalars(results['step'], analysis.scalars(results))
+      writer.close()
+    all_results.append(results)
+  return all_results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
+  # Orbax logs every checkpoint read at INFO.
+  logging.get_absl_handler().addFilter(
+      lambda record: record.levelno >= python_logging.WARNING or
+      '/orbax/' not in record.pathname)
+  # TensorFlow only reads data; keep it off the accelerators JAX uses.
+  tf.config.set_visible_devices([], 'GPU')
+  try:
+    config = analysis_config(
+        FLAGS.workdir, FLAGS.config,
+        config_flags.get_override_values(FLAGS['config']))
+    all_results = run(FLAGS.workdir, config, FLAGS.interpolate_to)
+  except (validate.ConfigError, input_pipeline.DatasetUnavailableError) as e:
+    sys.exit(f'error: {e}')
+  for results in all_results:
+    hessian, sharpness = results['hessian'], results['sharpness']
+    logging.info(
+        'replica %d, step %d: loss %.4f, top eigenvalue %.4g, trace %.4g '
+        '+- %.2g, sharpness (one step) %.4g; seconds: %s',
+        results['replica'], results['step'], results['loss'],
+        hessian['top_eigenvalues'][0], hessian['trace'],
+        hessian['trace_stderr'], sharpness['one_step'], json.dumps(
+            {k: round(v, 2) for k, v in results['seconds'].items()}))
+
+
+if __name__ == '__main__':
+  define_flags()
+  jax.config.config_with_absl()
+  app.run(main)

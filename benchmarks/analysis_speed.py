@@ -1,0 +1,75 @@
+r"""Time of the Hessian analysis of a run, compilation and steady state.
+
+  python -m benchmarks.analysis_speed --workdir=RUN_DIR \
+      [--config.analysis.num_examples=2048] [--output=analysis_speed.json]
+
+On the run's newest checkpoint (its first replica; settings as
+analyze.py's), times each of these twice, the first call including
+compilation:
+
+* one Hessian-vector product on the analysis subset;
+* the top eigenvalue (Lanczos, analysis.lanczos_iterations products);
+* the trace (Hutchinson, analysis.hutchinson_probes products);
+* what training logs every analysis_every_epochs epochs
+  (Analyzer.training_scalars: both of the above and one-step sharpness).
+"""
+
+import json
+import time
+
+from absl import app
+from absl import flags
+import jax
+from ml_collections import config_flags
+
+import analysis
+import analyze
+import input_pipeline
+import train
+
+analyze.define_flags()  # --workdir, --config.analysis.*
+flags.DEFINE_string('output', 'analysis_speed.json', 'Where to write JSON.')
+FLAGS = flags.FLAGS
+
+
+def _twice(fn) -> dict[str, float]:
+  """Seconds of a first (compiling) and a second call of `fn`."""
+  seconds = {}
+  for name in ('first_call', 'steady'):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    seconds[name] = time.perf_counter() - start
+  return seconds
+
+
+def main(argv):
+  del argv
+  config = analyze.analysis_config(
+      FLAGS.workdir, FLAGS.config,
+      config_flags.get_override_values(FLAGS['config']))
+  _, state, _ = train.load_checkpoint(FLAGS.workdir, config)
+  state = analyze.replicas(config, state)[0]
+  settings = config.analysis
+  analyzer = analysis.Analyzer(config, input_pipeline.create_mesh())
+  matvec, support = analyzer.operator(state)
+  results = {
+      'model': config.model, 'dataset': config.dataset,
+      'num_params': train.count_params(state.params),
+      'num_examples': settings.num_examples,
+      'lanczos_iterations': settings.lanczos_iterations,
+      'hutchinson_probes': settings.hutchinson_probes,
+      'devices': jax.device_count(),
+      'hvp': _twice(lambda: matvec(support)),
+      'top_eigenvalue': _twice(lambda: analyzer.eigenpairs(
+          state, settings.lanczos_iterations, 1)),
+      'trace': _twice(lambda: analyzer.trace(state,
+                                             settings.hutchinson_probes)),
+      'training_scalars': _twice(lambda: analyzer.training_scalars(state)),
+  }
+  print(json.dumps(results, indent=2))
+  with open(FLAGS.output, 'w') as f:
+    json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,209 @@
+r"""The function the analysis studies: the training loss on a fixed subset.
+
+    L(w) = (1/N) sum_i CE(f(M * w; x_i), y_i)
+
+over N training examples drawn once with `config.analysis.seed`, with
+BatchNorm in inference mode (the running statistics of the checkpoint, so L
+is a deterministic function of w) and the pruning mask M applied. Because w
+enters only as M * w, the gradient is M * grad L and the HVP is
+M H (M v): derivatives live on the unpruned weights. The loss has no weight
+decay term (it would add wd to every eigenvalue of the unpruned subspace).
+
+The subset is laid out as [batches, batch, ...] with each batch split over
+the devices (`SPECS`). Per-device code loops over its micro-batches,
+averages, and `train.device_mean` averages over devices: all micro-batches
+have the same size, so this is the mean over the subset, whatever the number
+of devices. Gradients and HVPs are taken per micro-batch and accumulated, so
+memory holds one micro-batch's activations.
+
+The functions are not jitted: callers jit whole computations (a Lanczos
+loop, a grid of losses) around them, with the data as an argument.
+"""
+
+from typing import Any, Callable
+
+import jax
+from jax import lax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
+
+import hessian
+import input_pipeline
+import sparsity
+import train
+import validate
+
+PyTree = Any
+Data = dict[str, jax.Array]
+AXIS = input_pipeline.AXIS
+# Data: [batches, batch, ...], batches split over the devices.
+SPECS = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
+REPLICATED = P()
+
+
+def _training_examples(config: ml_collections.ConfigDict,
+                       count: int) -> input_pipeline.Split:
+  """The first `count` examples of this process's shuffled training share.
+
+  In-memory datasets are loaded whole, with the run's label noise (the
+  labels it trained on), and sampled without replacement with
+  `analysis.seed`; streamed ones (ImageNet) are read through the training
+  stream (its seeded shuffle, center crops) until `count` examples arrive.
+  """
+  spec = input_pipeline.get_spec(config.dataset)
+  if spec.in_memory:
+    split = input_pipeline.load_split(config, train=True)
+    if config.get('label_noise'):
+      split = input_pipeline.add_label_noise(
+          split, spec.num_classes, config.label_noise,
+          config.label_noise_type, train.seed_keys(config.seed)['label_noise'])
+    if count > len(split):
+      raise validate.ConfigError(
+          f'analysis.num_examples asks for {count} examples per process, but '
+          f'the training split holds {len(split)}')
+    rng = np.random.default_rng(config.analysis.seed)
+    chosen = np.sort(rng.choice(len(split), count, replace=False))
+    return input_pipeline.Split(split.images[chosen], split.labels[chosen])
+  unaugmented = ml_collections.ConfigDict(config.to_dict())
+  unaugmented.augment = False
+  batches, num_batches = input_pipeline.imagenet_batches(
+      unaugmented, True, 0, count)
+  if num_batches < 1:
+    raise validate.ConfigError(
+        f'analysis.num_examples asks for {count} examples per process, more '
+        'than the training split holds')
+  batch = next(batches)
+  return input_pipeline.Split(batch['image'], batch['label'])
+
+
+def load_subset(config: ml_collections.ConfigDict,
+                mesh: jax.sharding.Mesh) -> Data:
+  """The analysis subset on the devices, laid out as `SPECS` says.
+
+  Images stay uint8 on the devices (normalized in the loss). The size and
+  batching come from config.analysis (num_examples, batch_size); `check`
+  validates them first.
+  """
+  settings = config.analysis
+  processes = jax.process_count()
+  split = _training_examples(config, settings.num_examples // processes)
+  local_batch = settings.batch_size // processes
+
+  def layout(x):
+    return input_pipeline.global_array(
+        mesh, P(None, AXIS), x.reshape((-1, local_batch) + x.shape[1:]))
+
+  return {'images': layout(split.images), 'labels': layout(split.labels)}
+
+
+def batch_metrics(state: train.TrainState, params: PyTree, images: jax.Array,
+                  labels: jax.Array,
+                  spec: input_pipeline.DatasetSpec) -> dict[str, jax.Array]:
+  """Mean loss and accuracy of one batch at masked `params`, BN inference."""
+  logits = state.apply_fn(
+      {'params': sparsity.apply_mask(params, state.mask),
+       'batch_stats': state.batch_stats},
+      input_pipeline.normalize(images, spec), train=False)
+  return {'loss': train.cross_entropy(logits, labels).mean(),
+          'accuracy': jnp.mean(jnp.argmax(logits, -1) == labels)}
+
+
+def _mean_over_batches(fn: Callable[[jax.Array, jax.Array], PyTree],
+                       data: Data) -> PyTree:
+  """Mean of fn(images, labels) over this device's micro-batches, then over
+  all devices (per-device code)."""
+  images, labels = data['images'], data['labels']
+  shapes = jax.eval_shape(fn, images[0], labels[0])
+  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+  def add(total, batch):
+    return jax.tree.map(jnp.add, total, fn(*batch)), None
+
+  total, _ = lax.scan(add, zeros, (images, labels))
+  return train.device_mean(
+      jax.tree.map(lambda t: t / images.shape[0], total))
+
+
+class Objective:
+  """L, its gradient and HVP on a subset, data-parallel over `mesh`.
+
+  Every function takes (state, params, data, ...): `state` supplies the
+  model, BatchNorm statistics and mask, `params` the point w.
+  """
+
+  def __init__(self, spec: input_pipeline.DatasetSpec,
+               mesh: jax.sharding.Mesh):
+    self._spec = spec
+    self._mesh = mesh
+
+  def _parallel(self, fn: Callable[..., Any], num_replicated: int
+                ) -> Callable[..., Any]:
+    """shard_map of fn(state, params, data, *rest): data split, rest
+    replicated, output replicated."""
+    in_specs = (REPLICATED, REPLICATED, SPECS) + (REPLICATED,) * num_replicated
+    return jax.shard_map(fn, mesh=self._mesh, in_specs=in_specs,
+                         out_specs=REPLICATED, check_vma=False)
+
+  def _batch_loss(self, state, images, labels):
+    return lambda params: batch_metrics(state, params, images, labels,
+                                        self._spec)['loss']
+
+  def metrics(self, state: train.TrainState, params: PyTree,
+              data: Data) -> dict[str, jax.Array]:
+    """{'loss': L(w), 'accuracy': the subset's accuracy at w}."""
+
+    def per_device(state, params, data):
+      return _mean_over_batches(
+          lambda x, y: batch_metrics(state, params, x, y, self._spec), data)
+
+    return self._parallel(per_device, 0)(state, params, data)
+
+  def loss(self, state: train.TrainState, params: PyTree,
+           data: Data) -> jax.Array:
+    return self.metrics(state, params, data)['loss']
+
+  def gradient(self, state: train.TrainState, params: PyTree,
+               data: Data) -> PyTree:
+    """M * grad L(w)."""
+
+    def per_device(state, params, data):
+      return _mean_over_batches(
+          lambda x, y: jax.grad(self._batch_loss(state, x, y))(params), data)
+
+    return self._parallel(per_device, 0)(state, params, data)
+
+  def hvp(self, state: train.TrainState, params: PyTree, data: Data,
+          vector: PyTree) -> PyTree:
+    """M H (M v), forward-over-reverse, per micro-batch."""
+
+    def per_device(state, params, data, vector):
+      return _mean_over_batches(
+          lambda x, y: hessian.hvp(self._batch_loss(state, x, y), params,
+                                   vector), data)
+
+    return self._parallel(per_device, 1)(state, params, data, vector)
+
+  def group_mean(self, fn: Callable[[Callable[[PyTree], jax.Array], PyTree],
+                                    jax.Array],
+                 state: train.TrainState, params: PyTree, data: Data,
+                 group_size: int) -> jax.Array:
+    """Mean over groups of `group_size` consecutive examples of
+    fn(group loss, params), e.g. each group's own sharpness (m-sharpness).
+
+    A group is a block of consecutive examples of a micro-batch, within one
+    device's slice of it (`group_size` divides the per-device micro-batch),
+    so the groups do not depend on the number of devices.
+    """
+
+    def per_device(state, params, data):
+      def of_groups(images, labels):
+        grouped = (images.reshape((-1, group_size) + images.shape[1:]),
+                   labels.reshape(-1, group_size))
+        return jnp.mean(lax.map(
+            lambda g: fn(self._batch_loss(state, *g), params), grouped))
+
+      return _mean_over_batches(of_groups, data)
+
+    return self._parallel(per_device, 0)(state, params, data)

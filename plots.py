@@ -1,0 +1,63 @@
+"""PNG figures of the analysis: line, contour, surface and density plots.
+
+Uses matplotlib's object-oriented API (`Figure`, no pyplot), so nothing
+depends on a display or on global plotting state.
+"""
+
+from typing import Mapping
+
+from etils import epath
+from matplotlib.figure import Figure
+import numpy as np
+
+_DPI = 100
+
+
+def _save(figure: Figure, path: epath.Path) -> None:
+  figure.tight_layout()
+  with path.open('wb') as f:
+    figure.savefig(f, format='png', dpi=_DPI)
+
+
+def lines(path: epath.Path, xs: np.ndarray, series: Mapping[str, np.ndarray],
+          xlabel: str, ylabel: str, title: str, log_y: bool = False) -> None:
+  """One line per entry of `series` (label -> values at `xs`)."""
+  figure = Figure(figsize=(5, 3.5))
+  axes = figure.add_subplot()
+  for label, ys in series.items():
+    axes.plot(xs, ys, label=label)
+  if log_y:  # Six decades below the peak: the rest is smoothing's tails.
+    axes.set_yscale('log')
+    axes.set_ylim(bottom=1e-6 * max(np.max(ys) for ys in series.values()))
+  axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+  if len(series) > 1:
+    axes.legend()
+  axes.grid(alpha=0.3)
+  _save(figure, path)
+
+
+def contour(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
+            values: np.ndarray, title: str) -> None:
+  """Filled contours of values[i, j] at (alphas[i], betas[j])."""
+  figure = Figure(figsize=(4.5, 4))
+  axes = figure.add_subplot()
+  filled = axes.contourf(alphas, betas, values.T, levels=30, cmap='viridis')
+  axes.contour(alphas, betas, values.T, levels=15, colors='white',
+               linewidths=0.4)
+  figure.colorbar(filled, ax=axes)
+  axes.plot([0], [0], 'r+')  # The trained weights.
+  axes.set(xlabel='alpha (direction 1)', ylabel='beta (direction 2)',
+           title=title, aspect='equal')
+  _save(figure, path)
+
+
+def surface(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
+            values: np.ndarray, title: str) -> None:
+  """3D surface of values[i, j] over the (alpha, beta) grid."""
+  figure = Figure(figsize=(5, 4))
+  axes = figure.add_subplot(projection='3d')
+  grid_alphas, grid_betas = np.meshgrid(alphas, betas, indexing='ij')
+  axes.plot_surface(grid_alphas, grid_betas, values, cmap='viridis',
+                    linewidth=0, antialiased=True)
+  axes.set(xlabel='alpha', ylabel='beta', zlabel='loss', title=title)
+  _save(figure, path)

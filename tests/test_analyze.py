@@ -1,0 +1,218 @@
+"""analyze.py on tiny trained runs: outputs, TensorBoard, 1 vs 4 devices,
+and one-line errors."""
+
+import json
+import shutil
+
+import jax
+from jax.flatten_util import ravel_pytree
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
+
+import analysis
+import analyze
+from configs import default
+import input_pipeline
+import train
+import validate
+from tests import analysis_setup
+from tests.conftest import run_python
+from tests.conftest import small_config
+
+# Small but complete: every measurement runs, in seconds.
+SETTINGS = dict(num_examples=512, batch_size=256, top_k=3,
+                lanczos_iterations=20, slq_iterations=20, slq_probes=4,
+                hutchinson_probes=10, m=32, ascent_steps=2, noise_samples=4,
+                density_points=200, landscape_points=5, landscape_2d_points=5,
+                interpolation_points=5)
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+def settings_config():
+  """(the --config flag's value, its overrides) for SETTINGS."""
+  config = default.get_config()
+  for key, value in SETTINGS.items():
+    config.analysis[key] = value
+  return config, {f'analysis.{k}': v for k, v in SETTINGS.items()}
+
+
+def run_analysis(workdir, interpolate_to=None):
+  return analyze.run(str(workdir),
+                     analyze.analysis_config(str(workdir), *settings_config()),
+                     interpolate_to and str(interpolate_to))
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+  """A one-epoch SGD run of two replicas (seeds 0 and 1), a SAM run of the
+  same MLP that measures itself while training, and analyze.run's results on the SGD run's replicas,
+  interpolating each to the SAM run."""
+  root = tmp_path_factory.mktemp('runs')
+  train.train_and_evaluate(small_config(num_epochs=1, num_replicas=2),
+                           str(root / 'sgd'))
+  sam_config = small_config(optimizer='sam', num_epochs=1,
+                            analysis_every_epochs=1)
+  sam_config.analysis.update(SETTINGS)
+  train.train_and_evaluate(sam_config, str(root / 'sam'))
+  return root, run_analysis(root / 'sgd', root / 'sam')
+
+
+@pytest.mark.parametrize('replica', [0, 1])
+def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
+  root, all_results = runs
+  results = all_results[replica]
+  logdir = root / 'sgd' / f'replica_{replica}'
+  outdir = logdir / 'analysis'
+  assert json.loads((outdir / 'analysis.json').read_text()) == json.loads(
+      json.dumps(results))
+  for figure in ('spectral_density', 'landscape_1d', 'landscape_2d_contour',
+                 'landscape_2d_surface', 'interpolation'):
+    assert (outdir / f'{figure}.png').read_bytes()[:8] == PNG_SIGNATURE
+  assert results['replica'] == replica and results['step'] == 40
+  assert results['devices'] == 1
+  assert results['num_params'] == results['num_free_params'] == (
+      40 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10)
+  # The replicas are different networks (seeds 0 and 1).
+  assert results['loss'] != all_results[1 - replica]['loss']
+
+  hessian, sharpness = results['hessian'], results['sharpness']
+  top = hessian['top_eigenvalues']
+  assert len(top) == 3 and top == sorted(top, reverse=True)
+  assert max(hessian['top_eigenvalue_residuals']) < 1e-2 * top[0]
+  assert hessian['most_negative_eigenvalue'] < top[-1]
+  # SLQ's first moment and Hutchinson both estimate tr(H) / n.
+  n = results['num_free_params']
+  assert abs(hessian['moments'][0] * n - hessian['trace']) < 4 * np.hypot(
+      hessian['moments_stderr'][0] * n, hessian['trace_stderr'])
+  # The multi-step ascent's first iterate is the one-step perturbation.
+  assert sharpness['multi_step'] >= sharpness['one_step'] > 0
+  assert sharpness['m_sharpness'] > 0 and sharpness['adaptive'] > 0
+
+  # Every grid passes through the trained weights at its centre.
+  line = np.load(outdir / 'landscape_1d.npz')
+  plane = np.load(outdir / 'landscape_2d.npz')
+  path = np.load(outdir / 'interpolation.npz')
+  np.testing.assert_allclose(line['alphas'], [-1, -0.5, 0, 0.5, 1])
+  np.testing.assert_allclose(path['ts'], [-0.5, 0, 0.5, 1, 1.5])
+  assert plane['loss'].shape == (5, 5)
+  for loss in (line['loss'][2], plane['loss'][2, 2], path['loss'][1]):
+    assert loss == pytest.approx(results['loss'], rel=1e-5)
+  density = np.load(outdir / 'spectral_density.npz')
+  assert np.trapezoid(density['density'], density['eigenvalues']
+                      ) == pytest.approx(1, abs=1e-2)
+
+  events = event_accumulator.EventAccumulator(
+      str(logdir), size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  for tag, expected in (('hessian/top_eigenvalue', top[0]),
+                        ('hessian/trace', hessian['trace']),
+                        ('sharpness/m_sharpness', sharpness['m_sharpness'])):
+    [event] = events.Tensors(tag)
+    assert event.step == 40
+    assert float(tensor_util.make_ndarray(event.tensor_proto)) == (
+        pytest.approx(expected))
+
+
+def test_training_logs_the_exact_top_eigenvalue(runs):
+  root, _ = runs
+  summary = json.loads((root / 'sam' / 'summary.json').read_text())
+  [record] = summary['history']
+  assert record['analysis/seconds'] > 0
+  assert record['sharpness/one_step'] > 0
+  # The dense Hessian of the final weights' loss on the analysis subset,
+  # computed without the framework's HVPs.
+  config, state, _ = train.load_checkpoint(root / 'sam')
+  analyzer = analysis.Analyzer(config, input_pipeline.create_mesh())
+  x0, _ = ravel_pytree(state.params)
+  exact = np.linalg.eigvalsh(np.asarray(jax.hessian(analysis_setup.flat_loss(
+      state, *analysis_setup.subset_arrays(analyzer)))(x0), np.float64))
+  assert record['hessian/top_eigenvalue'] == pytest.approx(exact[-1],
+                                                           rel=1e-3)
+  # Hutchinson with 10 probes: a rough estimate, but of the right trace.
+  assert record['hessian/trace'] == pytest.approx(exact.sum(), rel=0.5)
+  events = event_accumulator.EventAccumulator(
+      str(root / 'sam'), size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  [event] = events.Tensors('hessian/top_eigenvalue')
+  assert event.step == 40 and float(tensor_util.make_ndarray(
+      event.tensor_proto)) == pytest.approx(record['hessian/top_eigenvalue'])
+
+
+@pytest.mark.slow
+def test_four_devices_agree_with_one(runs, tmp_path):
+  root, all_results = runs
+  workdir = tmp_path / 'sgd'
+  shutil.copytree(root / 'sgd', workdir,
+                  ignore=shutil.ignore_patterns('analysis', 'events.*'))
+  run_python(['analyze.py', f'--workdir={workdir}',
+              *(f'--config.analysis.{k}={v}' for k, v in SETTINGS.items())],
+             devices=4, check=True)
+  for replica, one in enumerate(all_results):
+    outdir = workdir / f'replica_{replica}' / 'analysis'
+    four = json.loads((outdir / 'analysis.json').read_text())
+    assert four['devices'] == 4
+    # Same examples, probes and directions; only float summation differs.
+    np.testing.assert_allclose(four['hessian']['top_eigenvalues'],
+                               one['hessian']['top_eigenvalues'], rtol=1e-4)
+    for key in ('most_negative_eigenvalue', 'trace'):
+      assert four['hessian'][key] == pytest.approx(one['hessian'][key],
+                                                   rel=1e-3), key
+    np.testing.assert_allclose(four['hessian']['moments'],
+                               one['hessian']['moments'], rtol=1e-3)
+    # Sharpness is a difference of losses: its rounding is that of a loss.
+    for key, value in one['sharpness'].items():
+      assert four['sharpness'][key] == pytest.approx(
+          value, rel=1e-3, abs=1e-5 * one['loss']), key
+    assert four['loss'] == pytest.approx(one['loss'], rel=1e-5)
+    np.testing.assert_allclose(
+        np.load(outdir / 'landscape_2d.npz')['loss'],
+        np.load(root / 'sgd' / f'replica_{replica}' / 'analysis' /
+                'landscape_2d.npz')['loss'], rtol=1e-5)
+
+
+def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
+  root, _ = runs
+  with pytest.raises(validate.ConfigError,
+                     match='is not a run directory: it has no config.json'):
+    run_analysis(tmp_path / 'nothing')
+  (tmp_path / 'fresh').mkdir()
+  shutil.copy(root / 'sgd' / 'config.json', tmp_path / 'fresh')
+  with pytest.raises(validate.ConfigError, match='fresh has no checkpoint'):
+    run_analysis(tmp_path / 'fresh')
+  flag_config, overrides = settings_config()
+  with pytest.raises(validate.ConfigError,
+                     match=r'--config.seed cannot be set: analyze.py takes '
+                     r'only --config.analysis.\* settings'):
+    analyze.analysis_config(str(root / 'sgd'), flag_config,
+                            {'seed': 1, **overrides})
+  flag_config.analysis.num_examples = 500
+  with pytest.raises(validate.ConfigError, match='analysis.num_examples 500 '
+                     'is not a multiple of analysis.batch_size 256'):
+    analyze.run(str(root / 'sgd'), analyze.analysis_config(
+        str(root / 'sgd'), flag_config, overrides))
+
+
+def test_only_runs_of_one_model_and_dataset_are_interpolated():
+  config = analysis_setup.tiny_config()
+  narrow = analysis_setup.tiny_state(config)
+  wide = analysis_setup.tiny_state(small_config())
+  analyze.check_interpolable('a', config, [narrow] * 2, 'b', config,
+                             [analysis_setup.tiny_state(config, seed=1)])
+  for other_config, others, reason in (
+      (config, [wide], 'they differ in model or dataset'),
+      (small_config(dataset='fashion_mnist'), [narrow],
+       'they differ in model or dataset'),
+      (config, [narrow] * 3, '3 replicas cannot be paired with 2')):
+    with pytest.raises(validate.ConfigError,
+                       match=f'cannot interpolate between a and b: {reason}'):
+      analyze.check_interpolable('a', config, [narrow] * 2, 'b',
+                                 other_config, others)
+
+
+def test_the_cli_prints_one_line_errors(tmp_path):
+  result = run_python(['analyze.py', f'--workdir={tmp_path}'])
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: {tmp_path} is not a run directory: it has no config.json')
