@@ -4,6 +4,7 @@ Uses matplotlib's object-oriented API (`Figure`, no pyplot), so nothing
 depends on a display or on global plotting state.
 """
 
+import textwrap
 from typing import Mapping
 
 from etils import epath
@@ -11,6 +12,16 @@ from matplotlib.figure import Figure
 import numpy as np
 
 _DPI = 100
+# Characters per line of titles and labels: run names can be long
+# (sweep.py names runs by their overrides).
+_WRAP = 55
+
+
+def _label(axes, title: str, **labels: str) -> None:
+  """Sets the title and axis labels, wrapped to fit the figure."""
+  axes.set_title(textwrap.fill(title, _WRAP), fontsize=9)
+  for name, text in labels.items():
+    getattr(axes, f'set_{name}')(textwrap.fill(text, _WRAP), fontsize=9)
 
 
 def _save(figure: Figure, path: epath.Path) -> None:
@@ -29,7 +40,7 @@ def lines(path: epath.Path, xs: np.ndarray, series: Mapping[str, np.ndarray],
   if log_y:  # Six decades below the peak: the rest is smoothing's tails.
     axes.set_yscale('log')
     axes.set_ylim(bottom=1e-6 * max(np.max(ys) for ys in series.values()))
-  axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+  _label(axes, title, xlabel=xlabel, ylabel=ylabel)
   if len(series) > 1:
     axes.legend()
   axes.grid(alpha=0.3)
@@ -46,8 +57,9 @@ def contour(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
                linewidths=0.4)
   figure.colorbar(filled, ax=axes)
   axes.plot([0], [0], 'r+')  # The trained weights.
-  axes.set(xlabel='alpha (direction 1)', ylabel='beta (direction 2)',
-           title=title, aspect='equal')
+  _label(axes, title, xlabel='alpha (direction 1)',
+         ylabel='beta (direction 2)')
+  axes.set_aspect('equal')
   _save(figure, path)
 
 
@@ -59,5 +71,5 @@ def surface(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
   grid_alphas, grid_betas = np.meshgrid(alphas, betas, indexing='ij')
   axes.plot_surface(grid_alphas, grid_betas, values, cmap='viridis',
                     linewidth=0, antialiased=True)
-  axes.set(xlabel='alpha', ylabel='beta', zlabel='loss', title=title)
+  _label(axes, title, xlabel='alpha', ylabel='beta', zlabel='loss')
   _save(figure, path)
