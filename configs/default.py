@@ -122,7 +122,8 @@ def get_config() -> ml_collections.ConfigDict:
   # Independent models trained side by side in one program (vmapped), with
   # seeds seed, seed + 1, ...: each ends as the separate run with its seed
   # would, writes its own TensorBoard directory and summary.json under
-  # <workdir>/replica_<r>/, and small models train several times faster.
+  # <workdir>/replica_<r>/. Faster than sequential runs for small models
+  # (1.15x to 1.5x for 8 replicas of a (75, 25) MLP on a 2-core CPU).
   config.num_replicas = 1
   # Optional rho of each replica (length num_replicas); () = rho for all.
   config.replica_rho = ()
