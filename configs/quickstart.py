@@ -1,4 +1,4 @@
-"""Quickstart: SAM on MNIST-1D with an MLP; no download, ~1 minute on a CPU.
+"""Quickstart: SAM on MNIST-1D with an MLP; no download, under a minute.
 
 MNIST-1D (Greydanus, 2020) is generated locally by the `mnist1d` package:
 4,000 training and 1,000 test signals of length 40, 10 classes.

@@ -117,15 +117,18 @@ def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
     assert str(run.config.seed) == point.get('seed', '0')
 
 
-def test_the_cpu_demo_is_5_widths_of_sgd_and_sam_with_3_seeds(tmp_path):
-  config = sweep.build_sweep(
-      None, [], [], 'configs/sweeps/fashion_mnist_mlp_width_cpu.py')
+@pytest.mark.parametrize('name, dataset', [
+    ('fashion_mnist_mlp_width_cpu', 'fashion_mnist'),
+    ('mnist1d_mlp_width_cpu', 'mnist1d')])
+def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
+    name, dataset, tmp_path):
+  config = sweep.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
   runs = sweep.plan_runs(config, tmp_path)
   assert len(runs) == 10
   assert {run.config.num_replicas for run in runs} == {3}
   assert len({run.config.num_neurons for run in runs}) == 5
   assert {run.config.optimizer for run in runs} == {'sgd', 'sam'}
-  assert {run.config.dataset for run in runs} == {'fashion_mnist'}
+  assert {run.config.dataset for run in runs} == {dataset}
 
 
 def _plan(tmp_path, *axes, fixed=()):
