@@ -30,7 +30,6 @@ measurements logged during its training):
 
 import json
 import logging as python_logging
-import sys
 from typing import Any
 
 from absl import app
@@ -45,9 +44,11 @@ import numpy as np
 import tensorflow as tf
 
 import analysis
+import cli
 from configs import default
 import input_pipeline
 import plots
+import rundir
 import train
 import validate
 
@@ -82,7 +83,7 @@ def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
     validate.ConfigError: `workdir` is not a run, or an override names a key
       outside `analysis` (those come from the run).
   """
-  config = train.load_config(workdir)
+  config = rundir.load_config(epath.Path(workdir))
   outside = sorted(k for k in overrides if not k.startswith('analysis.'))
   if outside:
     raise validate.ConfigError(
@@ -180,9 +181,7 @@ def run(workdir: str, config: ml_collections.ConfigDict,
   for replica, (analyzer, single, other) in enumerate(
       zip(analyzers, states, others)):
     results, arrays = analysis.full_analysis(analyzer, single, other)
-    logdir = epath.Path(workdir)
-    if len(states) > 1:
-      logdir = logdir / f'replica_{replica}'
+    logdir = rundir.replica_dirs(epath.Path(workdir), len(states))[replica]
     results = {'workdir': str(workdir), 'replica': replica,
                'epoch': progress['epoch'], 'interpolate_to': interpolate_to,
                **results}
@@ -208,12 +207,16 @@ def main(argv):
   # TensorFlow only reads data; keep it off the accelerators JAX uses.
   tf.config.set_visible_devices([], 'GPU')
   try:
+    workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
+    interpolate_to = (cli.absolute_path(FLAGS.interpolate_to,
+                                        '--interpolate_to')
+                      if FLAGS.interpolate_to is not None else None)
     config = analysis_config(
-        FLAGS.workdir, FLAGS.config,
+        workdir, FLAGS.config,
         config_flags.get_override_values(FLAGS['config']))
-    all_results = run(FLAGS.workdir, config, FLAGS.interpolate_to)
+    all_results = run(workdir, config, interpolate_to)
   except (validate.ConfigError, input_pipeline.DatasetUnavailableError) as e:
-    sys.exit(f'error: {e}')
+    cli.fail(str(e))
   for results in all_results:
     hessian, sharpness = results['hessian'], results['sharpness']
     logging.info(
@@ -228,4 +231,5 @@ def main(argv):
 if __name__ == '__main__':
   define_flags()
   jax.config.config_with_absl()
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(
+      lambda argv: default.get_config()))

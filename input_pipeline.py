@@ -274,14 +274,16 @@ def _random_resized_crop(image_bytes: tf.Tensor, image_size: int,
 
 
 def imagenet_batches(config: ml_collections.ConfigDict, train: bool,
-                     epoch: int, local_batch_size: int
+                     epoch: int, local_batch_size: int, skip: int = 0
                      ) -> tuple[Iterator[dict[str, np.ndarray]], int]:
   """Streams one epoch of this process's ImageNet share in uint8 batches.
 
-  Returns (iterator, number of batches). Training batches are full (the
-  remainder is dropped) and shuffled per epoch with a seed derived from
-  (config.seed, epoch); evaluation batches cover every example once, the last
-  one padded, with a boolean 'valid' entry marking the real examples.
+  Returns (iterator, number of batches in the whole epoch). Training batches
+  are full (the remainder is dropped) and shuffled per epoch with a seed
+  derived from (config.seed, epoch); evaluation batches cover every example
+  once, the last one padded, with a boolean 'valid' entry marking the real
+  examples. The iterator starts after the first `skip` batches, which are
+  never decoded (resuming inside an epoch).
   """
   builder = _prepared_builder(config)
   split = _process_split(_train_split_name(config) if train else
@@ -309,7 +311,10 @@ def imagenet_batches(config: ml_collections.ConfigDict, train: bool,
     return {'image': image, 'label': tf.cast(example['label'], tf.int32),
             'valid': True}
 
-  ds = ds.enumerate().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+  # Skipped before decoding, after enumerate: augmentation is keyed by the
+  # example's index in the epoch.
+  ds = ds.enumerate().skip(skip * local_batch_size).map(
+      decode, num_parallel_calls=tf.data.AUTOTUNE)
   if train:
     num_batches = num_examples // local_batch_size
     ds = ds.batch(local_batch_size, drop_remainder=True)
@@ -368,6 +373,23 @@ def select_replica(inputs: dict[str, jax.Array], axes: dict[str, int | None],
           for name, x in inputs.items()}
 
 
+def dispatch_sizes(steps_per_epoch: int, steps_per_dispatch: int,
+                   start: int = 0, every: int = 0) -> list[int]:
+  """Steps of each dispatch of an epoch resumed at step `start` of it.
+
+  Dispatches end at the multiples of `steps_per_dispatch` and, if `every`,
+  of `every` (where the loop checkpoints), counted from the epoch's start:
+  the same grid whether or not the run was resumed, so a resumed epoch sums
+  its metrics in the same order as an uninterrupted one.
+  """
+  ends = {steps_per_epoch}
+  for period in (steps_per_dispatch, every):
+    if period:
+      ends.update(range(period, steps_per_epoch, period))
+  ends = sorted(end for end in ends if end > start)
+  return [end - begin for begin, end in zip([start] + ends, ends)]
+
+
 class OnDeviceTrainData:
   """The training split held on every device, batched on device.
 
@@ -420,13 +442,16 @@ class OnDeviceTrainData:
             jax.random.fold_in(key, epoch), len(split)))(data_keys),
         out_shardings=replicated)
 
-  def epoch_chunks(self, epoch: int, steps_per_dispatch: int
+  def epoch_chunks(self, epoch: int, steps_per_dispatch: int,
+                   start: int = 0, every: int = 0
                    ) -> Iterator[tuple[dict[str, jax.Array], int]]:
-    """Yields (inputs, number of steps) for each dispatch of `epoch`."""
+    """Yields (inputs, number of steps) for each dispatch of `epoch` from
+    its step `start` on (see dispatch_sizes)."""
     inputs = dict(self._arrays, permutation=self._permutations(epoch),
                   augment_key=self._augment_keys)
-    for start in range(0, self.steps_per_epoch, steps_per_dispatch):
-      yield inputs, min(steps_per_dispatch, self.steps_per_epoch - start)
+    for size in dispatch_sizes(self.steps_per_epoch, steps_per_dispatch,
+                               start, every):
+      yield inputs, size
 
   def device_batch(self, inputs: dict[str, jax.Array], index: jax.Array,
                    step: jax.Array) -> dict[str, jax.Array]:
@@ -475,13 +500,15 @@ class StreamingTrainData:
     self.input_specs = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
     self.replica_axes = {'images': None, 'labels': None}
 
-  def epoch_chunks(self, epoch: int, steps_per_dispatch: int
+  def epoch_chunks(self, epoch: int, steps_per_dispatch: int,
+                   start: int = 0, every: int = 0
                    ) -> Iterator[tuple[dict[str, jax.Array], int]]:
-    """Yields stacks of `steps_per_dispatch` batches (the last zero-padded)."""
+    """Yields stacks of `steps_per_dispatch` batches (zero-padded when a
+    dispatch is shorter, see dispatch_sizes) from step `start` of `epoch`."""
     batches, num_batches = imagenet_batches(self.config, True, epoch,
-                                            self.local_batch_size)
-    for start in range(0, num_batches, steps_per_dispatch):
-      count = min(steps_per_dispatch, num_batches - start)
+                                            self.local_batch_size, start)
+    for count in dispatch_sizes(num_batches, steps_per_dispatch, start,
+                                every):
       stack = [next(batches) for _ in range(count)]
       stack += [jax.tree.map(np.zeros_like, stack[0])] * (
           steps_per_dispatch - count)

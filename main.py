@@ -5,6 +5,9 @@ Any config key can be overridden on the command line, e.g.
       --config.optimizer=sam --config.num_neurons='(1200,400)'
 
 Running again with the same workdir resumes from its newest checkpoint.
+Exit codes (outcomes.py): 0 finished (or finished before), 1 error (one
+line on stderr), 3 diverged, 75 stopped by SIGTERM, SIGINT or SIGUSR1 with
+a checkpoint (the same command resumes).
 """
 
 import logging as python_logging
@@ -13,18 +16,23 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
+from etils import epath
 import jax
 from ml_collections import config_flags
 import tensorflow as tf
 
+import cli
 import input_pipeline
+import outcomes
+import rundir
 import train
 import validate
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard '
-                    'logs, config.json and summary.json. Never emptied; an '
+                    'logs, config.json and summary.json, relative to the '
+                    'current directory or absolute. Never emptied; an '
                     'existing run in it is resumed.')
 config_flags.DEFINE_config_file(
     'config', None, 'Training configuration file (see configs/default.py).',
@@ -44,6 +52,22 @@ class _WarningsOnly(python_logging.Filter):
             self._path not in record.pathname)
 
 
+def _final_line(summary: dict, workdir: str) -> str:
+  """The console's last line: the result and where to find it."""
+  accuracy = summary.get('final_test_accuracy')
+  if accuracy is None:  # Replicas side by side: their mean.
+    replicas = [rundir.read_json(epath.Path(workdir) / path)
+                for path in summary.get('replica_summaries', [])]
+    finals = [r['final_test_accuracy'] for r in replicas if r]
+    bests = [r['best_test_accuracy'] for r in replicas if r]
+    return (f'done: final test accuracy {100 * sum(finals) / len(finals):.2f}%'
+            f' (best {100 * sum(bests) / len(bests):.2f}%), mean of '
+            f'{len(finals)} replicas; {workdir}/summary.json')
+  return (f'done: final test accuracy {100 * accuracy:.2f}% (best '
+          f'{100 * summary["best_test_accuracy"]:.2f}% at epoch '
+          f'{summary["best_epoch"]}); {workdir}/summary.json')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
@@ -51,16 +75,36 @@ def main(argv):
   # TensorFlow only reads data; keep it off the accelerators JAX uses.
   tf.config.set_visible_devices([], 'GPU')
 
+  config = FLAGS.config
+  try:
+    workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
+    with config.unlocked():
+      for key in ('init_from', 'data_dir', 'manual_dir'):
+        if config[key]:
+          config[key] = cli.absolute_path(config[key], f'config.{key}')
+  except validate.ConfigError as e:
+    cli.fail(str(e))
   logging.info('JAX process %d of %d; local devices: %s; all devices: %d',
                jax.process_index(), jax.process_count(), jax.local_devices(),
                jax.device_count())
-  logging.info('Config:\n%s', FLAGS.config)
+  logging.info('Config:\n%s', config)
+  stop = cli.StopRequest()
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    summary = train.train_and_evaluate(config, workdir, stop.requested)
   except (validate.ConfigError, input_pipeline.DatasetUnavailableError) as e:
-    sys.exit(f'error: {e}')
+    cli.fail(str(e))
+  except train.Diverged as e:
+    print(f'error: {e}', file=sys.stderr, flush=True)
+    sys.exit(outcomes.EXIT_DIVERGED)
+  except train.Stopped as e:
+    print(f'stopped: {e}', file=sys.stderr, flush=True)
+    sys.exit(outcomes.EXIT_STOPPED)
+  except OSError as e:  # A read-only or full disk, a missing permission.
+    where = f' {e.filename}' if e.filename else ''
+    cli.fail(f'cannot write{where}: {e.strerror or e}')
+  print(_final_line(summary, workdir), file=sys.stderr, flush=True)
 
 
 if __name__ == '__main__':
   jax.config.config_with_absl()
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser(lambda argv: None))

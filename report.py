@@ -1,184 +1,73 @@
-r"""Aggregates a sweep into a table and figures: python report.py DIR.
+r"""Aggregates a sweep into tables and figures: python report.py DIR.
 
 Reads every summary.json under DIR, at any depth (sweep.py's run
 directories, or the per-replica directories of a run), and groups the runs
 into settings: runs whose configs differ only in the seed (and in keys that do
-not change what is trained, RUN_ONLY_KEYS) are seeds of one setting. Writes
-into DIR
+not change what is trained, report_stats.RUN_ONLY_KEYS) are seeds of one
+setting. Runs that did not finish (a summary "status" other than "finished";
+summaries without one are older finished runs) are listed and left out of
+every statistic. Writes into DIR
 
-* results.csv: one row per setting, mean and std over its seeds;
+* results.csv: one row per setting, mean, std and 95% t-interval over seeds;
 * sam_gain.csv: SAM minus SGD for each pair of settings that differ only in
-  the optimizer;
+  the optimizer: the mean per-seed difference with its paired 95% t-interval
+  (Welch's interval where no seed pairs);
+* trend.csv and trend.json: the OLS slope of the gain along each curve of
+  the gain figures, with its 95% interval and p-value;
 * accuracy_vs_params.png and sam_gain_vs_params.png (log-x) when the width
   varies, and the same against the measured sparsity and against label_noise
-  when those vary.
+  when those vary; error bars are 95% intervals.
 
-Stds are sample stds over seeds (n - 1 in the denominator; nan for a single
-seed). The gain's std is sqrt(std_SAM^2 + std_SGD^2): the spread of the
-difference between one SAM run and one SGD run, taken as independent.
+The statistics are in report_stats.py.
 """
 
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import csv
-import dataclasses
 import json
 import math
 import pathlib
 import sys
+import textwrap
 from typing import Any
 
 from absl import app
 from absl import flags
-from absl import logging
 # Figure objects, not pyplot: no display or global plotting state involved.
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import TightLayoutEngine
 import numpy as np
+
+from report_stats import (CurveTrend, Estimate, Gain, OLS_PAIRED, Setting,
+                          Trend, X_AXES, XAxis, canonical, finished,
+                          fit_trend, group_settings, pair_gains,
+                          setting_config, varying_keys)
 
 flags.DEFINE_enum('metric', 'final_test_accuracy',
                   ['final_test_accuracy', 'best_test_accuracy'],
                   'Test accuracy plotted and used for the SAM - SGD gain.')
 FLAGS = flags.FLAGS
 
-# Keys that tell the seeds of a setting apart, or that do not change what is
-# trained: runs differing only in these are averaged together.
-RUN_ONLY_KEYS = ('seed', 'num_replicas', 'replica_rho', 'data_dir',
-                 'download', 'manual_dir', 'steps_per_dispatch',
-                 'eval_batch_size', 'checkpoints_to_keep')
-# Keys SGD ignores: SGD runs form one setting whatever their values.
-SAM_ONLY_KEYS = ('rho', 'sam_weight_decay_in_ascent', 'sam_m', 'sam_steps',
-                 'sam_adaptive', 'sam_eta', 'sam_batchnorm_stats',
-                 'sam_start_epoch')
 # Summary fields averaged over seeds in results.csv.
 METRICS = ('final_test_accuracy', 'best_test_accuracy', 'final_test_loss',
            'final_train_loss', 'final_train_accuracy')
-WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor')
+# Caption line height, in inches.
+_LINE = 0.17
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
-  """The runs (summaries) of one config, over seeds."""
-
-  config: dict[str, Any]  # Without RUN_ONLY_KEYS (nor SAM_ONLY_KEYS for SGD).
-  runs: tuple[dict[str, Any], ...]
-
-  @property
-  def optimizer(self) -> str:
-    return self.config['optimizer']
-
-  @property
-  def seeds(self) -> list[Any]:
-    return sorted(run['config'].get('seed') for run in self.runs)
-
-  @property
-  def num_params(self) -> int:
-    return self.runs[0]['num_params']
-
-  @property
-  def achieved_sparsity(self) -> float:
-    return float(np.mean([run['sparsity'] for run in self.runs]))
-
-  def stats(self, metric: str) -> tuple[float, float]:
-    return mean_std([run[metric] for run in self.runs])
-
-
-@dataclasses.dataclass(frozen=True)
-class Gain:
-  """SAM minus SGD on one setting (the SAM one's config, less the optimizer)."""
-
-  sgd: Setting
-  sam: Setting
-  metric: str
-
-  @property
-  def mean(self) -> float:
-    return self.sam.stats(self.metric)[0] - self.sgd.stats(self.metric)[0]
-
-  @property
-  def std(self) -> float:
-    return math.hypot(self.sam.stats(self.metric)[1],
-                      self.sgd.stats(self.metric)[1])
-
-
-@dataclasses.dataclass(frozen=True)
-class XAxis:
-  """A quantity the figures are drawn against."""
-
-  name: str  # In the file names.
-  label: str
-  keys: tuple[str, ...]  # The config keys a sweep varies it by.
-  value: Callable[[Setting], float]
-  log: bool
-
-
-X_AXES = (
-    XAxis('params', 'number of parameters', WIDTH_KEYS,
-          lambda s: s.num_params, True),
-    XAxis('sparsity', 'sparsity (measured fraction of zero weights)',
-          ('sparsity',), lambda s: s.achieved_sparsity, False),
-    XAxis('label_noise', 'label noise (fraction of training labels)',
-          ('label_noise',), lambda s: s.config['label_noise'], False),
-)
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-  """Mean and sample std (nan for a single value)."""
-  std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
-  return float(np.mean(values)), std
-
-
-def load_summaries(root: pathlib.Path) -> list[dict[str, Any]]:
-  """Every run summary in the summary.json files under `root`.
+def load_summaries(root: pathlib.Path) -> dict[pathlib.Path, dict[str, Any]]:
+  """Every run summary in the summary.json files under `root`, by path.
 
   A run of several replicas (config.num_replicas) writes one summary per
   replica in its replica_<r>/ directories, found here like any other, and an
   index summary.json (with 'replica_summaries') that is skipped.
   """
-  summaries = []
+  summaries = {}
   for path in sorted(root.rglob('summary.json')):
     content = json.loads(path.read_text())
     if 'replica_summaries' not in content:
-      summaries.append(content)
+      summaries[path] = content
   return summaries
-
-
-def setting_config(config: dict[str, Any]) -> dict[str, Any]:
-  """What identifies the setting a run with `config` belongs to."""
-  ignored = RUN_ONLY_KEYS + (SAM_ONLY_KEYS if config['optimizer'] == 'sgd'
-                             else ())
-  return {k: v for k, v in config.items() if k not in ignored}
-
-
-def _canonical(config: dict[str, Any]) -> str:
-  return json.dumps(config, sort_keys=True)
-
-
-def group_settings(summaries: Sequence[dict[str, Any]]) -> list[Setting]:
-  """The summaries grouped by setting, in first-seen order."""
-  groups = collections.defaultdict(list)
-  for summary in summaries:
-    groups[_canonical(setting_config(summary['config']))].append(summary)
-  settings = [Setting(setting_config(runs[0]['config']), tuple(runs))
-              for runs in groups.values()]
-  for setting in settings:
-    repeated = sorted({s for s in setting.seeds if setting.seeds.count(s) > 1})
-    if repeated:
-      logging.warning('Seeds %s appear more than once in the setting %s '
-                      '(copied run directories?); each copy counts.',
-                      repeated, setting.config)
-  return settings
-
-
-def varying_keys(settings: Sequence[Setting]) -> list[str]:
-  """Config keys that take more than one value across the settings, sorted.
-
-  A key missing from a setting's config (rho for SGD) does not count.
-  """
-  values = collections.defaultdict(set)
-  for setting in settings:
-    for key, value in setting.config.items():
-      values[key].add(json.dumps(value))
-  return sorted(key for key, seen in values.items() if len(seen) > 1)
 
 
 def format_value(value: Any) -> str:
@@ -202,63 +91,6 @@ def sort_settings(settings: Sequence[Setting],
   return sorted(settings, key=lambda s: [_order(s.config.get(k)) for k in keys])
 
 
-def pair_gains(settings: Sequence[Setting], metric: str) -> list[Gain]:
-  """SAM minus SGD for each SAM setting that has an SGD partner.
-
-  The partner is the SGD setting equal in every key but the optimizer and
-  SAM-only keys.
-  """
-
-  def partner_key(setting: Setting) -> str:
-    return _canonical({k: v for k, v in setting.config.items()
-                       if k != 'optimizer' and k not in SAM_ONLY_KEYS})
-
-  sgd = {partner_key(s): s for s in settings if s.optimizer == 'sgd'}
-  return [Gain(sgd[partner_key(s)], s, metric) for s in settings
-          if s.optimizer == 'sam' and partner_key(s) in sgd]
-
-
-def write_csv(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
-  with path.open('w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def results_rows(settings: Sequence[Setting],
-                 keys: Sequence[str]) -> list[dict[str, Any]]:
-  """results.csv: the varying keys, then seeds, size and mean/std metrics."""
-  rows = []
-  for setting in settings:
-    row = {key: format_value(setting.config.get(key)) for key in keys}
-    row.update(n_seeds=len(setting.runs),
-               seeds=' '.join(map(str, setting.seeds)),
-               num_params=setting.num_params,
-               achieved_sparsity=setting.achieved_sparsity)
-    for metric in METRICS:
-      row[f'{metric}_mean'], row[f'{metric}_std'] = setting.stats(metric)
-    rows.append(row)
-  return rows
-
-
-def gain_rows(gains: Sequence[Gain],
-              keys: Sequence[str]) -> list[dict[str, Any]]:
-  """sam_gain.csv: the setting, then SGD, SAM and their difference."""
-  rows = []
-  for gain in gains:
-    row = {key: format_value(gain.sam.config.get(key)) for key in keys}
-    sgd_mean, sgd_std = gain.sgd.stats(gain.metric)
-    sam_mean, sam_std = gain.sam.stats(gain.metric)
-    row.update(num_params=gain.sam.num_params,
-               achieved_sparsity=gain.sam.achieved_sparsity,
-               metric=gain.metric, n_seeds_sgd=len(gain.sgd.runs),
-               n_seeds_sam=len(gain.sam.runs), sgd_mean=sgd_mean,
-               sgd_std=sgd_std, sam_mean=sam_mean, sam_std=sam_std,
-               gain_mean=gain.mean, gain_std=gain.std)
-    rows.append(row)
-  return rows
-
-
 def _curves(items: Sequence[Any], setting: Callable[[Any], Setting],
             axis: XAxis, keys: Sequence[str]) -> dict[str, list[Any]]:
   """Items grouped by their setting's values of `keys` ('k=v, ...'), each
@@ -272,9 +104,133 @@ def _curves(items: Sequence[Any], setting: Callable[[Any], Setting],
           for label, members in curves.items()}
 
 
+def _count(counts: Sequence[int]) -> str:
+  """'3', or '2-3' when the counts differ."""
+  low, high = min(counts), max(counts)
+  return f'{low}' if low == high else f'{low}-{high}'
+
+
+def _interval(estimate: Estimate | Trend, missing: str,
+              spec: str = '.2f') -> str:
+  """' [low, high]' in percent, or ' [no CI: `missing`]' where it is nan."""
+  if math.isnan(estimate.low):
+    return f' [no CI: {missing}]'
+  return f' [{100 * estimate.low:{spec}}, {100 * estimate.high:{spec}}]'
+
+
+def trend_text(fit: CurveTrend) -> str:
+  """'OLS slope +0.42 pp/decade [+0.10, +0.74], p=0.012, n=3 paired seeds x
+  5 widths', saying which points were regressed when seeds do not pair."""
+  trend, settings, points = fit.trend, len(fit.gains), fit.axis.points
+  # linregress's stderr is nan when every gain is equal (0 / 0).
+  missing = '2 points' if trend.n_points < 3 else 'all gains equal'
+  text = (f'OLS slope {100 * trend.slope:+.2f} {fit.axis.slope_unit}'
+          f'{_interval(trend, missing, "+.2f")}, p={trend.p_value:.2g}, ')
+  if fit.method == OLS_PAIRED:
+    pairs = _count([len(g.differences) for g in fit.gains])
+    return text + f'n={pairs} paired seeds x {settings} {points}'
+  sam, sgd = (_count([len(s.runs) for s in group]) for group in
+              ([g.sam for g in fit.gains], [g.sgd for g in fit.gains]))
+  return text + (f'n={sam} SAM, {sgd} SGD seeds (unpaired) x {settings} '
+                 f'{points}, OLS on the {settings} mean gains')
+
+
+def write_csv(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
+  with path.open('w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def results_rows(settings: Sequence[Setting], keys: Sequence[str],
+                 n_excluded: Mapping[str, int]) -> list[dict[str, Any]]:
+  """results.csv: the varying keys, seeds, size, the excluded runs (counted
+  by canonical setting config), then each metric's mean, std and interval."""
+  rows = []
+  for setting in settings:
+    row = {key: format_value(setting.config.get(key)) for key in keys}
+    row.update(n_seeds=len(setting.runs),
+               seeds=' '.join(map(str, setting.seeds)),
+               num_params=setting.num_params,
+               achieved_sparsity=setting.achieved_sparsity,
+               n_excluded=n_excluded.get(canonical(setting.config), 0))
+    for metric in METRICS:
+      estimate = setting.estimate(metric)
+      row[f'{metric}_mean'], row[f'{metric}_std'] = setting.stats(metric)
+      row[f'{metric}_ci_low'] = estimate.low
+      row[f'{metric}_ci_high'] = estimate.high
+    rows.append(row)
+  return rows
+
+
+def gain_rows(gains: Sequence[Gain],
+              keys: Sequence[str]) -> list[dict[str, Any]]:
+  """sam_gain.csv: the setting, then SGD, SAM and their difference."""
+  rows = []
+  for gain in gains:
+    row = {key: format_value(gain.sam.config.get(key)) for key in keys}
+    sgd_mean, sgd_std = gain.sgd.stats(gain.metric)
+    sam_mean, sam_std = gain.sam.stats(gain.metric)
+    estimate = gain.estimate
+    row.update(num_params=gain.sam.num_params,
+               achieved_sparsity=gain.sam.achieved_sparsity,
+               metric=gain.metric, n_seeds_sgd=len(gain.sgd.runs),
+               n_seeds_sam=len(gain.sam.runs), sgd_mean=sgd_mean,
+               sgd_std=sgd_std, sam_mean=sam_mean, sam_std=sam_std,
+               n_pairs=len(gain.differences), gain_mean=estimate.mean,
+               gain_ci_low=estimate.low, gain_ci_high=estimate.high,
+               gain_ci_method=estimate.method, gain_p_value=estimate.p_value)
+    rows.append(row)
+  return rows
+
+
+def trend_record(fit: CurveTrend, metric: str) -> dict[str, Any]:
+  """One curve's line of trend.json."""
+  trend = fit.trend
+  return {'x': fit.axis.regressor, 'curve': fit.curve, 'metric': metric,
+          'method': fit.method, 'n_points': trend.n_points,
+          'n_settings': len(fit.gains), 'slope': trend.slope,
+          'slope_ci_low': trend.low, 'slope_ci_high': trend.high,
+          'intercept': trend.intercept, 'p_value': trend.p_value}
+
+
+def write_trends(root: pathlib.Path, fits: Sequence[CurveTrend],
+                 keys: Sequence[str], metric: str) -> list[pathlib.Path]:
+  """trend.csv (the curve as a column per varying key, empty for the keys
+  that vary along it) and trend.json (nan written as null)."""
+  records = [trend_record(fit, metric) for fit in fits]
+  write_csv(root / 'trend.csv', [
+      {'x': r['x'], **{k: format_value(r['curve'].get(k)) for k in keys},
+       **{k: v for k, v in r.items() if k not in ('x', 'curve')}}
+      for r in records])
+  # JSON has no nan.
+  records = [{k: None if isinstance(v, float) and math.isnan(v) else v
+              for k, v in r.items()} for r in records]
+  (root / 'trend.json').write_text(json.dumps(records, indent=2) + '\n')
+  return [root / 'trend.csv', root / 'trend.json']
+
+
 def _title(settings: Sequence[Setting]) -> str:
   return ', '.join(sorted({f'{s.config.get("dataset")} '
                            f'{s.config.get("model")}' for s in settings}))
+
+
+def _yerr(estimates: Sequence[Estimate]) -> np.ndarray:
+  """Error bars from the intervals, in percent (nan: none drawn)."""
+  return 100 * np.array([[e.mean - e.low for e in estimates],
+                         [e.high - e.mean for e in estimates]])
+
+
+def _figure(caption: Sequence[str]) -> tuple[Figure, Any]:
+  """A figure with the caption's lines (wrapped) under the axes."""
+  lines = [wrapped for line in caption
+           for wrapped in textwrap.wrap(line, 95, subsequent_indent='    ')]
+  height = 4.4 + _LINE * len(lines)
+  # The tight layout keeps the axes above the caption.
+  fig = Figure(figsize=(6.4, height), layout=TightLayoutEngine(
+      rect=(0, (0.1 + _LINE * len(lines)) / height, 1, 1)))
+  fig.text(0.02, 0.02, '\n'.join(lines), fontsize='small', va='bottom')
+  return fig, fig.add_subplot()
 
 
 def _finish(fig: Figure, ax, axis: XAxis, ylabel: str, title: str,
@@ -283,21 +239,21 @@ def _finish(fig: Figure, ax, axis: XAxis, ylabel: str, title: str,
     ax.set_xscale('log')
   ax.set_xlabel(axis.label)
   ax.set_ylabel(ylabel)
-  ax.set_title(title)
+  ax.set_title(textwrap.fill(title, 70))
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize='small')
-  fig.tight_layout()
   fig.savefig(path, dpi=150)
 
 
 def plot_accuracy(settings: Sequence[Setting], axis: XAxis,
                   curve_keys: Sequence[str], metric: str,
                   path: pathlib.Path) -> None:
-  """Accuracy (mean +- std over seeds) against `axis`: a line per optimizer
-  and curve, dashed for SGD; one colour per curve, or per optimizer when
-  there is one curve."""
-  fig = Figure(figsize=(6.4, 4.4))
-  ax = fig.add_subplot()
+  """Accuracy (mean and 95% t-interval over seeds) against `axis`: a line
+  per optimizer and curve, dashed for SGD; one colour per curve, or per
+  optimizer when there is one curve."""
+  seeds = _count([len(s.runs) for s in settings])
+  fig, ax = _figure([f'Error bars: 95% t-intervals over n={seeds} seeds '
+                     '(none for a single seed).'])
   curves = _curves(settings, lambda s: s, axis, curve_keys)
   optimizers = sorted({s.optimizer for s in settings}, reverse=True)
   for index, (label, members) in enumerate(curves.items()):
@@ -305,71 +261,125 @@ def plot_accuracy(settings: Sequence[Setting], axis: XAxis,
       points = [s for s in members if s.optimizer == optimizer]
       if not points:
         continue
-      means, stds = zip(*(s.stats(metric) for s in points))
+      estimates = [s.estimate(metric) for s in points]
       color = index if len(curves) > 1 else optimizers.index(optimizer)
-      ax.errorbar([axis.value(s) for s in points], 100 * np.array(means),
-                  yerr=100 * np.array(stds), color=f'C{color}',
+      ax.errorbar([axis.value(s) for s in points],
+                  [100 * e.mean for e in estimates], yerr=_yerr(estimates),
+                  color=f'C{color}',
                   linestyle='--' if optimizer == 'sgd' else '-',
                   marker='o' if optimizer == 'sgd' else 's', capsize=3,
                   label=', '.join(filter(None, [optimizer.upper(), label])))
   _finish(fig, ax, axis, f'{metric.replace("_", " ")} (%)',
-          f'{_title(settings)}: mean ± std over seeds', path)
+          f'{_title(settings)}: mean ± 95% CI over seeds', path)
 
 
-def plot_gain(gains: Sequence[Gain], axis: XAxis, curve_keys: Sequence[str],
+def plot_gain(gains: Sequence[Gain], fits: Mapping[str, CurveTrend],
+              axis: XAxis, curve_keys: Sequence[str],
               path: pathlib.Path) -> None:
-  """SAM - SGD (mean +- std) against `axis`, a line per curve."""
-  fig = Figure(figsize=(6.4, 4.4))
-  ax = fig.add_subplot()
+  """SAM - SGD (mean and 95% interval) against `axis`, a line per curve,
+  with its OLS fit (`fits`, by curve label) dotted and stated in the
+  caption."""
+  methods = ' / '.join(sorted({g.estimate.method for g in gains}))
+  caption = [f'Error bars: 95% {methods} intervals over seeds (none for a '
+             'single seed).']
+  caption += [f'{label}: ' * bool(label) + trend_text(fit)
+              for label, fit in fits.items()]
+  fig, ax = _figure(caption)
   ax.axhline(0, color='gray', linewidth=0.8)
   curves = _curves(gains, lambda g: g.sam, axis, curve_keys)
   for index, (label, members) in enumerate(curves.items()):
-    ax.errorbar([axis.value(g.sam) for g in members],
-                [100 * g.mean for g in members],
-                yerr=[100 * g.std for g in members], color=f'C{index}',
-                marker='s', capsize=3, label=label or 'SAM − SGD')
+    estimates = [g.estimate for g in members]
+    xs = [axis.value(g.sam) for g in members]
+    ax.errorbar(xs, [100 * e.mean for e in estimates], yerr=_yerr(estimates),
+                color=f'C{index}', marker='s', capsize=3,
+                label=label or 'SAM − SGD')
+    if label in fits:
+      # A straight segment on the figure's axes, log-x included.
+      trend, ends = fits[label].trend, [min(xs), max(xs)]
+      ax.plot(ends, [100 * (trend.intercept + trend.slope * axis.x(x))
+                     for x in ends],
+              color=f'C{index}', linestyle=':', linewidth=1.2)
   metric = gains[0].metric.replace('_', ' ')
   _finish(fig, ax, axis, f'SAM − SGD, {metric} (percentage points)',
-          f'{_title([g.sam for g in gains])}: SAM − SGD, mean ± std', path)
+          f'{_title([g.sam for g in gains])}: SAM − SGD, mean ± 95% CI; '
+          'dotted: OLS fit', path)
 
 
 def format_gains(gains: Sequence[Gain], keys: Sequence[str]) -> str:
   """One line per setting: SGD, SAM and the gain, in percent."""
-  lines = [f'SAM - SGD, {gains[0].metric} (%, mean ± std over seeds):']
+  lines = [f'SAM - SGD, {gains[0].metric} (%, mean [95% CI] over seeds):']
   for gain in gains:
-    (sgd_mean, sgd_std), (sam_mean, sam_std) = (
-        gain.sgd.stats(gain.metric), gain.sam.stats(gain.metric))
+    sgd, sam, estimate = (gain.sgd.estimate(gain.metric),
+                          gain.sam.estimate(gain.metric), gain.estimate)
     setting = ', '.join(f'{k}={format_value(gain.sam.config.get(k))}'
                         for k in keys)
-    lines.append(f'  {setting}: SGD {100 * sgd_mean:.2f} ± {100 * sgd_std:.2f}'
-                 f'  SAM {100 * sam_mean:.2f} ± {100 * sam_std:.2f}'
-                 f'  gain {100 * gain.mean:+.2f} ± {100 * gain.std:.2f}')
+    seeds = (f'{len(gain.differences)} pairs' if gain.differences else
+             f'{len(gain.sam.runs)} SAM, {len(gain.sgd.runs)} SGD seeds')
+    lines.append(
+        f'  {setting}: SGD {100 * sgd.mean:.2f}{_interval(sgd, "n=1")}'
+        f'  SAM {100 * sam.mean:.2f}{_interval(sam, "n=1")}'
+        f'  gain {100 * estimate.mean:+.2f}'
+        f'{_interval(estimate, "n=1", "+.2f")}'
+        f' {estimate.method}, {seeds}')
   return '\n'.join(lines)
 
 
-def write_report(root: pathlib.Path, summaries: Sequence[dict[str, Any]],
+def format_trends(fits: Sequence[CurveTrend], metric: str) -> str:
+  """One line per curve: the slope, its interval, p-value and n."""
+  lines = [f'Trend of SAM - SGD, {metric} (pp, OLS slope [95% CI]):']
+  for fit in fits:
+    curve = ''.join(f', {k}={format_value(v)}' for k, v in fit.curve.items())
+    lines.append(f'  against {fit.axis.regressor}{curve}: {trend_text(fit)}')
+  return '\n'.join(lines)
+
+
+def write_report(root: pathlib.Path,
+                 summaries: Mapping[pathlib.Path, dict[str, Any]],
                  metric: str) -> list[pathlib.Path]:
-  """Writes the CSVs and figures into `root`, prints the gains; returns the
-  written paths."""
-  settings = group_settings(summaries)
+  """Writes the CSVs, trend files and figures into `root`; prints the
+  excluded runs, the gains and the trends; returns the written paths.
+
+  `summaries` (load_summaries's) must include a finished run.
+  """
+  excluded = {path: s['status'] for path, s in summaries.items()
+              if not finished(s)}
+  for path, status in excluded.items():
+    print(f'excluded ({status}): {path}')
+  if excluded:
+    print(f'runs excluded because they did not finish: {len(excluded)}')
+  n_excluded = collections.Counter(
+      canonical(setting_config(summaries[path]['config'])) for path in excluded)
+  settings = group_settings([s for s in summaries.values() if finished(s)])
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = sort_settings(settings, [*keys, 'optimizer'])
   written = [root / 'results.csv']
-  write_csv(written[-1], results_rows(settings, [*keys, 'optimizer']))
+  write_csv(written[-1], results_rows(settings, [*keys, 'optimizer'],
+                                      n_excluded))
   gains = pair_gains(settings, metric)
   if gains:
     written.append(root / 'sam_gain.csv')
     write_csv(written[-1], gain_rows(gains, keys))
     print(format_gains(gains, keys))
-  for axis in X_AXES:
-    if not any(k in keys for k in axis.keys):
-      continue
-    curve_keys = [k for k in keys if k not in axis.keys]
+  axes = [a for a in X_AXES if any(k in a.keys for k in keys)]
+  # The keys that make the curves along each axis.
+  curve_keys = {a.name: [k for k in keys if k not in a.keys] for a in axes}
+  fits = {}  # By axis name, then by curve label.
+  for axis in axes:
+    curves = _curves(gains, lambda g: g.sam, axis, curve_keys[axis.name])
+    fits[axis.name] = {
+        label: fit for label, members in curves.items()
+        if (fit := fit_trend(members, axis, curve_keys[axis.name]))}
+  all_fits = [fit for by_curve in fits.values() for fit in by_curve.values()]
+  if all_fits:
+    written += write_trends(root, all_fits, keys, metric)
+    print(format_trends(all_fits, metric))
+  for axis in axes:
     written.append(root / f'accuracy_vs_{axis.name}.png')
-    plot_accuracy(settings, axis, curve_keys, metric, written[-1])
+    plot_accuracy(settings, axis, curve_keys[axis.name], metric, written[-1])
     if gains:
       written.append(root / f'sam_gain_vs_{axis.name}.png')
-      plot_gain(gains, axis, curve_keys, written[-1])
+      plot_gain(gains, fits[axis.name], axis, curve_keys[axis.name],
+                written[-1])
   return written
 
 
@@ -380,6 +390,10 @@ def main(argv: Sequence[str]) -> None:
   summaries = load_summaries(root)
   if not summaries:
     sys.exit(f'error: no summary.json under {root}')
+  if not any(map(finished, summaries.values())):
+    statuses = collections.Counter(s['status'] for s in summaries.values())
+    sys.exit(f'error: no finished run under {root} (' + ', '.join(
+        f'{n} {status}' for status, n in sorted(statuses.items())) + ')')
   for path in write_report(root, summaries, FLAGS.metric):
     print(f'wrote {path}')
 

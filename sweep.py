@@ -17,9 +17,11 @@ subdirectory named by the run's grid values, e.g.
 DIR/num_neurons=75_25,optimizer=sgd,seed=0, and whose output goes to
 train.log in that directory. Running the same command again skips finished
 runs (those whose summary.json holds the run's config) and resumes the others
-from their checkpoints. A failed run does not stop the others; the table
-printed at the end gives each run's status and error, and the exit code is
-non-zero when any run failed.
+from their checkpoints. A failed or diverged run does not stop the others;
+the table printed at the end gives each run's status and error, and the exit
+code is 1 when any run failed or diverged. SIGTERM, SIGINT (Ctrl-C) or
+SIGUSR1 stops the running runs, each with a checkpoint, and exits with 75;
+the same command resumes.
 """
 
 import collections
@@ -34,15 +36,20 @@ import os
 import pathlib
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
 from absl import app
 from absl import flags
 import ml_collections
-from ml_collections import config_flags
+
+import cli
+import config_util
+import outcomes
 
 REPO = pathlib.Path(__file__).resolve().parent
 MAIN = REPO / 'main.py'
@@ -105,9 +112,17 @@ class Run:
   config: ml_collections.ConfigDict
 
 
+# How a run ended: its main.py exit code, or that it did not run.
+OK, FAILED, DIVERGED, STOPPED = 'ok', 'failed', 'diverged', 'stopped'
+SKIPPED, NOT_STARTED = 'skipped', 'not started'
+STATUSES = (OK, FAILED, DIVERGED, STOPPED, SKIPPED, NOT_STARTED)
+_STATUS_OF_EXIT_CODE = {0: OK, outcomes.EXIT_DIVERGED: DIVERGED,
+                        outcomes.EXIT_STOPPED: STOPPED}
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-  """How a run ended: status is ok, failed or skipped."""
+  """How a run ended: one of STATUSES."""
 
   run: Run
   status: str
@@ -259,34 +274,13 @@ def grid_points(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
           for values in itertools.product(*grid.values())]
 
 
-def resolve_config(config_file: str,
-                   overrides: Mapping[str, str]) -> ml_collections.ConfigDict:
-  """The config main.py builds from `config_file` and `overrides`.
-
-  Uses the same parser as main.py (ml_collections' config_flags), so a value
-  main.py could not parse is reported here, before anything runs.
-  """
-  argv = ['main.py', f'--config={config_file}',
-          *(f'--config.{key}={value}' for key, value in overrides.items())]
-  flag_values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', config_file,
-                                  flag_values=flag_values, sys_argv=argv)
-  try:
-    flag_values(argv)
-  except flags.Error as e:
-    raise SweepError(str(e)) from e
-  return flag_values.config
-
-
 def plan_runs(sweep: Sweep, workdir: pathlib.Path) -> list[Run]:
   """One Run per grid point, each config resolved (and so checked) now."""
-  if not pathlib.Path(sweep.config).is_file():
-    raise SweepError(f'config file {sweep.config} does not exist')
-  base = resolve_config(sweep.config, {})
+  base = cli.load_config_file(sweep.config, {})
   for key in (*sweep.grid, *sweep.fixed):
-    if key.split('.')[0] not in base:
-      raise SweepError(f'unknown config key {key!r}: {sweep.config} has no '
-                       'such field (see configs/default.py)')
+    error = config_util.unknown_key_error(key, base)
+    if error:
+      raise SweepError(f'{error} (in {sweep.config})')
   runs, names = [], collections.Counter()
   for point in grid_points(sweep.grid):
     name = run_name(point)
@@ -296,8 +290,8 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path) -> list[Run]:
                        'bytes; sweep fewer keys')
     overrides = {**sweep.fixed, **point}
     try:
-      config = resolve_config(sweep.config, overrides)
-    except SweepError as e:
+      config = cli.load_config_file(sweep.config, overrides)
+    except config_util.ConfigError as e:
       raise SweepError(f'run {name}: {e}') from e
     run_workdir = workdir / name
     command = [sys.executable, str(MAIN), f'--workdir={run_workdir}',
@@ -312,14 +306,19 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path) -> list[Run]:
 
 
 def is_finished(run: Run) -> bool:
-  """Whether run.workdir holds a summary of exactly this run's config."""
+  """Whether run.workdir holds the summary of a finished run of exactly
+  this run's config."""
   summary = run.workdir / 'summary.json'
   if not summary.is_file():
     return False
   # JSON turns tuples into lists; compare in that form.
   expected = json.loads(json.dumps(run.config.to_dict()))
-  content = json.loads(summary.read_text())
-  return isinstance(content, dict) and content.get('config') == expected
+  try:
+    content = json.loads(summary.read_text())
+  except ValueError:
+    return False
+  return (isinstance(content, dict) and content.get('config') == expected and
+          content.get('status', outcomes.FINISHED) == outcomes.FINISHED)
 
 
 def _now() -> str:
@@ -327,9 +326,12 @@ def _now() -> str:
 
 
 def _error_line(output: str, returncode: int) -> str:
-  """main.py's one-line `error: ...`, else the last line it printed."""
-  lines = [line.strip() for line in output.splitlines() if line.strip()]
-  errors = [line for line in lines if line.startswith('error: ')]
+  """main.py's one-line `error: ...` or `stopped: ...`, else the last line
+  it printed."""
+  lines = [line.strip() for line in output.splitlines()
+           if line.strip() and not line.startswith('=== sweep.py')]
+  errors = [line for line in lines
+            if line.startswith(('error: ', 'stopped: '))]
   if errors:
     return errors[-1]
   if returncode < 0:
@@ -337,7 +339,47 @@ def _error_line(output: str, returncode: int) -> str:
   return lines[-1] if lines else f'exit code {returncode}'
 
 
-def execute(run: Run, env: Mapping[str, str]) -> Outcome:
+class Children:
+  """The main.py processes a sweep is running, so that a stop reaches them.
+
+  On SIGTERM, SIGINT or SIGUSR1 the sweep starts no new run and sends
+  SIGTERM to each running one, which checkpoints and exits (main.py's exit
+  code 75); the sweep then reports them as stopped. (On Ctrl-C, the
+  terminal has also sent SIGINT to them; main.py treats the two as one
+  request.)
+  """
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._running: set[subprocess.Popen] = set()
+    self.stopping = False
+
+  def start(self, command: list[str], **kwargs) -> subprocess.Popen | None:
+    """Popen(command), unless the sweep is stopping (then None)."""
+    with self._lock:
+      if self.stopping:
+        return None
+      process = subprocess.Popen(command, **kwargs)
+      self._running.add(process)
+      return process
+
+  def finished(self, process: subprocess.Popen) -> None:
+    with self._lock:
+      self._running.discard(process)
+
+  def stop(self, signum: int, frame) -> None:
+    """Signal handler: stop every run, start none."""
+    del frame
+    with self._lock:
+      if not self.stopping:
+        print(f'{signal.Signals(signum).name}: stopping the running runs '
+              '(each saves a checkpoint)...', flush=True)
+      self.stopping = True
+      for process in self._running:
+        process.send_signal(signal.SIGTERM)
+
+
+def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
   """Trains one run in a main.py process, appending its output to train.log."""
   run.workdir.mkdir(parents=True, exist_ok=True)
   log_path = run.workdir / LOG_NAME
@@ -346,61 +388,81 @@ def execute(run: Run, env: Mapping[str, str]) -> Outcome:
     log.write(f'=== sweep.py started at {_now()}: {shlex.join(run.command)}\n')
     log.flush()
     output_start = log.tell()
-    returncode = subprocess.run(run.command, stdout=log,
-                                stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env).returncode
+    process = children.start(run.command, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=env)
+    if process is None:
+      log.write(f'=== sweep.py did not start it: the sweep was stopped\n')
+      return Outcome(run, NOT_STARTED)
+    returncode = process.wait()
+    children.finished(process)
     log.write(f'=== sweep.py finished at {_now()}: exit code {returncode}\n')
   seconds = time.perf_counter() - start
-  if returncode == 0:
-    return Outcome(run, 'ok', seconds)
+  status = _STATUS_OF_EXIT_CODE.get(returncode, FAILED)
+  if status == OK:
+    return Outcome(run, OK, seconds)
   with log_path.open() as log:
     log.seek(output_start)
     output = log.read()
-  return Outcome(run, 'failed', seconds, _error_line(output, returncode))
+  return Outcome(run, status, seconds, _error_line(output, returncode))
 
 
 def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:
-  """Skips finished runs and executes the others, `parallel` at a time."""
-  outcomes = {run.name: Outcome(run, 'skipped')
+  """Skips finished runs and executes the others, `parallel` at a time.
+
+  SIGTERM, SIGINT and SIGUSR1 stop the running runs (with checkpoints) and
+  start no more; the same command resumes.
+  """
+  results = {run.name: Outcome(run, SKIPPED)
               for run in runs if is_finished(run)}
-  todo = [run for run in runs if run.name not in outcomes]
-  print(f'{len(runs)} runs: {len(outcomes)} finished already, {len(todo)} to '
+  todo = [run for run in runs if run.name not in results]
+  print(f'{len(runs)} runs: {len(results)} finished already, {len(todo)} to '
         f'run, {parallel} at a time.', flush=True)
   env = dict(os.environ)
   if parallel > 1:
     # By default each JAX process claims 75% of an accelerator's memory up
     # front, so a second run on the same GPU would fail to start.
     env.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
-  executor = concurrent.futures.ThreadPoolExecutor(max_workers=parallel)
-  futures = [executor.submit(execute, run, env) for run in todo]
-  try:
+  children = Children()
+  previous = {sig: signal.signal(sig, children.stop)
+              for sig in cli.STOP_SIGNALS}
+  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    futures = [pool.submit(execute, run, env, children) for run in todo]
     for done, future in enumerate(
         concurrent.futures.as_completed(futures), start=1):
       outcome = future.result()
-      outcomes[outcome.run.name] = outcome
-      print(f'[{done}/{len(todo)}] {outcome.status:6} {outcome.seconds:7.1f}s  '
-            f'{outcome.run.name}', flush=True)
-  except KeyboardInterrupt:
-    # Launch nothing more; the running main.py processes got the same
-    # interrupt from the terminal and stop at once.
-    executor.shutdown(wait=True, cancel_futures=True)
-    sys.exit('interrupted; run the same command again to resume')
-  executor.shutdown()
-  return [outcomes[run.name] for run in runs]
+      results[outcome.run.name] = outcome
+      print(f'[{done}/{len(todo)}] {outcome.status:8} '
+            f'{outcome.seconds:7.1f}s  {outcome.run.name}', flush=True)
+  for sig, handler in previous.items():
+    signal.signal(sig, handler)
+  return [results[run.name] for run in runs]
 
 
-def format_table(outcomes: Sequence[Outcome]) -> str:
-  """One line per run: status, seconds, name and, if it failed, its error."""
-  width = max(len(o.run.name) for o in outcomes)
-  lines = [f'{"status":7} {"seconds":>8}  {"run":{width}}  error']
-  for o in outcomes:
-    seconds = f'{o.seconds:8.1f}' if o.status != 'skipped' else f'{"":8}'
-    lines.append(f'{o.status:7} {seconds}  {o.run.name:{width}}  {o.error}'
+def format_table(results: Sequence[Outcome]) -> str:
+  """One line per run: status, seconds, name and, if it did not end ok, its
+  error; then the count of each status."""
+  width = max(len(o.run.name) for o in results)
+  lines = [f'{"status":11} {"seconds":>8}  {"run":{width}}  error']
+  for o in results:
+    seconds = (f'{o.seconds:8.1f}' if o.status not in (SKIPPED, NOT_STARTED)
+               else f'{"":8}')
+    lines.append(f'{o.status:11} {seconds}  {o.run.name:{width}}  {o.error}'
                  .rstrip())
-  counts = collections.Counter(o.status for o in outcomes)
-  lines.append(', '.join(f'{counts[s]} {s}' for s in ('ok', 'failed',
-                                                       'skipped')))
+  counts = collections.Counter(o.status for o in results)
+  lines.append(', '.join(f'{counts[s]} {s}' for s in STATUSES
+                         if counts[s] or s in (OK, FAILED, SKIPPED)))
   return '\n'.join(lines)
+
+
+def exit_code(results: Sequence[Outcome]) -> int:
+  """1 if a run failed or diverged, else 75 (main.py's) if the sweep was
+  stopped before every run ended, else 0."""
+  statuses = {o.status for o in results}
+  if statuses & {FAILED, DIVERGED}:
+    return 1
+  if statuses & {STOPPED, NOT_STARTED}:
+    return outcomes.EXIT_STOPPED
+  return 0
 
 
 def main(argv: Sequence[str]) -> int:
@@ -408,21 +470,24 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if FLAGS.parallel < 1:
     raise app.UsageError(f'--parallel must be >= 1, got {FLAGS.parallel}')
-  workdir = pathlib.Path(FLAGS.workdir)
   try:
+    workdir = pathlib.Path(cli.absolute_path(FLAGS.workdir, '--workdir'))
     sweep = build_sweep(FLAGS.config, FLAGS.sweep, FLAGS.set,
                         FLAGS.sweep_config)
     runs = plan_runs(sweep, workdir)
-  except SweepError as e:
-    sys.exit(f'error: {e}')
+  except (SweepError, config_util.ConfigError) as e:
+    cli.fail(str(e))
   if FLAGS.dry_run:
     for run in runs:
       status = 'finished' if is_finished(run) else 'to run'
       print(f'{run.name} ({status}): {shlex.join(run.command)}')
     return 0
-  outcomes = run_all(runs, FLAGS.parallel)
-  print(format_table(outcomes))
-  return int(any(o.status == 'failed' for o in outcomes))
+  results = run_all(runs, FLAGS.parallel)
+  print(format_table(results))
+  code = exit_code(results)
+  if code == outcomes.EXIT_STOPPED:
+    print('stopped; run the same command again to resume', flush=True)
+  return code
 
 
 if __name__ == '__main__':

@@ -12,7 +12,6 @@ and read once per epoch.
 """
 
 import functools
-import json
 import time
 from typing import Any, Callable
 
@@ -28,12 +27,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from jax.sharding import PartitionSpec as P
 
 import input_pipeline
 import models
 import optimizers
+import outcomes
+import rundir
 import sam
 import sparsity
 import validate
@@ -305,54 +305,6 @@ def _first_batch_gradient(state: TrainState, train_data,
                    REPLICATED)(state, inputs)
 
 
-class Checkpointer:
-  """Orbax checkpoints of the state plus the run's progress (JSON).
-
-  Orbax writes each checkpoint to a temporary directory and renames it when
-  complete, so an interrupted save never shadows the previous checkpoint.
-  """
-
-  def __init__(self, workdir: epath.Path, config: ml_collections.ConfigDict,
-               read_only: bool = False):
-    self._manager = ocp.CheckpointManager(
-        workdir / 'checkpoints', item_names=('state', 'progress'),
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=config.checkpoints_to_keep, create=not read_only,
-            read_only=read_only))
-
-  def latest_step(self) -> int | None:
-    return self._manager.latest_step()
-
-  def save(self, state: TrainState, progress: dict[str, Any]) -> None:
-    # Replicas share the step counter.
-    step = int(np.ravel(jax.device_get(state.step))[0])
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
-        progress=ocp.args.JsonSave(progress)))
-
-  def restore(self, target: TrainState) -> tuple[TrainState, dict[str, Any]]:
-    """Restores the newest checkpoint onto `target`'s shapes and shardings."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
-                            flax.serialization.to_state_dict(target))
-    restored = self._manager.restore(
-        self._manager.latest_step(), args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract),
-            progress=ocp.args.JsonRestore()))
-    return (flax.serialization.from_state_dict(target, restored.state),
-            restored.progress)
-
-  def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
-
-
-def _write_json(path: epath.Path, content: dict[str, Any]) -> None:
-  """Writes atomically: a reader never sees a half-written file."""
-  tmp = path.parent / (path.name + '.tmp')
-  tmp.write_text(json.dumps(content, indent=2) + '\n')
-  tmp.replace(path)
-
-
 def _mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
   """Mean loss and accuracies from summed totals.
 
@@ -386,20 +338,10 @@ def count_params(params: PyTree) -> int:
   return sum(x.size for x in jax.tree.leaves(params))
 
 
-def _prepare_workdir(config: ml_collections.ConfigDict,
-                     workdir: epath.Path) -> None:
-  """Creates the workdir and saves the config; never deletes anything."""
-  validate.check_workdir(workdir, config)
-  if jax.process_index() == 0:
-    workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / 'config.json').exists():
-      _write_json(workdir / 'config.json', config.to_dict())
-
-
 def _has_mask(config: ml_collections.ConfigDict) -> bool:
   """Whether the run's state carries a pruning mask."""
   if config.init_from:
-    return _has_mask(load_config(config.init_from))
+    return _has_mask(rundir.load_config(epath.Path(config.init_from)))
   return config.sparsity > 0
 
 
@@ -484,58 +426,55 @@ def fresh_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
 
 
 def _initial_state(config: ml_collections.ConfigDict,
-                   checkpointer: Checkpointer, model: flax.linen.Module,
-                   example_shape: tuple[int, ...],
+                   checkpointer: rundir.Checkpointer,
+                   model: flax.linen.Module, example_shape: tuple[int, ...],
                    tx: optax.GradientTransformation, train_data,
                    mesh: jax.sharding.Mesh
                    ) -> tuple[TrainState, dict[str, Any]]:
-  """The newest checkpoint if there is one, else the fresh state."""
+  """The newest checkpoint that restores if there is one, else the fresh
+  state; and the run's progress."""
   resume = checkpointer.latest_step() is not None
   state = fresh_state(config, model, example_shape, tx, train_data, mesh,
                       initialize=not resume)
-  if not resume:
-    return state, {'epoch': 0,
-                   'histories': [[] for _ in range(config.num_replicas)],
-                   'wall_seconds': 0.0, 'steady_examples': 0,
-                   'steady_seconds': 0.0}
-  state, progress = checkpointer.restore(state)
-  logging.info('Resumed at epoch %d.', progress['epoch'])
-  return state, progress
-
-
-def load_config(workdir: str | epath.Path) -> ml_collections.ConfigDict:
-  """The config a run was started with (its workdir's config.json)."""
-  path = epath.Path(workdir) / 'config.json'
-  if not path.exists():
-    raise validate.ConfigError(f'{workdir} is not a run directory: it has '
-                               'no config.json')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  restored = checkpointer.restore(state) if resume else None
+  if restored is not None:
+    return restored
+  if resume:  # Every checkpoint was damaged: start again.
+    state = fresh_state(config, model, example_shape, tx, train_data, mesh)
+  return state, {'epoch': 0,
+                 'histories': [[] for _ in range(config.num_replicas)],
+                 'wall_seconds': 0.0, 'steady_examples': 0,
+                 'steady_seconds': 0.0}
 
 
 def load_checkpoint(workdir: str | epath.Path,
                     config: ml_collections.ConfigDict | None = None
                     ) -> tuple[ml_collections.ConfigDict, TrainState,
                                dict[str, Any]]:
-  """(config, state, progress) of a run's newest checkpoint.
+  """(config, state, progress) of a run's newest checkpoint that restores.
 
   The state is replicated over all devices (replicas stacked on a leading
   axis, see replica_state); its optimizer keeps the run's structure but a
   constant learning rate (it is meant for analysis, not for resuming:
   train_and_evaluate resumes by itself).
   """
-  config = config or load_config(workdir)
-  checkpointer = Checkpointer(epath.Path(workdir), config, read_only=True)
+  workdir = rundir.require_absolute(workdir, 'run directory')
+  config = config or rundir.load_config(workdir)
+  checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep,
+                                     read_only=True)
   if checkpointer.latest_step() is None:
     raise validate.ConfigError(f'{workdir} has no checkpoint')
   spec = input_pipeline.get_spec(config.dataset)
   tx = optimizers.create_optimizer(
       config, optax.constant_schedule(config.learning_rate))
-  state, progress = _initial_state(
-      config, checkpointer, models.create_model(config, spec.num_classes),
-      input_pipeline.example_shape(config), tx, None,
-      input_pipeline.create_mesh())
+  model = models.create_model(config, spec.num_classes)
+  state = fresh_state(config, model, input_pipeline.example_shape(config), tx,
+                      None, input_pipeline.create_mesh(), initialize=False)
+  restored = checkpointer.restore(state)
   checkpointer.close()
-  return config, state, progress
+  if restored is None:
+    raise validate.ConfigError(f'{workdir} has no checkpoint that restores')
+  return (config, *restored)
 
 
 def replica_state(state: TrainState, replica: int) -> TrainState:
@@ -556,13 +495,6 @@ def _writer(logdir: epath.Path) -> metric_writers.MetricWriter:
   return metric_writers.AsyncWriter(metric_writers.SummaryWriter(str(logdir)))
 
 
-def _replica_dirs(workdir: epath.Path, num_replicas: int) -> list[epath.Path]:
-  """Where each replica's TensorBoard events and summary go."""
-  if num_replicas == 1:
-    return [workdir]
-  return [workdir / f'replica_{r}' for r in range(num_replicas)]
-
-
 def _per_replica(tree: PyTree, num_replicas: int) -> list[PyTree]:
   """Host copies of each replica's slice of an (unstacked if 1) tree."""
   tree = jax.device_get(tree)
@@ -571,19 +503,199 @@ def _per_replica(tree: PyTree, num_replicas: int) -> list[PyTree]:
   return [jax.tree.map(lambda x: x[r], tree) for r in range(num_replicas)]
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> dict[str, Any]:
+class Stopped(Exception):
+  """Training stopped on request after saving a checkpoint of the current
+  step; running the same command again resumes it exactly."""
+
+
+class Diverged(Exception):
+  """The training loss (or the weights) became non-finite. The last finite
+  checkpoint is kept and summary.json says "status": "diverged"."""
+
+  def __init__(self, epoch: int, replicas: list[int], num_replicas: int):
+    super().__init__(epoch, replicas)
+    self.epoch = epoch
+    self.replicas = replicas
+    self.num_replicas = num_replicas
+    self.kept_step: int | None = None  # The last finite checkpoint's step.
+
+  def __str__(self) -> str:
+    which = (f' (replica {", ".join(map(str, self.replicas))})'
+             if self.num_replicas > 1 else '')
+    kept = (f'the last finite checkpoint (step {self.kept_step}) is kept'
+            if self.kept_step is not None else 'no checkpoint was saved')
+    return (f'the training loss became non-finite in epoch {self.epoch}'
+            f'{which}; {kept} and summary.json records "status": "diverged"; '
+            'lower learning_rate (or rho) in a new workdir')
+
+
+def _step_of(state: TrainState) -> int:
+  """The global step (replicas share it)."""
+  return int(np.ravel(jax.device_get(state.step))[0])
+
+
+@jax.jit
+def _all_finite(tree: PyTree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
+                            for x in jax.tree.leaves(tree)]))
+
+
+def _check_finite(values: jax.Array, epoch: int, num_replicas: int) -> None:
+  """Raises Diverged if a replica's value (a loss) is not finite; waits for
+  the values only, not for work dispatched after them."""
+  values = np.ravel(np.asarray(jax.device_get(values), np.float64))
+  bad = [r for r, v in enumerate(values) if not np.isfinite(v)]
+  if bad:
+    raise Diverged(epoch + 1, bad, num_replicas)
+
+
+def _host_totals(totals: dict[str, jax.Array]) -> dict[str, Any]:
+  """Summed metrics as JSON values (exact: float32 and int32 round-trip)."""
+  return {k: np.asarray(v).tolist() for k, v in jax.device_get(totals).items()}
+
+
+def _device_totals(saved: dict[str, Any]) -> dict[str, jax.Array]:
+  """The inverse of _host_totals."""
+  dtypes = {k: v.dtype for k, v in _zero_metrics().items()}
+  return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
+
+
+def _hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """TensorBoard hparams: scalars as they are, tuples as strings (so that
+  the HParams view can group runs by num_neurons, the sweep axis)."""
+  return {k: str(tuple(v)) if isinstance(v, (tuple, list)) else v
+          for k, v in config.to_dict().items()
+          if isinstance(v, (int, float, str, bool, tuple, list))}
+
+
+def _already_done(workdir: epath.Path, config: ml_collections.ConfigDict
+                  ) -> dict[str, Any] | None:
+  """The summary of a run in `workdir` that already ended (finished or
+  diverged) with this config's num_epochs, else None."""
+  summary = rundir.read_json(workdir / 'summary.json')
+  if not isinstance(summary, dict) or summary.get('config', {}).get(
+      'num_epochs') != config.num_epochs:
+    return None
+  return summary
+
+
+def check_extension(old: ml_collections.ConfigDict,
+                    new: ml_collections.ConfigDict, steps_done: int,
+                    steps_per_epoch: int, epochs_done: int) -> None:
+  """Allows a run to continue with a changed num_epochs only if the
+  learning rate of every step already trained stays the same (e.g. a
+  constant schedule); otherwise the run would mix two schedules."""
+  if old.num_epochs == new.num_epochs:
+    return
+  validate.require(
+      new.num_epochs >= epochs_done, f'num_epochs={new.num_epochs} is fewer '
+      f'than the {epochs_done} epochs this run has trained')
+  steps = np.arange(steps_done)
+  before = optimizers.create_learning_rate_schedule(old, steps_per_epoch)
+  after = optimizers.create_learning_rate_schedule(new, steps_per_epoch)
+  validate.require(
+      np.array_equal(np.asarray(jax.vmap(before)(steps)),
+                     np.asarray(jax.vmap(after)(steps))),
+      f'num_epochs {old.num_epochs} -> {new.num_epochs} changes the learning '
+      f'rate of steps already trained (lr_schedule={new.lr_schedule} scales '
+      'with the length of training); start a new workdir, e.g. with '
+      'init_from=<this run> to continue from its weights')
+
+
+def _write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
+                     progress: dict[str, Any], num_params: int,
+                     flipped_fractions: list[float], statuses: list[str],
+                     **details: Any) -> dict[str, Any]:
+  """Writes each replica's summary.json (and, with replicas, the index in
+  workdir/summary.json), adding `details` to each; returns the workdir's
+  summary as its file holds it."""
+  configs = replica_configs(config)
+  num_replicas = len(configs)
+  dirs = rundir.replica_dirs(workdir, num_replicas)
+  summaries = [
+      {**make_summary(single, history, progress, num_params, fraction,
+                      num_replicas, status), **details}
+      for single, history, fraction, status in zip(
+          configs, progress['histories'], flipped_fractions, statuses)]
+  if num_replicas == 1:
+    summary = summaries[0]
+  else:
+    summary = {
+        'config': config.to_dict(),
+        'status': (outcomes.FINISHED if set(statuses) == {outcomes.FINISHED}
+                   else outcomes.DIVERGED),
+        'num_replicas': num_replicas,
+        'epochs': progress['epoch'],
+        'wall_seconds': progress['wall_seconds'],
+        'train_examples_per_sec': _steady_throughput(progress),
+        'replica_summaries': [str(d.relative_to(workdir) / 'summary.json')
+                              for d in dirs],
+        **details,
+    }
+  if jax.process_index() == 0:
+    for directory, single_summary in zip(dirs, summaries):
+      directory.mkdir(parents=True, exist_ok=True)
+      rundir.write_json(directory / 'summary.json', single_summary)
+    rundir.write_json(workdir / 'summary.json', summary)
+  return rundir.as_json(summary)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       should_stop: Callable[[], bool] = lambda: False
+                       ) -> dict[str, Any]:
   """Trains and evaluates; resumes from `workdir`; returns the summary.
 
   With config.num_replicas > 1, trains the replicas side by side in one
   program; each gets its own TensorBoard directory and summary.json under
   workdir/replica_<r>/, and the returned (and workdir's) summary indexes
   them.
+
+  Args:
+    config: the run's config.
+    workdir: an absolute path (entry points resolve the user's).
+    should_stop: polled after each dispatch; when it returns True, the
+      current step is checkpointed and Stopped is raised.
+
+  Raises:
+    validate.ConfigError: the config or workdir cannot be trained; nothing
+      was written but the workdir's lock file.
+    Diverged: the loss became non-finite (summary.json says so).
+    Stopped: should_stop() asked to stop; resuming continues exactly.
   """
-  run_start = time.perf_counter()
+  workdir = rundir.require_absolute(workdir, 'workdir')
   validate.check_config(config)
-  workdir = epath.Path(workdir)
-  _prepare_workdir(config, workdir)
+  if config.init_from:
+    rundir.require_absolute(config.init_from, 'init_from')
+  rundir.check_workdir(workdir, config)
+  lock, created = None, not workdir.exists()
+  if jax.process_index() == 0:
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = rundir.WorkdirLock(workdir)
+  try:
+    return _train(config, workdir, should_stop)
+  finally:
+    if lock:
+      # A new workdir refused before training started is removed again.
+      lock.release(remove_workdir=created and
+                   not (workdir / 'config.json').exists())
+
+
+def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
+           should_stop: Callable[[], bool]) -> dict[str, Any]:
+  """train_and_evaluate, once the config is checked and the workdir
+  locked."""
+  run_start = time.perf_counter()
+  done = _already_done(workdir, config)
+  if done is not None:
+    if done.get('status', outcomes.FINISHED) == outcomes.DIVERGED:
+      diverged = Diverged(done['diverged_epoch'], done['diverged_replicas'],
+                          config.num_replicas)
+      diverged.kept_step = rundir.Checkpointer(
+          workdir, config.checkpoints_to_keep, read_only=True).latest_step()
+      raise diverged
+    logging.info('%s already finished its %d epochs; nothing to do (its '
+                 'summary.json is left as it is).', workdir, config.num_epochs)
+    return done
 
   mesh = input_pipeline.create_mesh()
   configs = replica_configs(config)
@@ -598,22 +710,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         f'({train_data.local_batch_size}); lower batch_size')
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch)
   model = models.create_model(config, spec.num_classes)
-  checkpointer = Checkpointer(workdir, config)
+  checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
   state, progress = _initial_state(
       config, checkpointer, model, train_data.example_shape,
       optimizers.create_optimizer(config, schedule), train_data, mesh)
+  step = _step_of(state)
+  if (workdir / 'config.json').exists():
+    check_extension(rundir.load_config(workdir), config, step,
+                    steps_per_epoch, progress['epoch'])
+  epoch, position = divmod(step, steps_per_epoch)
+  if position:
+    logging.info('Resumed from the checkpoint of step %d (epoch %d, step %d '
+                 'of %d).', step, epoch + 1, position, steps_per_epoch)
+  elif step:
+    logging.info('Resumed from the checkpoint at the end of epoch %d.', epoch)
+  # Written only now that training can start, so that a run refused above
+  # leaves a workdir that accepts the corrected command.
+  if jax.process_index() == 0:
+    rundir.write_json(workdir / 'config.json', config.to_dict())
   wall_seconds_before = progress['wall_seconds']
   num_params = count_params(_per_replica(state.params, num_replicas)[0])
   logging.info('%s: %s parameters, %d steps per epoch, %d devices, %d '
                'replicas.', config.model, f'{num_params:,}', steps_per_epoch,
                jax.device_count(), num_replicas)
 
-  replica_dirs = _replica_dirs(workdir, num_replicas)
+  replica_dirs = rundir.replica_dirs(workdir, num_replicas)
   writers = [_writer(d) for d in replica_dirs]
-  if progress['epoch'] == 0:
+  if step == 0:
     for writer, single in zip(writers, configs):
-      writer.write_hparams({k: v for k, v in single.to_dict().items()
-                            if isinstance(v, (int, float, str, bool))})
+      writer.write_hparams(_hparams(single))
   # Logs steps/s, the ETA and the share of time spent evaluating, at most
   # once a minute (it is called at the end of each epoch).
   run_writer = writers[0] if num_replicas == 1 else _writer(workdir)
@@ -624,100 +749,127 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   analyzers = _training_analyzers(config, configs, mesh)
   examples_per_step = config.batch_size * num_replicas
 
-  for epoch in range(progress['epoch'], config.num_epochs):
-    epoch_start = time.perf_counter()
-    use_sam = (config.optimizer == 'sam' and
-               epoch >= config.sam_start_epoch)
-    # Throughput counts the steps after the first dispatch of each training
-    # program in this process, which includes its compilation.
-    compiling = use_sam not in train_chunks
-    if compiling:
-      train_chunks[use_sam] = make_train_chunk(config, train_data, mesh,
-                                               use_sam)
-    steady_start, steady_steps = epoch_start, steps_per_epoch
-    chunk_totals = []
-    for inputs, num_steps in train_data.epoch_chunks(
-        epoch, steps_per_dispatch(config)):
-      state, totals = train_chunks[use_sam](state, inputs, num_steps)
-      chunk_totals.append(totals)
-      if compiling:
-        jax.block_until_ready(totals)
-        compiling = False
-        steady_start = time.perf_counter()
-        steady_steps = steps_per_epoch - num_steps
-    train = _per_replica(jax.tree.map(lambda *x: sum(x), *chunk_totals),
-                         num_replicas)
-    steady_seconds = time.perf_counter() - steady_start
-    progress['steady_examples'] += steady_steps * examples_per_step
-    progress['steady_seconds'] += steady_seconds
-
-    with report_progress.timed('eval'):
-      test_totals = None
-      for inputs in eval_data.groups():
-        totals, weights = evaluate(state, inputs)
-        test_totals = totals if test_totals is None else jax.tree.map(
-            jnp.add, test_totals, totals)
-      test = _per_replica(test_totals, num_replicas)
-      weights = _per_replica(weights, num_replicas)
-    measured = [{}] * num_replicas
-    if analyzers and (epoch + 1) % config.analysis_every_epochs == 0:
-      with report_progress.timed('analysis'):
-        measured = _analyze(analyzers, state, num_replicas)
-
-    step = (epoch + 1) * steps_per_epoch
-    for replica, history in enumerate(progress['histories']):
-      record = {
-          'epoch': epoch + 1, 'step': step, 'sam': use_sam,
-          **{f'train_{k}': v for k, v in
-             _mean_metrics(train[replica]).items()},
-          **{f'test_{k}': v for k, v in
-             _mean_metrics(test[replica]).items()},
-          'learning_rate': float(schedule(step - 1)),
-          'weight_norm': float(weights[replica]['weight_norm']),
-          'sparsity': float(weights[replica]['sparsity']),
-          # Each replica's share of the training throughput.
-          'examples_per_sec': (steady_steps * config.batch_size /
-                               steady_seconds if steady_steps else None),
-          **measured[replica],
-      }
-      history.append(record)
-      writers[replica].write_scalars(step, {
-          _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
-          if k not in ('epoch', 'step', 'sam') and v is not None})
-    progress['epoch'] = epoch + 1
+  def save(state, **partial_epoch):
     progress['wall_seconds'] = (wall_seconds_before +
                                 time.perf_counter() - run_start)
-    report_progress(step)
-    _log_epoch(progress, config.num_epochs, time.perf_counter() - epoch_start)
-    checkpointer.save(state, progress)
-  checkpointer.close()
-  for writer in {id(w): w for w in writers + [run_writer]}.values():
-    writer.flush()
+    checkpointer.save(state, {**progress, **partial_epoch})
+
+  try:
+    for epoch in range(progress['epoch'], config.num_epochs):
+      epoch_start = time.perf_counter()
+      use_sam = (config.optimizer == 'sam' and
+                 epoch >= config.sam_start_epoch)
+      # Throughput counts the steps after the first dispatch of each training
+      # program in this process, which includes its compilation.
+      compiling = use_sam not in train_chunks
+      if compiling:
+        train_chunks[use_sam] = make_train_chunk(config, train_data, mesh,
+                                                 use_sam)
+      position = _step_of(state) - epoch * steps_per_epoch
+      # Resumed inside the epoch: the sums of the steps before `position`.
+      partial = progress.pop('epoch_totals', None)
+      chunk_totals = [_device_totals(partial)] if partial else []
+      steady_start, steady_steps = epoch_start, steps_per_epoch - position
+      previous = None
+      for inputs, num_steps in train_data.epoch_chunks(
+          epoch, steps_per_dispatch(config), position,
+          config.checkpoint_every_steps):
+        state, totals = train_chunks[use_sam](state, inputs, num_steps)
+        position += num_steps
+        chunk_totals.append(totals)
+        # Waiting for the previous dispatch while this one runs keeps the
+        # device busy and acts on a divergence or a stop within a dispatch,
+        # without a host sync per step.
+        if previous is not None:
+          _check_finite(previous, epoch, num_replicas)
+        previous = totals['loss']
+        if compiling:
+          jax.block_until_ready(totals)
+          compiling = False
+          steady_start = time.perf_counter()
+          steady_steps -= num_steps
+        every = config.checkpoint_every_steps
+        if position < steps_per_epoch and (
+            should_stop() or (every and position % every == 0)):
+          _check_finite(totals['loss'], epoch, num_replicas)
+          if not _all_finite(state.params):
+            raise Diverged(epoch + 1, list(range(num_replicas)), num_replicas)
+          save(state, epoch_totals=_host_totals(
+              jax.tree.map(lambda *x: sum(x), *chunk_totals)))
+          if should_stop():
+            raise Stopped(f'stopped at step {_step_of(state)} (epoch '
+                          f'{epoch + 1}, step {position} of {steps_per_epoch}) '
+                          'with a checkpoint; run the same command to resume')
+      train = jax.tree.map(lambda *x: sum(x), *chunk_totals)
+      _check_finite(train['loss'], epoch, num_replicas)
+      train = _per_replica(train, num_replicas)
+      steady_seconds = time.perf_counter() - steady_start
+      progress['steady_examples'] += steady_steps * examples_per_step
+      progress['steady_seconds'] += steady_seconds
+
+      with report_progress.timed('eval'):
+        test_totals = None
+        for inputs in eval_data.groups():
+          totals, weights = evaluate(state, inputs)
+          test_totals = totals if test_totals is None else jax.tree.map(
+              jnp.add, test_totals, totals)
+        _check_finite(test_totals['loss'] + weights['weight_norm'], epoch,
+                      num_replicas)
+        test = _per_replica(test_totals, num_replicas)
+        weights = _per_replica(weights, num_replicas)
+      measured = [{}] * num_replicas
+      if analyzers and (epoch + 1) % config.analysis_every_epochs == 0:
+        with report_progress.timed('analysis'):
+          measured = _analyze(analyzers, state, num_replicas)
+
+      step = (epoch + 1) * steps_per_epoch
+      for replica, history in enumerate(progress['histories']):
+        record = {
+            'epoch': epoch + 1, 'step': step, 'sam': use_sam,
+            **{f'train_{k}': v for k, v in
+               _mean_metrics(train[replica]).items()},
+            **{f'test_{k}': v for k, v in
+               _mean_metrics(test[replica]).items()},
+            'learning_rate': float(schedule(step - 1)),
+            'weight_norm': float(weights[replica]['weight_norm']),
+            'sparsity': float(weights[replica]['sparsity']),
+            # Each replica's share of the training throughput.
+            'examples_per_sec': (steady_steps * config.batch_size /
+                                 steady_seconds if steady_steps else None),
+            **measured[replica],
+        }
+        history.append(record)
+        writers[replica].write_scalars(step, {
+            _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
+            if k not in ('epoch', 'step', 'sam') and v is not None})
+      progress['epoch'] = epoch + 1
+      report_progress(step)
+      _log_epoch(progress, config.num_epochs,
+                 time.perf_counter() - epoch_start)
+      save(state)
+      if should_stop() and epoch + 1 < config.num_epochs:
+        raise Stopped(f'stopped at step {step} (the end of epoch {epoch + 1}) '
+                      'with a checkpoint; run the same command to resume')
+  except Diverged as e:
+    e.kept_step = checkpointer.latest_step()
+    progress['wall_seconds'] = (wall_seconds_before +
+                                time.perf_counter() - run_start)
+    _write_summaries(
+        workdir, config, progress, num_params, train_data.flipped_fractions,
+        [outcomes.DIVERGED if r in e.replicas else outcomes.INCOMPLETE
+         for r in range(num_replicas)], diverged_epoch=e.epoch,
+        diverged_replicas=e.replicas)
+    raise
+  finally:
+    checkpointer.close()
+    for writer in {id(w): w for w in writers + [run_writer]}.values():
+      writer.flush()
 
   progress['wall_seconds'] = wall_seconds_before + (
       time.perf_counter() - run_start)
-  summaries = [
-      make_summary(single, history, progress, num_params, flipped_fraction,
-                   num_replicas)
-      for single, history, flipped_fraction in zip(
-          configs, progress['histories'], train_data.flipped_fractions)]
-  if num_replicas == 1:
-    summary = summaries[0]
-  else:
-    summary = {
-        'config': config.to_dict(),
-        'num_replicas': num_replicas,
-        'wall_seconds': progress['wall_seconds'],
-        'train_examples_per_sec': _steady_throughput(progress),
-        'replica_summaries': [str(d.relative_to(workdir) / 'summary.json')
-                              for d in replica_dirs],
-    }
-  if jax.process_index() == 0:
-    for directory, single_summary in zip(replica_dirs, summaries):
-      directory.mkdir(parents=True, exist_ok=True)
-      _write_json(directory / 'summary.json', single_summary)
-    _write_json(workdir / 'summary.json', summary)
-  return summary
+  return _write_summaries(workdir, config, progress, num_params,
+                          train_data.flipped_fractions,
+                          [outcomes.FINISHED] * num_replicas)
 
 
 def _training_analyzers(config: ml_collections.ConfigDict,
@@ -775,28 +927,35 @@ def _steady_throughput(progress: dict[str, Any]) -> float | None:
 def make_summary(config: ml_collections.ConfigDict,
                  history: list[dict[str, Any]], progress: dict[str, Any],
                  num_params: int, flipped_fraction: float,
-                 num_replicas: int = 1) -> dict[str, Any]:
-  """One run's (or replica's) results, as written to summary.json."""
-  final = history[-1]
-  best = max(history, key=lambda r: r['test_accuracy'])
+                 num_replicas: int = 1,
+                 status: str = outcomes.FINISHED) -> dict[str, Any]:
+  """One run's (or replica's) results, as written to summary.json.
+
+  `status` is outcomes.FINISHED, or DIVERGED / INCOMPLETE for a run that
+  stopped early: its final_* entries are then those of the last finite
+  epoch (None if there was none).
+  """
+  final = history[-1] if history else {}
+  best = (max(history, key=lambda r: r['test_accuracy']) if history else {})
   throughput = _steady_throughput(progress)
   return {
       'config': config.to_dict(),
+      'status': status,
       'num_params': num_params,
-      'sparsity': final['sparsity'],
-      'final_test_accuracy': final['test_accuracy'],
-      'final_test_loss': final['test_loss'],
-      'best_test_accuracy': best['test_accuracy'],
-      'best_epoch': best['epoch'],
-      'final_train_loss': final['train_loss'],
-      'final_train_accuracy': final['train_accuracy'],
+      'sparsity': final.get('sparsity'),
+      'final_test_accuracy': final.get('test_accuracy'),
+      'final_test_loss': final.get('test_loss'),
+      'best_test_accuracy': best.get('test_accuracy'),
+      'best_epoch': best.get('epoch'),
+      'final_train_loss': final.get('train_loss'),
+      'final_train_accuracy': final.get('train_accuracy'),
       # With label noise: the fraction of training labels flipped, and the
       # final epoch's accuracy on the kept labels and on the flipped ones.
       'label_noise_flipped_fraction': flipped_fraction,
       'final_train_accuracy_clean': final.get('train_accuracy_clean'),
       'final_train_accuracy_flipped': final.get('train_accuracy_flipped'),
-      'epochs': final['epoch'],
-      'steps': final['step'],
+      'epochs': final.get('epoch', 0),
+      'steps': final.get('step', 0),
       'num_devices': jax.device_count(),
       'wall_seconds': progress['wall_seconds'],
       # Training examples per second after compilation, evaluation excluded;

@@ -1,12 +1,12 @@
 """Checks a config and a workdir before any work, with one-line errors."""
 
-import json
-from typing import Any
-
 from etils import epath
 import jax
 import ml_collections
 
+from config_util import ConfigError, require  # pylint: disable=unused-import
+import config_util
+from configs import default
 import input_pipeline
 import models
 import optimizers
@@ -15,23 +15,17 @@ import sparsity
 OPTIMIZERS = ('sgd', 'sam')
 
 
-class ConfigError(ValueError):
-  """A config or workdir that cannot be trained; the message says why."""
-
-
-def _require(condition: bool, message: str) -> None:
-  if not condition:
-    raise ConfigError(message)
-
-
 def _one_of(config: ml_collections.ConfigDict, key: str, known) -> None:
   value = config[key]
-  _require(value in known, f'unknown {key} {value!r}; known: '
+  require(value in known, f'unknown {key} {value!r}; known: '
            f'{", ".join(sorted(known))}')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError for the first problem found in `config`."""
+  config_util.check_types(config, default.get_config())
+  require(config.num_epochs >= 1,
+          f'num_epochs must be >= 1, got {config.num_epochs}')
   _one_of(config, 'model', models.MODELS)
   _one_of(config, 'dataset', input_pipeline.DATASETS)
   _one_of(config, 'optimizer', OPTIMIZERS)
@@ -44,114 +38,94 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
   spec = input_pipeline.DATASETS[config.dataset]
   if config.model == 'mlp':
-    _require(len(config.num_neurons) > 0,
+    require(len(config.num_neurons) > 0,
              'num_neurons is empty: the MLP needs at least one hidden layer')
-    _require(all(int(w) == w and w >= 1 for w in config.num_neurons),
+    require(all(int(w) == w and w >= 1 for w in config.num_neurons),
              f'num_neurons must be positive integers, got '
              f'{tuple(config.num_neurons)}')
   elif config.model.startswith('wrn'):
-    _require(config.width_factor >= 1,
+    require(config.width_factor >= 1,
              f'width_factor must be >= 1, got {config.width_factor}')
   else:
-    _require(config.num_filters >= 1,
+    require(config.num_filters >= 1,
              f'num_filters must be >= 1, got {config.num_filters}')
   if config.model in models.CONVOLUTIONAL:
-    _require(spec.is_image, f'{config.model} needs images, but '
+    require(spec.is_image, f'{config.model} needs images, but '
              f'{config.dataset} holds feature vectors; use model=mlp')
-  _require(not config.augment or spec.is_image,
+  require(not config.augment or spec.is_image,
            f'augment=True needs images, but {config.dataset} holds feature '
            'vectors')
 
   if config.optimizer == 'sam':
-    _require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
-  _require(config.sam_steps >= 1,
+    require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
+  require(config.sam_steps >= 1,
            f'sam_steps must be >= 1, got {config.sam_steps}')
-  _require(config.sam_eta >= 0, f'sam_eta must be >= 0, got {config.sam_eta}')
-  _require(0 <= config.sam_start_epoch < config.num_epochs,
+  require(config.sam_eta >= 0, f'sam_eta must be >= 0, got {config.sam_eta}')
+  require(0 <= config.sam_start_epoch < config.num_epochs,
            f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
            f'got {config.sam_start_epoch}')
-  _require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
+  require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
   if config.sam_m and config.batch_size % jax.device_count() == 0:
     per_device = config.batch_size // jax.device_count()
-    _require(per_device % config.sam_m == 0,
+    require(per_device % config.sam_m == 0,
              f'sam_m={config.sam_m} must divide the per-device batch '
              f'({config.batch_size} / {jax.device_count()} devices = '
              f'{per_device})')
-  _require(config.num_replicas >= 1,
+  require(config.num_replicas >= 1,
            f'num_replicas must be >= 1, got {config.num_replicas}')
-  _require(len(config.replica_rho) in (0, config.num_replicas),
+  require(len(config.replica_rho) in (0, config.num_replicas),
            f'replica_rho has {len(config.replica_rho)} values for '
            f'{config.num_replicas} replicas')
-  _require(all(rho > 0 for rho in config.replica_rho) or
+  require(all(rho > 0 for rho in config.replica_rho) or
            config.optimizer != 'sam',
            f'replica_rho must be > 0 for sam, got {tuple(config.replica_rho)}')
-  _require(config.num_replicas == 1 or spec.in_memory,
+  require(config.num_replicas == 1 or spec.in_memory,
            f'num_replicas > 1 needs an in-memory dataset, not '
            f'{config.dataset}')
-  _require(0 <= config.label_noise < 1,
+  require(0 <= config.label_noise < 1,
            f'label_noise must be in [0, 1), got {config.label_noise}')
-  _require(not config.label_noise or spec.in_memory,
+  require(not config.label_noise or spec.in_memory,
            f'label_noise needs an in-memory dataset, not {config.dataset}')
   if config.init_from:
     source = epath.Path(config.init_from)
-    _require((source / 'config.json').exists() and
+    require((source / 'config.json').exists() and
              (source / 'checkpoints').exists(),
              f'init_from={config.init_from} is not a run directory with '
              'checkpoints')
-    _require(config.sparsity == 0, 'init_from takes the pruning mask of the '
+    require(config.sparsity == 0, 'init_from takes the pruning mask of the '
              'run it starts from; leave sparsity at 0')
-  _require(0 <= config.sparsity < 1,
+  require(0 <= config.sparsity < 1,
            f'sparsity must be in [0, 1), got {config.sparsity}')
 
-  _require(config.batch_size >= 1, f'batch_size must be >= 1, got '
+  require(config.batch_size >= 1, f'batch_size must be >= 1, got '
            f'{config.batch_size}')
-  _require(config.batch_size % jax.device_count() == 0,
+  require(config.batch_size % jax.device_count() == 0,
            f'batch_size {config.batch_size} is not divisible by the '
            f'{jax.device_count()} devices')
-  _require(config.num_epochs >= 1,
-           f'num_epochs must be >= 1, got {config.num_epochs}')
-  _require(config.learning_rate > 0,
+  require(config.learning_rate > 0,
            f'learning_rate must be > 0, got {config.learning_rate}')
-  _require(0 <= config.momentum < 1,
+  require(0 <= config.momentum < 1,
            f'momentum must be in [0, 1), got {config.momentum}')
   for key in ('adam_b1', 'adam_b2'):
-    _require(0 <= config[key] < 1, f'{key} must be in [0, 1), got '
+    require(0 <= config[key] < 1, f'{key} must be in [0, 1), got '
              f'{config[key]}')
-  _require(config.adam_eps > 0, f'adam_eps must be > 0, got {config.adam_eps}')
-  _require(0 <= config.warmup_epochs < config.num_epochs,
+  require(config.adam_eps > 0, f'adam_eps must be > 0, got {config.adam_eps}')
+  require(0 <= config.warmup_epochs < config.num_epochs,
            f'warmup_epochs must be in [0, num_epochs={config.num_epochs}), '
            f'got {config.warmup_epochs}')
-  _require(config.weight_decay >= 0,
+  require(config.weight_decay >= 0,
            f'weight_decay must be >= 0, got {config.weight_decay}')
   boundaries = tuple(config.lr_boundaries)
-  _require(all(0 < b < 1 for b in boundaries) and
+  require(all(0 < b < 1 for b in boundaries) and
            list(boundaries) == sorted(set(boundaries)),
            'lr_boundaries must be increasing fractions of training in (0, 1), '
            f'got {boundaries}')
-  _require(config.num_train_examples >= 0,
+  require(config.num_train_examples >= 0,
            f'num_train_examples must be >= 0 (0 = all), got '
            f'{config.num_train_examples}')
   for key in ('steps_per_dispatch', 'eval_batch_size', 'checkpoints_to_keep'):
-    _require(config[key] >= 1, f'{key} must be >= 1, got {config[key]}')
+    require(config[key] >= 1, f'{key} must be >= 1, got {config[key]}')
+  require(config.checkpoint_every_steps >= 0,
+          f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
+          f'{config.checkpoint_every_steps}')
 
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-  # JSON turns tuples into lists; compare in that form.
-  return json.loads(json.dumps(config))
-
-
-def check_workdir(workdir: epath.Path,
-                  config: ml_collections.ConfigDict) -> None:
-  """Refuses a workdir that is a file or holds a run of another config."""
-  _require(not workdir.exists() or workdir.is_dir(),
-           f'workdir {workdir} exists and is not a directory')
-  saved = workdir / 'config.json'
-  if not saved.exists():
-    return
-  old = json.loads(saved.read_text())
-  new = _comparable(config.to_dict())
-  changed = sorted(k for k in old.keys() | new.keys()
-                   if old.get(k) != new.get(k))
-  _require(not changed, f'workdir {workdir} holds a run with a different '
-           f'config (differs in: {", ".join(changed)}); resume it with the '
-           'same config or choose a new workdir')

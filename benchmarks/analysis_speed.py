@@ -15,6 +15,7 @@ compilation:
 """
 
 import json
+import os
 import time
 
 from absl import app
@@ -44,10 +45,11 @@ def _twice(fn) -> dict[str, float]:
 
 def main(argv):
   del argv
+  workdir = os.path.abspath(FLAGS.workdir)
   config = analyze.analysis_config(
-      FLAGS.workdir, FLAGS.config,
+      workdir, FLAGS.config,
       config_flags.get_override_values(FLAGS['config']))
-  _, state, _ = train.load_checkpoint(FLAGS.workdir, config)
+  _, state, _ = train.load_checkpoint(workdir, config)
   state = analyze.replicas(config, state)[0]
   settings = config.analysis
   analyzer = analysis.Analyzer(config, input_pipeline.create_mesh())

@@ -6,6 +6,7 @@ Override any key from the command line, e.g.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -15,13 +16,15 @@ def get_config() -> ml_collections.ConfigDict:
   # TFDS name (mnist, fashion_mnist, cifar10, cifar100, imagenet2012) or
   # mnist1d (generated locally by the `mnist1d` package).
   config.dataset = 'fashion_mnist'
-  # TFDS data directory; None uses TFDS's default, which honours TFDS_DATA_DIR.
-  config.data_dir = None
+  # TFDS data directory; unset (None) uses TFDS's default, which honours
+  # TFDS_DATA_DIR. A string-typed placeholder, so that --config.data_dir=DIR
+  # works on the command line.
+  config.data_dir = config_dict.placeholder(str)
   # Download with TFDS when the data is missing; False fails fast offline.
   config.download = True
   # Where TFDS finds manually downloaded archives (ImageNet); None = TFDS's
   # default, <data_dir>/downloads/manual.
-  config.manual_dir = None
+  config.manual_dir = config_dict.placeholder(str)
   # Train on the first N training examples only; 0 = the whole split.
   config.num_train_examples = 0
   # Random crops (zero-padded by 4 pixels) and horizontal flips while
@@ -132,8 +135,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.steps_per_dispatch = 100
   # Examples per evaluation batch (over all devices of a process).
   config.eval_batch_size = 1000
-  # Number of newest checkpoints kept in <workdir>/checkpoints (one per epoch).
+  # Number of newest checkpoints kept in <workdir>/checkpoints.
   config.checkpoints_to_keep = 3
+  # Also checkpoint every N training steps inside an epoch, so that a
+  # kill -9 loses at most N steps (for long epochs, e.g. ImageNet); 0 = at
+  # the end of each epoch only. Resuming from any checkpoint continues
+  # exactly as if the run had never stopped.
+  config.checkpoint_every_steps = 0
   # Another run's workdir: start from its final weights, BatchNorm statistics
   # and pruning mask, with a fresh optimizer ('' = random initialization).
   config.init_from = ''

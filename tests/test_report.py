@@ -1,10 +1,14 @@
-"""report.py on synthetic summaries whose means, stds and gains are known."""
+"""report.py on synthetic summaries whose means, intervals, gains and trends
+are known, checked against scipy.stats."""
 
 import csv
 import json
 import math
+import re
 
+import numpy as np
 import pytest
+from scipy import stats
 
 import report
 from tests.conftest import run_python
@@ -120,20 +124,25 @@ def test_sam_gain_pairs_settings_that_differ_only_in_optimizer(
       width_sweep, report.load_summaries(width_sweep), metric)
   rows = {r['num_neurons']: r for r in read_csv(width_sweep / 'sam_gain.csv')}
   assert rows.keys() == gains.keys()
-  # std of the gain = sqrt(std_SAM^2 + std_SGD^2).
-  stds = {'(10,5)': math.sqrt(0.03**2 + 0.02**2), '(40,20)': 0.02}
+  # Seeds pair: the per-seed differences are .03 .04 .05 for (10, 5) and
+  # .01 .03 .05 for (40, 20), so the paired sd is 0.01 and 0.02 (the
+  # metric's offsets, 0.01 for SGD and 0.02 for SAM, shift every seed alike).
+  sds = {'(10,5)': 0.01, '(40,20)': 0.02}
   for width, gain in gains.items():
     row = rows[width]
     assert row['metric'] == metric
-    assert row['n_seeds_sgd'] == row['n_seeds_sam'] == '3'
+    assert row['n_seeds_sgd'] == row['n_seeds_sam'] == row['n_pairs'] == '3'
+    assert row['gain_ci_method'] == 'paired-t'
     assert float(row['gain_mean']) == pytest.approx(gain)
     assert float(row['gain_mean']) == pytest.approx(
         float(row['sam_mean']) - float(row['sgd_mean']))
-    assert float(row['gain_std']) == pytest.approx(stds[width])
+    low, high = stats.t.interval(0.95, 2, loc=gain, scale=sds[width] / 3**.5)
+    assert float(row['gain_ci_low']) == pytest.approx(low)
+    assert float(row['gain_ci_high']) == pytest.approx(high)
   assert [p.name for p in written] == [
-      'results.csv', 'sam_gain.csv', 'accuracy_vs_params.png',
-      'sam_gain_vs_params.png']
-  for path in written[2:]:
+      'results.csv', 'sam_gain.csv', 'trend.csv', 'trend.json',
+      'accuracy_vs_params.png', 'sam_gain_vs_params.png']
+  for path in written[4:]:
     assert path.read_bytes().startswith(PNG_MAGIC)
 
 
@@ -154,10 +163,10 @@ def test_sparsity_and_label_noise_get_their_own_figures(tmp_path):
   written = report.write_report(tmp_path, report.load_summaries(tmp_path),
                                 'final_test_accuracy')
   assert [p.name for p in written] == [
-      'results.csv', 'sam_gain.csv', 'accuracy_vs_sparsity.png',
-      'sam_gain_vs_sparsity.png', 'accuracy_vs_label_noise.png',
-      'sam_gain_vs_label_noise.png']
-  for path in written[2:]:
+      'results.csv', 'sam_gain.csv', 'trend.csv', 'trend.json',
+      'accuracy_vs_sparsity.png', 'sam_gain_vs_sparsity.png',
+      'accuracy_vs_label_noise.png', 'sam_gain_vs_label_noise.png']
+  for path in written[4:]:
     assert path.read_bytes().startswith(PNG_MAGIC)
 
   results = read_csv(tmp_path / 'results.csv')
@@ -171,21 +180,268 @@ def test_sparsity_and_label_noise_get_their_own_figures(tmp_path):
       ('0.0', '0.0'), ('0.0', '0.9'), ('0.5', '0.0'), ('0.5', '0.9')]
   for gain in gains:
     assert float(gain['gain_mean']) == pytest.approx(0.01)
-    # Each optimizer's std is 0.002 / sqrt(2); the gain's is 0.002.
-    assert float(gain['gain_std']) == pytest.approx(0.002)
+    # Each optimizer's std is 0.002 / sqrt(2), but the seed's 0.002 cancels
+    # in each seed's difference: the paired interval has no width.
+    assert float(gain['sgd_std']) == pytest.approx(0.002 / math.sqrt(2))
+    assert gain['gain_ci_method'] == 'paired-t'
+    assert float(gain['gain_ci_low']) == pytest.approx(0.01, abs=1e-12)
+    assert float(gain['gain_ci_high']) == pytest.approx(0.01, abs=1e-12)
+  # A trend per curve: against the measured sparsity for each label noise,
+  # against label noise for each sparsity.
+  trends = read_csv(tmp_path / 'trend.csv')
+  assert [(t['x'], t['label_noise'], t['sparsity']) for t in trends] == [
+      ('achieved_sparsity', '0.0', ''), ('achieved_sparsity', '0.5', ''),
+      ('label_noise', '', '0.0'), ('label_noise', '', '0.9')]
+  for trend in trends:
+    assert trend['method'] == 'ols-paired-seeds'
+    assert (trend['n_points'], trend['n_settings']) == ('4', '2')
+    assert float(trend['slope']) == pytest.approx(0, abs=1e-12)
 
 
 def test_command_line_writes_and_lists_the_files_or_fails_in_one_line(
     width_sweep, tmp_path_factory):
   result = run_python(['report.py', str(width_sweep)], check=True)
-  for name in ('results.csv', 'sam_gain.csv', 'accuracy_vs_params.png',
-               'sam_gain_vs_params.png'):
+  for name in ('results.csv', 'sam_gain.csv', 'trend.csv', 'trend.json',
+               'accuracy_vs_params.png', 'sam_gain_vs_params.png'):
     assert f'wrote {width_sweep / name}' in result.stdout
-  assert 'num_neurons=(10,5): SGD 82.00 ± 2.00  SAM 86.00 ± 3.00  gain ' \
-         '+4.00 ± 3.61' in result.stdout
+  # Means and 95% t-intervals (t_0.975,2 = 4.303), in percent.
+  assert 'num_neurons=(10,5): SGD 82.00 [77.03, 86.97]  SAM 86.00 [78.55, ' \
+         '93.45]  gain +4.00 [+1.52, +6.48] paired-t, 3 pairs' in result.stdout
+  # Six points: slope = -1 pp over log10(5000) - log10(1000) = 0.699 decade.
+  assert re.search(r'against log10\(num_params\): OLS slope -1\.43 pp/decade '
+                   r'\[-\S+, \+\S+\], p=0\.\d+, n=3 paired seeds x 2 widths',
+                   result.stdout), result.stdout
 
   empty = tmp_path_factory.mktemp('empty')
   result = run_python(['report.py', str(empty)])
   assert result.returncode != 0
   assert result.stderr.strip().splitlines() == [
       f'error: no summary.json under {empty}']
+
+  # Nothing to report when no run finished.
+  write(empty / 'run' / 'summary.json',
+        {**make_summary(0, 'sgd', 0.1), 'status': 'diverged'})
+  result = run_python(['report.py', str(empty)])
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines() == [
+      f'error: no finished run under {empty} (1 diverged)']
+
+
+def write_runs(root, accuracies, **config):
+  """One run directory per (setting, seed): `accuracies` maps
+  (num_neurons, optimizer) to {seed: final test accuracy}; 1000 parameters
+  per hidden unit of the first layer."""
+  for (width, optimizer), by_seed in accuracies.items():
+    for seed, accuracy in by_seed.items():
+      write(root / f'{width[0]}_{width[1]}-{optimizer}-{seed}' / 'summary.json',
+            make_summary(seed, optimizer, accuracy, num_params=1000 * width[0],
+                         num_neurons=list(width), **config))
+
+
+def read_csv_after_report(root, name):
+  """The rows of the CSV `name` that a report on `root` writes."""
+  report.write_report(root, report.load_summaries(root), 'final_test_accuracy')
+  return read_csv(root / name)
+
+
+def gain_row(root):
+  """The single row of sam_gain.csv after a report."""
+  row, = read_csv_after_report(root, 'sam_gain.csv')
+  return row
+
+
+# Made-up accuracies of 5 seeds: SAM follows SGD's seed-to-seed spread
+# (shared initialization, data order and labels) plus a small gain.
+SGD_5 = (0.712, 0.745, 0.690, 0.731, 0.702)
+SAM_5 = (0.721, 0.751, 0.703, 0.733, 0.718)
+
+
+def test_paired_interval_matches_scipy_ttest_rel(tmp_path):
+  write_runs(tmp_path, {((10, 5), 'sgd'): dict(enumerate(SGD_5)),
+                        ((10, 5), 'sam'): dict(enumerate(SAM_5))})
+  row = gain_row(tmp_path)
+  differences = np.subtract(SAM_5, SGD_5)
+  expected = stats.ttest_rel(SAM_5, SGD_5)
+  low, high = expected.confidence_interval(0.95)
+  assert (row['gain_ci_method'], row['n_pairs']) == ('paired-t', '5')
+  assert float(row['gain_mean']) == pytest.approx(differences.mean())
+  assert float(row['gain_ci_low']) == pytest.approx(low)
+  assert float(row['gain_ci_high']) == pytest.approx(high)
+  assert (low, high) == pytest.approx(stats.t.interval(
+      0.95, 4, loc=differences.mean(), scale=stats.sem(differences)))
+  assert float(row['gain_p_value']) == pytest.approx(expected.pvalue)
+  # Pairing removes the seeds' shared spread: Welch's interval on the same
+  # runs would contain 0.
+  assert stats.ttest_ind(SAM_5, SGD_5, equal_var=False).confidence_interval(
+      0.95).low < 0 < low
+
+  # Each accuracy's interval in results.csv: the t-interval over seeds.
+  results = {r['optimizer']: r for r in read_csv(tmp_path / 'results.csv')}
+  for optimizer, values in (('sgd', SGD_5), ('sam', SAM_5)):
+    low, high = stats.t.interval(0.95, 4, loc=np.mean(values),
+                                 scale=stats.sem(values))
+    result = results[optimizer]
+    assert float(result['final_test_accuracy_ci_low']) == pytest.approx(low)
+    assert float(result['final_test_accuracy_ci_high']) == pytest.approx(high)
+    assert result['n_excluded'] == '0'
+
+
+@pytest.mark.parametrize('sgd_seeds,sam_seeds,method,paired_seeds', [
+    # No seed in common: Welch's interval over all runs.
+    ((0, 1, 2, 3, 4), (10, 11, 12), 'welch-t', ()),
+    # Seeds 0-2 in common: paired over those, the others left out.
+    ((0, 1, 2, 3, 4), (0, 1, 2), 'paired-t', (0, 1, 2)),
+    # A single pair: a mean, no interval.
+    ((0,), (0,), 'paired-t', (0,)),
+])
+def test_gain_pairs_the_seeds_both_ran_else_falls_back_to_welch(
+    tmp_path, sgd_seeds, sam_seeds, method, paired_seeds):
+  sgd = {seed: SGD_5[i] for i, seed in enumerate(sgd_seeds)}
+  sam = {seed: SAM_5[i] for i, seed in enumerate(sam_seeds)}
+  write_runs(tmp_path, {((10, 5), 'sgd'): sgd, ((10, 5), 'sam'): sam})
+  row = gain_row(tmp_path)
+  assert row['gain_ci_method'] == method
+  assert row['n_pairs'] == str(len(paired_seeds))
+  assert (row['n_seeds_sgd'], row['n_seeds_sam']) == (
+      str(len(sgd_seeds)), str(len(sam_seeds)))
+  if method == 'welch-t':
+    expected = stats.ttest_ind(list(sam.values()), list(sgd.values()),
+                               equal_var=False)
+    mean = np.mean(list(sam.values())) - np.mean(list(sgd.values()))
+  else:
+    pairs = ([sam[s] for s in paired_seeds], [sgd[s] for s in paired_seeds])
+    expected = stats.ttest_rel(*pairs) if len(paired_seeds) > 1 else None
+    mean = np.mean(np.subtract(*pairs))
+  assert float(row['gain_mean']) == pytest.approx(mean)
+  if expected is None:
+    assert math.isnan(float(row['gain_ci_low']))
+    assert math.isnan(float(row['gain_ci_high']))
+    assert math.isnan(float(row['gain_p_value']))
+  else:
+    low, high = expected.confidence_interval(0.95)
+    assert float(row['gain_ci_low']) == pytest.approx(low)
+    assert float(row['gain_ci_high']) == pytest.approx(high)
+    assert float(row['gain_p_value']) == pytest.approx(expected.pvalue)
+
+
+# Five widths; num_params = 1000 * first layer.
+WIDTHS = ((1, 1), (3, 1), (10, 5), (30, 10), (100, 50))
+
+
+def trend_sweep(root, gain, noise):
+  """SGD/SAM at WIDTHS x 4 seeds: SGD at 0.8 + 0.01 * seed, SAM at SGD +
+  gain(log10 num_params) + noise[seed]."""
+  accuracies = {}
+  for width in WIDTHS:
+    log_params = math.log10(1000 * width[0])
+    sgd = {seed: 0.8 + 0.01 * seed for seed in range(4)}
+    accuracies[width, 'sgd'] = sgd
+    accuracies[width, 'sam'] = {seed: sgd[seed] + gain(log_params) +
+                                noise[seed] for seed in range(4)}
+  write_runs(root, accuracies)
+  trend, = read_csv_after_report(root, 'trend.csv')
+  return trend
+
+
+def test_trend_matches_scipy_linregress_on_the_paired_seeds(tmp_path):
+  noise = (0.004, -0.007, 0.002, 0.006)
+  trend = trend_sweep(tmp_path, lambda x: 0.003 * x ** 2, noise)
+  # One point per (width, seed): x = log10(num_params), y = SAM - SGD.
+  gains = read_csv(tmp_path / 'sam_gain.csv')
+  x = [math.log10(int(g['num_params'])) for g in gains for _ in noise]
+  y = [0.003 * xi ** 2 + n for xi, n in zip(x, noise * len(gains))]
+  expected = stats.linregress(x, y)
+  half_width = stats.t.ppf(0.975, len(x) - 2) * expected.stderr
+  assert trend['x'] == 'log10(num_params)'
+  assert trend['metric'] == 'final_test_accuracy'
+  assert trend['method'] == 'ols-paired-seeds'
+  assert (trend['n_points'], trend['n_settings']) == ('20', '5')
+  assert float(trend['slope']) == pytest.approx(expected.slope)
+  assert float(trend['intercept']) == pytest.approx(expected.intercept)
+  assert float(trend['slope_ci_low']) == pytest.approx(
+      expected.slope - half_width)
+  assert float(trend['slope_ci_high']) == pytest.approx(
+      expected.slope + half_width)
+  assert float(trend['p_value']) == pytest.approx(expected.pvalue)
+  # trend.json holds the same numbers.
+  record, = json.loads((tmp_path / 'trend.json').read_text())
+  assert record['curve'] == {}
+  assert record['slope'] == pytest.approx(expected.slope)
+  assert record['p_value'] == pytest.approx(expected.pvalue)
+  # The gain figure, with the fit, is drawn.
+  assert (tmp_path / 'sam_gain_vs_params.png').read_bytes().startswith(
+      PNG_MAGIC)
+
+
+@pytest.mark.parametrize('slope,significant', [(0.01, True), (0.0, False)])
+def test_trend_recovers_a_known_slope(tmp_path, slope, significant):
+  # The noise sums to 0 at every width, so OLS finds the slope exactly: with
+  # 1 pp/decade the p-value is tiny, with no trend it is near 1.
+  trend = trend_sweep(tmp_path, lambda x: 0.02 + slope * x,
+                      (0.003, -0.003, 0.001, -0.001))
+  assert float(trend['slope']) == pytest.approx(slope, abs=1e-12)
+  assert float(trend['slope_ci_low']) < slope < float(trend['slope_ci_high'])
+  if significant:
+    assert float(trend['p_value']) < 1e-6
+  else:
+    assert float(trend['p_value']) > 0.9
+
+
+def test_trend_without_paired_seeds_regresses_the_setting_means(tmp_path):
+  # SAM ran seeds 10-12, SGD seeds 0-2: one point per width, its Welch mean.
+  accuracies = {}
+  for index, width in enumerate(WIDTHS[:4]):
+    accuracies[width, 'sgd'] = {s: 0.80 + 0.01 * s for s in range(3)}
+    gain = 0.004 * index**1.5
+    accuracies[width, 'sam'] = {s: 0.80 + 0.01 * (s - 10) + gain
+                                for s in range(10, 13)}
+  write_runs(tmp_path, accuracies)
+  gains = read_csv_after_report(tmp_path, 'sam_gain.csv')
+  assert {g['gain_ci_method'] for g in gains} == {'welch-t'}
+  expected = stats.linregress([math.log10(int(g['num_params'])) for g in gains],
+                              [float(g['gain_mean']) for g in gains])
+  trend, = read_csv(tmp_path / 'trend.csv')
+  assert trend['method'] == 'ols-setting-means'
+  assert (trend['n_points'], trend['n_settings']) == ('4', '4')
+  assert float(trend['slope']) == pytest.approx(expected.slope)
+  assert float(trend['p_value']) == pytest.approx(expected.pvalue)
+
+
+def test_runs_that_did_not_finish_are_excluded_and_listed(width_sweep,
+                                                          capsys):
+  before = read_csv_after_report(width_sweep, 'sam_gain.csv')
+  # Its loss became non-finite in the first epoch: no final numbers.
+  diverged = make_summary(3, 'sam', 0.1, num_neurons=[10, 5])
+  diverged.update({key: None for key in diverged if key.startswith(
+      ('final_', 'best_'))}, status='diverged', sparsity=None)
+  write(width_sweep / 'diverged' / 'summary.json', diverged)
+  # A replica stopped because another one diverged, and the index of its run
+  # (skipped like any index).
+  incomplete = make_summary(4, 'sgd', 0.5, num_params=5000,
+                            num_neurons=[40, 20])
+  incomplete['status'] = 'incomplete'
+  write(width_sweep / 'stopped' / 'replica_0' / 'summary.json', incomplete)
+  write(width_sweep / 'stopped' / 'summary.json',
+        {'config': incomplete['config'], 'status': 'diverged',
+         'replica_summaries': ['replica_0/summary.json']})
+  # An older summary without a status: finished.
+  assert 'status' not in json.loads(
+      (width_sweep / 'num_neurons=10_5,optimizer=sgd,seed=0' /
+       'summary.json').read_text())
+  capsys.readouterr()
+
+  after = read_csv_after_report(width_sweep, 'sam_gain.csv')
+  assert after == before
+  printed = capsys.readouterr().out.splitlines()
+  assert printed[:3] == [
+      f'excluded (diverged): {width_sweep / "diverged" / "summary.json"}',
+      'excluded (incomplete): '
+      f'{width_sweep / "stopped" / "replica_0" / "summary.json"}',
+      'runs excluded because they did not finish: 2']
+  results = {(r['num_neurons'], r['optimizer']): r
+             for r in read_csv(width_sweep / 'results.csv')}
+  assert {k: r['n_excluded'] for k, r in results.items()} == {
+      ('(10,5)', 'sam'): '1', ('(10,5)', 'sgd'): '0',
+      ('(40,20)', 'sam'): '0', ('(40,20)', 'sgd'): '1'}
+  assert {r['n_seeds'] for r in results.values()} == {'3'}
+

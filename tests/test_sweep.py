@@ -235,7 +235,8 @@ def test_failures_parallel_runs_skipping_and_resuming(tmp_path):
   assert len(_attempts(sam / 'train.log')) == 1  # Skipped: not relaunched.
   log = (sgd / 'train.log').read_text()
   second_attempt = log[log.rindex('=== sweep.py started'):]
-  assert 'Resumed at epoch 1' in second_attempt
+  assert ('Resumed from the checkpoint at the end of epoch 1' in
+          second_attempt)
   assert 'epoch 1/1' not in second_attempt  # Nothing was retrained.
   assert json.loads((sgd / 'summary.json').read_text())['history'] == (
       first['history'])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+import rundir
 import train
 import validate
 from tests.conftest import small_config
@@ -33,33 +34,29 @@ def replica_summaries(workdir, summary):
           for path in summary.get('replica_summaries', [])]
 
 
-class Interrupted(Exception):
-  pass
+def stop_after(polls):
+  """A should_stop that asks to stop at its `polls`-th call (one call per
+  dispatch): what a SIGTERM then does, in-process and deterministic."""
+  calls = []
+  return lambda: calls.append(None) or len(calls) >= polls
 
 
 @pytest.mark.parametrize('optimizer,sparsity,replicas', [
     ('sam', 0.0, 1), pytest.param('sgd', 0.5, 2, marks=pytest.mark.slow)])
 def test_a_stopped_and_resumed_run_ends_as_one_that_never_stopped(
-    tmp_path, monkeypatch, optimizer, sparsity, replicas):
+    tmp_path, optimizer, sparsity, replicas):
   config = small_config(num_epochs=4, optimizer=optimizer, sparsity=sparsity,
                         pruner='snip', lr_boundaries=(0.3, 0.6),
                         num_replicas=replicas)
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
 
-  # Stop during epoch 3, after the checkpoint of epoch 2 (a crash, Ctrl-C or
-  # a preempted job), then run again with the same command.
-  save = train.Checkpointer.save
-
-  def save_then_stop(self, state, progress):
-    save(self, state, progress)
-    if progress['epoch'] == 2:
-      self.close()
-      raise Interrupted
-
-  monkeypatch.setattr(train.Checkpointer, 'save', save_then_stop)
-  with pytest.raises(Interrupted):
-    train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  monkeypatch.setattr(train.Checkpointer, 'save', save)
+  # 40 steps per epoch in dispatches of 7: polls after the dispatches that
+  # end at steps 7, ..., 35, at the end of epoch 1, then at 47, 54 and 61,
+  # inside epoch 2. Stopping at the 9th checkpoints step 61 with the epoch's
+  # partial metrics; running again continues from it.
+  with pytest.raises(train.Stopped, match=r'at step 61 \(epoch 2, step 21 of'):
+    train.train_and_evaluate(config, str(tmp_path / 'resumed'),
+                             should_stop=stop_after(9))
   assert not (tmp_path / 'resumed' / 'summary.json').exists()
   resumed = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
 
@@ -97,9 +94,9 @@ def test_streamed_imagenet_trains_with_stacked_dispatches(tmp_path,
   # The mock's examples come from a Python generator that tf.data runs in its
   # own threads, which breaks Orbax's asyncio-based background saves (the
   # real pipeline is pure TensorFlow): save synchronously here.
-  options = train.ocp.CheckpointManagerOptions
+  options = rundir.ocp.CheckpointManagerOptions
   monkeypatch.setattr(
-      train.ocp, 'CheckpointManagerOptions',
+      rundir.ocp, 'CheckpointManagerOptions',
       lambda **kw: options(enable_async_checkpointing=False, **kw))
   config = small_config(dataset='imagenet2012', image_size=16, augment=True,
                         batch_size=4, eval_batch_size=6, num_epochs=2,

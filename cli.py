@@ -1,0 +1,157 @@
+"""What the entry points (main.py, sweep.py, analyze.py) share: exit codes,
+user paths, config files and flags read with one-line errors, and the
+signals that ask a run to stop."""
+
+from collections.abc import Callable, Mapping, Sequence
+import os
+import signal
+import sys
+from typing import NoReturn
+
+from absl import flags
+from absl import logging
+import ml_collections
+from ml_collections import config_flags
+
+import config_util
+import outcomes
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+def fail(message: str) -> NoReturn:
+  """Ends the process with a one-line `error: ...` (outcomes.EXIT_ERROR)."""
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(outcomes.EXIT_ERROR)
+
+
+def absolute_path(path: str, what: str) -> str:
+  """A user's path resolved once, against the current directory.
+
+  Every path a user gives is made absolute at the entry point, so that no
+  library (Orbax among them) re-interprets it from another directory.
+  """
+  if not path or not path.strip():
+    raise config_util.ConfigError(f'{what} is empty; give a directory')
+  return os.path.abspath(os.path.expanduser(path))
+
+
+def _config_overrides(argv: Sequence[str], name: str) -> dict[str, str]:
+  """The --NAME.KEY=VALUE overrides on a command line, by KEY."""
+  prefix = f'--{name}.'
+  overrides = {}
+  for arg in argv:
+    if arg.startswith(prefix):
+      key, _, value = arg[len(prefix):].partition('=')
+      overrides[key] = value
+  return overrides
+
+
+def _flag_value(argv: Sequence[str], name: str) -> str | None:
+  """The value of --NAME=VALUE on a command line (the last one wins)."""
+  values = [arg.partition('=')[2] for arg in argv
+            if arg.startswith(f'--{name}=')]
+  return values[-1] if values else None
+
+
+def check_override_keys(overrides: Mapping[str, str],
+                        config: ml_collections.ConfigDict) -> None:
+  """Refuses an override of a key that `config` does not have."""
+  for key in overrides:
+    error = config_util.unknown_key_error(key, config)
+    config_util.require(error is None, f'--config.{key}: {error}')
+
+
+def load_config_file(config_file: str, overrides: Mapping[str, str]
+                     ) -> ml_collections.ConfigDict:
+  """The config that `--config=config_file --config.KEY=VALUE ...` gives.
+
+  Uses the parser of main.py (ml_collections' config_flags), so a value it
+  could not parse is reported here. Raises ConfigError for a missing file,
+  an unknown key or an unparsable value.
+  """
+  path = config_file.split(':')[0]
+  config_util.require(os.path.isfile(path),
+                   f'config file {path} does not exist')
+
+  def parse(overrides):
+    argv = ['main.py', f'--config={config_file}',
+            *(f'--config.{key}={value}' for key, value in overrides.items())]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file('config', config_file,
+                                    flag_values=flag_values, sys_argv=argv)
+    try:
+      flag_values(argv)
+    except flags.Error as e:
+      raise config_util.ConfigError(str(e)) from e
+    return flag_values.config
+
+  check_override_keys(overrides, parse({}))
+  return parse(overrides)
+
+
+def flags_parser(reference: Callable[[Sequence[str]],
+                                     ml_collections.ConfigDict | None]
+                 ) -> Callable[[list[str]], list[str]]:
+  """A flags parser for absl.app.run that fails with one line, not a
+  traceback, on an unknown config key (naming the closest ones), an
+  unparsable value or a missing config file.
+
+  Args:
+    reference: the command line -> the config its --config.KEY overrides
+      must exist in (None: --config names a file that load_config_file
+      checks).
+  """
+
+  def parse(argv: list[str]) -> list[str]:
+    try:
+      overrides = _config_overrides(argv, 'config')
+      config = reference(argv)
+      if config is None:
+        config_file = _flag_value(argv, 'config')
+        if config_file:
+          load_config_file(config_file, overrides)
+      else:
+        check_override_keys(overrides, config)
+      return flags.FLAGS(argv)
+    except config_util.ConfigError as e:
+      fail(str(e))
+    except flags.Error as e:
+      fail(str(e).strip().splitlines()[0])
+
+  return parse
+
+
+class StopRequest:
+  """Turns SIGTERM, SIGINT and SIGUSR1 into a request to stop.
+
+  SLURM and Kubernetes send SIGTERM (or a signal of the job's choice, here
+  SIGUSR1) some time before they kill a job; Ctrl-C sends SIGINT. The first
+  such signal sets `requested`: the training loop finishes the dispatch
+  under way, checkpoints and exits with outcomes.EXIT_STOPPED. A second Ctrl-C
+  aborts at once (the user insists); repeated SIGTERMs are ignored, as the
+  process is already stopping.
+  """
+
+  def __init__(self):
+    self.signal: int | None = None
+    self._previous = {sig: signal.signal(sig, self._handle)
+                      for sig in STOP_SIGNALS}
+
+  def _handle(self, signum: int, frame) -> None:
+    del frame
+    if self.signal is not None and signum == signal.SIGINT:
+      signal.signal(signal.SIGINT, signal.SIG_DFL)
+      os.kill(os.getpid(), signal.SIGINT)
+      return
+    if self.signal is None:
+      self.signal = signum
+      logging.warning('Received %s: stopping after the current dispatch, '
+                      'with a checkpoint.', signal.Signals(signum).name)
+
+  def requested(self) -> bool:
+    return self.signal is not None
+
+  def restore(self) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)

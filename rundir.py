@@ -1,0 +1,271 @@
+"""A run's directory: its lock, config.json, checkpoints and summaries.
+
+Layout of a workdir (every path below is relative to it):
+
+  .lock                 held (flock) by the process training the run
+  config.json           the resolved config, written once training can start
+  checkpoints/<step>/   Orbax checkpoints: the state and the run's progress
+  checkpoints_corrupt/  checkpoints that failed to restore, moved aside
+  summary.json          the results (per replica: replica_<r>/summary.json)
+  events.out.tfevents.* TensorBoard (per replica: replica_<r>/)
+
+Nothing here ever deletes a file it did not write.
+"""
+
+import errno
+import fcntl
+import json
+import math
+import os
+from typing import Any
+
+from absl import logging
+from etils import epath
+import flax
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+import config_util
+
+PyTree = Any
+
+# Keys that a resumed or extended run may change: they affect evaluation,
+# logging, checkpointing or where data is read from, never the trajectory
+# (the parameters after each step). num_epochs may change too, but only when
+# the learning-rate schedule over the steps already trained stays the same
+# (see train.check_extension).
+HARMLESS_KEYS = ('eval_batch_size', 'checkpoints_to_keep',
+                 'checkpoint_every_steps', 'steps_per_dispatch', 'data_dir',
+                 'manual_dir', 'download', 'analysis_every_epochs',
+                 'analysis')
+
+
+def require_absolute(path: str | os.PathLike[str], what: str) -> epath.Path:
+  """`path` as an epath; entry points resolve user paths, libraries don't."""
+  path = epath.Path(path)
+  if not path.is_absolute():
+    raise ValueError(f'{what} must be an absolute path (entry points resolve '
+                     f'relative ones), got {path}')
+  return path
+
+
+def replica_dirs(workdir: epath.Path, num_replicas: int) -> list[epath.Path]:
+  """Where each replica's TensorBoard events and summary.json go."""
+  if num_replicas == 1:
+    return [workdir]
+  return [workdir / f'replica_{r}' for r in range(num_replicas)]
+
+
+def _finite_or_none(tree: Any) -> Any:
+  """`tree` with every non-finite float replaced by None (JSON has no NaN)."""
+  if isinstance(tree, dict):
+    return {k: _finite_or_none(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return [_finite_or_none(v) for v in tree]
+  if isinstance(tree, float) and not math.isfinite(tree):
+    return None
+  return tree
+
+
+def as_json(content: Any) -> Any:
+  """`content` as a JSON file gives it back: tuples become lists and a
+  non-finite number null (JSON has no NaN)."""
+  return json.loads(json.dumps(_finite_or_none(content), allow_nan=False))
+
+
+def write_json(path: epath.Path, content: dict[str, Any]) -> None:
+  """Writes as_json(content) atomically: a reader never sees a half-written
+  file, nor the invalid `NaN` that json.dumps writes by default."""
+  tmp = path.parent / (path.name + '.tmp')
+  tmp.write_text(json.dumps(as_json(content), indent=2) + '\n')
+  tmp.replace(path)
+
+
+def read_json(path: epath.Path) -> Any:
+  """The content of a JSON file, or None if it is missing or unreadable."""
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError):
+    return None
+
+
+def comparable(config: ml_collections.ConfigDict | dict[str, Any]
+               ) -> dict[str, Any]:
+  """A config as its config.json holds it (JSON turns tuples into lists)."""
+  if isinstance(config, ml_collections.ConfigDict):
+    config = config.to_dict()
+  return as_json(config)
+
+
+def load_config(workdir: epath.Path) -> ml_collections.ConfigDict:
+  """The config a run was started with (its workdir's config.json)."""
+  path = workdir / 'config.json'
+  if not path.exists():
+    raise config_util.ConfigError(f'{workdir} is not a run directory: it has '
+                               'no config.json')
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def changed_keys(workdir: epath.Path,
+                 config: ml_collections.ConfigDict) -> list[str]:
+  """Top-level keys whose value differs from the run's config.json ([] when
+  there is none)."""
+  old = read_json(workdir / 'config.json')
+  if old is None:
+    return []
+  new = comparable(config)
+  return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def check_workdir(workdir: epath.Path,
+                  config: ml_collections.ConfigDict) -> None:
+  """Refuses a workdir that is (or lies under) a file, or that holds a run
+  whose config differs in a key that changes training (HARMLESS_KEYS and
+  num_epochs may change; train.check_extension checks the latter)."""
+  for parent in (workdir, *workdir.parents):
+    if parent.exists():
+      config_util.require(
+          parent.is_dir(), f'workdir {workdir} exists and is not a directory'
+          if parent == workdir else f'workdir {workdir} lies under {parent}, '
+          'which is a file, not a directory')
+      break
+  refused = [k for k in changed_keys(workdir, config)
+             if k not in HARMLESS_KEYS + ('num_epochs',)]
+  config_util.require(
+      not refused, f'workdir {workdir} holds a run with a different config '
+      f'(differs in: {", ".join(refused)}); resume it with the same config '
+      f'or choose a new workdir (a resumed run may change only num_epochs '
+      f'and {", ".join(HARMLESS_KEYS)})')
+
+
+class WorkdirLock:
+  """An exclusive lock on a workdir, held until the process exits.
+
+  flock(2) locks belong to the open file: the kernel releases them when the
+  process dies, however it dies (kill -9 included), so a lock is never
+  stale. The lock file is never deleted (deleting it would let two
+  processes lock two different files of the same name).
+  """
+
+  def __init__(self, workdir: epath.Path):
+    self.path = workdir / '.lock'
+    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(self._fd, 64, 0).decode(errors='replace').strip()
+      os.close(self._fd)
+      raise config_util.ConfigError(
+          f'workdir {workdir} is in use by another run (process '
+          f'{holder or "unknown"}); wait for it or stop it first') from None
+    os.ftruncate(self._fd, 0)
+    os.pwrite(self._fd, f'{os.getpid()}\n'.encode(), 0)
+
+  def release(self, remove_workdir: bool = False) -> None:
+    """Unlocks; with remove_workdir, also removes the lock file and the
+    workdir if nothing else is in it (a run refused before it started)."""
+    if remove_workdir:
+      self.path.unlink()
+      if not any(self.path.parent.iterdir()):
+        self.path.parent.rmdir()
+    os.close(self._fd)
+
+
+class Checkpointer:
+  """Orbax checkpoints of the state plus the run's progress (JSON).
+
+  Orbax writes each checkpoint to a temporary directory and renames it when
+  complete, so an interrupted save never shadows the previous checkpoint.
+  A checkpoint that does not restore (a truncated file, a missing metadata
+  file) is skipped with a warning and, unless read-only, moved to
+  checkpoints_corrupt/ so that later saves are not shadowed by it.
+  """
+
+  def __init__(self, workdir: epath.Path, checkpoints_to_keep: int,
+               read_only: bool = False):
+    self._directory = workdir / 'checkpoints'
+    self._corrupt = workdir / 'checkpoints_corrupt'
+    self._read_only = read_only
+    self._manager = ocp.CheckpointManager(
+        self._directory, item_names=('state', 'progress'),
+        # The directory is made by the first save, not here: a run refused
+        # before training starts leaves nothing behind.
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=checkpoints_to_keep, create=False,
+            read_only=read_only))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, state: PyTree, progress: dict[str, Any]) -> None:
+    # Replicas share the step counter.
+    step = int(np.ravel(jax.device_get(state.step))[0])
+    if jax.process_index() == 0:
+      self._directory.mkdir(parents=True, exist_ok=True)
+    try:
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(
+              flax.serialization.to_state_dict(state)),
+          # A copy: the save completes in the background, while the
+          # caller goes on changing `progress`.
+          progress=ocp.args.JsonSave(as_json(progress))), force=True)
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(e) from e
+
+  def restore(self, target: PyTree) -> tuple[PyTree, dict[str, Any]] | None:
+    """The newest checkpoint that restores onto `target`'s shapes and
+    shardings, as (state, progress); None if no checkpoint restores."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                            flax.serialization.to_state_dict(target))
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        restored = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract),
+            progress=ocp.args.JsonRestore()))
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax and TensorStore raise many types for a damaged checkpoint.
+        reason = str(e).strip().splitlines()
+        logging.warning('Skipping checkpoint %s, which does not restore '
+                        '(%s: %s)', self._directory / str(step),
+                        type(e).__name__, reason[0] if reason else '')
+        self._set_aside(step)
+        continue
+      return (flax.serialization.from_state_dict(target, restored.state),
+              restored.progress)
+    return None
+
+  def _set_aside(self, step: int) -> None:
+    """Moves a damaged checkpoint to checkpoints_corrupt/ (never deletes)."""
+    if self._read_only or jax.process_index() > 0:
+      return
+    self._corrupt.mkdir(parents=True, exist_ok=True)
+    destination = self._corrupt / str(step)
+    suffix = 1
+    while destination.exists():
+      destination = self._corrupt / f'{step}.{suffix}'
+      suffix += 1
+    (self._directory / str(step)).rename(destination)
+    logging.warning('Moved it to %s.', destination)
+    self._manager.reload()
+
+  def close(self) -> None:
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(e) from e
+    finally:
+      self._manager.close()
+
+  def _write_error(self, error: Exception) -> OSError:
+    """A failed (possibly background) save as an OSError naming the
+    directory and the operating system's reason: Orbax reports a full or
+    read-only disk as a long TensorStore ValueError."""
+    text = str(error)
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+      if os.strerror(code) in text:
+        return OSError(code, os.strerror(code), str(self._directory))
+    lines = text.strip().splitlines()
+    return OSError(errno.EIO, f'{type(error).__name__}: '
+                   f'{lines[0][:300] if lines else ""}', str(self._directory))
