@@ -2,7 +2,7 @@ r"""Analyzes a trained run: python analyze.py --workdir=RUN_DIR.
 
 Loads the run's config (RUN_DIR/config.json) and newest checkpoint, measures
 the Hessian spectrum, sharpness and loss landscape of the training loss on a
-fixed subset of the training data (see analysis.py), and writes into
+fixed subset of the training data (see analysis/measure.py), and writes into
 RUN_DIR/analysis/:
 
   analysis.json                  every scalar, with errors, settings, timings
@@ -43,13 +43,14 @@ from ml_collections import config_flags
 import numpy as np
 import tensorflow as tf
 
-import analysis
+from analysis import measure
+from analysis import plots
 import cli
 from configs import default
-import input_pipeline
-import plots
+from input_pipeline import sources
+import parallel
+import run_state
 import rundir
-import train
 import validate
 
 FLAGS = flags.FLAGS
@@ -97,17 +98,17 @@ def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
 
 
 def replicas(config: ml_collections.ConfigDict,
-             state: train.TrainState) -> list[train.TrainState]:
+             state: run_state.TrainState) -> list[run_state.TrainState]:
   """The run's models: one, or each of its stacked replicas."""
   if config.num_replicas == 1:
     return [state]
-  return [train.replica_state(state, r) for r in range(config.num_replicas)]
+  return [parallel.replica(state, r) for r in range(config.num_replicas)]
 
 
 def check_interpolable(workdir: str, config: ml_collections.ConfigDict,
-                       states: list[train.TrainState], other_dir: str,
+                       states: list[run_state.TrainState], other_dir: str,
                        other_config: ml_collections.ConfigDict,
-                       others: list[train.TrainState]) -> None:
+                       others: list[run_state.TrainState]) -> None:
   """Raises validate.ConfigError unless the runs share parameter shapes and
   dataset (the path is evaluated on the first run's data), and the other
   run has one replica or as many as this one (paired in order)."""
@@ -165,22 +166,22 @@ def run(workdir: str, config: ml_collections.ConfigDict,
   directory that is not a run, has no checkpoint, or cannot be interpolated
   with `interpolate_to`.
   """
-  analysis.check_config(config)  # Before minutes of loading.
-  _, state, progress = train.load_checkpoint(workdir, config)
+  measure.check_config(config)  # Before minutes of loading.
+  _, state, progress = run_state.load_checkpoint(workdir, config)
   states = replicas(config, state)
   others = [None] * len(states)
   if interpolate_to:
-    other_config, other, _ = train.load_checkpoint(interpolate_to)
+    other_config, other, _ = run_state.load_checkpoint(interpolate_to)
     others = replicas(other_config, other)
     check_interpolable(workdir, config, states, interpolate_to, other_config,
                        others)
     others = others * (len(states) // len(others))
-  analyzers = analysis.replica_analyzers(train.replica_configs(config),
-                                         input_pipeline.create_mesh())
+  analyzers = measure.replica_analyzers(run_state.replica_configs(config),
+                                         parallel.create_mesh())
   all_results = []
   for replica, (analyzer, single, other) in enumerate(
       zip(analyzers, states, others)):
-    results, arrays = analysis.full_analysis(analyzer, single, other)
+    results, arrays = measure.full_analysis(analyzer, single, other)
     logdir = rundir.replica_dirs(epath.Path(workdir), len(states))[replica]
     results = {'workdir': str(workdir), 'replica': replica,
                'epoch': progress['epoch'], 'interpolate_to': interpolate_to,
@@ -191,7 +192,7 @@ def run(workdir: str, config: ml_collections.ConfigDict,
                     f'{name}, replica {replica}' if len(states) > 1 else name,
                     interpolate_to and epath.Path(interpolate_to).name)
       writer = metric_writers.SummaryWriter(str(logdir))
-      writer.write_scalars(results['step'], analysis.scalars(results))
+      writer.write_scalars(results['step'], measure.scalars(results))
       writer.close()
     all_results.append(results)
   return all_results
@@ -215,7 +216,7 @@ def main(argv):
         workdir, FLAGS.config,
         config_flags.get_override_values(FLAGS['config']))
     all_results = run(workdir, config, interpolate_to)
-  except (validate.ConfigError, input_pipeline.DatasetUnavailableError) as e:
+  except (validate.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   for results in all_results:
     hessian, sharpness = results['hessian'], results['sharpness']

@@ -21,8 +21,9 @@ import jax
 from ml_collections import config_flags
 import tensorflow as tf
 
+from analysis import measure
 import cli
-import input_pipeline
+from input_pipeline import sources
 import outcomes
 import rundir
 import train
@@ -90,8 +91,9 @@ def main(argv):
   logging.info('Config:\n%s', config)
   stop = cli.StopRequest()
   try:
-    summary = train.train_and_evaluate(config, workdir, stop.requested)
-  except (validate.ConfigError, input_pipeline.DatasetUnavailableError) as e:
+    summary = train.train_and_evaluate(config, workdir, stop.requested,
+                                       measure.training_evaluators(config))
+  except (validate.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   except train.Diverged as e:
     print(f'error: {e}', file=sys.stderr, flush=True)

@@ -17,19 +17,14 @@ from absl import logging
 import numpy as np
 from scipy import stats
 
+from configs import default
+
 CONFIDENCE = 0.95
 # Keys that tell the seeds of a setting apart, or that do not change what is
 # trained: runs differing only in these are averaged together.
-RUN_ONLY_KEYS = ('seed', 'num_replicas', 'replica_rho', 'data_dir',
-                 'download', 'manual_dir', 'steps_per_dispatch',
-                 'eval_batch_size', 'checkpoints_to_keep',
-                 'checkpoint_every_steps', 'analysis_every_epochs',
-                 'analysis')
-# Keys SGD ignores: SGD runs form one setting whatever their values.
-SAM_ONLY_KEYS = ('rho', 'sam_weight_decay_in_ascent', 'sam_m', 'sam_steps',
-                 'sam_adaptive', 'sam_eta', 'sam_batchnorm_stats',
-                 'sam_start_epoch')
-WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor')
+RUN_ONLY_KEYS = default.SEED_KEYS + default.TRAJECTORY_NEUTRAL_KEYS
+SAM_ONLY_KEYS = default.SAM_ONLY_KEYS
+WIDTH_KEYS = default.WIDTH_KEYS
 # summary.json's status of a completed run (train.py's rundir.FINISHED; not
 # imported, so that the report needs neither JAX nor Orbax).
 FINISHED = 'finished'

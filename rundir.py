@@ -28,18 +28,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 import config_util
+from configs import default
 
 PyTree = Any
-
-# Keys that a resumed or extended run may change: they affect evaluation,
-# logging, checkpointing or where data is read from, never the trajectory
-# (the parameters after each step). num_epochs may change too, but only when
-# the learning-rate schedule over the steps already trained stays the same
-# (see train.check_extension).
-HARMLESS_KEYS = ('eval_batch_size', 'checkpoints_to_keep',
-                 'checkpoint_every_steps', 'steps_per_dispatch', 'data_dir',
-                 'manual_dir', 'download', 'analysis_every_epochs',
-                 'analysis')
 
 
 def require_absolute(path: str | os.PathLike[str], what: str) -> epath.Path:
@@ -122,8 +113,9 @@ def changed_keys(workdir: epath.Path,
 def check_workdir(workdir: epath.Path,
                   config: ml_collections.ConfigDict) -> None:
   """Refuses a workdir that is (or lies under) a file, or that holds a run
-  whose config differs in a key that changes training (HARMLESS_KEYS and
-  num_epochs may change; train.check_extension checks the latter)."""
+  whose config differs in a key that changes training (only
+  default.TRAJECTORY_NEUTRAL_KEYS and num_epochs may change;
+  validate.check_extension checks the latter)."""
   for parent in (workdir, *workdir.parents):
     if parent.exists():
       config_util.require(
@@ -132,12 +124,12 @@ def check_workdir(workdir: epath.Path,
           'which is a file, not a directory')
       break
   refused = [k for k in changed_keys(workdir, config)
-             if k not in HARMLESS_KEYS + ('num_epochs',)]
+             if k not in default.TRAJECTORY_NEUTRAL_KEYS + ('num_epochs',)]
   config_util.require(
       not refused, f'workdir {workdir} holds a run with a different config '
       f'(differs in: {", ".join(refused)}); resume it with the same config '
       f'or choose a new workdir (a resumed run may change only num_epochs '
-      f'and {", ".join(HARMLESS_KEYS)})')
+      f'and {", ".join(default.TRAJECTORY_NEUTRAL_KEYS)})')
 
 
 class WorkdirLock:

@@ -391,7 +391,7 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
     process = children.start(run.command, stdout=log, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, env=env)
     if process is None:
-      log.write(f'=== sweep.py did not start it: the sweep was stopped\n')
+      log.write('=== sweep.py did not start it: the sweep was stopped\n')
       return Outcome(run, NOT_STARTED)
     returncode = process.wait()
     children.finished(process)

@@ -3,11 +3,12 @@
 from etils import epath
 import jax
 import ml_collections
+import numpy as np
 
 from config_util import ConfigError, require  # pylint: disable=unused-import
 import config_util
 from configs import default
-import input_pipeline
+from input_pipeline import sources
 import models
 import optimizers
 import sparsity
@@ -27,16 +28,16 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   require(config.num_epochs >= 1,
           f'num_epochs must be >= 1, got {config.num_epochs}')
   _one_of(config, 'model', models.MODELS)
-  _one_of(config, 'dataset', input_pipeline.DATASETS)
+  _one_of(config, 'dataset', sources.DATASETS)
   _one_of(config, 'optimizer', OPTIMIZERS)
   _one_of(config, 'pruner', sparsity.PRUNERS)
   _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
   _one_of(config, 'base_optimizer', optimizers.BASE_OPTIMIZERS)
   _one_of(config, 'norm', models.NORMS)
-  _one_of(config, 'label_noise_type', input_pipeline.LABEL_NOISE_TYPES)
+  _one_of(config, 'label_noise_type', sources.LABEL_NOISE_TYPES)
   _one_of(config, 'sam_batchnorm_stats', ('clean', 'perturbed'))
 
-  spec = input_pipeline.DATASETS[config.dataset]
+  spec = sources.DATASETS[config.dataset]
   if config.model == 'mlp':
     require(len(config.num_neurons) > 0,
              'num_neurons is empty: the MLP needs at least one hidden layer')
@@ -129,3 +130,25 @@ def check_config(config: ml_collections.ConfigDict) -> None:
           f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
           f'{config.checkpoint_every_steps}')
 
+
+def check_extension(old: ml_collections.ConfigDict,
+                    new: ml_collections.ConfigDict, steps_done: int,
+                    steps_per_epoch: int, epochs_done: int) -> None:
+  """Allows a run to continue with a changed num_epochs only if the
+  learning rate of every step already trained stays the same (e.g. a
+  constant schedule); otherwise the run would mix two schedules."""
+  if old.num_epochs == new.num_epochs:
+    return
+  require(
+      new.num_epochs >= epochs_done, f'num_epochs={new.num_epochs} is fewer '
+      f'than the {epochs_done} epochs this run has trained')
+  steps = np.arange(steps_done)
+  before = optimizers.create_learning_rate_schedule(old, steps_per_epoch)
+  after = optimizers.create_learning_rate_schedule(new, steps_per_epoch)
+  require(
+      np.array_equal(np.asarray(jax.vmap(before)(steps)),
+                     np.asarray(jax.vmap(after)(steps))),
+      f'num_epochs {old.num_epochs} -> {new.num_epochs} changes the learning '
+      f'rate of steps already trained (lr_schedule={new.lr_schedule} scales '
+      'with the length of training); start a new workdir, e.g. with '
+      'init_from=<this run> to continue from its weights')

@@ -23,10 +23,10 @@ from absl import flags
 import jax
 from ml_collections import config_flags
 
-import analysis
+from analysis import measure
 import analyze
-import input_pipeline
-import train
+import parallel
+import run_state
 
 analyze.define_flags()  # --workdir, --config.analysis.*
 flags.DEFINE_string('output', 'analysis_speed.json', 'Where to write JSON.')
@@ -49,14 +49,14 @@ def main(argv):
   config = analyze.analysis_config(
       workdir, FLAGS.config,
       config_flags.get_override_values(FLAGS['config']))
-  _, state, _ = train.load_checkpoint(workdir, config)
+  _, state, _ = run_state.load_checkpoint(workdir, config)
   state = analyze.replicas(config, state)[0]
   settings = config.analysis
-  analyzer = analysis.Analyzer(config, input_pipeline.create_mesh())
+  analyzer = measure.Analyzer(config, parallel.create_mesh())
   matvec, support = analyzer.operator(state)
   results = {
       'model': config.model, 'dataset': config.dataset,
-      'num_params': train.count_params(state.params),
+      'num_params': run_state.count_params(state.params),
       'num_examples': settings.num_examples,
       'lanczos_iterations': settings.lanczos_iterations,
       'hutchinson_probes': settings.hutchinson_probes,

@@ -4,7 +4,7 @@ r"""Steady-state training throughput of SGD and SAM, and the machine's matmul.
       --output=/tmp/throughput.json
 
 Measures, in one run and with the training code itself (train.make_train_chunk
-on input_pipeline.OnDeviceTrainData, compilation excluded):
+on on_device.OnDeviceTrainData, compilation excluded):
 
 * the Fashion-MNIST MLP (300, 100) at batch 128 (real data from TFDS);
 * a narrow CIFAR-style ResNet-18 (num_filters=8) at batch 128, on random
@@ -29,9 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import default
-import input_pipeline
+from input_pipeline import on_device
+from input_pipeline import sources
 import models
 import optimizers
+import parallel
+import run_state
 import train
 
 flags.DEFINE_string('output', 'throughput.json', 'Where to write the JSON.')
@@ -78,18 +81,18 @@ def step_flops(config, data, state, mesh) -> float:
   return float(analysis['flops']) * jax.device_count()
 
 
-def measure(config, split: input_pipeline.Split, min_seconds: float,
+def measure(config, split: sources.Split, min_seconds: float,
             repeats: int) -> dict[str, float]:
   """Steady-state training examples/s of `config` on `split`."""
-  spec = input_pipeline.get_spec(config.dataset)
-  mesh = input_pipeline.create_mesh()
-  data = input_pipeline.OnDeviceTrainData(
+  spec = sources.get_spec(config.dataset)
+  mesh = parallel.create_mesh()
+  data = on_device.OnDeviceTrainData(
       split, spec, config, mesh,
-      [train.seed_keys(c.seed) for c in train.replica_configs(config)])
+      [run_state.seed_keys(c.seed) for c in run_state.replica_configs(config)])
   model = models.create_model(config, spec.num_classes)
   schedule = optimizers.create_learning_rate_schedule(config,
                                                       data.steps_per_epoch)
-  state = train.fresh_state(config, model, data.example_shape,
+  state = run_state.fresh_state(config, model, data.example_shape,
                             optimizers.create_optimizer(config, schedule),
                             data, mesh)
   flops = step_flops(config, data, state, mesh)
@@ -107,7 +110,7 @@ def measure(config, split: input_pipeline.Split, min_seconds: float,
     jax.block_until_ready((state, totals))
     best = max(best, done * config.batch_size * config.num_replicas /
                (time.perf_counter() - start))
-  params = train.count_params(state.params) // config.num_replicas
+  params = run_state.count_params(state.params) // config.num_replicas
   passes = 2 if config.optimizer == 'sam' else 1
   result = {'examples_per_sec': best,
             'flops_per_step': flops,
@@ -152,9 +155,9 @@ def resnet_config(optimizer: str):
 
 def main(argv):
   del argv
-  fashion_mnist = input_pipeline.load_split(mlp_config('sgd'), train=True)
+  fashion_mnist = sources.load_split(mlp_config('sgd'), train=True)
   rng = np.random.default_rng(0)
-  cifar_shaped = input_pipeline.Split(
+  cifar_shaped = sources.Split(
       rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8),
       rng.integers(0, 10, 10_000).astype(np.int32))
   results = {'devices': [str(d) for d in jax.devices()],

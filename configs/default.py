@@ -8,6 +8,26 @@ Override any key from the command line, e.g.
 import ml_collections
 from ml_collections import config_dict
 
+# Groups of keys, named here so that they cannot drift from the keys above
+# (tests/test_layering.py checks that each names real keys).
+# Keys that never change the trajectory (the parameters after each step):
+# evaluation, logging, checkpointing and where data is read from. A resumed
+# run may change them (rundir.check_workdir).
+TRAJECTORY_NEUTRAL_KEYS = ('eval_batch_size', 'checkpoints_to_keep',
+                           'checkpoint_every_steps', 'steps_per_dispatch',
+                           'data_dir', 'manual_dir', 'download',
+                           'analysis_every_epochs', 'analysis')
+# Keys that make a run one seed of a setting: report.py averages runs that
+# differ only in these and the keys above.
+SEED_KEYS = ('seed', 'num_replicas', 'replica_rho')
+# Keys SGD ignores: report.py puts SGD runs in one setting whatever their
+# values.
+SAM_ONLY_KEYS = ('rho', 'sam_weight_decay_in_ascent', 'sam_m', 'sam_steps',
+                 'sam_adaptive', 'sam_eta', 'sam_batchnorm_stats',
+                 'sam_start_epoch')
+# The width of each model family (the x axis of the paper's Figure 1).
+WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor')
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()

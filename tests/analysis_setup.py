@@ -10,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from analysis import measure
 from configs import default
-import analysis
-import input_pipeline
 import models
+import parallel
+import run_state
 import sparsity
-import train
 from tests.conftest import small_config
 
 
@@ -42,17 +42,17 @@ def tiny_state(config, sparsity_level=0.0, seed=0):
   model = models.create_model(config, num_classes=10)
   params = model.init(init_key, jnp.zeros((1, 40)))['params']
   mask = sparsity.compute_mask('random', sparsity_level, params, mask_key)
-  state = train.TrainState.create(
+  state = run_state.TrainState.create(
       apply_fn=model.apply, params=sparsity.apply_mask(params, mask),
       tx=optax.sgd(0.1), batch_stats={}, mask=mask)
   return jax.device_put(state, jax.NamedSharding(
-      input_pipeline.create_mesh(), jax.sharding.PartitionSpec()))
+      parallel.create_mesh(), jax.sharding.PartitionSpec()))
 
 
 @functools.lru_cache(maxsize=None)
 def tiny_analyzer():
   """The Analyzer of tiny_config(), shared so that tests share compilations."""
-  return analysis.Analyzer(tiny_config(), input_pipeline.create_mesh())
+  return measure.Analyzer(tiny_config(), parallel.create_mesh())
 
 
 def subset_arrays(analyzer):

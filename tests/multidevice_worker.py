@@ -14,8 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import input_pipeline
+from input_pipeline import sources
 import models
 import optimizers
+import parallel
+import run_state
 import sam
 import train
 from tests.conftest import small_config
@@ -24,32 +27,32 @@ from tests.conftest import small_config
 def first_sam_step_by_hand(config):
   """Max |difference| between the framework's first SAM step and one
   computed here: SAM on each device's quarter of the batch, then averaged."""
-  mesh = input_pipeline.create_mesh()
-  keys = train.seed_keys(config.seed)
-  spec = input_pipeline.get_spec(config.dataset)
+  mesh = parallel.create_mesh()
+  keys = run_state.seed_keys(config.seed)
+  spec = sources.get_spec(config.dataset)
   data, _ = input_pipeline.create_datasets(config, mesh, [keys])
   schedule = optimizers.create_learning_rate_schedule(config,
                                                       data.steps_per_epoch)
-  state = train.create_train_state(
+  state = run_state.create_train_state(
       models.create_model(config, spec.num_classes), data.example_shape,
       keys['init'], optimizers.create_optimizer(config, schedule))
   # A copy: the training step donates (and so deletes) its input state.
   placed = jax.device_put(jax.device_get(state),
-                          jax.NamedSharding(mesh, train.REPLICATED))
+                          jax.NamedSharding(mesh, parallel.REPLICATED))
   inputs, _ = next(data.epoch_chunks(0, 1))
   stepped, _ = train.make_train_chunk(config, data, mesh,
                                        use_sam=True)(placed, inputs, 1)
 
-  split = input_pipeline.load_split(config, train=True)
+  split = sources.load_split(config, train=True)
   order = np.asarray(jax.random.permutation(
       jax.random.fold_in(keys['data'], 0), len(split)))
   batch = order[:config.batch_size]
   grads = []
   for part in np.split(batch, jax.device_count()):
-    images = input_pipeline.normalize(jnp.asarray(split.images[part]), spec)
+    images = sources.normalize(jnp.asarray(split.images[part]), spec)
     labels = jnp.asarray(split.labels[part])
     g, _, _ = sam.sam_gradient(
-        lambda p: train.loss_gradient(state, images, labels, p),
+        lambda p: run_state.loss_gradient(state, images, labels, p),
         state.params, config.rho)
     grads.append(g)
   mean = jax.tree.map(lambda *g: sum(g) / len(g), *grads)
@@ -62,7 +65,7 @@ def first_sam_step_by_hand(config):
 def main(out, workdir, overrides):
   config = small_config(**json.loads(overrides))
   summary = train.train_and_evaluate(config, workdir)
-  _, state, _ = train.load_checkpoint(workdir)
+  _, state, _ = run_state.load_checkpoint(workdir)
   leaves = {str(i): np.asarray(x)
             for i, x in enumerate(jax.tree.leaves(state.params))}
   by_hand = (first_sam_step_by_hand(config)

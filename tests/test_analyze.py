@@ -11,10 +11,11 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
-import analysis
+from analysis import measure
 import analyze
 from configs import default
-import input_pipeline
+import parallel
+import run_state
 import train
 import validate
 from tests import analysis_setup
@@ -55,7 +56,8 @@ def runs(tmp_path_factory):
   sam_config = small_config(optimizer='sam', num_epochs=1,
                             analysis_every_epochs=1)
   sam_config.analysis.update(SETTINGS)
-  train.train_and_evaluate(sam_config, str(root / 'sam'))
+  train.train_and_evaluate(sam_config, str(root / 'sam'),
+                           evaluators=measure.training_evaluators(sam_config))
   return root, run_analysis(root / 'sgd', root / 'sam')
 
 
@@ -123,8 +125,8 @@ def test_training_logs_the_exact_top_eigenvalue(runs):
   assert record['sharpness/one_step'] > 0
   # The dense Hessian of the final weights' loss on the analysis subset,
   # computed without the framework's HVPs.
-  config, state, _ = train.load_checkpoint(root / 'sam')
-  analyzer = analysis.Analyzer(config, input_pipeline.create_mesh())
+  config, state, _ = run_state.load_checkpoint(root / 'sam')
+  analyzer = measure.Analyzer(config, parallel.create_mesh())
   x0, _ = ravel_pytree(state.params)
   exact = np.linalg.eigvalsh(np.asarray(jax.hessian(analysis_setup.flat_loss(
       state, *analysis_setup.subset_arrays(analyzer)))(x0), np.float64))

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from benchmarks import throughput
-import input_pipeline
+from input_pipeline import sources
 
 
 def test_measure_reports_throughput_and_the_executed_flops():
   rng = np.random.default_rng(0)
-  split = input_pipeline.Split(
+  split = sources.Split(
       rng.integers(0, 256, (2048, 28, 28, 1), dtype=np.uint8),
       rng.integers(0, 10, 2048).astype(np.int32))
   sgd = throughput.measure(throughput.mlp_config('sgd'), split, 0.2, 1)

@@ -7,7 +7,6 @@ bit-equal on the CPU."""
 
 import json
 import os
-import pathlib
 import random
 import re
 import shutil
@@ -23,7 +22,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 import outcomes
-import train
+import run_state
 from tests.conftest import REPO, run_python
 from tests.test_analyze import SETTINGS
 
@@ -81,7 +80,7 @@ def ending(workdir):
     summary.pop(key)
   for record in summary['history']:
     record.pop('examples_per_sec')
-  _, state, _ = train.load_checkpoint(str(workdir))
+  _, state, _ = run_state.load_checkpoint(str(workdir))
   return summary, [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
@@ -125,7 +124,7 @@ def test_a_signal_checkpoints_the_current_step_and_resuming_is_exact(
 
   code, output = main_py(workdir, *FAULT_RUN)
   assert code == 0, output[-3000:]
-  assert f'Resumed from the checkpoint ' in output
+  assert 'Resumed from the checkpoint ' in output
   assert_same_ending(workdir, uninterrupted[1])
 
 
@@ -241,7 +240,7 @@ def test_a_diverging_run_stops_keeps_its_finite_checkpoint_and_says_so(
                        parse_constant=lambda c: pytest.fail(c))
   assert summary['status'] == 'diverged' and summary['diverged_epoch'] == 2
   assert [r['epoch'] for r in summary['history']] == [1]
-  _, state, _ = train.load_checkpoint(str(workdir))
+  _, state, _ = run_state.load_checkpoint(str(workdir))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
   # Running it again says the same without training.
   code, again = main_py(workdir, *args)
@@ -362,7 +361,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_checkpoints_saved(
                       'device', output.strip().splitlines()[-1]), output[-3000:]
   saved = [s for s in os.listdir(workdir / 'checkpoints') if s.isdigit()]
   assert saved
-  _, state, progress = train.load_checkpoint(str(workdir))
+  _, state, progress = run_state.load_checkpoint(str(workdir))
   assert progress['epoch'] >= 1
 
 

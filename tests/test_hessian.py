@@ -7,10 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import analysis
-import hessian
-import input_pipeline
-import objective
+from analysis import hessian
+from analysis import measure
+from analysis import objective
+from input_pipeline import sources
+import parallel
 from tests import analysis_setup
 
 
@@ -26,7 +27,7 @@ def test_hvp_is_the_exact_hessian_times_the_vector(case):
   vector = np.random.default_rng(0).standard_normal(full.shape[0])
   _, unravel = ravel_pytree(state.params)
   data_parallel = objective.Objective(
-      input_pipeline.get_spec('mnist1d'), input_pipeline.create_mesh()).hvp(
+      sources.get_spec('mnist1d'), parallel.create_mesh()).hvp(
           state, state.params, analyzer.data, unravel(jnp.float32(vector)))
   # Pruned weights neither move nor count: M H M v.
   expected = free * (full @ (free * vector))
@@ -75,7 +76,7 @@ def test_slq_moments_are_within_their_standard_errors(case):
     # Informative: small next to E|lambda|^k (odd moments may cancel).
     assert stderr < 0.5 * np.mean(np.abs(eigenvalues)**order), order
   np.testing.assert_allclose(quadrature.weights.sum(-1), 1, rtol=1e-5)
-  grid, density, _ = analysis.density_grid(quadrature, 2000, 0.01)
+  grid, density, _ = measure.density_grid(quadrature, 2000, 0.01)
   assert np.trapezoid(density, grid) == pytest.approx(1, abs=1e-3)
 
 

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import input_pipeline
+from input_pipeline import on_device
+from input_pipeline import sources
+from input_pipeline import streaming
+import parallel
 from tests.conftest import small_config
 
 
@@ -17,14 +20,14 @@ def config_for(dataset, **keys):
 
 def test_fashion_mnist_loads_from_the_tfds_directory(tfds_dir):
   config = config_for('fashion_mnist', data_dir=tfds_dir, download=False)
-  train = input_pipeline.load_split(config, train=True)
-  test = input_pipeline.load_split(config, train=False)
+  train = sources.load_split(config, train=True)
+  test = sources.load_split(config, train=False)
   assert train.images.shape == (60_000, 28, 28, 1)
   assert train.images.dtype == np.uint8 and train.labels.dtype == np.int32
   assert len(test) == 10_000
   assert set(np.unique(train.labels)) == set(range(10))
-  assert input_pipeline.example_shape(config) == (28, 28, 1)
-  subset = input_pipeline.load_split(
+  assert sources.example_shape(config) == (28, 28, 1)
+  subset = sources.load_split(
       config_for('fashion_mnist', num_train_examples=500), train=True)
   np.testing.assert_array_equal(subset.labels, train.labels[:500])
 
@@ -32,15 +35,15 @@ def test_fashion_mnist_loads_from_the_tfds_directory(tfds_dir):
 def test_tfds_data_dir_defaults_to_tfds_data_dir_variable(tfds_dir):
   # data_dir=None: TFDS's default, which honours TFDS_DATA_DIR (conftest).
   config = config_for('fashion_mnist', data_dir=None, download=False)
-  assert len(input_pipeline.load_split(config, train=False)) == 10_000
+  assert len(sources.load_split(config, train=False)) == 10_000
 
 
 def test_missing_dataset_names_the_data_directory(tmp_path):
   config = config_for('cifar10', data_dir=str(tmp_path), download=False)
-  with pytest.raises(input_pipeline.DatasetUnavailableError,
+  with pytest.raises(sources.DatasetUnavailableError,
                      match=f"'cifar10' is not in config.data_dir='{tmp_path}'"
                      '.*TFDS_DATA_DIR'):
-    input_pipeline.load_split(config, train=True)
+    sources.load_split(config, train=True)
 
 
 @pytest.mark.parametrize('dataset,shape,classes', [
@@ -50,21 +53,21 @@ def test_tfds_image_datasets_load_through_the_same_path(dataset, shape,
                                                         classes):
   with tfds.testing.mock_data(num_examples=37):
     config = config_for(dataset)
-    split = input_pipeline.load_split(config, train=True)
+    split = sources.load_split(config, train=True)
   assert split.images.shape == (37,) + shape
   assert split.images.dtype == np.uint8
-  assert input_pipeline.get_spec(dataset).num_classes == classes
+  assert sources.get_spec(dataset).num_classes == classes
 
 
 def test_mnist1d_is_generated_locally_without_side_effects():
   np.random.seed(123)
   before = np.random.get_state()[1].copy()
-  train = input_pipeline.load_split(config_for('mnist1d'), train=True)
-  test = input_pipeline.load_split(config_for('mnist1d'), train=False)
+  train = sources.load_split(config_for('mnist1d'), train=True)
+  test = sources.load_split(config_for('mnist1d'), train=False)
   np.testing.assert_array_equal(np.random.get_state()[1], before)
   assert train.images.shape == (4000, 40) and len(test) == 1000
   assert train.images.dtype == np.float32
-  again = input_pipeline.load_split(config_for('mnist1d'), train=True)
+  again = sources.load_split(config_for('mnist1d'), train=True)
   np.testing.assert_array_equal(train.images, again.images)
 
 
@@ -72,10 +75,10 @@ def test_imagenet_streams_uint8_crops_with_padded_evaluation():
   config = config_for('imagenet2012', image_size=32, augment=True,
                       batch_size=4, eval_batch_size=6)
   with tfds.testing.mock_data(num_examples=10):
-    batches, count = input_pipeline.imagenet_batches(config, True, 0, 4)
+    batches, count = streaming.imagenet_batches(config, True, 0, 4)
     train = list(batches)
-    again = list(input_pipeline.imagenet_batches(config, True, 0, 4)[0])
-    evaluation, eval_count = input_pipeline.imagenet_batches(
+    again = list(streaming.imagenet_batches(config, True, 0, 4)[0])
+    evaluation, eval_count = streaming.imagenet_batches(
         config, False, 0, 6)
     evaluation = list(evaluation)
   assert count == len(train) == 2  # 10 // 4, remainder dropped.
@@ -92,7 +95,7 @@ def test_random_crop_flip_takes_a_window_of_the_padded_image():
   rng = np.random.default_rng(0)
   images = rng.integers(1, 256, (64, 8, 8, 3)).astype(np.uint8)
   keys = jax.random.split(jax.random.key(0), 64)
-  out = np.asarray(input_pipeline.random_crop_flip(jnp.asarray(images), keys,
+  out = np.asarray(on_device.random_crop_flip(jnp.asarray(images), keys,
                                                    padding=2))
   padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
   flips, offsets = 0, set()
@@ -108,25 +111,25 @@ def test_random_crop_flip_takes_a_window_of_the_padded_image():
 
 
 def test_normalize_uses_per_channel_statistics():
-  spec = input_pipeline.get_spec('cifar10')
+  spec = sources.get_spec('cifar10')
   images = jnp.full((1, 2, 2, 3), 255, jnp.uint8)
   expected = (1 - np.array(spec.mean)) / np.array(spec.std)
-  np.testing.assert_allclose(input_pipeline.normalize(images, spec)[0, 0, 0],
+  np.testing.assert_allclose(sources.normalize(images, spec)[0, 0, 0],
                              expected, rtol=1e-6)
 
 
 def test_an_epoch_visits_every_example_once_in_a_new_order():
   config = config_for('mnist1d', batch_size=100)
-  split = input_pipeline.Split(
+  split = sources.Split(
       np.arange(1000, dtype=np.float32)[:, None].repeat(3, 1),
       np.arange(1000, dtype=np.int32))
-  mesh = input_pipeline.create_mesh()
-  data = input_pipeline.OnDeviceTrainData(
-      split, input_pipeline.get_spec('mnist1d'), config, mesh,
+  mesh = parallel.create_mesh()
+  data = on_device.OnDeviceTrainData(
+      split, sources.get_spec('mnist1d'), config, mesh,
       [{'data': jax.random.key(0), 'augment': jax.random.key(1)}])
 
   def labels(inputs, step):
-    inputs = input_pipeline.select_replica(inputs, data.replica_axes, 0)
+    inputs = parallel.select_replica(inputs, data.replica_axes, 0)
     return data.device_batch(inputs, 0, step)['labels']
 
   def epoch_labels(epoch):
@@ -146,10 +149,10 @@ def test_an_epoch_visits_every_example_once_in_a_new_order():
 
 def test_evaluation_covers_every_example_exactly_once():
   config = config_for('mnist1d', eval_batch_size=64)
-  split = input_pipeline.Split(np.zeros((1000, 3), np.float32),
+  split = sources.Split(np.zeros((1000, 3), np.float32),
                                np.arange(1000, dtype=np.int32))
-  data = input_pipeline.OnDeviceEvalData(split, config,
-                                         input_pipeline.create_mesh())
+  data = on_device.OnDeviceEvalData(split, config,
+                                         parallel.create_mesh())
   inputs = next(data.groups())
   valid = np.asarray(inputs['valid']).ravel()
   labels = np.asarray(inputs['labels']).ravel()

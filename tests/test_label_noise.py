@@ -5,20 +5,23 @@ import numpy as np
 import pytest
 
 import input_pipeline
+from input_pipeline import sources
+import parallel
+import run_state
 import train
 from tests.conftest import small_config
 
 
 def clean_split(n=1000, num_classes=10):
   labels = np.arange(n, dtype=np.int32) % num_classes
-  return input_pipeline.Split(np.zeros((n, 2), np.float32), labels)
+  return sources.Split(np.zeros((n, 2), np.float32), labels)
 
 
 @pytest.mark.parametrize('fraction', [0.0, 0.25, 0.5, 0.9])
 def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(
     fraction):
   split = clean_split()
-  noisy = input_pipeline.add_label_noise(split, 10, fraction, 'symmetric',
+  noisy = sources.add_label_noise(split, 10, fraction, 'symmetric',
                                          jax.random.key(0))
   changed = noisy.labels != split.labels
   np.testing.assert_array_equal(changed, noisy.flipped)
@@ -32,7 +35,7 @@ def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(
 
 def test_asymmetric_noise_is_a_fixed_class_permutation():
   split = clean_split()
-  noisy = input_pipeline.add_label_noise(split, 10, 0.3, 'asymmetric',
+  noisy = sources.add_label_noise(split, 10, 0.3, 'asymmetric',
                                          jax.random.key(0))
   np.testing.assert_array_equal(
       noisy.labels[noisy.flipped], (split.labels[noisy.flipped] + 1) % 10)
@@ -41,11 +44,11 @@ def test_asymmetric_noise_is_a_fixed_class_permutation():
 
 def test_noise_depends_on_the_seed_only():
   split = clean_split()
-  a = input_pipeline.add_label_noise(split, 10, 0.4, 'symmetric',
+  a = sources.add_label_noise(split, 10, 0.4, 'symmetric',
                                      jax.random.key(1))
-  b = input_pipeline.add_label_noise(split, 10, 0.4, 'symmetric',
+  b = sources.add_label_noise(split, 10, 0.4, 'symmetric',
                                      jax.random.key(1))
-  c = input_pipeline.add_label_noise(split, 10, 0.4, 'symmetric',
+  c = sources.add_label_noise(split, 10, 0.4, 'symmetric',
                                      jax.random.key(2))
   np.testing.assert_array_equal(a.labels, b.labels)
   assert not np.array_equal(a.flipped, c.flipped)
@@ -53,8 +56,8 @@ def test_noise_depends_on_the_seed_only():
 
 def data_labels(config):
   train_data, eval_data = input_pipeline.create_datasets(
-      config, input_pipeline.create_mesh(),
-      [train.seed_keys(config.seed)])
+      config, parallel.create_mesh(),
+      [run_state.seed_keys(config.seed)])
   inputs, _ = next(train_data.epoch_chunks(0, 1))
   # [device, replica, example]
   return (np.asarray(inputs['labels'])[0, 0],
@@ -71,7 +74,7 @@ def test_sgd_and_sam_runs_with_a_seed_see_the_same_noisy_labels():
   other_seed = data_labels(small_config(label_noise=0.25, seed=4))
   assert not np.array_equal(sgd[1], other_seed[1])
   # The test split is never touched.
-  clean = input_pipeline.load_split(small_config(), train=False).labels
+  clean = sources.load_split(small_config(), train=False).labels
   test_labels = sgd[2].ravel()[:len(clean)]
   np.testing.assert_array_equal(test_labels, clean)
   assert sgd[1].sum() == 1000  # 25% of MNIST-1D's 4,000 training labels.

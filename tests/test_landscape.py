@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import landscape
+from analysis import landscape
 import sparsity
 from tests import analysis_setup
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+import parallel
+import run_state
 import train
 from tests.conftest import small_config
 
@@ -24,13 +26,13 @@ def test_replicas_equal_separate_runs_with_their_seeds_and_rhos(tmp_path):
   side_by_side = train.train_and_evaluate(
       small_config(num_replicas=3, replica_rho=rhos, **knobs),
       str(tmp_path / 'replicas'))
-  _, stacked, _ = train.load_checkpoint(tmp_path / 'replicas')
+  _, stacked, _ = run_state.load_checkpoint(tmp_path / 'replicas')
   assert side_by_side['num_replicas'] == 3
   for replica, rho in enumerate(rhos):
     single = small_config(**dict(knobs, seed=5 + replica, rho=rho))
     separate = train.train_and_evaluate(single, str(tmp_path / f'{replica}'))
-    _, state, _ = train.load_checkpoint(tmp_path / f'{replica}')
-    mine = train.replica_state(stacked, replica)
+    _, state, _ = run_state.load_checkpoint(tmp_path / f'{replica}')
+    mine = parallel.replica(stacked, replica)
     for a, b in zip(jax.tree.leaves(state.params),
                     jax.tree.leaves(mine.params)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,

@@ -7,13 +7,14 @@ import pytest
 
 import models
 import optimizers
+import run_state
 import train
 import validate
 from tests.conftest import small_config
 
 
 def final_state(workdir):
-  return train.load_checkpoint(workdir)[1]
+  return run_state.load_checkpoint(workdir)[1]
 
 
 def assert_close_params(a, b, **tolerance):
@@ -95,7 +96,7 @@ def test_batchnorm_statistics_come_from_the_chosen_pass():
   config = small_config(dataset='fashion_mnist', model='resnet18',
                         num_filters=2, optimizer='sam', rho=0.5)
   model = models.create_model(config, 10)
-  state = train.create_train_state(
+  state = run_state.create_train_state(
       model, (8, 8, 1), jax.random.key(0),
       optimizers.create_optimizer(config, lambda step: 0.1))
   images = jax.random.normal(jax.random.key(1), (16, 8, 8, 1))
@@ -113,7 +114,7 @@ def test_batchnorm_statistics_come_from_the_chosen_pass():
                   jax.tree.leaves(perturbed_grads)):
     np.testing.assert_array_equal(a, b)
   # Clean statistics are those of a forward pass at the unperturbed weights.
-  _, (_, _, expected) = train.loss_gradient(state, images, labels,
+  _, (_, _, expected) = run_state.loss_gradient(state, images, labels,
                                             state.params)
   for a, b in zip(jax.tree.leaves(clean_stats), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import sam
-import sharpness
+from analysis import sharpness
 import sparsity
 from tests import analysis_setup
 

@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+import run_state
 import sparsity
 import train
 from tests.conftest import small_config
@@ -102,7 +103,7 @@ def test_pruned_weights_stay_exactly_zero_through_training(
   if base_optimizer == 'adamw':
     config.learning_rate = 1e-2
   summary = train.train_and_evaluate(config, str(tmp_path))
-  _, state, _ = train.load_checkpoint(tmp_path)
+  _, state, _ = run_state.load_checkpoint(tmp_path)
   momentum = optax.tree_utils.tree_get(state.opt_state, buffer)
   kernels = [(path, p, m, v) for (path, p), m, v in zip(
       jax.tree_util.tree_leaves_with_path(state.params),
@@ -123,7 +124,7 @@ def test_pruned_weights_stay_exactly_zero_through_training(
 def test_evaluation_applies_the_mask(tmp_path):
   config = small_config(sparsity=0.5, num_epochs=1)
   train.train_and_evaluate(config, str(tmp_path))
-  _, state, _ = train.load_checkpoint(tmp_path)
+  _, state, _ = run_state.load_checkpoint(tmp_path)
   from input_pipeline import create_mesh, get_spec, load_split, OnDeviceEvalData
   mesh = create_mesh()
   evaluate = train.make_evaluate(get_spec(config.dataset), mesh)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+import run_state
 import rundir
 import train
 import validate
@@ -14,7 +15,7 @@ from tests.conftest import small_config
 
 
 def final_params(workdir):
-  _, state, _ = train.load_checkpoint(workdir)
+  _, state, _ = run_state.load_checkpoint(workdir)
   return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 

@@ -17,6 +17,7 @@ import functools
 import time
 from typing import Any
 
+from absl import logging
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -24,14 +25,15 @@ import ml_collections
 import numpy as np
 import optax
 
-import hessian
-import input_pipeline
-import landscape
-import objective
+from analysis import hessian
+from analysis import landscape
+from analysis import objective
+from analysis import sharpness
+from input_pipeline import sources
+import parallel
+import run_state
 import sam
-import sharpness
 import sparsity
-import train
 import validate
 
 PyTree = Any
@@ -94,7 +96,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise validate.ConfigError(message)
 
 
-def _analysis_state(state: train.TrainState) -> train.TrainState:
+def _analysis_state(state: run_state.TrainState) -> run_state.TrainState:
   """The state without the optimizer, which no measurement uses (and whose
   static parts would otherwise key the compilation cache)."""
   return state.replace(tx=None, opt_state=None)
@@ -123,7 +125,7 @@ class Analyzer:
     self.settings = config.analysis
     self.data = objective.load_subset(config, mesh)
     self.objective = objective.Objective(
-        input_pipeline.get_spec(config.dataset), mesh)
+        sources.get_spec(config.dataset), mesh)
     self._key = jax.random.key(self.settings.seed)
     self._metrics = jax.jit(self.objective.metrics)
     self._gradient = jax.jit(self.objective.gradient)
@@ -174,7 +176,7 @@ class Analyzer:
             settings.ascent_steps)[0],
         state, state.params, data, settings.m)
 
-  def operator(self, state: train.TrainState
+  def operator(self, state: run_state.TrainState
                ) -> tuple[hessian.Matvec, jax.Array]:
     """(H at `state` as a map on flat vectors, 0/1 support of the free
     weights)."""
@@ -182,12 +184,12 @@ class Analyzer:
     return (lambda v: self._flat_hvp(state, self.data, v),
             hessian.flat_support(state.params, state.mask))
 
-  def metrics(self, state: train.TrainState) -> dict[str, float]:
+  def metrics(self, state: run_state.TrainState) -> dict[str, float]:
     """Loss and accuracy on the analysis subset."""
     return {k: float(v) for k, v in self._metrics(
         _analysis_state(state), state.params, self.data).items()}
 
-  def eigenpairs(self, state: train.TrainState, num_iterations: int,
+  def eigenpairs(self, state: run_state.TrainState, num_iterations: int,
                  num_top: int) -> tuple[np.ndarray, np.ndarray, PyTree]:
     """The `num_top` largest Hessian eigenvalues (largest first) then the
     most negative one, from one Lanczos run, with their residuals
@@ -203,7 +205,7 @@ class Analyzer:
     return (np.asarray(values), np.asarray(residuals),
             _to_host([unravel(v) for v in vectors]))
 
-  def trace(self, state: train.TrainState,
+  def trace(self, state: run_state.TrainState,
             num_probes: int) -> tuple[float, float]:
     """Hutchinson's estimate of tr(H) and its standard error."""
     matvec, support = self.operator(state)
@@ -213,7 +215,7 @@ class Analyzer:
         hessian.hutchinson_samples(matvec, probes))
     return float(mean), float(stderr)
 
-  def quadrature(self, state: train.TrainState) -> hessian.Quadrature:
+  def quadrature(self, state: run_state.TrainState) -> hessian.Quadrature:
     """Stochastic Lanczos quadrature with Rademacher probes."""
     support = hessian.flat_support(state.params, state.mask)
     state = _analysis_state(state)
@@ -225,7 +227,7 @@ class Analyzer:
                                          self.settings.slq_iterations),
         probes, restart_key))
 
-  def sharpness(self, state: train.TrainState) -> dict[str, Any]:
+  def sharpness(self, state: run_state.TrainState) -> dict[str, Any]:
     """Worst-case (one- and multi-step), adaptive, average-case (samples)
     and m-sharpness (if analysis.m)."""
     settings = self.settings
@@ -246,7 +248,7 @@ class Analyzer:
       results['m_sharpness'] = self.m_sharpness(state)
     return _to_host(results)
 
-  def worst_case_sharpness(self, state: train.TrainState, rho: float,
+  def worst_case_sharpness(self, state: run_state.TrainState, rho: float,
                            num_steps: int, adaptive: bool = False) -> float:
     """Worst-case sharpness on the whole subset; adaptive uses ASAM's scale
     |w| + analysis.adaptive_eta on kernels."""
@@ -257,17 +259,17 @@ class Analyzer:
     return float(self._worst_case(_analysis_state(state), self.data, rho,
                                   scale, num_steps))
 
-  def m_sharpness(self, state: train.TrainState) -> float:
+  def m_sharpness(self, state: run_state.TrainState) -> float:
     """Mean over groups of analysis.m examples of each group's worst-case
     sharpness (analysis.ascent_steps steps, radius analysis.rho)."""
     return float(self._m_sharpness(_analysis_state(state), self.data))
 
-  def directions(self, state: train.TrainState) -> tuple[PyTree, PyTree]:
+  def directions(self, state: run_state.TrainState) -> tuple[PyTree, PyTree]:
     """The landscapes' two filter-normalized random directions."""
     return tuple(self._random_direction(key, state.params, state.mask)
                  for key in jax.random.split(self._key_for(_DIRECTIONS)))
 
-  def landscape(self, state: train.TrainState) -> dict[str, Any]:
+  def landscape(self, state: run_state.TrainState) -> dict[str, Any]:
     """Metrics along one and on two filter-normalized random directions."""
     settings = self.settings
     analysis_state = _analysis_state(state)
@@ -285,8 +287,8 @@ class Analyzer:
             metrics_fn, state.params, first, second, grid, grid)]),
     }
 
-  def interpolation(self, state: train.TrainState,
-                    other: train.TrainState) -> dict[str, Any]:
+  def interpolation(self, state: run_state.TrainState,
+                    other: run_state.TrainState) -> dict[str, Any]:
     """Metrics along (1 - t) (w, BN stats) + t (w_other, BN stats_other)."""
     low, high = self.settings.interpolation_range
     ts = np.linspace(low, high, self.settings.interpolation_points)
@@ -299,7 +301,7 @@ class Analyzer:
         metrics_fn, (state.params, state.batch_stats),
         (other.params, other.batch_stats), ts))}
 
-  def training_scalars(self, state: train.TrainState) -> dict[str, float]:
+  def training_scalars(self, state: run_state.TrainState) -> dict[str, float]:
     """Top Hessian eigenvalue, trace and one-step sharpness, for TensorBoard
     during training (the same tags analyze.py writes)."""
     values, _, _ = self.eigenpairs(state, self.settings.lanczos_iterations, 1)
@@ -312,7 +314,7 @@ class Analyzer:
 
 def replica_analyzers(configs: list[ml_collections.ConfigDict],
                       mesh: jax.sharding.Mesh) -> list[Analyzer]:
-  """An Analyzer for each replica's config (train.replica_configs).
+  """An Analyzer for each replica's config (run_state.replica_configs).
 
   Replicas differ in seed; without label noise they train on the same
   labels, so they share one Analyzer (one subset, one set of compiled
@@ -325,6 +327,44 @@ def replica_analyzers(configs: list[ml_collections.ConfigDict],
       by_labels[labels] = Analyzer(config, mesh)
   return [by_labels[config.seed if config.get('label_noise') else None]
           for config in configs]
+
+
+class TrainingAnalysis:
+  """What training logs every config.analysis_every_epochs epochs: each
+  replica's top Hessian eigenvalue, trace and one-step sharpness, and the
+  seconds they took (the first time including compilation). A
+  train.EpochEvaluator: built before the first epoch, so that a bad analysis
+  setting fails before any training."""
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               mesh: jax.sharding.Mesh):
+    self.every_epochs = config.analysis_every_epochs
+    self._analyzers = replica_analyzers(run_state.replica_configs(config),
+                                        mesh)
+
+  def run(self, state: run_state.TrainState) -> list[dict[str, float]]:
+    measured = []
+    for replica, analyzer in enumerate(self._analyzers):
+      start = time.perf_counter()
+      scalars = analyzer.training_scalars(
+          parallel.replica(state, replica) if len(self._analyzers) > 1
+          else state)
+      seconds = time.perf_counter() - start
+      logging.info('replica %d: top Hessian eigenvalue %.4g, trace %.4g, '
+                   'one-step sharpness %.4g (%.1fs)', replica,
+                   scalars['hessian/top_eigenvalue'], scalars['hessian/trace'],
+                   scalars['sharpness/one_step'], seconds)
+      measured.append({**scalars, 'analysis/seconds': seconds})
+    return measured
+
+
+def training_evaluators(config: ml_collections.ConfigDict
+                        ) -> list[TrainingAnalysis]:
+  """The evaluators train.train_and_evaluate runs for `config`: the
+  training analysis if config.analysis_every_epochs, else none."""
+  if not config.analysis_every_epochs:
+    return []
+  return [TrainingAnalysis(config, parallel.create_mesh())]
 
 
 def density_grid(quadrature: hessian.Quadrature, num_points: int,
@@ -347,8 +387,8 @@ def _timed(seconds: dict[str, float], name: str, fn, *args):
   return result
 
 
-def full_analysis(analyzer: Analyzer, state: train.TrainState,
-                  other: train.TrainState | None = None
+def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
+                  other: run_state.TrainState | None = None
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
   """Every measurement: (JSON-ready results, arrays for grids and figures).
 
@@ -375,7 +415,7 @@ def full_analysis(analyzer: Analyzer, state: train.TrainState,
   results = {
       'step': int(state.step),
       'num_examples': settings.num_examples,
-      'num_params': train.count_params(state.params),
+      'num_params': run_state.count_params(state.params),
       'num_free_params': int(jnp.sum(hessian.flat_support(state.params,
                                                           state.mask))),
       'devices': jax.device_count(),

@@ -37,7 +37,7 @@ from jax import lax
 import jax.numpy as jnp
 import optax
 
-import landscape
+from analysis import landscape
 import sam
 
 PyTree = Any

@@ -11,7 +11,7 @@ decay term (it would add wd to every eigenvalue of the unpruned subspace).
 
 The subset is laid out as [batches, batch, ...] with each batch split over
 the devices (`SPECS`). Per-device code loops over its micro-batches,
-averages, and `train.device_mean` averages over devices: all micro-batches
+averages, and `parallel.device_mean` averages over devices: all micro-batches
 have the same size, so this is the mean over the subset, whatever the number
 of devices. Gradients and HVPs are taken per micro-batch and accumulated, so
 memory holds one micro-batch's activations.
@@ -29,22 +29,23 @@ from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 
-import hessian
-import input_pipeline
-import sparsity
-import train
+from analysis import hessian
+from input_pipeline import sources
+from input_pipeline import streaming
+import parallel
+import run_state
 import validate
 
 PyTree = Any
 Data = dict[str, jax.Array]
-AXIS = input_pipeline.AXIS
+AXIS = parallel.AXIS
 # Data: [batches, batch, ...], batches split over the devices.
 SPECS = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
-REPLICATED = P()
+REPLICATED = parallel.REPLICATED
 
 
 def _training_examples(config: ml_collections.ConfigDict,
-                       count: int) -> input_pipeline.Split:
+                       count: int) -> sources.Split:
   """The first `count` examples of this process's shuffled training share.
 
   In-memory datasets are loaded whole, with the run's label noise (the
@@ -52,30 +53,31 @@ def _training_examples(config: ml_collections.ConfigDict,
   `analysis.seed`; streamed ones (ImageNet) are read through the training
   stream (its seeded shuffle, center crops) until `count` examples arrive.
   """
-  spec = input_pipeline.get_spec(config.dataset)
+  spec = sources.get_spec(config.dataset)
   if spec.in_memory:
-    split = input_pipeline.load_split(config, train=True)
+    split = sources.load_split(config, train=True)
     if config.get('label_noise'):
-      split = input_pipeline.add_label_noise(
+      split = sources.add_label_noise(
           split, spec.num_classes, config.label_noise,
-          config.label_noise_type, train.seed_keys(config.seed)['label_noise'])
+          config.label_noise_type,
+          run_state.seed_keys(config.seed)['label_noise'])
     if count > len(split):
       raise validate.ConfigError(
           f'analysis.num_examples asks for {count} examples per process, but '
           f'the training split holds {len(split)}')
     rng = np.random.default_rng(config.analysis.seed)
     chosen = np.sort(rng.choice(len(split), count, replace=False))
-    return input_pipeline.Split(split.images[chosen], split.labels[chosen])
+    return sources.Split(split.images[chosen], split.labels[chosen])
   unaugmented = ml_collections.ConfigDict(config.to_dict())
   unaugmented.augment = False
-  batches, num_batches = input_pipeline.imagenet_batches(
+  batches, num_batches = streaming.imagenet_batches(
       unaugmented, True, 0, count)
   if num_batches < 1:
     raise validate.ConfigError(
         f'analysis.num_examples asks for {count} examples per process, more '
         'than the training split holds')
   batch = next(batches)
-  return input_pipeline.Split(batch['image'], batch['label'])
+  return sources.Split(batch['image'], batch['label'])
 
 
 def load_subset(config: ml_collections.ConfigDict,
@@ -92,21 +94,18 @@ def load_subset(config: ml_collections.ConfigDict,
   local_batch = settings.batch_size // processes
 
   def layout(x):
-    return input_pipeline.global_array(
+    return parallel.global_array(
         mesh, P(None, AXIS), x.reshape((-1, local_batch) + x.shape[1:]))
 
   return {'images': layout(split.images), 'labels': layout(split.labels)}
 
 
-def batch_metrics(state: train.TrainState, params: PyTree, images: jax.Array,
-                  labels: jax.Array,
-                  spec: input_pipeline.DatasetSpec) -> dict[str, jax.Array]:
+def batch_metrics(state: run_state.TrainState, params: PyTree,
+                  images: jax.Array, labels: jax.Array,
+                  spec: sources.DatasetSpec) -> dict[str, jax.Array]:
   """Mean loss and accuracy of one batch at masked `params`, BN inference."""
-  logits = state.apply_fn(
-      {'params': sparsity.apply_mask(params, state.mask),
-       'batch_stats': state.batch_stats},
-      input_pipeline.normalize(images, spec), train=False)
-  return {'loss': train.cross_entropy(logits, labels).mean(),
+  logits = run_state.inference_logits(state, params, images, spec)
+  return {'loss': run_state.cross_entropy(logits, labels).mean(),
           'accuracy': jnp.mean(jnp.argmax(logits, -1) == labels)}
 
 
@@ -122,7 +121,7 @@ def _mean_over_batches(fn: Callable[[jax.Array, jax.Array], PyTree],
     return jax.tree.map(jnp.add, total, fn(*batch)), None
 
   total, _ = lax.scan(add, zeros, (images, labels))
-  return train.device_mean(
+  return parallel.device_mean(
       jax.tree.map(lambda t: t / images.shape[0], total))
 
 
@@ -133,7 +132,7 @@ class Objective:
   model, BatchNorm statistics and mask, `params` the point w.
   """
 
-  def __init__(self, spec: input_pipeline.DatasetSpec,
+  def __init__(self, spec: sources.DatasetSpec,
                mesh: jax.sharding.Mesh):
     self._spec = spec
     self._mesh = mesh
@@ -143,14 +142,13 @@ class Objective:
     """shard_map of fn(state, params, data, *rest): data split, rest
     replicated, output replicated."""
     in_specs = (REPLICATED, REPLICATED, SPECS) + (REPLICATED,) * num_replicated
-    return jax.shard_map(fn, mesh=self._mesh, in_specs=in_specs,
-                         out_specs=REPLICATED, check_vma=False)
+    return parallel.shard(fn, self._mesh, in_specs, REPLICATED)
 
   def _batch_loss(self, state, images, labels):
     return lambda params: batch_metrics(state, params, images, labels,
                                         self._spec)['loss']
 
-  def metrics(self, state: train.TrainState, params: PyTree,
+  def metrics(self, state: run_state.TrainState, params: PyTree,
               data: Data) -> dict[str, jax.Array]:
     """{'loss': L(w), 'accuracy': the subset's accuracy at w}."""
 
@@ -160,11 +158,11 @@ class Objective:
 
     return self._parallel(per_device, 0)(state, params, data)
 
-  def loss(self, state: train.TrainState, params: PyTree,
+  def loss(self, state: run_state.TrainState, params: PyTree,
            data: Data) -> jax.Array:
     return self.metrics(state, params, data)['loss']
 
-  def gradient(self, state: train.TrainState, params: PyTree,
+  def gradient(self, state: run_state.TrainState, params: PyTree,
                data: Data) -> PyTree:
     """M * grad L(w)."""
 
@@ -174,7 +172,7 @@ class Objective:
 
     return self._parallel(per_device, 0)(state, params, data)
 
-  def hvp(self, state: train.TrainState, params: PyTree, data: Data,
+  def hvp(self, state: run_state.TrainState, params: PyTree, data: Data,
           vector: PyTree) -> PyTree:
     """M H (M v), forward-over-reverse, per micro-batch."""
 
@@ -187,7 +185,7 @@ class Objective:
 
   def group_mean(self, fn: Callable[[Callable[[PyTree], jax.Array], PyTree],
                                     jax.Array],
-                 state: train.TrainState, params: PyTree, data: Data,
+                 state: run_state.TrainState, params: PyTree, data: Data,
                  group_size: int) -> jax.Array:
     """Mean over groups of `group_size` consecutive examples of
     fn(group loss, params), e.g. each group's own sharpness (m-sharpness).

@@ -1,0 +1,33 @@
+"""Input pipelines: datasets (`sources`) and the two ways of feeding them
+to the training loop, chosen by the dataset: `on_device` for datasets that
+fit in memory, `streaming` (tf.data on the host) for ImageNet. Both
+implement the interfaces in `feeding`."""
+
+from typing import Sequence
+
+import jax
+import ml_collections
+
+from input_pipeline import feeding
+from input_pipeline import on_device
+from input_pipeline import sources
+from input_pipeline import streaming
+
+
+def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                    replica_keys: Sequence[dict[str, jax.Array]]
+                    ) -> tuple[feeding.TrainFeeder, feeding.EvalFeeder]:
+  """Returns (training data, evaluation data) for `config.dataset`.
+
+  `replica_keys` holds the 'data', 'augment' and 'label_noise' keys of each
+  replica (state.seed_keys).
+  """
+  spec = sources.get_spec(config.dataset)
+  if spec.in_memory:
+    train = on_device.OnDeviceTrainData(
+        sources.load_split(config, train=True), spec, config, mesh,
+        replica_keys)
+    return train, on_device.OnDeviceEvalData(
+        sources.load_split(config, train=False), config, mesh)
+  return (streaming.StreamingTrainData(spec, config, mesh),
+          streaming.StreamingEvalData(config, mesh))

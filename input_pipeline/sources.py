@@ -1,0 +1,209 @@
+"""Datasets: what each is and how to read it into host memory.
+
+TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100) and
+locally generated MNIST-1D are read once into host arrays (`load_split`);
+`add_label_noise` corrupts a training split's labels reproducibly, and
+`normalize` is the per-dataset input normalization every feeder applies on
+device. With several processes, each reads its own share of every split
+(`jax.process_index()`), so no process holds another's examples.
+"""
+
+import dataclasses
+import random
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+
+class DatasetUnavailableError(RuntimeError):
+  """The dataset is neither in the data directory nor downloadable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """What the pipeline needs to know about a dataset.
+
+  Images are stored as uint8 and normalized on device to
+  (x / 255 - mean) / std per channel; feature vectors (MNIST-1D) are stored
+  as float32, already standardized.
+  """
+
+  num_classes: int
+  test_split: str = 'test'
+  mean: tuple[float, ...] = (0.0,)
+  std: tuple[float, ...] = (1.0,)
+  is_image: bool = True
+  in_memory: bool = True
+
+
+DATASETS = {
+    # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.
+    'mnist': DatasetSpec(num_classes=10),
+    'fashion_mnist': DatasetSpec(num_classes=10),
+    'cifar10': DatasetSpec(num_classes=10, mean=(0.4914, 0.4822, 0.4465),
+                           std=(0.2470, 0.2435, 0.2616)),
+    'cifar100': DatasetSpec(num_classes=100, mean=(0.5071, 0.4865, 0.4409),
+                            std=(0.2673, 0.2564, 0.2762)),
+    'imagenet2012': DatasetSpec(num_classes=1000, test_split='validation',
+                                mean=(0.485, 0.456, 0.406),
+                                std=(0.229, 0.224, 0.225), in_memory=False),
+    # Greydanus (2020): 4,000 train / 1,000 test signals of length 40,
+    # generated locally by the `mnist1d` package.
+    'mnist1d': DatasetSpec(num_classes=10, is_image=False),
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+  if name not in DATASETS:
+    raise ValueError(f'unknown dataset {name!r}; known datasets: '
+                     f'{", ".join(sorted(DATASETS))}')
+  return DATASETS[name]
+
+
+@dataclasses.dataclass
+class Split:
+  """This process's share of a split, on the host."""
+
+  images: np.ndarray  # uint8 [n, h, w, c] images or float32 [n, d] features.
+  labels: np.ndarray  # int32 [n]
+  # Which labels label noise replaced (see add_label_noise); None if none.
+  flipped: np.ndarray | None = None
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+
+def train_split_name(config: ml_collections.ConfigDict) -> str:
+  if config.num_train_examples:
+    return f'train[:{config.num_train_examples}]'
+  return 'train'
+
+
+def process_split(split: str, train: bool):
+  # Training drops the remainder so every process takes the same number of
+  # steps; evaluation keeps every example (the caller pads and masks).
+  return tfds.split_for_jax_process(split, drop_remainder=train)
+
+
+def prepared_builder(config: ml_collections.ConfigDict
+                      ) -> tfds.core.DatasetBuilder:
+  """Returns the TFDS builder, downloading the data if allowed and needed."""
+  builder = tfds.builder(config.dataset, data_dir=config.data_dir)
+  if builder.is_prepared():
+    return builder
+  where = (f'config.data_dir={config.data_dir!r}' if config.data_dir else
+           f'the TFDS data directory {tfds.core.constants.DATA_DIR!r}'
+           ' (set by TFDS_DATA_DIR)')
+  advice = ('point config.data_dir or the TFDS_DATA_DIR environment variable '
+            'at a TFDS data directory that holds it')
+  if not config.download:
+    raise DatasetUnavailableError(
+        f'dataset {config.dataset!r} is not in {where} and '
+        f'config.download is False: {advice}')
+  download_config = tfds.download.DownloadConfig(manual_dir=config.manual_dir)
+  try:
+    builder.download_and_prepare(download_config=download_config)
+  except Exception as e:  # Network, manual-download and permission failures.
+    raise DatasetUnavailableError(
+        f'dataset {config.dataset!r} is not in {where} and could not be '
+        f'downloaded ({type(e).__name__}: {e}): {advice}') from e
+  return builder
+
+
+def _mnist1d() -> dict[str, np.ndarray]:
+  """Generates MNIST-1D with the package's default (canonical) arguments."""
+  import mnist1d.data  # pylint: disable=g-import-not-at-top
+  # make_dataset seeds NumPy's and Python's global generators; restore them
+  # so that generating data has no side effects on the caller.
+  np_state, py_state = np.random.get_state(), random.getstate()
+  try:
+    return mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
+  finally:
+    np.random.set_state(np_state)
+    random.setstate(py_state)
+
+
+def _process_shard(array: np.ndarray, train: bool) -> np.ndarray:
+  """This process's contiguous share, split as tfds.split_for_jax_process."""
+  count, index = jax.process_count(), jax.process_index()
+  if train:
+    size = len(array) // count
+    return array[index * size:(index + 1) * size]
+  return np.array_split(array, count)[index]
+
+
+def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
+  """Loads this process's share of the train or test split into memory."""
+  spec = get_spec(config.dataset)
+  if config.dataset == 'mnist1d':
+    data = _mnist1d()
+    images, labels = (data['x'], data['y']) if train else (
+        data['x_test'], data['y_test'])
+    if train and config.num_train_examples:
+      images = images[:config.num_train_examples]
+      labels = labels[:config.num_train_examples]
+    return Split(_process_shard(images.astype(np.float32), train),
+                 _process_shard(labels.astype(np.int32), train))
+  builder = prepared_builder(config)
+  split = train_split_name(config) if train else spec.test_split
+  ds = builder.as_dataset(split=process_split(split, train),
+                          as_supervised=True, shuffle_files=False)
+  images, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
+  return Split(np.concatenate(images).astype(np.uint8),
+               np.concatenate(labels).astype(np.int32))
+
+
+def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+  """Shape of one network input, from metadata (no data is read)."""
+  if config.dataset == 'mnist1d':
+    return (_mnist1d()['x'].shape[1],)
+  if config.dataset == 'imagenet2012':
+    return (config.image_size, config.image_size, 3)
+  return tuple(prepared_builder(config).info.features['image'].shape)
+
+
+LABEL_NOISE_TYPES = ('symmetric', 'asymmetric')
+
+
+def add_label_noise(split: Split, num_classes: int, fraction: float,
+                    kind: str, key: jax.Array) -> Split:
+  """Replaces the labels of exactly round(fraction * n) training examples.
+
+  Which examples, and their new labels, are drawn for the whole training
+  split from `key` alone, so the noisy set is the same for every optimizer,
+  device and process count; each process keeps its own (contiguous) share.
+
+  * symmetric: the new label is uniform over the other classes;
+  * asymmetric: class c becomes class (c + 1) mod num_classes, a fixed
+    permutation without fixed points (the "pair flipping" of Han et al.,
+    2018).
+  """
+  if kind not in LABEL_NOISE_TYPES:
+    raise ValueError(f'unknown label noise type {kind!r}')
+  size = len(split)
+  offset, total = jax.process_index() * size, jax.process_count() * size
+  which_key, class_key = jax.random.split(key)
+  chosen = np.asarray(jax.random.permutation(which_key, total))[
+      :round(fraction * total)]
+  flipped = np.zeros(total, bool)
+  flipped[chosen] = True
+  flipped = flipped[offset:offset + size]
+  if kind == 'symmetric':
+    shift = np.asarray(jax.random.randint(class_key, (total,), 1,
+                                          num_classes))[offset:offset + size]
+  else:
+    shift = 1
+  noisy = (split.labels + shift) % num_classes
+  return Split(split.images, np.where(flipped, noisy, split.labels).astype(
+      np.int32), flipped)
+
+
+def normalize(images: jax.Array, spec: DatasetSpec) -> jax.Array:
+  """uint8 images -> float32 (x / 255 - mean) / std; features pass through."""
+  if not spec.is_image:
+    return images.astype(jnp.float32)
+  mean = jnp.asarray(spec.mean, jnp.float32)
+  std = jnp.asarray(spec.std, jnp.float32)
+  return (images.astype(jnp.float32) / 255.0 - mean) / std

@@ -1,0 +1,183 @@
+"""What a run writes for people and for report.py: TensorBoard scalars and
+hparams, the console line of each epoch, and summary.json.
+
+A run of several replicas writes each replica's TensorBoard events and
+summary.json under workdir/replica_<r>/ (rundir.replica_dirs) and an index
+summary.json at the top.
+"""
+
+from typing import Any
+
+from absl import logging
+from clu import metric_writers
+from etils import epath
+import jax
+import ml_collections
+import numpy as np
+
+import outcomes
+import rundir
+import run_state
+
+
+def mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
+  """Mean loss and accuracies from summed totals.
+
+  With label noise, also the accuracy on the examples whose label was kept
+  and, on the flipped ones, the rate of predicting the flipped label (how
+  much of the noise the network memorizes).
+  """
+  totals = jax.device_get(totals)
+  count = max(int(totals['count']), 1)
+  means = {'loss': float(totals['loss']) / count,
+           'accuracy': float(totals['correct']) / count}
+  flipped = int(totals.get('count_flipped', 0))
+  if flipped:
+    means['accuracy_clean'] = (
+        (float(totals['correct']) - float(totals['correct_flipped'])) /
+        max(count - flipped, 1))
+    means['accuracy_flipped'] = float(totals['correct_flipped']) / flipped
+  return means
+
+
+# TensorBoard names of the per-epoch record's entries (others keep theirs).
+_TENSORBOARD_NAMES = {
+    'train_loss': 'train/loss', 'train_accuracy': 'train/accuracy',
+    'train_accuracy_clean': 'train/accuracy_clean',
+    'train_accuracy_flipped': 'train/accuracy_flipped',
+    'test_loss': 'test/loss', 'test_accuracy': 'test/accuracy',
+}
+
+
+def write_epoch(writer: metric_writers.MetricWriter,
+                record: dict[str, Any]) -> None:
+  """Logs an epoch's record (a history entry) as TensorBoard scalars."""
+  writer.write_scalars(record['step'], {
+      _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
+      if k not in ('epoch', 'step', 'sam') and v is not None})
+
+
+def writer(logdir: epath.Path) -> metric_writers.MetricWriter:
+  """TensorBoard on the first process; nothing on the others."""
+  if jax.process_index() > 0:
+    return metric_writers.MultiWriter([])
+  return metric_writers.AsyncWriter(metric_writers.SummaryWriter(str(logdir)))
+
+
+def hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """TensorBoard hparams: scalars as they are, tuples as strings (so that
+  the HParams view can group runs by num_neurons, the sweep axis)."""
+  return {k: str(tuple(v)) if isinstance(v, (tuple, list)) else v
+          for k, v in config.to_dict().items()
+          if isinstance(v, (int, float, str, bool, tuple, list))}
+
+
+def already_done(workdir: epath.Path, config: ml_collections.ConfigDict
+                  ) -> dict[str, Any] | None:
+  """The summary of a run in `workdir` that already ended (finished or
+  diverged) with this config's num_epochs, else None."""
+  summary = rundir.read_json(workdir / 'summary.json')
+  if not isinstance(summary, dict) or summary.get('config', {}).get(
+      'num_epochs') != config.num_epochs:
+    return None
+  return summary
+
+
+def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
+                     progress: dict[str, Any], num_params: int,
+                     flipped_fractions: list[float], statuses: list[str],
+                     **details: Any) -> dict[str, Any]:
+  """Writes each replica's summary.json (and, with replicas, the index in
+  workdir/summary.json), adding `details` to each; returns the workdir's
+  summary as its file holds it."""
+  configs = run_state.replica_configs(config)
+  num_replicas = len(configs)
+  dirs = rundir.replica_dirs(workdir, num_replicas)
+  summaries = [
+      {**make_summary(single, history, progress, num_params, fraction,
+                      num_replicas, status), **details}
+      for single, history, fraction, status in zip(
+          configs, progress['histories'], flipped_fractions, statuses)]
+  if num_replicas == 1:
+    summary = summaries[0]
+  else:
+    summary = {
+        'config': config.to_dict(),
+        'status': (outcomes.FINISHED if set(statuses) == {outcomes.FINISHED}
+                   else outcomes.DIVERGED),
+        'num_replicas': num_replicas,
+        'epochs': progress['epoch'],
+        'wall_seconds': progress['wall_seconds'],
+        'train_examples_per_sec': _steady_throughput(progress),
+        'replica_summaries': [str(d.relative_to(workdir) / 'summary.json')
+                              for d in dirs],
+        **details,
+    }
+  if jax.process_index() == 0:
+    for directory, single_summary in zip(dirs, summaries):
+      directory.mkdir(parents=True, exist_ok=True)
+      rundir.write_json(directory / 'summary.json', single_summary)
+    rundir.write_json(workdir / 'summary.json', summary)
+  return rundir.as_json(summary)
+
+
+def log_epoch(progress: dict[str, Any], num_epochs: int,
+               seconds: float) -> None:
+  """One short line per epoch (means over replicas, if several)."""
+  last = [history[-1] for history in progress['histories']]
+  mean = lambda key: float(np.mean([r[key] for r in last]))
+  replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
+  logging.info(
+      'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%'
+      '  lr %.3g  %.2fs%s', progress['epoch'], num_epochs,
+      mean('train_loss'), 100 * mean('train_accuracy'), mean('test_loss'),
+      100 * mean('test_accuracy'), last[0]['learning_rate'], seconds,
+      replicas)
+
+
+def _steady_throughput(progress: dict[str, Any]) -> float | None:
+  """Training examples per second after compilation, evaluation excluded."""
+  seconds = progress['steady_seconds']
+  return progress['steady_examples'] / seconds if seconds > 0 else None
+
+
+def make_summary(config: ml_collections.ConfigDict,
+                 history: list[dict[str, Any]], progress: dict[str, Any],
+                 num_params: int, flipped_fraction: float,
+                 num_replicas: int = 1,
+                 status: str = outcomes.FINISHED) -> dict[str, Any]:
+  """One run's (or replica's) results, as written to summary.json.
+
+  `status` is outcomes.FINISHED, or DIVERGED / INCOMPLETE for a run that
+  stopped early: its final_* entries are then those of the last finite
+  epoch (None if there was none).
+  """
+  final = history[-1] if history else {}
+  best = (max(history, key=lambda r: r['test_accuracy']) if history else {})
+  throughput = _steady_throughput(progress)
+  return {
+      'config': config.to_dict(),
+      'status': status,
+      'num_params': num_params,
+      'sparsity': final.get('sparsity'),
+      'final_test_accuracy': final.get('test_accuracy'),
+      'final_test_loss': final.get('test_loss'),
+      'best_test_accuracy': best.get('test_accuracy'),
+      'best_epoch': best.get('epoch'),
+      'final_train_loss': final.get('train_loss'),
+      'final_train_accuracy': final.get('train_accuracy'),
+      # With label noise: the fraction of training labels flipped, and the
+      # final epoch's accuracy on the kept labels and on the flipped ones.
+      'label_noise_flipped_fraction': flipped_fraction,
+      'final_train_accuracy_clean': final.get('train_accuracy_clean'),
+      'final_train_accuracy_flipped': final.get('train_accuracy_flipped'),
+      'epochs': final.get('epoch', 0),
+      'steps': final.get('step', 0),
+      'num_devices': jax.device_count(),
+      'wall_seconds': progress['wall_seconds'],
+      # Training examples per second after compilation, evaluation excluded;
+      # replicas trained side by side share it.
+      'train_examples_per_sec': (throughput / num_replicas
+                                 if throughput else None),
+      'history': history,
+  }

@@ -1,0 +1,76 @@
+"""The module structure: no import cycles, train.py at the top of the graph,
+and the config key groups naming real keys."""
+
+import ast
+import graphlib
+import pathlib
+
+from configs import default
+from tests.conftest import run_python
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Programs: nothing in the library may import them.
+ENTRY_POINTS = {'main', 'sweep', 'analyze', 'report', 'train'}
+
+
+def _module_name(path: pathlib.Path) -> str:
+  parts = path.relative_to(ROOT).with_suffix('').parts
+  return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def _library_modules() -> dict[str, pathlib.Path]:
+  """Every module of the project but its tests and benchmarks."""
+  paths = [p for p in ROOT.rglob('*.py')
+           if not {'tests', 'benchmarks', '.venv'} & set(
+               p.relative_to(ROOT).parts)]
+  return {_module_name(p): p for p in paths}
+
+
+def _imports(path: pathlib.Path, modules: set[str]) -> set[str]:
+  """The project modules that `path` imports, at any depth of its code."""
+  found = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.Import):
+      found.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      found.update(f'{node.module}.{alias.name}'
+                   if f'{node.module}.{alias.name}' in modules
+                   else node.module for alias in node.names)
+  return found & modules
+
+
+def _graph() -> dict[str, set[str]]:
+  modules = _library_modules()
+  return {name: _imports(path, set(modules)) - {name}
+          for name, path in modules.items()}
+
+
+def test_the_import_graph_has_no_cycle():
+  # Lazy imports inside functions count: ast.walk sees them.
+  order = list(graphlib.TopologicalSorter(_graph()).static_order())
+  assert len(order) == len(_graph())
+
+
+def test_only_entry_points_import_train_and_other_programs():
+  importers = {name: sorted(imported & ENTRY_POINTS)
+               for name, imported in _graph().items()
+               if name not in ENTRY_POINTS and imported & ENTRY_POINTS}
+  assert not importers
+  # The training loop reaches the analysis only through the evaluators it
+  # is given.
+  assert not {m for m in _graph()['train'] if m.startswith('analysis')}
+
+
+def test_every_module_imports_in_dependency_order():
+  """In a fresh interpreter, each module imports after its dependencies
+  (what the static graph above claims, checked by Python itself)."""
+  order = graphlib.TopologicalSorter(_graph()).static_order()
+  code = '\n'.join(f'import {module}' for module in order)
+  run_python(['-c', code], check=True)
+
+
+def test_key_groups_name_keys_of_the_default_config():
+  keys = set(default.get_config().keys())
+  for group in (default.TRAJECTORY_NEUTRAL_KEYS, default.SEED_KEYS,
+                default.SAM_ONLY_KEYS, default.WIDTH_KEYS):
+    assert set(group) <= keys, set(group) - keys
