@@ -6,6 +6,9 @@ import numpy as np
 import optax
 import pytest
 
+from input_pipeline import on_device
+from input_pipeline import sources
+import parallel
 import run_state
 import sparsity
 import train
@@ -125,10 +128,10 @@ def test_evaluation_applies_the_mask(tmp_path):
   config = small_config(sparsity=0.5, num_epochs=1)
   train.train_and_evaluate(config, str(tmp_path))
   _, state, _ = run_state.load_checkpoint(tmp_path)
-  from input_pipeline import create_mesh, get_spec, load_split, OnDeviceEvalData
-  mesh = create_mesh()
-  evaluate = train.make_evaluate(get_spec(config.dataset), mesh)
-  data = OnDeviceEvalData(load_split(config, train=False), config, mesh)
+  mesh = parallel.create_mesh()
+  evaluate = train.make_evaluate(sources.get_spec(config.dataset), mesh)
+  data = on_device.OnDeviceEvalData(sources.load_split(config, train=False),
+                                    config, mesh)
   inputs = next(data.groups())
   clean, _ = evaluate(state, inputs)
   # Weights that are pruned but non-zero must not change the predictions.
