@@ -46,6 +46,7 @@ import tensorflow as tf
 from analysis import measure
 from analysis import plots
 import cli
+import compilation_cache
 from configs import default
 from input_pipeline import sources
 import parallel
@@ -215,6 +216,7 @@ def main(argv):
     config = analysis_config(
         workdir, FLAGS.config,
         config_flags.get_override_values(FLAGS['config']))
+    compilation_cache.enable(config.get('compilation_cache_dir'))
     all_results = run(workdir, config, interpolate_to)
   except (validate.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from analysis import measure
 import cli
+import compilation_cache
 from input_pipeline import sources
 import outcomes
 import rundir
@@ -80,11 +81,14 @@ def main(argv):
   try:
     workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
     with config.unlocked():
-      for key in ('init_from', 'data_dir', 'manual_dir'):
-        if config[key]:
+      for key in ('init_from', 'data_dir', 'manual_dir',
+                  'compilation_cache_dir'):
+        if config[key] and config[key] != compilation_cache.OFF:
           config[key] = cli.absolute_path(config[key], f'config.{key}')
   except validate.ConfigError as e:
     cli.fail(str(e))
+  cache = compilation_cache.enable(config.compilation_cache_dir)
+  logging.info('Compilation cache: %s', cache or 'off')
   logging.info('JAX process %d of %d; local devices: %s; all devices: %d',
                jax.process_index(), jax.process_count(), jax.local_devices(),
                jax.device_count())

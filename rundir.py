@@ -95,7 +95,7 @@ def load_config(workdir: epath.Path) -> ml_collections.ConfigDict:
   path = workdir / 'config.json'
   if not path.exists():
     raise config_util.ConfigError(f'{workdir} is not a run directory: it has '
-                               'no config.json')
+                                  'no config.json')
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 

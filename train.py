@@ -431,6 +431,9 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
         if compiling:
           jax.block_until_ready(totals)
           compiling = False
+          # benchmarks/startup.py times a process up to this line.
+          logging.info('First dispatch of the %s program done (%d steps).',
+                       'SAM' if use_sam else 'SGD', num_steps)
           steady_start = time.perf_counter()
           steady_steps -= num_steps
         every = config.checkpoint_every_steps

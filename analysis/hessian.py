@@ -43,6 +43,7 @@ import jax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
+import numpy as np
 
 PyTree = Any
 Matvec = Callable[[jax.Array], jax.Array]
@@ -87,6 +88,8 @@ def lanczos(matvec: Matvec, start: jax.Array, num_iterations: int,
             ) -> LanczosResult:
   """Lanczos with full reorthogonalization, from `start` (any norm).
 
+  m = num_iterations steps of `lanczos_steps` from `lanczos_start`.
+
   Each new vector is orthogonalized against all previous ones, twice
   ("twice is enough": one Gram-Schmidt pass in float32 leaves errors that
   the second removes), so the Ritz values do not repeat (no "ghost"
@@ -107,9 +110,27 @@ def lanczos(matvec: Matvec, start: jax.Array, num_iterations: int,
   Returns:
     The tridiagonal coefficients and the basis.
   """
-  basis = jnp.zeros((num_iterations,) + start.shape, start.dtype)
+  return lanczos_steps(matvec, lanczos_start(start, num_iterations), 0,
+                       num_iterations, key, support)
+
+
+def lanczos_start(start: jax.Array, max_iterations: int) -> LanczosResult:
+  """Room for up to `max_iterations` steps, the first vector `start`
+  (normalized), no step taken."""
+  basis = jnp.zeros((max_iterations,) + start.shape, start.dtype)
   basis = basis.at[0].set(start / jnp.linalg.norm(start))
-  support = jnp.ones_like(start) if support is None else support
+  zeros = jnp.zeros(max_iterations, start.dtype)
+  return LanczosResult(zeros, zeros, basis)
+
+
+def lanczos_steps(matvec: Matvec, result: LanczosResult,
+                  first: int | jax.Array, count: int, key: jax.Array,
+                  support: jax.Array | None = None) -> LanczosResult:
+  """Lanczos steps first, ..., first + count - 1 (those below the room of
+  `result`), continuing `result`; see `lanczos`. `first` may be traced, so
+  one compilation serves every block of `count` steps."""
+  basis = result.basis
+  support = jnp.ones_like(basis[0]) if support is None else support
 
   def orthogonalize(w, basis):
     for _ in range(2):
@@ -136,10 +157,26 @@ def lanczos(matvec: Matvec, start: jax.Array, num_iterations: int,
     return (basis, alphas.at[i].set(alpha),
             betas.at[i].set(jnp.where(broke_down, 0.0, beta)))
 
-  zeros = jnp.zeros(num_iterations, start.dtype)
-  basis, alphas, betas = lax.fori_loop(0, num_iterations, step,
-                                       (basis, zeros, zeros))
+  last = jnp.minimum(first + count, basis.shape[0])
+  basis, alphas, betas = lax.fori_loop(first, last, step,
+                                       (basis, result.alphas, result.betas))
   return LanczosResult(alphas, betas, basis)
+
+
+def extreme_ritz(alphas: np.ndarray, betas: np.ndarray, num_top: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """After m steps: the `num_top` largest Ritz values (largest first) and
+  the smallest, the eigenvectors u of T [m, num_top + 1] that give their
+  Ritz vectors y = V^T u, and the bounds beta_m |u_m| on their residuals
+  ||H y - theta y|| (exact in exact arithmetic), from the coefficients of
+  the m steps, in float64 on the host."""
+  alphas, betas = np.float64(alphas), np.float64(betas)
+  matrix = (np.diag(alphas) + np.diag(betas[:-1], 1) +
+            np.diag(betas[:-1], -1))
+  values, vectors = np.linalg.eigh(matrix)
+  chosen = np.append(np.arange(-1, -num_top - 1, -1), 0)
+  return (values[chosen], vectors[:, chosen],
+          betas[-1] * np.abs(vectors[-1, chosen]))
 
 
 def tridiagonal(result: LanczosResult) -> jax.Array:

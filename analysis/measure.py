@@ -38,6 +38,9 @@ import validate
 
 PyTree = Any
 
+# Lanczos for the extreme eigenvalues checks its convergence after every
+# block of this many steps (a host round trip of a few numbers each).
+LANCZOS_CHECK_EVERY = 4
 # Streams of randomness, folded into the analysis seed.
 _LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
 
@@ -62,6 +65,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       (settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
        f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
        f'batch (analysis.batch_size / devices = {per_device})'),
+      (settings.lanczos_tolerance >= 0,
+       f'analysis.lanczos_tolerance must be >= 0 (0 = every step), got '
+       f'{settings.lanczos_tolerance}'),
       (1 <= settings.top_k < settings.lanczos_iterations,
        f'analysis.top_k ({settings.top_k}) must be >= 1 and below '
        f'analysis.lanczos_iterations ({settings.lanczos_iterations})'),
@@ -131,7 +137,11 @@ class Analyzer:
     self._gradient = jax.jit(self.objective.gradient)
     self._flat_hvp = jax.jit(self._flat_hvp_fn)
     self._lanczos = jax.jit(self._lanczos_fn, static_argnums=4)
-    self._extreme_pairs = jax.jit(self._extreme_pairs_fn, static_argnums=1)
+    self._lanczos_steps = jax.jit(self._lanczos_steps_fn)
+    # Ritz vectors y = V^T u from the eigenvectors u of T, padded to the
+    # room of the basis (one compilation whatever the number of steps).
+    self._ritz_vectors = jax.jit(lambda coefficients, basis:
+                                 coefficients.T @ basis)
     self._worst_case = jax.jit(self._worst_case_fn)
     self._noise_increase = jax.jit(self._noise_increase_fn)
     self._m_sharpness = jax.jit(self._m_sharpness_fn)
@@ -150,12 +160,11 @@ class Analyzer:
         lambda v: self._flat_hvp_fn(state, data, v), start, num_iterations,
         key, hessian.flat_support(state.params, state.mask))
 
-  @staticmethod
-  def _extreme_pairs_fn(result, num_top):
-    """The `num_top` largest Ritz pairs, largest first, then the smallest."""
-    values, vectors = hessian.ritz_pairs(result)
-    chosen = jnp.append(jnp.arange(-1, -num_top - 1, -1), 0)
-    return values[chosen], vectors[chosen]
+  def _lanczos_steps_fn(self, state, data, result, first, key):
+    return hessian.lanczos_steps(
+        lambda v: self._flat_hvp_fn(state, data, v), result, first,
+        LANCZOS_CHECK_EVERY, key,
+        hessian.flat_support(state.params, state.mask))
 
   def _worst_case_fn(self, state, data, rho, scale, num_steps):
     return sharpness.worst_case(
@@ -189,21 +198,47 @@ class Analyzer:
     return {k: float(v) for k, v in self._metrics(
         _analysis_state(state), state.params, self.data).items()}
 
-  def eigenpairs(self, state: run_state.TrainState, num_iterations: int,
-                 num_top: int) -> tuple[np.ndarray, np.ndarray, PyTree]:
+  def eigenpairs(self, state: run_state.TrainState, max_iterations: int,
+                 num_top: int, tolerance: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, PyTree, int]:
     """The `num_top` largest Hessian eigenvalues (largest first) then the
     most negative one, from one Lanczos run, with their residuals
-    ||H y - theta y|| and unit eigenvectors y (a list of pytrees)."""
+    ||H y - theta y||, unit eigenvectors y (a list of pytrees) and the
+    number of Lanczos steps taken.
+
+    Lanczos stops once the residual bound of each of these Ritz values is
+    below `tolerance` (default: analysis.lanczos_tolerance; 0 runs all
+    `max_iterations` steps) times the largest |Ritz value|, checked every
+    LANCZOS_CHECK_EVERY steps. An eigenvalue is then within its residual of
+    theta, and typically within residual^2 / gap.
+    """
+    if tolerance is None:
+      tolerance = self.settings.lanczos_tolerance
     matvec, support = self.operator(state)
     state = _analysis_state(state)
     start_key, restart_key = jax.random.split(self._key_for(_LANCZOS))
     start = support * jax.random.normal(start_key, support.shape)
-    values, vectors = self._extreme_pairs(self._lanczos(
-        state, self.data, start, restart_key, num_iterations), num_top)
+    result = hessian.lanczos_start(start, max_iterations)
+    steps = 0
+    while steps < max_iterations:
+      result = self._lanczos_steps(state, self.data, result, steps,
+                                   restart_key)
+      steps = min(steps + LANCZOS_CHECK_EVERY, max_iterations)
+      if steps <= num_top:
+        continue
+      alphas, betas = jax.device_get((result.alphas, result.betas))
+      values, coefficients, bounds = hessian.extreme_ritz(
+          alphas[:steps], betas[:steps], num_top)
+      if np.all(bounds <= tolerance * np.max(np.abs(values))):
+        break
+    padded = np.zeros((max_iterations, num_top + 1), np.float32)
+    padded[:steps] = coefficients
+    vectors = self._ritz_vectors(padded, result.basis)
+    values = np.float32(values)
     residuals = hessian.residual_norms(matvec, values, vectors)
     _, unravel = jax.flatten_util.ravel_pytree(state.params)
-    return (np.asarray(values), np.asarray(residuals),
-            _to_host([unravel(v) for v in vectors]))
+    return (values, np.asarray(residuals),
+            _to_host([unravel(v) for v in vectors]), steps)
 
   def trace(self, state: run_state.TrainState,
             num_probes: int) -> tuple[float, float]:
@@ -304,9 +339,11 @@ class Analyzer:
   def training_scalars(self, state: run_state.TrainState) -> dict[str, float]:
     """Top Hessian eigenvalue, trace and one-step sharpness, for TensorBoard
     during training (the same tags analyze.py writes)."""
-    values, _, _ = self.eigenpairs(state, self.settings.lanczos_iterations, 1)
+    values, _, _, steps = self.eigenpairs(
+        state, self.settings.lanczos_iterations, 1)
     trace, _ = self.trace(state, self.settings.hutchinson_probes)
     return {'hessian/top_eigenvalue': float(values[0]),
+            'hessian/lanczos_steps': steps,
             'hessian/trace': trace,
             'sharpness/one_step': self.worst_case_sharpness(
                 state, self.settings.rho, 1)}
@@ -397,9 +434,9 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
   settings = analyzer.settings
   seconds = {}
   metrics = _timed(seconds, 'metrics', analyzer.metrics, state)
-  values, residuals, _ = _timed(seconds, 'eigenvalues', analyzer.eigenpairs,
-                                state, settings.lanczos_iterations,
-                                settings.top_k)
+  values, residuals, _, lanczos_steps = _timed(
+      seconds, 'eigenvalues', analyzer.eigenpairs, state,
+      settings.lanczos_iterations, settings.top_k)
   trace, trace_stderr = _timed(seconds, 'trace', analyzer.trace, state,
                                settings.hutchinson_probes)
   quadrature = _timed(seconds, 'slq', analyzer.quadrature, state)
@@ -427,6 +464,8 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
           'top_eigenvalue_residuals': residuals[:-1].tolist(),
           'most_negative_eigenvalue': float(values[-1]),
           'most_negative_eigenvalue_residual': float(residuals[-1]),
+          # Steps Lanczos took to reach analysis.lanczos_tolerance.
+          'lanczos_steps': lanczos_steps,
           'trace': trace,
           'trace_stderr': trace_stderr,
           # E[lambda^k] = tr(H^k) / num_free_params, k = 1, 2, ...

@@ -8,12 +8,15 @@ analyze.py's), times each of these twice, the first call including
 compilation:
 
 * one Hessian-vector product on the analysis subset;
-* the top eigenvalue (Lanczos, analysis.lanczos_iterations products);
+* the top eigenvalue, Lanczos stopped at analysis.lanczos_tolerance, and
+  with all analysis.lanczos_iterations steps (tolerance 0), with the steps
+  each took and their relative difference;
 * the trace (Hutchinson, analysis.hutchinson_probes products);
 * what training logs every analysis_every_epochs epochs
   (Analyzer.training_scalars: both of the above and one-step sharpness).
 """
 
+import functools
 import json
 import os
 import time
@@ -62,12 +65,21 @@ def main(argv):
       'hutchinson_probes': settings.hutchinson_probes,
       'devices': jax.device_count(),
       'hvp': _twice(lambda: matvec(support)),
-      'top_eigenvalue': _twice(lambda: analyzer.eigenpairs(
-          state, settings.lanczos_iterations, 1)),
+      'lanczos_tolerance': settings.lanczos_tolerance,
       'trace': _twice(lambda: analyzer.trace(state,
                                              settings.hutchinson_probes)),
       'training_scalars': _twice(lambda: analyzer.training_scalars(state)),
   }
+  for name, tolerance in (('top_eigenvalue', None),
+                          ('top_eigenvalue_all_steps', 0.0)):
+    eigenpairs = functools.partial(analyzer.eigenpairs, state,
+                                   settings.lanczos_iterations, 1, tolerance)
+    results[name] = _twice(eigenpairs)
+    values, _, _, steps = eigenpairs()
+    results[name].update(value=float(values[0]), lanczos_steps=steps)
+  results['top_eigenvalue_relative_difference'] = abs(
+      results['top_eigenvalue']['value'] /
+      results['top_eigenvalue_all_steps']['value'] - 1)
   print(json.dumps(results, indent=2))
   with open(FLAGS.output, 'w') as f:
     json.dump(results, f, indent=2)

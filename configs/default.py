@@ -16,7 +16,8 @@ from ml_collections import config_dict
 TRAJECTORY_NEUTRAL_KEYS = ('eval_batch_size', 'checkpoints_to_keep',
                            'checkpoint_every_steps', 'steps_per_dispatch',
                            'data_dir', 'manual_dir', 'download',
-                           'analysis_every_epochs', 'analysis')
+                           'analysis_every_epochs', 'analysis',
+                           'compilation_cache_dir')
 # Keys that make a run one seed of a setting: report.py averages runs that
 # differ only in these and the keys above.
 SEED_KEYS = ('seed', 'num_replicas', 'replica_rho')
@@ -162,6 +163,11 @@ def get_config() -> ml_collections.ConfigDict:
   # the end of each epoch only. Resuming from any checkpoint continues
   # exactly as if the run had never stopped.
   config.checkpoint_every_steps = 0
+  # JAX's persistent compilation cache (see compilation_cache.py): a
+  # directory, 'off', or unset (None) for $JAX_COMPILATION_CACHE_DIR or else
+  # ~/.cache/sam-overparam/jax-compilation. A second run of a config, or a
+  # sweep's next run, then compiles nothing the first one compiled.
+  config.compilation_cache_dir = config_dict.placeholder(str)
   # Another run's workdir: start from its final weights, BatchNorm statistics
   # and pruning mask, with a fresh optimizer ('' = random initialization).
   config.init_from = ''
@@ -179,7 +185,11 @@ def get_config() -> ml_collections.ConfigDict:
   analysis.seed = 0
   # Number of top Hessian eigenvalues reported.
   analysis.top_k = 5
-  # Lanczos steps (Hessian-vector products) for the extreme eigenvalues.
+  # Lanczos for the extreme eigenvalues stops once the residual bound of
+  # each reported eigenvalue (the top_k and the most negative) is below this
+  # fraction of the largest |eigenvalue| (0 = always take every step) ...
+  analysis.lanczos_tolerance = 1e-3
+  # ... or after this many steps (Hessian-vector products).
   analysis.lanczos_iterations = 40
   # Rademacher probes of Hutchinson's trace estimator (one HVP each).
   analysis.hutchinson_probes = 100

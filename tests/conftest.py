@@ -2,8 +2,10 @@
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -14,6 +16,22 @@ SHARED_TFDS = REPO.parent / 'shared' / 'tensorflow_datasets'
 # (CI sets TFDS_DATA_DIR to it); nothing is ever downloaded.
 os.environ.setdefault('TFDS_DATA_DIR', str(SHARED_TFDS))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+def pytest_configure(config):
+  """One compilation cache for the whole session (main.py and analyze.py
+  processes use it, see compilation_cache.py): tests that run the same
+  small configs compile them once, and nothing is written to the user's
+  ~/.cache."""
+  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    config.session_jax_cache = tempfile.mkdtemp(prefix='jax-cache-')
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = config.session_jax_cache
+
+
+def pytest_unconfigure(config):
+  if getattr(config, 'session_jax_cache', None):
+    shutil.rmtree(config.session_jax_cache, ignore_errors=True)
+    del os.environ['JAX_COMPILATION_CACHE_DIR']
 
 
 def pytest_addoption(parser):

@@ -38,8 +38,8 @@ def test_hvp_is_the_exact_hessian_times_the_vector(case):
 def test_top_eigenpairs_and_the_most_negative_eigenvalue(case):
   state, analyzer, full, free, eigenvalues = case
   top_k = 5
-  values, residuals, vectors = analyzer.eigenpairs(
-      state, analyzer.settings.lanczos_iterations, top_k)
+  values, residuals, vectors, _ = analyzer.eigenpairs(
+      state, analyzer.settings.lanczos_iterations, top_k, tolerance=0.0)
   np.testing.assert_allclose(values[:top_k], eigenvalues[::-1][:top_k],
                              rtol=1e-4)
   largest = eigenvalues[-1]
@@ -54,6 +54,39 @@ def test_top_eigenpairs_and_the_most_negative_eigenvalue(case):
   top = ravel_pytree(vectors[0])[0]
   assert np.all(np.asarray(top)[~free] == 0)
   assert abs(np.dot(np.asarray(top)[free], exact_top)) > 1 - 1e-4
+
+
+def test_lanczos_stops_once_its_residual_bounds_meet_the_tolerance(case):
+  state, analyzer, _, _, eigenvalues = case
+  top_k, cap, largest = 5, analyzer.settings.lanczos_iterations, eigenvalues[-1]
+  *_, all_steps = analyzer.eigenpairs(state, cap, top_k, tolerance=0.0)
+  assert all_steps == cap
+  for tolerance in (1e-2, 1e-3):
+    values, residuals, _, steps = analyzer.eigenpairs(state, cap, top_k,
+                                                      tolerance)
+    assert steps < cap
+    # The measured residuals agree with the bounds Lanczos stopped on.
+    assert np.all(residuals <= 1.5 * tolerance * largest)
+    for value, residual in zip(values, residuals):
+      assert np.min(np.abs(eigenvalues - value)) <= residual + 1e-6 * largest
+  # At 1e-3 the top eigenvalue is already exact to float32 rounding.
+  assert values[0] == pytest.approx(largest, rel=1e-5)
+  # A looser tolerance takes fewer steps.
+  *_, loose_steps = analyzer.eigenpairs(state, cap, top_k, 1e-2)
+  assert loose_steps <= steps
+
+
+def test_lanczos_in_blocks_equals_lanczos_in_one_run():
+  matrix = np.random.default_rng(0).standard_normal((30, 30))
+  matrix = jnp.asarray(matrix + matrix.T, jnp.float32)
+  start = jnp.ones(30, jnp.float32)
+  key = jax.random.key(0)
+  whole = hessian.lanczos(lambda v: matrix @ v, start, 12, key)
+  blocks = hessian.lanczos_start(start, 12)
+  for first in range(0, 12, 5):  # 5 + 5 + the 2 that fit.
+    blocks = hessian.lanczos_steps(lambda v: matrix @ v, blocks, first, 5, key)
+  for got, expected in zip(blocks, whole):
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_hutchinson_trace_is_within_its_standard_error(case):
