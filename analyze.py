@@ -47,6 +47,7 @@ from analysis import measure
 from analysis import plots
 import cli
 import compilation_cache
+import distributed
 from configs import default
 from input_pipeline import sources
 import parallel
@@ -70,6 +71,7 @@ def define_flags() -> None:
       '--config.analysis.KEY=VALUE (keys in configs/default.py). Other keys '
       'come from the run.', lock_config=True)
   flags.mark_flags_as_required(['workdir'])
+  distributed.define_flags()
 
 
 def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
@@ -209,6 +211,7 @@ def main(argv):
   # TensorFlow only reads data; keep it off the accelerators JAX uses.
   tf.config.set_visible_devices([], 'GPU')
   try:
+    distributed.initialize()
     workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
     interpolate_to = (cli.absolute_path(FLAGS.interpolate_to,
                                         '--interpolate_to')

@@ -24,6 +24,7 @@ import tensorflow as tf
 from analysis import measure
 import cli
 import compilation_cache
+import distributed
 from input_pipeline import sources
 import outcomes
 import rundir
@@ -40,6 +41,7 @@ config_flags.DEFINE_config_file(
     'config', None, 'Training configuration file (see configs/default.py).',
     lock_config=True)
 flags.mark_flags_as_required(['config', 'workdir'])
+distributed.define_flags()
 
 
 class _WarningsOnly(python_logging.Filter):
@@ -79,6 +81,7 @@ def main(argv):
 
   config = FLAGS.config
   try:
+    distributed.initialize()
     workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
     with config.unlocked():
       for key in ('init_from', 'data_dir', 'manual_dir',

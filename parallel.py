@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import jax
 from jax import lax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 import numpy as np
@@ -61,11 +62,6 @@ def device_sum(tree: PyTree) -> PyTree:
   return tree if lax.axis_size(AXIS) == 1 else lax.psum(tree, AXIS)
 
 
-def local_device_index() -> jax.Array:
-  """This device's index among its process's devices (inside shard_map)."""
-  return lax.axis_index(AXIS) % jax.local_device_count()
-
-
 def global_array(mesh: jax.sharding.Mesh, spec: P, local: np.ndarray
                  ) -> jax.Array:
   """The global array whose process-local part is `local`."""
@@ -77,6 +73,15 @@ def per_device_copies(mesh: jax.sharding.Mesh, x: np.ndarray) -> jax.Array:
   """[devices, ...]: every device holds its process's whole `x`."""
   count = jax.local_device_count()
   return global_array(mesh, P(AXIS), np.broadcast_to(x, (count,) + x.shape))
+
+
+def any_process(flag: bool) -> bool:
+  """Whether `flag` is True in any process (the same answer everywhere):
+  decisions that lead to collectives, such as stopping to save a
+  checkpoint, must be taken by all processes together."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
 def over_replicas(fn: Callable[..., Any], num_replicas: int,

@@ -437,14 +437,17 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
           steady_start = time.perf_counter()
           steady_steps -= num_steps
         every = config.checkpoint_every_steps
-        if position < steps_per_epoch and (
-            should_stop() or (every and position % every == 0)):
+        # Every process takes the same decision (saving is collective).
+        stopping = (position < steps_per_epoch and
+                    parallel.any_process(should_stop()))
+        if stopping or (position < steps_per_epoch and every and
+                        position % every == 0):
           _check_finite(totals['loss'], epoch, num_replicas)
           if not _all_finite(state.params):
             raise Diverged(epoch + 1, list(range(num_replicas)), num_replicas)
           save(state, epoch_totals=_host_totals(
               jax.tree.map(lambda *x: sum(x), *chunk_totals)))
-          if should_stop():
+          if stopping:
             raise Stopped(f'stopped at step {_step_of(state)} (epoch '
                           f'{epoch + 1}, step {position} of {steps_per_epoch}) '
                           'with a checkpoint; run the same command to resume')
@@ -495,7 +498,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
       run_log.log_epoch(progress, config.num_epochs,
                         time.perf_counter() - epoch_start)
       save(state)
-      if should_stop() and epoch + 1 < config.num_epochs:
+      if (epoch + 1 < config.num_epochs and
+          parallel.any_process(should_stop())):
         raise Stopped(f'stopped at step {step} (the end of epoch {epoch + 1}) '
                       'with a checkpoint; run the same command to resume')
   except Diverged as e:

@@ -41,12 +41,13 @@ def random_crop_flip(images: jax.Array, keys: jax.Array,
 class OnDeviceTrainData:
   """The training split held on every device, batched on device.
 
-  Epoch e visits this process's examples in the order of a permutation drawn
-  from (data_key, e); step s of the epoch takes the s-th block of
-  `local_batch_size` indices and device d the d-th slice of that block. The
-  order depends only on the seed and the epoch, so a run resumed from an
-  epoch boundary sees the same data as one that never stopped, and the
-  examples of a global batch do not depend on the number of devices.
+  Every process holds the whole split. Epoch e visits the examples in the
+  order of a permutation drawn from (data_key, e); step s of the epoch
+  takes the s-th block of `config.batch_size` indices and device d (of all
+  processes' devices) the d-th slice of that block. The order depends only
+  on the seed and the epoch, so a run resumed inside an epoch sees the same
+  data as one that never stopped, and the examples of a global batch do not
+  depend on the number of devices or processes.
 
   With several replicas (models trained side by side, see
   state.replica_configs), each has its own data order, augmentation and
@@ -61,7 +62,8 @@ class OnDeviceTrainData:
     self.augment = config.augment
     self.local_batch_size = config.batch_size // jax.process_count()
     self.device_batch_size = self.local_batch_size // jax.local_device_count()
-    self.steps_per_epoch = len(split) // self.local_batch_size
+    self.global_batch_size = config.batch_size
+    self.steps_per_epoch = len(split) // self.global_batch_size
     self.example_shape = split.images.shape[1:]
     self._arrays = {'images': parallel.per_device_copies(mesh, split.images)}
     self.replica_axes = {'images': None, 'permutation': 0, 'augment_key': 0}
@@ -112,8 +114,8 @@ class OnDeviceTrainData:
     """
     del index
     epoch, position = jnp.divmod(step, self.steps_per_epoch)
-    start = (position * self.local_batch_size +
-             parallel.local_device_index() * self.device_batch_size)
+    start = (position * self.global_batch_size +
+             jax.lax.axis_index(parallel.AXIS) * self.device_batch_size)
     indices = jax.lax.dynamic_slice(inputs['permutation'], (start,),
                                     (self.device_batch_size,))
     images = inputs['images'][0][indices]

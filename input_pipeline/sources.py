@@ -125,17 +125,21 @@ def _mnist1d() -> dict[str, np.ndarray]:
     random.setstate(py_state)
 
 
-def _process_shard(array: np.ndarray, train: bool) -> np.ndarray:
-  """This process's contiguous share, split as tfds.split_for_jax_process."""
-  count, index = jax.process_count(), jax.process_index()
-  if train:
-    size = len(array) // count
-    return array[index * size:(index + 1) * size]
-  return np.array_split(array, count)[index]
+def _process_shard(array: np.ndarray) -> np.ndarray:
+  """This process's contiguous share of a test split, split as
+  tfds.split_for_jax_process (the remainder kept)."""
+  return np.array_split(array, jax.process_count())[jax.process_index()]
 
 
 def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
-  """Loads this process's share of the train or test split into memory."""
+  """Loads the training split, or this process's share of the test split,
+  into memory.
+
+  Every process holds the whole training split (the in-memory datasets are
+  small) and takes its slice of each global batch, so that which examples
+  form a batch, and the label noise, do not depend on the number of
+  processes.
+  """
   spec = get_spec(config.dataset)
   if config.dataset == 'mnist1d':
     data = _mnist1d()
@@ -144,12 +148,14 @@ def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
     if train and config.num_train_examples:
       images = images[:config.num_train_examples]
       labels = labels[:config.num_train_examples]
-    return Split(_process_shard(images.astype(np.float32), train),
-                 _process_shard(labels.astype(np.int32), train))
+    if not train:
+      images, labels = _process_shard(images), _process_shard(labels)
+    return Split(images.astype(np.float32), labels.astype(np.int32))
   builder = prepared_builder(config)
-  split = train_split_name(config) if train else spec.test_split
-  ds = builder.as_dataset(split=process_split(split, train),
-                          as_supervised=True, shuffle_files=False)
+  split = (train_split_name(config) if train else
+           process_split(spec.test_split, train=False))
+  ds = builder.as_dataset(split=split, as_supervised=True,
+                          shuffle_files=False)
   images, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
   return Split(np.concatenate(images).astype(np.uint8),
                np.concatenate(labels).astype(np.int32))
