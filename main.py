@@ -109,8 +109,8 @@ def main(argv):
     print(f'stopped: {e}', file=sys.stderr, flush=True)
     sys.exit(outcomes.EXIT_STOPPED)
   except OSError as e:  # A read-only or full disk, a missing permission.
-    where = f' {e.filename}' if e.filename else ''
-    cli.fail(f'cannot write{where}: {e.strerror or e}')
+    # Everything a run writes lies under its workdir.
+    cli.fail(f'cannot write {e.filename or workdir}: {e.strerror or e}')
   print(_final_line(summary, workdir), file=sys.stderr, flush=True)
 
 

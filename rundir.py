@@ -243,12 +243,17 @@ class Checkpointer:
     self._manager.reload()
 
   def close(self) -> None:
-    try:
-      self._manager.wait_until_finished()
-    except Exception as e:  # pylint: disable=broad-except
-      raise self._write_error(e) from e
-    finally:
-      self._manager.close()
+    """Waits for the background save and closes; a failed save raises (as
+    _write_error's OSError) only once both are done, since closing waits
+    for the save again and would raise it again, unwrapped."""
+    errors = []
+    for step in (self._manager.wait_until_finished, self._manager.close):
+      try:
+        step()
+      except Exception as e:  # pylint: disable=broad-except
+        errors.append(e)
+    if errors:
+      raise self._write_error(errors[0]) from errors[0]
 
   def _write_error(self, error: Exception) -> OSError:
     """A failed (possibly background) save as an OSError naming the
