@@ -163,6 +163,50 @@ def lanczos_steps(matvec: Matvec, result: LanczosResult,
   return LanczosResult(alphas, betas, basis)
 
 
+def lanczos_to_tolerance(
+    run_block: Callable[[LanczosResult, int], LanczosResult],
+    result: LanczosResult, block: int, num_top: int, tolerance: float,
+    converge_smallest: bool = True
+) -> tuple[LanczosResult, int, np.ndarray, np.ndarray]:
+  """Lanczos in blocks of `block` steps until the extreme Ritz values have
+  converged, or the room of `result` is full.
+
+  `run_block(result, first)` takes steps first .. first + block - 1 (see
+  `lanczos_steps`). After each block, `extreme_ritz` gives the num_top
+  largest Ritz values and the smallest with their residual bounds. It stops
+  when, at two checks in a row, every bound (the smallest value's only if
+  `converge_smallest`) is below `tolerance` times the largest |Ritz value|
+  and the top values moved less than that in between. A small residual puts
+  a Ritz value near *an* eigenvalue, not necessarily the largest: a start
+  vector that touches the top eigenvector little finds the second largest
+  first, and the second check keeps going while the top one emerges. (No
+  Krylov method can see an eigenvector its start vector almost misses;
+  tolerance = 0 takes every step.)
+
+  Returns:
+    (result, steps taken m, the chosen Ritz values, their eigenvectors of T
+    [m, num_top + 1]), as extreme_ritz gives them.
+  """
+  max_iterations = result.basis.shape[0]
+  steps, previous = 0, None
+  while True:
+    result = run_block(result, steps)
+    steps = min(steps + block, max_iterations)
+    if steps <= num_top:
+      continue
+    alphas, betas = jax.device_get((result.alphas, result.betas))
+    values, coefficients, bounds = extreme_ritz(alphas[:steps],
+                                                betas[:steps], num_top)
+    limit = tolerance * np.max(np.abs(values))
+    converged = np.all((bounds if converge_smallest else bounds[:-1])
+                       <= limit)
+    if steps == max_iterations or (
+        converged and previous is not None and
+        np.all(np.abs(values[:-1] - previous) <= limit)):
+      return result, steps, values, coefficients
+    previous = values[:-1] if converged else None
+
+
 def extreme_ritz(alphas: np.ndarray, betas: np.ndarray, num_top: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """After m steps: the `num_top` largest Ritz values (largest first) and

@@ -199,18 +199,19 @@ class Analyzer:
         _analysis_state(state), state.params, self.data).items()}
 
   def eigenpairs(self, state: run_state.TrainState, max_iterations: int,
-                 num_top: int, tolerance: float | None = None
+                 num_top: int, tolerance: float | None = None,
+                 converge_smallest: bool = True
                  ) -> tuple[np.ndarray, np.ndarray, PyTree, int]:
     """The `num_top` largest Hessian eigenvalues (largest first) then the
     most negative one, from one Lanczos run, with their residuals
     ||H y - theta y||, unit eigenvectors y (a list of pytrees) and the
     number of Lanczos steps taken.
 
-    Lanczos stops once the residual bound of each of these Ritz values is
-    below `tolerance` (default: analysis.lanczos_tolerance; 0 runs all
-    `max_iterations` steps) times the largest |Ritz value|, checked every
-    LANCZOS_CHECK_EVERY steps. An eigenvalue is then within its residual of
-    theta, and typically within residual^2 / gap.
+    Lanczos stops as hessian.lanczos_to_tolerance says, checked every
+    LANCZOS_CHECK_EVERY steps: `tolerance` (default
+    analysis.lanczos_tolerance; 0 takes all `max_iterations` steps) bounds
+    the residuals relative to the largest |eigenvalue|; the most negative
+    eigenvalue is held to it only if `converge_smallest`.
     """
     if tolerance is None:
       tolerance = self.settings.lanczos_tolerance
@@ -218,19 +219,11 @@ class Analyzer:
     state = _analysis_state(state)
     start_key, restart_key = jax.random.split(self._key_for(_LANCZOS))
     start = support * jax.random.normal(start_key, support.shape)
-    result = hessian.lanczos_start(start, max_iterations)
-    steps = 0
-    while steps < max_iterations:
-      result = self._lanczos_steps(state, self.data, result, steps,
-                                   restart_key)
-      steps = min(steps + LANCZOS_CHECK_EVERY, max_iterations)
-      if steps <= num_top:
-        continue
-      alphas, betas = jax.device_get((result.alphas, result.betas))
-      values, coefficients, bounds = hessian.extreme_ritz(
-          alphas[:steps], betas[:steps], num_top)
-      if np.all(bounds <= tolerance * np.max(np.abs(values))):
-        break
+    result, steps, values, coefficients = hessian.lanczos_to_tolerance(
+        lambda result, first: self._lanczos_steps(state, self.data, result,
+                                                  first, restart_key),
+        hessian.lanczos_start(start, max_iterations), LANCZOS_CHECK_EVERY,
+        num_top, tolerance, converge_smallest)
     padded = np.zeros((max_iterations, num_top + 1), np.float32)
     padded[:steps] = coefficients
     vectors = self._ritz_vectors(padded, result.basis)
@@ -340,7 +333,7 @@ class Analyzer:
     """Top Hessian eigenvalue, trace and one-step sharpness, for TensorBoard
     during training (the same tags analyze.py writes)."""
     values, _, _, steps = self.eigenpairs(
-        state, self.settings.lanczos_iterations, 1)
+        state, self.settings.lanczos_iterations, 1, converge_smallest=False)
     trace, _ = self.trace(state, self.settings.hutchinson_probes)
     return {'hessian/top_eigenvalue': float(values[0]),
             'hessian/lanczos_steps': steps,

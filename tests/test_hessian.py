@@ -76,6 +76,35 @@ def test_lanczos_stops_once_its_residual_bounds_meet_the_tolerance(case):
   assert loose_steps <= steps
 
 
+def test_lanczos_to_tolerance_does_not_stop_at_the_second_eigenvalue():
+  # A start vector that touches the top eigenvector (eigenvalue 10) little:
+  # the second eigenvalue (9) converges first, with a small residual.
+  rng = np.random.default_rng(0)
+  eigenvalues = np.concatenate([[10.0, 9.0], np.linspace(-1, 5, 198)])
+  rotation, _ = np.linalg.qr(rng.standard_normal((200, 200)))
+  matrix = jnp.asarray((rotation * eigenvalues) @ rotation.T, jnp.float32)
+  weights = rng.standard_normal(200)
+  weights[0] = 1e-3
+  start = jnp.asarray(rotation @ weights, jnp.float32)
+  block = jax.jit(lambda result, first: hessian.lanczos_steps(
+      lambda v: matrix @ v, result, first, 4, jax.random.key(0)))
+  tolerance = 1e-2
+  # The hazard: a check whose residual bound alone says "converged" while
+  # the top Ritz value is still the second eigenvalue.
+  result = hessian.lanczos_start(start, 60)
+  for first in range(0, 60, 4):
+    result = block(result, first)
+    values, _, bounds = hessian.extreme_ritz(
+        result.alphas[:first + 4], result.betas[:first + 4], 1)
+    if bounds[0] <= tolerance * abs(values).max():
+      break
+  assert values[0] == pytest.approx(9, abs=0.01)
+  _, steps, values, _ = hessian.lanczos_to_tolerance(
+      block, hessian.lanczos_start(start, 60), 4, 1, tolerance,
+      converge_smallest=False)
+  assert values[0] == pytest.approx(10, rel=1e-5) and steps < 60
+
+
 def test_lanczos_in_blocks_equals_lanczos_in_one_run():
   matrix = np.random.default_rng(0).standard_normal((30, 30))
   matrix = jnp.asarray(matrix + matrix.T, jnp.float32)
