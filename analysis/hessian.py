@@ -263,6 +263,26 @@ def hutchinson_samples(matvec: Matvec,
   return jnp.stack([jnp.vdot(z, matvec(z)) for z in probes])
 
 
+def samples_to_tolerance(sample: Callable[[int], jax.Array], max_count: int,
+                         min_count: int, tolerance: float) -> np.ndarray:
+  """sample(0), sample(1), ... until their mean's standard error is below
+  `tolerance` times its absolute value (once there are `min_count`), or
+  `max_count` of them; tolerance = 0 takes all.
+
+  Stopping on the samples' own spread makes the reported standard error a
+  little optimistic when few samples are taken; `min_count` keeps that
+  small.
+  """
+  samples = []
+  for index in range(max_count):
+    samples.append(float(sample(index)))
+    if tolerance and len(samples) >= min_count:
+      stderr = np.std(samples, ddof=1) / np.sqrt(len(samples))
+      if stderr <= tolerance * abs(np.mean(samples)):
+        break
+  return np.asarray(samples)
+
+
 class Quadrature(NamedTuple):
   """Gauss quadrature of spectral measures (one row per probe)."""
 

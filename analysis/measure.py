@@ -41,6 +41,9 @@ PyTree = Any
 # Lanczos for the extreme eigenvalues checks its convergence after every
 # block of this many steps (a host round trip of a few numbers each).
 LANCZOS_CHECK_EVERY = 4
+# Hutchinson's trace estimate stops at its tolerance only after this many
+# probes, so that its standard error is itself estimated from enough of them.
+MIN_TRACE_PROBES = 10
 # Streams of randomness, folded into the analysis seed.
 _LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
 
@@ -65,6 +68,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       (settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
        f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
        f'batch (analysis.batch_size / devices = {per_device})'),
+      (settings.trace_tolerance >= 0,
+       f'analysis.trace_tolerance must be >= 0 (0 = every probe), got '
+       f'{settings.trace_tolerance}'),
       (settings.lanczos_tolerance >= 0,
        f'analysis.lanczos_tolerance must be >= 0 (0 = every step), got '
        f'{settings.lanczos_tolerance}'),
@@ -233,15 +239,22 @@ class Analyzer:
     return (values, np.asarray(residuals),
             _to_host([unravel(v) for v in vectors]), steps)
 
-  def trace(self, state: run_state.TrainState,
-            num_probes: int) -> tuple[float, float]:
-    """Hutchinson's estimate of tr(H) and its standard error."""
+  def trace(self, state: run_state.TrainState, max_probes: int,
+            tolerance: float | None = None) -> tuple[float, float, int]:
+    """Hutchinson's estimate of tr(H), its standard error and the number of
+    probes it took: probes are drawn until the standard error is below
+    `tolerance` (default analysis.trace_tolerance; 0 takes all) times
+    |tr(H)|, after at least MIN_TRACE_PROBES, or `max_probes` of them."""
+    if tolerance is None:
+      tolerance = self.settings.trace_tolerance
     matvec, support = self.operator(state)
-    probes = (hessian.rademacher(key, support) for key in jax.random.split(
-        self._key_for(_HUTCHINSON), num_probes))
-    mean, stderr = hessian.mean_and_stderr(
-        hessian.hutchinson_samples(matvec, probes))
-    return float(mean), float(stderr)
+    keys = jax.random.split(self._key_for(_HUTCHINSON), max_probes)
+    samples = hessian.samples_to_tolerance(
+        lambda i: hessian.hutchinson_samples(
+            matvec, [hessian.rademacher(keys[i], support)])[0],
+        max_probes, MIN_TRACE_PROBES, tolerance)
+    mean, stderr = hessian.mean_and_stderr(samples)
+    return float(mean), float(stderr), len(samples)
 
   def quadrature(self, state: run_state.TrainState) -> hessian.Quadrature:
     """Stochastic Lanczos quadrature with Rademacher probes."""
@@ -334,7 +347,7 @@ class Analyzer:
     during training (the same tags analyze.py writes)."""
     values, _, _, steps = self.eigenpairs(
         state, self.settings.lanczos_iterations, 1, converge_smallest=False)
-    trace, _ = self.trace(state, self.settings.hutchinson_probes)
+    trace, _, _ = self.trace(state, self.settings.hutchinson_probes)
     return {'hessian/top_eigenvalue': float(values[0]),
             'hessian/lanczos_steps': steps,
             'hessian/trace': trace,
@@ -430,8 +443,8 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
   values, residuals, _, lanczos_steps = _timed(
       seconds, 'eigenvalues', analyzer.eigenpairs, state,
       settings.lanczos_iterations, settings.top_k)
-  trace, trace_stderr = _timed(seconds, 'trace', analyzer.trace, state,
-                               settings.hutchinson_probes)
+  trace, trace_stderr, trace_probes = _timed(
+      seconds, 'trace', analyzer.trace, state, settings.hutchinson_probes)
   quadrature = _timed(seconds, 'slq', analyzer.quadrature, state)
   moments, moments_stderr = hessian.mean_and_stderr(
       hessian.quadrature_moments(quadrature,
@@ -461,6 +474,8 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
           'lanczos_steps': lanczos_steps,
           'trace': trace,
           'trace_stderr': trace_stderr,
+          # Probes Hutchinson took to reach analysis.trace_tolerance.
+          'trace_probes': trace_probes,
           # E[lambda^k] = tr(H^k) / num_free_params, k = 1, 2, ...
           'moments': moments.tolist(),
           'moments_stderr': moments_stderr.tolist(),

@@ -12,7 +12,8 @@ compilation:
   analysis.lanczos_tolerance on the top eigenvalue alone, and
   with all analysis.lanczos_iterations steps (tolerance 0), with the steps
   each took and their relative difference;
-* the trace (Hutchinson, analysis.hutchinson_probes products);
+* the trace (Hutchinson, to analysis.trace_tolerance or
+  analysis.hutchinson_probes products), with the probes it took;
 * what training logs every analysis_every_epochs epochs
   (Analyzer.training_scalars: both of the above and one-step sharpness).
 """
@@ -67,8 +68,7 @@ def main(argv):
       'devices': jax.device_count(),
       'hvp': _twice(lambda: matvec(support)),
       'lanczos_tolerance': settings.lanczos_tolerance,
-      'trace': _twice(lambda: analyzer.trace(state,
-                                             settings.hutchinson_probes)),
+      'trace_tolerance': settings.trace_tolerance,
       'training_scalars': _twice(lambda: analyzer.training_scalars(state)),
   }
   for name, tolerance in (('top_eigenvalue', None),
@@ -79,6 +79,13 @@ def main(argv):
     results[name] = _twice(eigenpairs)
     values, _, _, steps = eigenpairs()
     results[name].update(value=float(values[0]), lanczos_steps=steps)
+  for name, tolerance in (('trace', None), ('trace_all_probes', 0.0)):
+    trace = functools.partial(analyzer.trace, state,
+                              settings.hutchinson_probes, tolerance)
+    if name not in results:
+      results[name] = _twice(trace)
+    value, stderr, probes = trace()
+    results[name].update(value=value, stderr=stderr, probes=probes)
   results['top_eigenvalue_relative_difference'] = abs(
       results['top_eigenvalue']['value'] /
       results['top_eigenvalue_all_steps']['value'] - 1)

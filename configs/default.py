@@ -191,7 +191,11 @@ def get_config() -> ml_collections.ConfigDict:
   analysis.lanczos_tolerance = 1e-3
   # ... or after this many steps (Hessian-vector products).
   analysis.lanczos_iterations = 40
-  # Rademacher probes of Hutchinson's trace estimator (one HVP each).
+  # Hutchinson's trace estimate draws Rademacher probes (one HVP each) until
+  # its standard error is below this fraction of |trace| (after at least 10
+  # probes; 0 = every probe) ...
+  analysis.trace_tolerance = 0.01
+  # ... or this many.
   analysis.hutchinson_probes = 100
   # Probes of stochastic Lanczos quadrature (spectral density, moments).
   analysis.slq_probes = 10

@@ -120,10 +120,18 @@ def test_lanczos_in_blocks_equals_lanczos_in_one_run():
 
 def test_hutchinson_trace_is_within_its_standard_error(case):
   state, analyzer, _, _, eigenvalues = case
-  trace, stderr = analyzer.trace(state, analyzer.settings.hutchinson_probes)
   exact = eigenvalues.sum()
+  trace, stderr, probes = analyzer.trace(
+      state, analyzer.settings.hutchinson_probes, tolerance=0.0)
+  assert probes == analyzer.settings.hutchinson_probes
   assert abs(trace - exact) < 4 * stderr
   assert stderr < 0.1 * abs(exact)  # The error is informative.
+  # To a tolerance: fewer probes, the same estimate within its error.
+  trace, stderr, probes = analyzer.trace(
+      state, analyzer.settings.hutchinson_probes, tolerance=0.05)
+  assert 10 <= probes < analyzer.settings.hutchinson_probes
+  assert stderr <= 0.05 * abs(trace)
+  assert abs(trace - exact) < 4 * stderr
 
 
 def test_slq_moments_are_within_their_standard_errors(case):
