@@ -20,7 +20,7 @@ def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   """Returns (training data, evaluation data) for `config.dataset`.
 
   `replica_keys` holds the 'data', 'augment' and 'label_noise' keys of each
-  replica (state.seed_keys).
+  replica (run_state.seed_keys).
   """
   spec = sources.get_spec(config.dataset)
   if spec.in_memory:

@@ -50,7 +50,7 @@ class OnDeviceTrainData:
   depend on the number of devices or processes.
 
   With several replicas (models trained side by side, see
-  state.replica_configs), each has its own data order, augmentation and
+  run_state.replica_configs), each has its own data order, augmentation and
   label noise, drawn from its own keys; `replica_axes` says which axis of
   each input runs over replicas (None: shared).
   """
