@@ -46,12 +46,14 @@ REPLICATED = parallel.REPLICATED
 
 def _training_examples(config: ml_collections.ConfigDict,
                        count: int) -> sources.Split:
-  """The first `count` examples of this process's shuffled training share.
+  """This process's `count` examples of the analysis subset.
 
   In-memory datasets are loaded whole, with the run's label noise (the
-  labels it trained on), and sampled without replacement with
-  `analysis.seed`; streamed ones (ImageNet) are read through the training
-  stream (its seeded shuffle, center crops) until `count` examples arrive.
+  labels it trained on); count x processes examples are sampled without
+  replacement with `analysis.seed` (the same set whatever the number of
+  processes) and each process takes its block of them. Streamed ones
+  (ImageNet) are read through this process's training stream (its seeded
+  shuffle, center crops) until `count` examples arrive.
   """
   spec = sources.get_spec(config.dataset)
   if spec.in_memory:
@@ -61,12 +63,14 @@ def _training_examples(config: ml_collections.ConfigDict,
           split, spec.num_classes, config.label_noise,
           config.label_noise_type,
           run_state.seed_keys(config.seed)['label_noise'])
-    if count > len(split):
+    total = count * jax.process_count()
+    if total > len(split):
       raise validate.ConfigError(
-          f'analysis.num_examples asks for {count} examples per process, but '
-          f'the training split holds {len(split)}')
+          f'analysis.num_examples asks for {total} examples, but the '
+          f'training split holds {len(split)}')
     rng = np.random.default_rng(config.analysis.seed)
-    chosen = np.sort(rng.choice(len(split), count, replace=False))
+    chosen = np.sort(rng.choice(len(split), total, replace=False))
+    chosen = chosen[jax.process_index() * count:][:count]
     return sources.Split(split.images[chosen], split.labels[chosen])
   unaugmented = ml_collections.ConfigDict(config.to_dict())
   unaugmented.augment = False
