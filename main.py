@@ -109,6 +109,9 @@ def main(argv):
     print(f'stopped: {e}', file=sys.stderr, flush=True)
     sys.exit(outcomes.EXIT_STOPPED)
   except OSError as e:  # A read-only or full disk, a missing permission.
+    # Orbax's background writes fail alongside; asyncio would report each
+    # unretrieved failure again at exit, after the one line that says it.
+    python_logging.getLogger('asyncio').setLevel(python_logging.CRITICAL)
     # Everything a run writes lies under its workdir.
     cli.fail(f'cannot write {e.filename or workdir}: {e.strerror or e}')
   print(_final_line(summary, workdir), file=sys.stderr, flush=True)
