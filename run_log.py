@@ -46,6 +46,8 @@ _TENSORBOARD_NAMES = {
     'train_accuracy_clean': 'train/accuracy_clean',
     'train_accuracy_flipped': 'train/accuracy_flipped',
     'test_loss': 'test/loss', 'test_accuracy': 'test/accuracy',
+    'validation_loss': 'validation/loss',
+    'validation_accuracy': 'validation/accuracy',
 }
 
 
@@ -127,12 +129,14 @@ def log_epoch(progress: dict[str, Any], num_epochs: int,
   last = [history[-1] for history in progress['histories']]
   mean = lambda key: float(np.mean([r[key] for r in last]))
   replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
+  validation = (f'  validation acc {100 * mean("validation_accuracy"):.2f}%'
+                if 'validation_accuracy' in last[0] else '')
   logging.info(
-      'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%'
+      'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s'
       '  lr %.3g  %.2fs%s', progress['epoch'], num_epochs,
       mean('train_loss'), 100 * mean('train_accuracy'), mean('test_loss'),
-      100 * mean('test_accuracy'), last[0]['learning_rate'], seconds,
-      replicas)
+      100 * mean('test_accuracy'), validation, last[0]['learning_rate'],
+      seconds, replicas)
 
 
 def _steady_throughput(progress: dict[str, Any]) -> float | None:
@@ -154,6 +158,10 @@ def make_summary(config: ml_collections.ConfigDict,
   """
   final = history[-1] if history else {}
   best = (max(history, key=lambda r: r['test_accuracy']) if history else {})
+  # The epoch one would pick without looking at the test set.
+  best_validation = (
+      max(history, key=lambda r: r['validation_accuracy'])
+      if history and 'validation_accuracy' in final else {})
   throughput = _steady_throughput(progress)
   return {
       'config': config.to_dict(),
@@ -164,6 +172,11 @@ def make_summary(config: ml_collections.ConfigDict,
       'final_test_loss': final.get('test_loss'),
       'best_test_accuracy': best.get('test_accuracy'),
       'best_epoch': best.get('epoch'),
+      # With validation_fraction: the held-out examples' results.
+      'final_validation_accuracy': final.get('validation_accuracy'),
+      'final_validation_loss': final.get('validation_loss'),
+      'best_validation_accuracy': best_validation.get('validation_accuracy'),
+      'best_validation_epoch': best_validation.get('epoch'),
       'final_train_loss': final.get('train_loss'),
       'final_train_accuracy': final.get('train_accuracy'),
       # With label noise: the fraction of training labels flipped, and the

@@ -346,7 +346,7 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   configs = run_state.replica_configs(config)
   num_replicas = len(configs)
   spec = sources.get_spec(config.dataset)
-  train_data, eval_data = input_pipeline.create_datasets(
+  train_data, eval_sets = input_pipeline.create_datasets(
       config, mesh, [run_state.seed_keys(c.seed) for c in configs])
   steps_per_epoch = train_data.steps_per_epoch
   if steps_per_epoch < 1:
@@ -459,14 +459,16 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
       progress['steady_seconds'] += steady_seconds
 
       with report_progress.timed('eval'):
-        test_totals = None
-        for inputs in eval_data.groups():
-          totals, weights = evaluate(state, inputs)
-          test_totals = totals if test_totals is None else jax.tree.map(
-              jnp.add, test_totals, totals)
-        _check_finite(test_totals['loss'] + weights['weight_norm'], epoch,
-                      num_replicas)
-        test = parallel.per_replica(test_totals, num_replicas)
+        evaluated = {}  # Evaluation set -> each replica's summed metrics.
+        for name, eval_data in eval_sets.items():
+          set_totals = None
+          for inputs in eval_data.groups():
+            totals, weights = evaluate(state, inputs)
+            set_totals = totals if set_totals is None else jax.tree.map(
+                jnp.add, set_totals, totals)
+          _check_finite(set_totals['loss'] + weights['weight_norm'], epoch,
+                        num_replicas)
+          evaluated[name] = parallel.per_replica(set_totals, num_replicas)
         weights = parallel.per_replica(weights, num_replicas)
       measured = [{} for _ in range(num_replicas)]
       for evaluator in evaluators:
@@ -481,8 +483,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
             'epoch': epoch + 1, 'step': step, 'sam': use_sam,
             **{f'train_{k}': v for k, v in
                run_log.mean_metrics(train[replica]).items()},
-            **{f'test_{k}': v for k, v in
-               run_log.mean_metrics(test[replica]).items()},
+            **{f'{name}_{k}': v for name, totals in evaluated.items()
+               for k, v in run_log.mean_metrics(totals[replica]).items()},
             'learning_rate': float(schedule(step - 1)),
             'weight_norm': float(weights[replica]['weight_norm']),
             'sparsity': float(weights[replica]['sparsity']),

@@ -87,6 +87,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
            f'label_noise must be in [0, 1), got {config.label_noise}')
   require(not config.label_noise or spec.in_memory,
            f'label_noise needs an in-memory dataset, not {config.dataset}')
+  require(0 <= config.validation_fraction < 1,
+          f'validation_fraction must be in [0, 1), got '
+          f'{config.validation_fraction}')
+  require(not config.validation_fraction or spec.in_memory,
+          f'validation_fraction needs an in-memory dataset, not '
+          f'{config.dataset}')
   if config.init_from:
     source = epath.Path(config.init_from)
     require((source / 'config.json').exists() and

@@ -59,6 +59,11 @@ def get_config() -> ml_collections.ConfigDict:
   # symmetric (uniform over the other classes) or asymmetric (class c
   # becomes c + 1 mod num_classes).
   config.label_noise_type = 'symmetric'
+  # Fraction of the training split held out for validation (the same
+  # examples in every run of the dataset, with their true labels), evaluated
+  # every epoch and logged as validation/* beside test/*: tune on it, not on
+  # the test set. 0 = none. In-memory datasets only.
+  config.validation_fraction = 0.0
 
   # --- Model ---
   # mlp; CIFAR-style resnet18, resnet34, preact_resnet18; WideResNets wrn16,

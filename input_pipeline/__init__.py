@@ -16,18 +16,24 @@ from input_pipeline import streaming
 
 def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                     replica_keys: Sequence[dict[str, jax.Array]]
-                    ) -> tuple[feeding.TrainFeeder, feeding.EvalFeeder]:
-  """Returns (training data, evaluation data) for `config.dataset`.
+                    ) -> tuple[feeding.TrainFeeder,
+                               dict[str, feeding.EvalFeeder]]:
+  """Returns the training data and the evaluation sets by name for
+  `config.dataset`: 'test', and 'validation' if config.validation_fraction.
 
   `replica_keys` holds the 'data', 'augment' and 'label_noise' keys of each
   replica (run_state.seed_keys).
   """
   spec = sources.get_spec(config.dataset)
-  if spec.in_memory:
-    train = on_device.OnDeviceTrainData(
-        sources.load_split(config, train=True), spec, config, mesh,
-        replica_keys)
-    return train, on_device.OnDeviceEvalData(
-        sources.load_split(config, train=False), config, mesh)
-  return (streaming.StreamingTrainData(spec, config, mesh),
-          streaming.StreamingEvalData(config, mesh))
+  if not spec.in_memory:
+    return (streaming.StreamingTrainData(spec, config, mesh),
+            {'test': streaming.StreamingEvalData(config, mesh)})
+  train = on_device.OnDeviceTrainData(
+      sources.load_split(config, train=True), spec, config, mesh,
+      replica_keys)
+  evaluation = {'test': on_device.OnDeviceEvalData(
+      sources.load_split(config, train=False), config, mesh)}
+  if config.validation_fraction:
+    evaluation['validation'] = on_device.OnDeviceEvalData(
+        sources.load_validation_split(config), config, mesh)
+  return train, evaluation

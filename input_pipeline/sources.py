@@ -131,15 +131,49 @@ def _process_shard(array: np.ndarray) -> np.ndarray:
   return np.array_split(array, jax.process_count())[jax.process_index()]
 
 
-def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
-  """Loads the training split, or this process's share of the test split,
-  into memory.
+# The examples held out for validation are drawn with this seed, not the
+# run's: every run of a dataset (each seed, SGD and SAM) holds out the same.
+VALIDATION_SEED = 0
 
-  Every process holds the whole training split (the in-memory datasets are
+
+def _held_out(count: int, fraction: float) -> np.ndarray:
+  """Whether each of `count` training examples is held out for validation
+  (round(fraction * count) of them)."""
+  chosen = np.random.default_rng(VALIDATION_SEED).permutation(count)[
+      :round(fraction * count)]
+  held_out = np.zeros(count, bool)
+  held_out[chosen] = True
+  return held_out
+
+
+def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
+  """Loads the training examples, or this process's share of the test
+  split, into memory.
+
+  Every process holds all training examples (the in-memory datasets are
   small) and takes its slice of each global batch, so that which examples
   form a batch, and the label noise, do not depend on the number of
-  processes.
+  processes. The training examples are the training split without the
+  config.validation_fraction held out for validation.
   """
+  if not train:
+    return _read(config, train=False)
+  split = _read(config, train=True)
+  kept = ~_held_out(len(split), config.validation_fraction)
+  return Split(split.images[kept], split.labels[kept])
+
+
+def load_validation_split(config: ml_collections.ConfigDict) -> Split:
+  """This process's share of the training examples held out for validation
+  (config.validation_fraction of the training split, with their labels)."""
+  split = _read(config, train=True)
+  held_out = _held_out(len(split), config.validation_fraction)
+  return Split(_process_shard(split.images[held_out]),
+               _process_shard(split.labels[held_out]))
+
+
+def _read(config: ml_collections.ConfigDict, train: bool) -> Split:
+  """The whole training split, or this process's share of the test split."""
   spec = get_spec(config.dataset)
   if config.dataset == 'mnist1d':
     data = _mnist1d()

@@ -55,14 +55,14 @@ def test_noise_depends_on_the_seed_only():
 
 
 def data_labels(config):
-  train_data, eval_data = input_pipeline.create_datasets(
+  train_data, eval_sets = input_pipeline.create_datasets(
       config, parallel.create_mesh(),
       [run_state.seed_keys(config.seed)])
   inputs, _ = next(train_data.epoch_chunks(0, 1))
   # [device, replica, example]
   return (np.asarray(inputs['labels'])[0, 0],
           np.asarray(inputs['flipped'])[0, 0],
-          np.asarray(next(eval_data.groups())['labels']))
+          np.asarray(next(eval_sets['test'].groups())['labels']))
 
 
 def test_sgd_and_sam_runs_with_a_seed_see_the_same_noisy_labels():

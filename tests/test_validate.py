@@ -28,6 +28,10 @@ BAD = [
     ({'model': 'wrn28', 'dataset': 'fashion_mnist', 'width_factor': 0},
      'width_factor must be >= 1'),
     ({'model': 'resnet18'}, 'resnet18 needs images, but mnist1d holds feature'),
+    ({'validation_fraction': 1.0},
+     'validation_fraction must be in [0, 1), got 1.0'),
+    ({'dataset': 'imagenet2012', 'validation_fraction': 0.1},
+     'validation_fraction needs an in-memory dataset'),
     ({'init_from': '/nonexistent/run'},
      'init_from=/nonexistent/run is not a run directory with checkpoints'),
 ]
