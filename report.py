@@ -43,12 +43,17 @@ from report_stats import (CurveTrend, Estimate, Gain, OLS_PAIRED, Setting,
                           fit_trend, group_settings, pair_gains,
                           setting_config, varying_keys)
 
+# Accuracies on the held-out validation examples (validation_fraction).
+VALIDATION_METRICS = ('final_validation_accuracy', 'best_validation_accuracy')
+
 flags.DEFINE_enum('metric', 'final_test_accuracy',
-                  ['final_test_accuracy', 'best_test_accuracy'],
-                  'Test accuracy plotted and used for the SAM - SGD gain.')
+                  ['final_test_accuracy', 'best_test_accuracy',
+                   *VALIDATION_METRICS],
+                  'Accuracy plotted and used for the SAM - SGD gain.')
 FLAGS = flags.FLAGS
 
-# Summary fields averaged over seeds in results.csv.
+# Summary fields averaged over seeds in results.csv (and VALIDATION_METRICS
+# where every run has them).
 METRICS = ('final_test_accuracy', 'best_test_accuracy', 'final_test_loss',
            'final_train_loss', 'final_train_accuracy')
 # Caption line height, in inches.
@@ -142,6 +147,13 @@ def write_csv(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
     writer.writerows(rows)
 
 
+def validation_metrics(settings: Sequence[Setting]) -> list[str]:
+  """The VALIDATION_METRICS that every run of `settings` has."""
+  return [metric for metric in VALIDATION_METRICS
+          if all(run.get(metric) is not None
+                 for setting in settings for run in setting.runs)]
+
+
 def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                  n_excluded: Mapping[str, int]) -> list[dict[str, Any]]:
   """results.csv: the varying keys, seeds, size, the excluded runs (counted
@@ -154,7 +166,7 @@ def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                num_params=setting.num_params,
                achieved_sparsity=setting.achieved_sparsity,
                n_excluded=n_excluded.get(canonical(setting.config), 0))
-    for metric in METRICS:
+    for metric in (*METRICS, *validation_metrics(settings)):
       estimate = setting.estimate(metric)
       row[f'{metric}_mean'], row[f'{metric}_std'] = setting.stats(metric)
       row[f'{metric}_ci_low'] = estimate.low
@@ -340,6 +352,9 @@ def write_report(root: pathlib.Path,
   excluded runs, the gains and the trends; returns the written paths.
 
   `summaries` (load_summaries's) must include a finished run.
+
+  Raises:
+    ValueError: `metric` is a validation accuracy that some run lacks.
   """
   excluded = {path: s['status'] for path, s in summaries.items()
               if not finished(s)}
@@ -352,6 +367,11 @@ def write_report(root: pathlib.Path,
   settings = group_settings([s for s in summaries.values() if finished(s)])
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = sort_settings(settings, [*keys, 'optimizer'])
+  if metric in VALIDATION_METRICS and metric not in validation_metrics(
+      settings):
+    raise ValueError(f'--metric={metric} needs every run trained with '
+                     'validation_fraction > 0, and some runs have no '
+                     'validation split')
   written = [root / 'results.csv']
   write_csv(written[-1], results_rows(settings, [*keys, 'optimizer'],
                                       n_excluded))
@@ -394,7 +414,11 @@ def main(argv: Sequence[str]) -> None:
     statuses = collections.Counter(s['status'] for s in summaries.values())
     sys.exit(f'error: no finished run under {root} (' + ', '.join(
         f'{n} {status}' for status, n in sorted(statuses.items())) + ')')
-  for path in write_report(root, summaries, FLAGS.metric):
+  try:
+    written = write_report(root, summaries, FLAGS.metric)
+  except ValueError as e:
+    sys.exit(f'error: {e}')
+  for path in written:
     print(f'wrote {path}')
 
 

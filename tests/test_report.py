@@ -445,3 +445,40 @@ def test_runs_that_did_not_finish_are_excluded_and_listed(width_sweep,
       ('(40,20)', 'sam'): '0', ('(40,20)', 'sgd'): '1'}
   assert {r['n_seeds'] for r in results.values()} == {'3'}
 
+
+
+def test_validation_accuracies_are_reported_where_every_run_has_them(
+    tmp_path):
+  # SGD and SAM x 3 seeds; validation accuracy = test accuracy - 0.1 (final)
+  # and - 0.05 (best).
+  for seed in range(3):
+    for optimizer, accuracy in (('sgd', 0.80 + 0.02 * seed),
+                                ('sam', 0.83 + 0.03 * seed)):
+      write(tmp_path / f'optimizer={optimizer},seed={seed}' / 'summary.json',
+            {**make_summary(seed, optimizer, accuracy),
+             'final_validation_accuracy': accuracy - 0.1,
+             'best_validation_accuracy': accuracy - 0.05})
+  report.write_report(tmp_path, report.load_summaries(tmp_path),
+                      'best_validation_accuracy')
+  rows = {r['optimizer']: r for r in read_csv(tmp_path / 'results.csv')}
+  assert float(rows['sgd']['final_validation_accuracy_mean']) == (
+      pytest.approx(0.72))
+  assert float(rows['sam']['best_validation_accuracy_mean']) == (
+      pytest.approx(0.81))
+  [gain] = read_csv(tmp_path / 'sam_gain.csv')
+  assert gain['metric'] == 'best_validation_accuracy'
+  assert float(gain['gain_mean']) == pytest.approx(0.04)
+  # One more run, without a validation split: no validation columns, and
+  # the validation metric is refused in one line.
+  write(tmp_path / 'optimizer=sgd,seed=3' / 'summary.json',
+        make_summary(3, 'sgd', 0.9))
+  report.write_report(tmp_path, report.load_summaries(tmp_path),
+                      'final_test_accuracy')
+  assert 'final_validation_accuracy_mean' not in read_csv(
+      tmp_path / 'results.csv')[0]
+  result = run_python(['report.py', str(tmp_path),
+                       '--metric=final_validation_accuracy'])
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines()[-1] == (
+      'error: --metric=final_validation_accuracy needs every run trained '
+      'with validation_fraction > 0, and some runs have no validation split')
