@@ -19,9 +19,18 @@ import outcomes
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
-def fail(message: str) -> NoReturn:
-  """Ends the process with a one-line `error: ...` (outcomes.EXIT_ERROR)."""
+def fail(message: str, now: bool = False) -> NoReturn:
+  """Ends the process with a one-line `error: ...` (outcomes.EXIT_ERROR).
+
+  With `now`, without Python's shutdown (atexit handlers, garbage
+  collection, joining threads): for a failure whose library threads would
+  otherwise print more after the line. Nothing of a run depends on them:
+  its files are written, or atomically not, before.
+  """
   print(f'error: {message}', file=sys.stderr, flush=True)
+  if now:
+    sys.stdout.flush()
+    os._exit(outcomes.EXIT_ERROR)  # pylint: disable=protected-access
   sys.exit(outcomes.EXIT_ERROR)
 
 

@@ -109,11 +109,11 @@ def main(argv):
     print(f'stopped: {e}', file=sys.stderr, flush=True)
     sys.exit(outcomes.EXIT_STOPPED)
   except OSError as e:  # A read-only or full disk, a missing permission.
-    # Orbax's background writes fail alongside; asyncio would report each
-    # unretrieved failure again at exit, after the one line that says it.
-    python_logging.getLogger('asyncio').setLevel(python_logging.CRITICAL)
-    # Everything a run writes lies under its workdir.
-    cli.fail(f'cannot write {e.filename or workdir}: {e.strerror or e}')
+    # Everything a run writes lies under its workdir. Orbax's background
+    # writes fail alongside, and its threads would report it again (logs,
+    # tracebacks, warnings) while Python shuts down: end at once.
+    cli.fail(f'cannot write {e.filename or workdir}: {e.strerror or e}',
+             now=True)
   print(_final_line(summary, workdir), file=sys.stderr, flush=True)
 
 
