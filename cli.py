@@ -81,7 +81,7 @@ def load_config_file(config_file: str, overrides: Mapping[str, str]
   """
   path = config_file.split(':')[0]
   config_util.require(os.path.isfile(path),
-                   f'config file {path} does not exist')
+                      f'config file {path} does not exist')
 
   def parse(overrides):
     argv = ['main.py', f'--config={config_file}',
@@ -144,8 +144,8 @@ class StopRequest:
 
   def __init__(self):
     self.signal: int | None = None
-    self._previous = {sig: signal.signal(sig, self._handle)
-                      for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+      signal.signal(sig, self._handle)
 
   def _handle(self, signum: int, frame) -> None:
     del frame
@@ -160,7 +160,3 @@ class StopRequest:
 
   def requested(self) -> bool:
     return self.signal is not None
-
-  def restore(self) -> None:
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)

@@ -188,6 +188,10 @@ def lanczos_to_tolerance(
     [m, num_top + 1]), as extreme_ritz gives them.
   """
   max_iterations = result.basis.shape[0]
+  if max_iterations <= num_top:
+    raise ValueError(f'{max_iterations} Lanczos steps give no more than '
+                     f'{max_iterations} Ritz values; {num_top + 1} are '
+                     'reported')
   steps, previous = 0, None
   while True:
     result = run_block(result, steps)
@@ -227,13 +231,6 @@ def tridiagonal(result: LanczosResult) -> jax.Array:
   """The m x m matrix T."""
   off = result.betas[:-1]
   return jnp.diag(result.alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
-
-
-def ritz_pairs(result: LanczosResult) -> tuple[jax.Array, jax.Array]:
-  """Approximate eigenpairs of H: Ritz values theta_j [m], ascending, and
-  unit Ritz vectors y_j = V^T u_j [m, n]."""
-  values, eigenvectors = jnp.linalg.eigh(tridiagonal(result))
-  return values, eigenvectors.T @ result.basis
 
 
 def residual_norms(matvec: Matvec, values: jax.Array,
