@@ -109,3 +109,12 @@ def test_streamed_imagenet_trains_with_stacked_dispatches(tmp_path,
   assert summary['num_params'] == 16 * 16 * 3 * 32 + 32 + 32 * 16 + 16 + (
       16 * 1000 + 1000)
   assert 0 <= summary['final_test_accuracy'] <= 1
+
+
+def test_training_analysis_without_its_evaluator_is_refused(tmp_path):
+  # main.py passes analysis.measure.training_evaluators(config); a caller
+  # that does not gets an error, not a run that silently measures nothing.
+  with pytest.raises(validate.ConfigError, match='no evaluator was given'):
+    train.train_and_evaluate(small_config(analysis_every_epochs=1),
+                             str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
