@@ -16,7 +16,8 @@ from ml_collections import config_flags
 import config_util
 import outcomes
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1,
+                signal.SIGUSR2)
 
 
 def fail(message: str, now: bool = False) -> NoReturn:
@@ -132,12 +133,13 @@ def flags_parser(reference: Callable[[Sequence[str]],
 
 
 class StopRequest:
-  """Turns SIGTERM, SIGINT and SIGUSR1 into a request to stop.
+  """Turns SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 into a request to stop.
 
-  SLURM and Kubernetes send SIGTERM (or a signal of the job's choice, here
-  SIGUSR1) some time before they kill a job; Ctrl-C sends SIGINT. The first
-  such signal sets `requested`: the training loop finishes the dispatch
-  under way, checkpoints and exits with outcomes.EXIT_STOPPED. A second Ctrl-C
+  SLURM and Kubernetes send SIGTERM (or a signal of the job's choice: SIGUSR1
+  here, SIGUSR2 in jobs submitted with submitit) some time before they kill
+  a job; Ctrl-C sends SIGINT. The first such signal sets `requested`: the
+  training loop finishes the dispatch under way, checkpoints and exits with
+  outcomes.EXIT_STOPPED. A second Ctrl-C
   aborts at once (the user insists); repeated SIGTERMs are ignored, as the
   process is already stopping.
   """

@@ -6,8 +6,8 @@ Any config key can be overridden on the command line, e.g.
 
 Running again with the same workdir resumes from its newest checkpoint.
 Exit codes (outcomes.py): 0 finished (or finished before), 1 error (one
-line on stderr), 3 diverged, 75 stopped by SIGTERM, SIGINT or SIGUSR1 with
-a checkpoint (the same command resumes).
+line on stderr), 3 diverged, 75 stopped by SIGTERM, SIGINT, SIGUSR1 or
+SIGUSR2 with a checkpoint (the same command resumes).
 """
 
 import logging as python_logging

@@ -12,6 +12,6 @@ EXIT_ERROR = 1  # Bad input or a failure, with a one-line `error: ...`;
 # nothing of the run is lost.
 EXIT_DIVERGED = 3  # The loss became non-finite; the last finite checkpoint is
 # kept and summary.json says "status": "diverged".
-EXIT_STOPPED = 75  # Stopped by SIGTERM, SIGINT or SIGUSR1 after saving a
-# checkpoint of the current step; the same command resumes the run exactly
+EXIT_STOPPED = 75  # Stopped by SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 after
+# saving a checkpoint of the current step; the same command resumes the run exactly
 # (75 is EX_TEMPFAIL of sysexits.h: "try again later").

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-import sweep
+import sweep_plan
 from configs import default
 from tests.conftest import REPO, run_python
 
@@ -19,11 +19,11 @@ TINY = ['--config=configs/quickstart.py', '--set=num_neurons=(16,)',
 
 
 def test_axes_split_at_top_level_commas_only():
-  assert sweep.parse_axis('num_neurons=[(75,25),(150, 50),(16,)]') == (
+  assert sweep_plan.parse_axis('num_neurons=[(75,25),(150, 50),(16,)]') == (
       'num_neurons', ['(75,25)', '(150, 50)', '(16,)'])
-  assert sweep.parse_axis(' optimizer = [sgd, sam] ') == (
+  assert sweep_plan.parse_axis(' optimizer = [sgd, sam] ') == (
       'optimizer', ['sgd', 'sam'])
-  assert sweep.parse_axis('x=[([1,2],(3,4)),5]') == ('x', ['([1,2],(3,4))',
+  assert sweep_plan.parse_axis('x=[([1,2],(3,4)),5]') == ('x', ['([1,2],(3,4))',
                                                            '5'])
 
 
@@ -39,37 +39,37 @@ def test_axes_split_at_top_level_commas_only():
     ('num neurons=[1]', "'num neurons' is not a config key"),
 ])
 def test_malformed_axes_are_refused_with_the_reason(text, message):
-  with pytest.raises(sweep.SweepError) as error:
-    sweep.parse_axis(text)
+  with pytest.raises(sweep_plan.SweepError) as error:
+    sweep_plan.parse_axis(text)
   assert str(error.value).startswith(f'--sweep={text!r}: ')
   assert message in str(error.value)
 
 
 def test_values_format_as_main_py_parses_them():
-  assert sweep.format_value((75, 25)) == '(75,25)'
-  assert sweep.format_value((16,)) == '(16,)'
-  assert sweep.format_value(0.5) == '0.5'
-  assert sweep.format_value('sam') == 'sam'
+  assert sweep_plan.format_value((75, 25)) == '(75,25)'
+  assert sweep_plan.format_value((16,)) == '(16,)'
+  assert sweep_plan.format_value(0.5) == '0.5'
+  assert sweep_plan.format_value('sam') == 'sam'
 
 
 def test_run_names_are_readable_safe_and_ignore_axis_order():
   point = {'seed': '0', 'optimizer': 'sgd', 'num_neurons': '(75, 25)'}
-  assert sweep.run_name(point) == 'num_neurons=75_25,optimizer=sgd,seed=0'
-  assert sweep.run_name(dict(reversed(point.items()))) == sweep.run_name(point)
-  assert sweep.run_name({'lr_boundaries': '(0.5,)', 'data_dir': '/d/tfds',
+  assert sweep_plan.run_name(point) == 'num_neurons=75_25,optimizer=sgd,seed=0'
+  assert sweep_plan.run_name(dict(reversed(point.items()))) == sweep_plan.run_name(point)
+  assert sweep_plan.run_name({'lr_boundaries': '(0.5,)', 'data_dir': '/d/tfds',
                          'rho': '1e-2'}) == (
                              'data_dir=_d_tfds,lr_boundaries=0.5,rho=1e-2')
 
 
 def test_grid_is_the_product_with_the_first_axis_slowest():
-  points = sweep.grid_points({'seed': ['0', '1'], 'optimizer': ['sgd', 'sam']})
+  points = sweep_plan.grid_points({'seed': ['0', '1'], 'optimizer': ['sgd', 'sam']})
   assert [(p['seed'], p['optimizer']) for p in points] == [
       ('0', 'sgd'), ('0', 'sam'), ('1', 'sgd'), ('1', 'sam')]
 
 
 def test_command_line_flags_extend_a_sweep_config():
   path = 'configs/sweeps/mnist_mlp_width.py'
-  merged = sweep.build_sweep(None, ['seed=[5]', 'rho=[0.1,0.2]'],
+  merged = sweep_plan.build_sweep(None, ['seed=[5]', 'rho=[0.1,0.2]'],
                              ['num_epochs=7'], path)
   assert merged.config == str(REPO / 'configs/mnist_mlp.py')
   assert merged.grid == {
@@ -78,14 +78,14 @@ def test_command_line_flags_extend_a_sweep_config():
                       '(3000,1000)'],
       'optimizer': ['sgd', 'sam'], 'rho': ['0.1', '0.2']}
   assert merged.fixed == {'num_epochs': '7'}
-  assert sweep.build_sweep('configs/quickstart.py', [], [],
+  assert sweep_plan.build_sweep('configs/quickstart.py', [], [],
                            path).config == 'configs/quickstart.py'
-  with pytest.raises(sweep.SweepError, match='seed is swept'):
-    sweep.build_sweep(None, [], ['seed=0'], path)
-  with pytest.raises(sweep.SweepError, match='give --config=FILE'):
-    sweep.build_sweep(None, ['seed=[0]'], [], None)
-  with pytest.raises(sweep.SweepError, match='the grid is empty'):
-    sweep.build_sweep('configs/quickstart.py', [], ['seed=0'], None)
+  with pytest.raises(sweep_plan.SweepError, match='seed is swept'):
+    sweep_plan.build_sweep(None, [], ['seed=0'], path)
+  with pytest.raises(sweep_plan.SweepError, match='give --config=FILE'):
+    sweep_plan.build_sweep(None, ['seed=[0]'], [], None)
+  with pytest.raises(sweep_plan.SweepError, match='the grid is empty'):
+    sweep_plan.build_sweep('configs/quickstart.py', [], ['seed=0'], None)
 
 
 @pytest.mark.parametrize('body,message', [
@@ -98,23 +98,24 @@ def test_command_line_flags_extend_a_sweep_config():
 def test_malformed_sweep_configs_are_refused(tmp_path, body, message):
   path = tmp_path / 'bad_sweep.py'
   path.write_text(body)
-  with pytest.raises(sweep.SweepError, match=re.escape(message)):
-    sweep.build_sweep(None, [], [], str(path))
+  with pytest.raises(sweep_plan.SweepError, match=re.escape(message)):
+    sweep_plan.build_sweep(None, [], [], str(path))
 
 
 @pytest.mark.parametrize('name', sorted(
     p.stem for p in (REPO / 'configs' / 'sweeps').glob('*.py')
     if p.stem != '__init__'))
 def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
-  config = sweep.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
+  config = sweep_plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
   assert all(k in default.get_config() for k in config.grid)
-  runs = sweep.plan_runs(config, tmp_path)
+  runs = sweep_plan.plan_runs(config, tmp_path)
   assert len(runs) == math.prod(len(v) for v in config.grid.values())
   assert len({run.name for run in runs}) == len(runs)
+  # Each run's resolved config holds the grid values its name says.
   for run in runs:
-    point = dict(part.split('=') for part in run.name.split(','))
-    assert run.config.optimizer == point['optimizer']
-    assert str(run.config.seed) == point.get('seed', '0')
+    values = {key: sweep_plan.format_value(run.config[key])
+              for key in config.grid}
+    assert sweep_plan.run_name(values) == run.name
 
 
 @pytest.mark.parametrize('name, dataset', [
@@ -122,8 +123,8 @@ def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
     ('mnist1d_mlp_width_cpu', 'mnist1d')])
 def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
     name, dataset, tmp_path):
-  config = sweep.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
-  runs = sweep.plan_runs(config, tmp_path)
+  config = sweep_plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
+  runs = sweep_plan.plan_runs(config, tmp_path)
   assert len(runs) == 10
   assert {run.config.num_replicas for run in runs} == {3}
   assert len({run.config.num_neurons for run in runs}) == 5
@@ -132,8 +133,8 @@ def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
 
 
 def _plan(tmp_path, *axes, fixed=()):
-  return sweep.plan_runs(
-      sweep.build_sweep('configs/quickstart.py', list(axes), list(fixed),
+  return sweep_plan.plan_runs(
+      sweep_plan.build_sweep('configs/quickstart.py', list(axes), list(fixed),
                         None), tmp_path)
 
 
@@ -144,7 +145,7 @@ def _plan(tmp_path, *axes, fixed=()):
     ('num_neurons=[(1,2),[1,2]]', 'share the run name num_neurons=1_2'),
 ])
 def test_bad_grids_are_refused_before_anything_runs(tmp_path, axis, message):
-  with pytest.raises(sweep.SweepError, match=re.escape(message)):
+  with pytest.raises(sweep_plan.SweepError, match=re.escape(message)):
     _plan(tmp_path, axis)
   assert not list(tmp_path.iterdir())
 
@@ -165,14 +166,14 @@ def test_runs_get_their_overrides_and_resolved_configs(tmp_path):
 
 def test_a_run_is_finished_only_with_a_summary_of_its_config(tmp_path):
   run, = _plan(tmp_path, 'seed=[3]')
-  assert not sweep.is_finished(run)
+  assert not sweep_plan.is_finished(run)
   run.workdir.mkdir()
   summary = {'config': json.loads(json.dumps(run.config.to_dict()))}
   (run.workdir / 'summary.json').write_text(json.dumps(summary))
-  assert sweep.is_finished(run)
+  assert sweep_plan.is_finished(run)
   summary['config']['num_epochs'] += 1
   (run.workdir / 'summary.json').write_text(json.dumps(summary))
-  assert not sweep.is_finished(run)
+  assert not sweep_plan.is_finished(run)
 
 
 def test_a_malformed_sweep_flag_is_one_line_and_runs_nothing(tmp_path):

@@ -1,0 +1,188 @@
+"""Running a sweep's runs on this machine, and how runs ended: each run is a
+main.py process whose output goes to train.log in its directory; the status
+table and the sweep's exit code are shared with the SLURM launcher."""
+
+import collections
+from collections.abc import Mapping, Sequence
+import concurrent.futures
+import dataclasses
+import datetime
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+
+import cli
+import outcomes
+from sweep_plan import Run, is_finished
+
+LOG_NAME = 'train.log'
+
+# How a run ended (its main.py exit code), that it did not run, or, for a
+# SLURM job not waited for, where it stands.
+OK, FAILED, DIVERGED, STOPPED = 'ok', 'failed', 'diverged', 'stopped'
+SKIPPED, NOT_STARTED = 'skipped', 'not started'
+SUBMITTED, PENDING, RUNNING = 'submitted', 'pending', 'running'
+STATUSES = (OK, FAILED, DIVERGED, STOPPED, SKIPPED, NOT_STARTED, SUBMITTED,
+            PENDING, RUNNING)
+STATUS_OF_EXIT_CODE = {0: OK, outcomes.EXIT_DIVERGED: DIVERGED,
+                       outcomes.EXIT_STOPPED: STOPPED}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+  """How a run ended or stands: one of STATUSES."""
+
+  run: Run
+  status: str
+  seconds: float = 0.0
+  error: str = ''
+
+
+
+def _now() -> str:
+  return datetime.datetime.now().isoformat(timespec='milliseconds')
+
+
+def error_line(output: str, returncode: int) -> str:
+  """main.py's one-line `error: ...` or `stopped: ...`, else the last line
+  it printed."""
+  lines = [line.strip() for line in output.splitlines()
+           if line.strip() and not line.startswith('=== sweep.py')]
+  errors = [line for line in lines
+            if line.startswith(('error: ', 'stopped: '))]
+  if errors:
+    return errors[-1]
+  if returncode < 0:
+    return f'killed by signal {-returncode}'
+  return lines[-1] if lines else f'exit code {returncode}'
+
+
+class Children:
+  """The main.py processes a sweep is running, so that a stop reaches them.
+
+  On SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 the sweep starts no new run and
+  sends SIGTERM to each running one, which checkpoints and exits (main.py's exit
+  code 75); the sweep then reports them as stopped. (On Ctrl-C, the
+  terminal has also sent SIGINT to them; main.py treats the two as one
+  request.)
+  """
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._running: set[subprocess.Popen] = set()
+    self.stopping = False
+
+  def start(self, command: list[str], **kwargs) -> subprocess.Popen | None:
+    """Popen(command), unless the sweep is stopping (then None)."""
+    with self._lock:
+      if self.stopping:
+        return None
+      process = subprocess.Popen(command, **kwargs)
+      self._running.add(process)
+      return process
+
+  def finished(self, process: subprocess.Popen) -> None:
+    with self._lock:
+      self._running.discard(process)
+
+  def stop(self, signum: int, frame) -> None:
+    """Signal handler: stop every run, start none."""
+    del frame
+    with self._lock:
+      if not self.stopping:
+        print(f'{signal.Signals(signum).name}: stopping the running runs '
+              '(each saves a checkpoint)...', flush=True)
+      self.stopping = True
+      for process in self._running:
+        process.send_signal(signal.SIGTERM)
+
+
+def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
+  """Trains one run in a main.py process, appending its output to train.log."""
+  run.workdir.mkdir(parents=True, exist_ok=True)
+  log_path = run.workdir / LOG_NAME
+  start = time.perf_counter()
+  with log_path.open('a') as log:
+    log.write(f'=== sweep.py started at {_now()}: {shlex.join(run.command)}\n')
+    log.flush()
+    output_start = log.tell()
+    process = children.start(run.command, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=env)
+    if process is None:
+      log.write('=== sweep.py did not start it: the sweep was stopped\n')
+      return Outcome(run, NOT_STARTED)
+    returncode = process.wait()
+    children.finished(process)
+    log.write(f'=== sweep.py finished at {_now()}: exit code {returncode}\n')
+  seconds = time.perf_counter() - start
+  status = STATUS_OF_EXIT_CODE.get(returncode, FAILED)
+  if status == OK:
+    return Outcome(run, OK, seconds)
+  with log_path.open() as log:
+    log.seek(output_start)
+    output = log.read()
+  return Outcome(run, status, seconds, error_line(output, returncode))
+
+
+def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:
+  """Skips finished runs and executes the others, `parallel` at a time.
+
+  SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 stop the running runs (with checkpoints) and
+  start no more; the same command resumes.
+  """
+  results = {run.name: Outcome(run, SKIPPED)
+              for run in runs if is_finished(run)}
+  todo = [run for run in runs if run.name not in results]
+  print(f'{len(runs)} runs: {len(results)} finished already, {len(todo)} to '
+        f'run, {parallel} at a time.', flush=True)
+  env = dict(os.environ)
+  if parallel > 1:
+    # By default each JAX process claims 75% of an accelerator's memory up
+    # front, so a second run on the same GPU would fail to start.
+    env.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
+  children = Children()
+  previous = {sig: signal.signal(sig, children.stop)
+              for sig in cli.STOP_SIGNALS}
+  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    futures = [pool.submit(execute, run, env, children) for run in todo]
+    for done, future in enumerate(
+        concurrent.futures.as_completed(futures), start=1):
+      outcome = future.result()
+      results[outcome.run.name] = outcome
+      print(f'[{done}/{len(todo)}] {outcome.status:8} '
+            f'{outcome.seconds:7.1f}s  {outcome.run.name}', flush=True)
+  for sig, handler in previous.items():
+    signal.signal(sig, handler)
+  return [results[run.name] for run in runs]
+
+
+def format_table(results: Sequence[Outcome]) -> str:
+  """One line per run: status, seconds, name and, if it did not end ok, its
+  error; then the count of each status."""
+  width = max(len(o.run.name) for o in results)
+  lines = [f'{"status":11} {"seconds":>8}  {"run":{width}}  error']
+  for o in results:
+    seconds = (f'{o.seconds:8.1f}' if o.status in
+               (OK, FAILED, DIVERGED, STOPPED) else f'{"":8}')
+    lines.append(f'{o.status:11} {seconds}  {o.run.name:{width}}  {o.error}'
+                 .rstrip())
+  counts = collections.Counter(o.status for o in results)
+  lines.append(', '.join(f'{counts[s]} {s}' for s in STATUSES
+                         if counts[s] or s in (OK, FAILED, SKIPPED)))
+  return '\n'.join(lines)
+
+
+def exit_code(results: Sequence[Outcome]) -> int:
+  """1 if a run failed or diverged, else 75 (main.py's) if the sweep was
+  stopped before every run ended, else 0 (also when SLURM jobs were left
+  running on purpose, with --detach)."""
+  statuses = {o.status for o in results}
+  if statuses & {FAILED, DIVERGED}:
+    return 1
+  if statuses & {STOPPED, NOT_STARTED}:
+    return outcomes.EXIT_STOPPED
+  return 0
+

@@ -1,0 +1,392 @@
+"""Running a sweep's runs as SLURM jobs, through submitit.
+
+Each run is one job of `nodes` nodes with one task per GPU (one per node
+without GPUs, or `tasks_per_node`). Every task runs the run's main.py command, which finds the
+other tasks in SLURM's environment and joins them into one JAX run
+(distributed.py). In the run's directory, `slurm_job.json` names its job
+(and the earlier ones), `slurm/` holds submitit's sbatch script, pickles
+and logs, and main.py's output is appended to `train.log` (task 0; task
+i > 0 writes `train.task<i>.log`).
+
+Preemption and time limits. submitit asks SLURM for SIGUSR2
+`signal_delay_s` seconds before a job is killed at its time limit, and
+SLURM sends SIGTERM (then SIGUSR2, in submitit's convention) to a job it
+preempts. main.py checkpoints the current step on either signal and exits
+75; on SIGUSR2 submitit calls RunJob.checkpoint, which waits for that, and
+requeues the job, which then resumes from the checkpoint: the run ends as
+if it had not been interrupted. A job that SLURM itself requeues
+(`scontrol requeue`) or cancels (`scancel`) gets SIGTERM, so it keeps its
+checkpoint too.
+
+Job states come from `squeue`, which answers on clusters without
+accounting storage (sacct does not); a job's result file, written by
+submitit when main.py has ended, tells a finished job even after SLURM has
+forgotten it.
+"""
+
+from collections.abc import Mapping, Sequence
+import dataclasses
+import datetime
+import json
+import pathlib
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+import submitit
+
+import cli
+import outcomes
+from sweep_launch import (FAILED, LOG_NAME, OK, Outcome, PENDING,
+                          RUNNING, SKIPPED, STATUS_OF_EXIT_CODE,
+                          SUBMITTED, error_line)
+from sweep_plan import REPO, Run, SweepError, is_finished
+
+JOB_FILE = 'slurm_job.json'
+SUBMITIT_DIR = 'slurm'
+# SLURM states of a job that has not ended (a preempted job may be
+# requeued); any other state, or no state at all, means it has ended.
+ACTIVE_STATES = frozenset({
+    'PENDING', 'RUNNING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD',
+    'CONFIGURING', 'COMPLETING', 'RESIZING', 'SUSPENDED', 'STAGE_OUT',
+    'SIGNALING', 'PREEMPTED'})
+# How long a job must look ended, without a result, before it counts as
+# ended: longer than a requeue takes (see _Watch).
+ENDED_CONFIRM_SECONDS = 30
+# After main.py has stopped on a signal, how long a task waits for SLURM to
+# end the job (SLURM's KillWait is 30 s by default) before giving up and
+# reporting the run as stopped.
+STOPPED_GRACE_SECONDS = 600
+
+
+@dataclasses.dataclass(frozen=True)
+class SlurmSettings:
+  """The resources of each run's job (sbatch options)."""
+
+  partition: str | None = None
+  # Time limit in minutes; a run that needs longer is requeued from its
+  # checkpoint up to `max_timeouts` times.
+  time: int = 60
+  nodes: int = 1
+  # GPUs per node; the job has one task per GPU unless tasks_per_node says
+  # otherwise (e.g. several CPU processes per node).
+  gpus_per_node: int = 0
+  tasks_per_node: int | None = None
+  cpus_per_task: int | None = None
+  account: str | None = None
+  # Seconds of warning (SIGUSR2) before the time limit, for the checkpoint.
+  signal_delay_s: int = 120
+  max_timeouts: int = 3
+  # Any other sbatch options, e.g. {'qos': 'high', 'constraint': 'a100'}.
+  options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def from_dict(cls, values: Mapping[str, Any]) -> 'SlurmSettings':
+    """From the sweep config's 'slurm' field updated with the flags given;
+    raises SweepError on an unknown field or a bad value."""
+    fields = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+      raise SweepError(f'unknown SLURM setting {unknown[0]!r}; expected one '
+                       f'of {", ".join(sorted(fields))}')
+    settings = cls(**values)
+    for name in ('time', 'nodes', 'signal_delay_s'):
+      if getattr(settings, name) < 1:
+        raise SweepError(f'the SLURM setting {name} must be >= 1, got '
+                         f'{getattr(settings, name)}')
+    if settings.tasks_per_node is not None and settings.tasks_per_node < 1:
+      raise SweepError('the SLURM setting tasks_per_node must be >= 1')
+    if settings.gpus_per_node < 0 or settings.max_timeouts < 0:
+      raise SweepError('the SLURM settings gpus_per_node and max_timeouts '
+                       'must be >= 0')
+    if settings.signal_delay_s >= 60 * settings.time:
+      raise SweepError(f'signal_delay_s={settings.signal_delay_s} leaves no '
+                       f'time to train in a {settings.time}-minute job')
+    return settings
+
+  def executor_parameters(self) -> dict[str, Any]:
+    """submitit.SlurmExecutor.update_parameters arguments."""
+    parameters = dict(
+        time=self.time, nodes=self.nodes,
+        ntasks_per_node=self.tasks_per_node or max(self.gpus_per_node, 1),
+        signal_delay_s=self.signal_delay_s, stderr_to_stdout=True,
+        # The job imports this module to run RunJob, wherever sbatch was
+        # called from.
+        setup=[f'export PYTHONPATH={shlex.quote(str(REPO))}'
+               '${PYTHONPATH:+:$PYTHONPATH}'],
+        additional_parameters=dict(self.options))
+    optional = dict(partition=self.partition, account=self.account,
+                    cpus_per_task=self.cpus_per_task,
+                    gpus_per_node=self.gpus_per_node or None)
+    parameters.update({k: v for k, v in optional.items() if v is not None})
+    return parameters
+
+
+def _now() -> str:
+  return datetime.datetime.now().isoformat(timespec='milliseconds')
+
+
+class RunJob(submitit.helpers.Checkpointable):
+  """What each task of a run's job executes: the run's main.py command."""
+
+  def __init__(self, command: Sequence[str], log_path: str):
+    self.command = list(command)
+    self.log_path = log_path
+    self._process: subprocess.Popen | None = None
+    self._returncode: int | None = None
+
+  def __call__(self) -> int:
+    """Runs main.py to its end; returns its exit code."""
+    environment = submitit.JobEnvironment()
+    task = environment.global_rank
+    log_path = pathlib.Path(self.log_path)
+    if task:
+      log_path = log_path.with_name(f'train.task{task}.log')
+    job = f'SLURM job {environment.job_id} task {task}'
+    with log_path.open('a') as log:
+      log.write(f'=== {job} started at {_now()}: {shlex.join(self.command)}\n')
+      log.flush()
+      self._process = subprocess.Popen(
+          self.command, stdout=log, stderr=subprocess.STDOUT,
+          stdin=subprocess.DEVNULL)
+      # A thread reaps main.py so that this (main) thread only sleeps: the
+      # signal handler that calls checkpoint() runs here, and must not wait
+      # inside Popen.wait, which holds a lock.
+      threading.Thread(target=self._reap, daemon=True).start()
+      self._sleep_until_main_ends()
+      log.write(f'=== {job} finished at {_now()}: exit code '
+                f'{self._returncode}\n')
+    if self._returncode == outcomes.EXIT_STOPPED:
+      # main.py stopped on a signal from SLURM: a requeue, a cancellation or
+      # a preemption, which ends this job in moments (and a requeued job
+      # runs this again). Returning now would record a result, as if the
+      # run had ended.
+      time.sleep(STOPPED_GRACE_SECONDS)
+    return self._returncode
+
+  def _reap(self) -> None:
+    self._returncode = self._process.wait()
+
+  def _sleep_until_main_ends(self) -> None:
+    while self._returncode is None:
+      time.sleep(0.2)
+
+  def checkpoint(self) -> submitit.helpers.DelayedSubmission:
+    """Called by submitit in task 0 when the job is about to be preempted or
+    reach its time limit: stops main.py, which saves a checkpoint of the
+    current step, and returns the same command for the requeued job."""
+    if self._process is not None and self._returncode is None:
+      # main.py may have been signalled already; it ignores a repeat.
+      self._process.send_signal(signal.SIGTERM)
+      self._sleep_until_main_ends()
+    return submitit.helpers.DelayedSubmission(
+        RunJob(self.command, self.log_path))
+
+
+def _job_file(run: Run) -> pathlib.Path:
+  return run.workdir / JOB_FILE
+
+
+def recorded_job(run: Run) -> submitit.SlurmJob | None:
+  """The run's newest job, as recorded when it was submitted."""
+  try:
+    record = json.loads(_job_file(run).read_text())
+  except FileNotFoundError:
+    return None
+  return submitit.SlurmJob(folder=run.workdir / SUBMITIT_DIR,
+                           job_id=str(record['job_id']))
+
+
+def submit(run: Run, settings: SlurmSettings) -> submitit.SlurmJob:
+  """Submits the run as a job and records its id in the run's directory."""
+  run.workdir.mkdir(parents=True, exist_ok=True)
+  executor = submitit.SlurmExecutor(folder=run.workdir / SUBMITIT_DIR,
+                                    max_num_timeout=settings.max_timeouts)
+  executor.update_parameters(job_name=f'sweep:{run.name}'[:200],
+                             **settings.executor_parameters())
+  job = executor.submit(RunJob(run.command, str(run.workdir / LOG_NAME)))
+  path = _job_file(run)
+  earlier = []
+  if path.exists():
+    old = json.loads(path.read_text())
+    earlier = [*old.get('earlier_job_ids', []), old['job_id']]
+  record = {'job_id': job.job_id, 'submitted': _now(),
+            'command': run.command, 'earlier_job_ids': earlier}
+  # Atomically: a status command reading it never sees half a file.
+  partial = path.with_name(path.name + '.tmp')
+  partial.write_text(json.dumps(record, indent=2) + '\n')
+  partial.replace(path)
+  return job
+
+
+def job_states(job_ids: Sequence[str]) -> dict[str, str] | None:
+  """Each job's SLURM state ('' for one SLURM no longer lists), or None when
+  squeue cannot answer (then nothing is known)."""
+  if not job_ids:
+    return {}
+  try:
+    listing = subprocess.run(
+        ['squeue', '--noheader', '--states=all', '--format=%i %T',
+         f'--jobs={",".join(job_ids)}'],
+        capture_output=True, text=True, timeout=60)
+  except (OSError, subprocess.TimeoutExpired):
+    return None
+  # squeue refuses a list whose jobs it has all forgotten.
+  if listing.returncode and 'Invalid job id' not in listing.stderr:
+    return None
+  states = dict.fromkeys(job_ids, '')
+  for line in listing.stdout.splitlines():
+    job_id, _, state = line.strip().partition(' ')
+    if job_id in states:
+      states[job_id] = state.strip().upper()
+  return states
+
+
+def _log_after_last_start(run: Run, job_id: str) -> tuple[str, float]:
+  """train.log's output of the job's last attempt and the job's seconds."""
+  path = run.workdir / LOG_NAME
+  text = path.read_text(errors='replace') if path.exists() else ''
+  header = re.compile(rf'^=== SLURM job {re.escape(job_id)} task 0 '
+                      r'(started|finished) at (\S+):', re.MULTILINE)
+  marks = list(header.finditer(text))
+  starts = [m for m in marks if m.group(1) == 'started']
+  output = text[starts[-1].end():] if starts else text
+  seconds = 0.0
+  if starts and marks[-1].group(1) == 'finished':
+    first = datetime.datetime.fromisoformat(starts[0].group(2))
+    last = datetime.datetime.fromisoformat(marks[-1].group(2))
+    seconds = (last - first).total_seconds()
+  return output, seconds
+
+
+def ended_outcome(run: Run, job: submitit.SlurmJob,
+                  state: str | None) -> Outcome:
+  """How a run whose job has ended went: from submitit's result file (the
+  exit code of main.py in task 0), or SLURM's state when there is none."""
+  output, seconds = _log_after_last_start(run, job.job_id)
+  if not job.paths.result_pickle.exists():
+    return Outcome(run, FAILED, seconds,
+                   f'SLURM job {job.job_id} ended ({state or "gone"}) before '
+                   f'main.py did; see {job.paths.stdout}')
+  try:
+    returncode = job.result()
+  except Exception as e:  # submitit re-raises what the job raised.
+    return Outcome(run, FAILED, seconds,
+                   f'SLURM job {job.job_id}: {str(e).splitlines()[0]}')
+  status = STATUS_OF_EXIT_CODE.get(returncode, FAILED)
+  error = '' if status == OK else error_line(output, returncode)
+  return Outcome(run, status, seconds, error)
+
+
+class _Watch:
+  """Tells a job that has ended from one still queued or running.
+
+  A job that has a result file has ended. One without is active while
+  squeue lists it in an active state, or cannot answer. A job in an ended
+  state without a result file may be in the midst of a requeue (SLURM
+  passes a requeued job through its ending states for a moment), so it
+  counts as ended only when it has looked so for `confirm_seconds`.
+  """
+
+  def __init__(self, confirm_seconds: float):
+    self.confirm_seconds = confirm_seconds
+    self.states: dict[str, str] | None = {}
+    self._ended_since: dict[str, float] = {}
+
+  def look(self, jobs: Sequence[submitit.SlurmJob]) -> None:
+    """Asks squeue about every job at once."""
+    self.states = job_states([job.job_id for job in jobs])
+
+  def state(self, job: submitit.SlurmJob) -> str | None:
+    return None if self.states is None else self.states.get(job.job_id)
+
+  def ended(self, job: submitit.SlurmJob) -> bool | None:
+    """True (ended), False (active) or None (looks ended, not yet for
+    confirm_seconds)."""
+    if job.paths.result_pickle.exists():
+      return True
+    state = self.state(job)
+    if state is None or state in ACTIVE_STATES:
+      self._ended_since.pop(job.job_id, None)
+      return False
+    since = self._ended_since.setdefault(job.job_id, time.monotonic())
+    return True if time.monotonic() - since >= self.confirm_seconds else None
+
+
+class _StopWaiting:
+  """A stop signal (cli.STOP_SIGNALS) ends the wait; the jobs go on."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {sig: signal.signal(sig, self._handle)
+                      for sig in cli.STOP_SIGNALS}
+
+  def _handle(self, signum: int, frame) -> None:
+    del frame
+    print(f'{signal.Signals(signum).name}: no longer waiting; the SLURM jobs '
+          'go on', flush=True)
+    self.requested = True
+
+  def restore(self) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def run_all(runs: Sequence[Run], settings: SlurmSettings, detach: bool,
+            poll_seconds: float) -> tuple[list[Outcome], bool]:
+  """Submits every run that is neither finished nor has a job in the queue;
+  unless `detach`, waits for them all. Returns the outcomes and whether the
+  wait was cut short by a signal."""
+  results = {run.name: Outcome(run, SKIPPED)
+             for run in runs if is_finished(run)}
+  todo = [run for run in runs if run.name not in results]
+  watch = _Watch(ENDED_CONFIRM_SECONDS)
+  recorded = {run.name: recorded_job(run) for run in todo}
+  recorded = {name: job for name, job in recorded.items() if job}
+  watch.look(list(recorded.values()))
+  if None in (watch.ended(job) for job in recorded.values()):
+    time.sleep(ENDED_CONFIRM_SECONDS)
+    watch.look(list(recorded.values()))
+  jobs, submitted = {}, set()
+  for run in todo:
+    job = recorded.get(run.name)
+    if job is not None and watch.ended(job) is not True:
+      jobs[run.name] = job
+    else:
+      jobs[run.name] = submit(run, settings)
+      submitted.add(run.name)
+  print(f'{len(runs)} runs: {len(results)} finished already, '
+        f'{len(submitted)} submitted to SLURM, '
+        f'{len(jobs) - len(submitted)} already queued.', flush=True)
+  stop = None if detach else _StopWaiting()
+  try:
+    while jobs:
+      watch.look(list(jobs.values()))
+      for run in todo:
+        job = jobs.get(run.name)
+        if job is None:
+          continue
+        state = watch.state(job)
+        if watch.ended(job):
+          outcome = results[run.name] = ended_outcome(run, job, state)
+          del jobs[run.name]
+          print(f'[{len(results)}/{len(runs)}] {outcome.status:8} '
+                f'{outcome.seconds:7.1f}s  {run.name} (SLURM job '
+                f'{job.job_id})', flush=True)
+        elif detach or stop.requested:
+          status = (SUBMITTED if run.name in submitted else
+                    RUNNING if state in ('RUNNING', 'COMPLETING') else
+                    PENDING)
+          results[run.name] = Outcome(run, status, error=(
+              f'SLURM job {job.job_id}' + (f' {state}' if state else '')))
+          del jobs[run.name]
+      if jobs:
+        time.sleep(poll_seconds)
+  finally:
+    if stop is not None:
+      stop.restore()
+  return [results[run.name] for run in runs], bool(stop and stop.requested)
