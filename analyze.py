@@ -19,6 +19,14 @@ and logs the scalars to the run's TensorBoard at the checkpoint's step. The
 (config.num_replicas) gets one analysis per replica, in RUN_DIR/replica_<r>/
 (where training logs each replica).
 
+Given a sweep's directory (sweep.py's --workdir) instead of a run's, it
+analyzes each finished run in it, in one process, and skips runs already
+analyzed with the same settings; `report.py` then plots the Hessian's
+measurements against width (see README, "Sharpness against width"):
+
+  python analyze.py --workdir=runs/fashion_mnist_mlp_width_fit \
+      "--config.analysis.parts=('hessian',)"
+
 The model, dataset and label noise always come from the run's config.json.
 The analysis settings are configs/default.py's `analysis` block with the
 command line's overrides (a run's own `analysis` block only drives the
@@ -62,7 +70,8 @@ def define_flags() -> None:
   """The command line's flags (defined when run as a script, so that tests
   can import this module beside others that define --workdir)."""
   flags.DEFINE_string('workdir', None, 'The run to analyze (a workdir of '
-                      'main.py); results go to WORKDIR/analysis.')
+                      'main.py; results go to WORKDIR/analysis), or a '
+                      "sweep's directory: each finished run in it.")
   flags.DEFINE_string('interpolate_to', None, 'Another run of the same model '
                       'and dataset: also plot the loss along the straight line '
                       'between the two runs\' weights.')
@@ -137,18 +146,20 @@ def write_outputs(outdir: epath.Path, results: dict[str, Any],
   for name, grids in arrays.items():
     with (outdir / f'{name}.npz').open('wb') as f:
       np.savez(f, **grids)
-  density = arrays['spectral_density']
-  plots.lines(outdir / 'spectral_density.png', density['eigenvalues'],
-              {'SLQ': density['density']}, 'eigenvalue', 'density',
-              f'Hessian eigenvalue density ({run_name})', log_y=True)
-  line = arrays['landscape_1d']
-  plots.lines(outdir / 'landscape_1d.png', line['alphas'],
-              {'loss': line['loss']}, 'alpha (filter-normalized direction)',
-              'training loss', f'1D loss landscape ({run_name})')
-  plane = arrays['landscape_2d']
-  for kind, plot in (('contour', plots.contour), ('surface', plots.surface)):
-    plot(outdir / f'landscape_2d_{kind}.png', plane['alphas'],
-         plane['betas'], plane['loss'], f'2D loss landscape ({run_name})')
+  if 'spectral_density' in arrays:
+    density = arrays['spectral_density']
+    plots.lines(outdir / 'spectral_density.png', density['eigenvalues'],
+                {'SLQ': density['density']}, 'eigenvalue', 'density',
+                f'Hessian eigenvalue density ({run_name})', log_y=True)
+  if 'landscape_1d' in arrays:
+    line = arrays['landscape_1d']
+    plots.lines(outdir / 'landscape_1d.png', line['alphas'],
+                {'loss': line['loss']}, 'alpha (filter-normalized direction)',
+                'training loss', f'1D loss landscape ({run_name})')
+    plane = arrays['landscape_2d']
+    for kind, plot in (('contour', plots.contour), ('surface', plots.surface)):
+      plot(outdir / f'landscape_2d_{kind}.png', plane['alphas'],
+           plane['betas'], plane['loss'], f'2D loss landscape ({run_name})')
   if 'interpolation' in arrays:
     path = arrays['interpolation']
     plots.lines(outdir / 'interpolation.png', path['ts'],
@@ -201,6 +212,49 @@ def run(workdir: str, config: ml_collections.ConfigDict,
   return all_results
 
 
+def sweep_runs(directory: str) -> list[str] | None:
+  """The runs of a sweep's directory (those directly below it), or None if
+  `directory` is a run itself or holds no runs."""
+  path = epath.Path(directory)
+  if (path / 'config.json').exists():
+    return None
+  runs = sorted(str(p.parent) for p in path.glob('*/config.json'))
+  return runs or None
+
+
+def status(workdir: str, config: ml_collections.ConfigDict) -> str:
+  """'finished', 'analyzed' (finished and analyzed with these settings at its
+  last step), or the summary's status ('missing' without one)."""
+  summary = rundir.read_json(epath.Path(workdir) / 'summary.json')
+  if not isinstance(summary, dict):
+    return 'missing'
+  if summary.get('status', 'finished') != 'finished':
+    return summary['status']
+  settings = json.loads(json.dumps(config.analysis.to_dict()))
+  for logdir in rundir.replica_dirs(epath.Path(workdir), config.num_replicas):
+    done = rundir.read_json(logdir / 'analysis' / 'analysis.json')
+    steps = (rundir.read_json(logdir / 'summary.json') or {}).get('steps')
+    if not (isinstance(done, dict) and done.get('settings') == settings and
+            done.get('step') == steps):
+      return 'finished'
+  return 'analyzed'
+
+
+def analyze_sweep(runs: list[str], overrides: dict[str, Any]
+                  ) -> list[dict[str, Any]]:
+  """Analyzes each finished run of a sweep not yet analyzed with these
+  settings; prints what it skips."""
+  all_results = []
+  for workdir in runs:
+    config = analysis_config(workdir, FLAGS.config, overrides)
+    run_status = status(workdir, config)
+    if run_status != 'finished':
+      print(f'skipped ({run_status}): {workdir}', flush=True)
+      continue
+    all_results += run(workdir, config)
+  return all_results
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
@@ -216,22 +270,25 @@ def main(argv):
     interpolate_to = (cli.absolute_path(FLAGS.interpolate_to,
                                         '--interpolate_to')
                       if FLAGS.interpolate_to is not None else None)
-    config = analysis_config(
-        workdir, FLAGS.config,
-        config_flags.get_override_values(FLAGS['config']))
+    overrides = config_flags.get_override_values(FLAGS['config'])
+    runs = sweep_runs(workdir)
+    if runs and interpolate_to:
+      raise validate.ConfigError('--interpolate_to needs a run, not a sweep')
+    config = analysis_config(runs[0] if runs else workdir, FLAGS.config,
+                             overrides)
     compilation_cache.enable(config.get('compilation_cache_dir'))
-    all_results = run(workdir, config, interpolate_to)
+    all_results = (analyze_sweep(runs, overrides) if runs else
+                   run(workdir, config, interpolate_to))
   except (validate.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   for results in all_results:
-    hessian, sharpness = results['hessian'], results['sharpness']
-    logging.info(
-        'replica %d, step %d: loss %.4f, top eigenvalue %.4g, trace %.4g '
-        '+- %.2g, sharpness (one step) %.4g; seconds: %s',
-        results['replica'], results['step'], results['loss'],
-        hessian['top_eigenvalues'][0], hessian['trace'],
-        hessian['trace_stderr'], sharpness['one_step'], json.dumps(
-            {k: round(v, 2) for k, v in results['seconds'].items()}))
+    logging.info('%s, replica %d, step %d: loss %.4f; %s; seconds: %s',
+                 results['workdir'], results['replica'], results['step'],
+                 results['loss'], ', '.join(
+                     f'{name} {value:.4g}' for name, value in
+                     measure.scalars(results).items()),
+                 json.dumps({k: round(v, 2)
+                             for k, v in results['seconds'].items()}))
 
 
 if __name__ == '__main__':

@@ -45,6 +45,12 @@ def _is_number(value: Any) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def format_names(names: tuple[str, ...]) -> str:
+  """('a', 'b') as the command line takes it: "('a','b')"."""
+  return '(' + ','.join(repr(n) for n in names) + (',)' if len(names) == 1
+                                                    else ')')
+
+
 def _type_error(key: str, value: Any, default: Any,
                 expected: type) -> str | None:
   """Why `value` cannot stand for a key whose default is `default` (of type
@@ -57,6 +63,11 @@ def _type_error(key: str, value: Any, default: Any,
     ok, what = _is_number(value), 'a number'
   elif expected is str:
     ok, what = isinstance(value, str), 'a string'
+  elif expected is tuple and default and all(isinstance(v, str)
+                                            for v in default):
+    ok = isinstance(value, (tuple, list)) and all(
+        isinstance(v, str) for v in value)
+    what = f"a tuple of names, e.g. '{format_names(default)}'"
   elif expected is tuple:
     integers = bool(default) and all(isinstance(v, int) for v in default)
     ok = isinstance(value, (tuple, list)) and all(

@@ -16,7 +16,10 @@ every statistic. Writes into DIR
   the gain figures, with its 95% interval and p-value;
 * accuracy_vs_params.png and sam_gain_vs_params.png (log-x) when the width
   varies, and the same against the measured sparsity and against label_noise
-  when those vary; error bars are 95% intervals.
+  when those vary; error bars are 95% intervals;
+* hessian_vs_params.png (and against the other axes): the top eigenvalue,
+  trace and spread E[λ²]/E[λ]² of the final weights' Hessian, where
+  `analyze.py --workdir=DIR` has measured every run (also in results.csv).
 
 The statistics are in report_stats.py.
 """
@@ -52,8 +55,18 @@ flags.DEFINE_enum('metric', 'final_test_accuracy',
                   'Accuracy plotted and used for the SAM - SGD gain.')
 FLAGS = flags.FLAGS
 
+# The Hessian of a run's final weights as analyze.py measured it (its
+# analysis/analysis.json beside the run's summary.json, at the run's last
+# step): summary fields reported where every run has them.
+HESSIAN_METRICS = {
+    'hessian_top_eigenvalue': 'top Hessian eigenvalue',
+    'hessian_trace': 'Hessian trace',
+    # E[lambda^2] / E[lambda]^2 over the spectrum: 1 when every eigenvalue
+    # is equal, larger as the spectrum spreads (scale-free).
+    'hessian_spread': 'E[λ²] / E[λ]²',
+}
 # Summary fields averaged over seeds in results.csv (and VALIDATION_METRICS
-# where every run has them).
+# and HESSIAN_METRICS where every run has them).
 METRICS = ('final_test_accuracy', 'best_test_accuracy', 'final_test_loss',
            'final_train_loss', 'final_train_accuracy')
 # Caption line height, in inches.
@@ -71,8 +84,26 @@ def load_summaries(root: pathlib.Path) -> dict[pathlib.Path, dict[str, Any]]:
   for path in sorted(root.rglob('summary.json')):
     content = json.loads(path.read_text())
     if 'replica_summaries' not in content:
-      summaries[path] = content
+      summaries[path] = {**content, **hessian_fields(path.parent, content)}
   return summaries
+
+
+def hessian_fields(run_dir: pathlib.Path,
+                   summary: Mapping[str, Any]) -> dict[str, float]:
+  """HESSIAN_METRICS of the run's final weights, if analyze.py measured
+  them (at the run's last step)."""
+  path = run_dir / 'analysis' / 'analysis.json'
+  if not path.exists():
+    return {}
+  analysis = json.loads(path.read_text())
+  if 'hessian' not in analysis or analysis['step'] != summary.get('steps'):
+    return {}
+  measured = analysis['hessian']
+  moments = measured['moments']
+  return {'hessian_top_eigenvalue': measured['top_eigenvalues'][0],
+          'hessian_trace': measured['trace'],
+          'hessian_spread': (moments[1] / moments[0] ** 2
+                             if len(moments) >= 2 else math.nan)}
 
 
 def format_value(value: Any) -> str:
@@ -147,9 +178,10 @@ def write_csv(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
     writer.writerows(rows)
 
 
-def validation_metrics(settings: Sequence[Setting]) -> list[str]:
-  """The VALIDATION_METRICS that every run of `settings` has."""
-  return [metric for metric in VALIDATION_METRICS
+def available(metrics: Sequence[str],
+              settings: Sequence[Setting]) -> list[str]:
+  """The `metrics` that every run of `settings` has."""
+  return [metric for metric in metrics
           if all(run.get(metric) is not None
                  for setting in settings for run in setting.runs)]
 
@@ -166,7 +198,8 @@ def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                num_params=setting.num_params,
                achieved_sparsity=setting.achieved_sparsity,
                n_excluded=n_excluded.get(canonical(setting.config), 0))
-    for metric in (*METRICS, *validation_metrics(settings)):
+    for metric in (*METRICS, *available(VALIDATION_METRICS, settings),
+                   *available(list(HESSIAN_METRICS), settings)):
       estimate = setting.estimate(metric)
       row[f'{metric}_mean'], row[f'{metric}_std'] = setting.stats(metric)
       row[f'{metric}_ci_low'] = estimate.low
@@ -233,20 +266,20 @@ def _yerr(estimates: Sequence[Estimate]) -> np.ndarray:
                          [e.high - e.mean for e in estimates]])
 
 
-def _figure(caption: Sequence[str]) -> tuple[Figure, Any]:
-  """A figure with the caption's lines (wrapped) under the axes."""
-  lines = [wrapped for line in caption
-           for wrapped in textwrap.wrap(line, 95, subsequent_indent='    ')]
+def _figure(caption: Sequence[str], panels: int = 1) -> tuple[Figure, Any]:
+  """A figure with the caption's lines (wrapped) under the axes: one axes,
+  or a row of `panels`."""
+  lines = [wrapped for line in caption for wrapped in
+           textwrap.wrap(line, 95 * panels, subsequent_indent='    ')]
   height = 4.4 + _LINE * len(lines)
   # The tight layout keeps the axes above the caption.
-  fig = Figure(figsize=(6.4, height), layout=TightLayoutEngine(
+  fig = Figure(figsize=(6.4 * panels, height), layout=TightLayoutEngine(
       rect=(0, (0.1 + _LINE * len(lines)) / height, 1, 1)))
   fig.text(0.02, 0.02, '\n'.join(lines), fontsize='small', va='bottom')
-  return fig, fig.add_subplot()
+  return fig, fig.subplots(1, panels) if panels > 1 else fig.add_subplot()
 
 
-def _finish(fig: Figure, ax, axis: XAxis, ylabel: str, title: str,
-            path: pathlib.Path) -> None:
+def _label(ax, axis: XAxis, ylabel: str, title: str) -> None:
   if axis.log:
     ax.set_xscale('log')
   ax.set_xlabel(axis.label)
@@ -254,18 +287,20 @@ def _finish(fig: Figure, ax, axis: XAxis, ylabel: str, title: str,
   ax.set_title(textwrap.fill(title, 70))
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize='small')
+
+
+def _finish(fig: Figure, ax, axis: XAxis, ylabel: str, title: str,
+            path: pathlib.Path) -> None:
+  _label(ax, axis, ylabel, title)
   fig.savefig(path, dpi=150)
 
 
-def plot_accuracy(settings: Sequence[Setting], axis: XAxis,
-                  curve_keys: Sequence[str], metric: str,
-                  path: pathlib.Path) -> None:
-  """Accuracy (mean and 95% t-interval over seeds) against `axis`: a line
-  per optimizer and curve, dashed for SGD; one colour per curve, or per
-  optimizer when there is one curve."""
-  seeds = _count([len(s.runs) for s in settings])
-  fig, ax = _figure([f'Error bars: 95% t-intervals over n={seeds} seeds '
-                     '(none for a single seed).'])
+def _draw_by_optimizer(ax, settings: Sequence[Setting], axis: XAxis,
+                       curve_keys: Sequence[str], metric: str,
+                       scale: float) -> None:
+  """`metric` times `scale` (mean and 95% t-interval over seeds) against
+  `axis`: a line per optimizer and curve, dashed for SGD; one colour per
+  curve, or per optimizer when there is one curve."""
   curves = _curves(settings, lambda s: s, axis, curve_keys)
   optimizers = sorted({s.optimizer for s in settings}, reverse=True)
   for index, (label, members) in enumerate(curves.items()):
@@ -276,13 +311,38 @@ def plot_accuracy(settings: Sequence[Setting], axis: XAxis,
       estimates = [s.estimate(metric) for s in points]
       color = index if len(curves) > 1 else optimizers.index(optimizer)
       ax.errorbar([axis.value(s) for s in points],
-                  [100 * e.mean for e in estimates], yerr=_yerr(estimates),
-                  color=f'C{color}',
+                  [scale * e.mean for e in estimates],
+                  yerr=_yerr(estimates) * scale / 100, color=f'C{color}',
                   linestyle='--' if optimizer == 'sgd' else '-',
                   marker='o' if optimizer == 'sgd' else 's', capsize=3,
                   label=', '.join(filter(None, [optimizer.upper(), label])))
+
+
+def plot_accuracy(settings: Sequence[Setting], axis: XAxis,
+                  curve_keys: Sequence[str], metric: str,
+                  path: pathlib.Path) -> None:
+  """Accuracy in percent against `axis`, by optimizer and curve."""
+  seeds = _count([len(s.runs) for s in settings])
+  fig, ax = _figure([f'Error bars: 95% t-intervals over n={seeds} seeds '
+                     '(none for a single seed).'])
+  _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 100)
   _finish(fig, ax, axis, f'{metric.replace("_", " ")} (%)',
           f'{_title(settings)}: mean ± 95% CI over seeds', path)
+
+
+def plot_hessian(settings: Sequence[Setting], axis: XAxis,
+                 curve_keys: Sequence[str], path: pathlib.Path) -> None:
+  """HESSIAN_METRICS against `axis`, a panel each, by optimizer and curve."""
+  seeds = _count([len(s.runs) for s in settings])
+  fig, axes = _figure([f'Error bars: 95% t-intervals over n={seeds} seeds. '
+                       "Hessian of the final weights' training loss "
+                       '(analyze.py; Lanczos, Hutchinson, SLQ moments).'],
+                      panels=len(HESSIAN_METRICS))
+  for ax, (metric, label) in zip(axes, HESSIAN_METRICS.items()):
+    _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 1)
+    ax.set_yscale('log')
+    _label(ax, axis, label, f'{_title(settings)}: {label}')
+  fig.savefig(path, dpi=150)
 
 
 def plot_gain(gains: Sequence[Gain], fits: Mapping[str, CurveTrend],
@@ -367,8 +427,8 @@ def write_report(root: pathlib.Path,
   settings = group_settings([s for s in summaries.values() if finished(s)])
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = sort_settings(settings, [*keys, 'optimizer'])
-  if metric in VALIDATION_METRICS and metric not in validation_metrics(
-      settings):
+  if metric in VALIDATION_METRICS and metric not in available(
+      VALIDATION_METRICS, settings):
     raise ValueError(f'--metric={metric} needs every run trained with '
                      'validation_fraction > 0, and some runs have no '
                      'validation split')
@@ -393,9 +453,14 @@ def write_report(root: pathlib.Path,
   if all_fits:
     written += write_trends(root, all_fits, keys, metric)
     print(format_trends(all_fits, metric))
+  hessian = available(list(HESSIAN_METRICS), settings) == list(
+      HESSIAN_METRICS)
   for axis in axes:
     written.append(root / f'accuracy_vs_{axis.name}.png')
     plot_accuracy(settings, axis, curve_keys[axis.name], metric, written[-1])
+    if hessian:
+      written.append(root / f'hessian_vs_{axis.name}.png')
+      plot_hessian(settings, axis, curve_keys[axis.name], written[-1])
     if gains:
       written.append(root / f'sam_gain_vs_{axis.name}.png')
       plot_gain(gains, fits[axis.name], axis, curve_keys[axis.name],

@@ -46,6 +46,8 @@ LANCZOS_CHECK_EVERY = 4
 MIN_TRACE_PROBES = 10
 # Streams of randomness, folded into the analysis seed.
 _LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
+# What analysis.parts may name.
+PARTS = ('hessian', 'sharpness', 'landscape')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -54,6 +56,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   devices = jax.device_count()
   per_device = settings.batch_size // devices
   checks = [
+      (len(settings.parts) >= 1 and set(settings.parts) <= set(PARTS),
+       f'analysis.parts must name some of {", ".join(PARTS)}, got '
+       f'{tuple(settings.parts)}'),
       (config.analysis_every_epochs >= 0,
        f'analysis_every_epochs must be >= 0 (0 = off), got '
        f'{config.analysis_every_epochs}'),
@@ -430,16 +435,12 @@ def _timed(seconds: dict[str, float], name: str, fn, *args):
   return result
 
 
-def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
-                  other: run_state.TrainState | None = None
-                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-  """Every measurement: (JSON-ready results, arrays for grids and figures).
-
-  Seconds per measurement (compilation included) are in results['seconds'].
-  """
+def _hessian(analyzer: Analyzer, state: run_state.TrainState,
+             seconds: dict[str, float]
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """The Hessian's extreme eigenvalues, trace and spectral moments (results)
+  and its SLQ density (arrays)."""
   settings = analyzer.settings
-  seconds = {}
-  metrics = _timed(seconds, 'metrics', analyzer.metrics, state)
   values, residuals, _, lanczos_steps = _timed(
       seconds, 'eigenvalues', analyzer.eigenpairs, state,
       settings.lanczos_iterations, settings.top_k)
@@ -451,10 +452,39 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
                                  list(range(1, settings.num_moments + 1))))
   grid, density, sigma = density_grid(quadrature, settings.density_points,
                                       settings.density_sigma)
-  measured = _timed(seconds, 'sharpness', analyzer.sharpness, state)
-  average, average_stderr = hessian.mean_and_stderr(
-      measured.pop('average_samples'))
-  surfaces = _timed(seconds, 'landscape', analyzer.landscape, state)
+  results = {
+      'top_eigenvalues': values[:-1].tolist(),
+      # ||H y - theta y||: an eigenvalue of H lies within it of theta.
+      'top_eigenvalue_residuals': residuals[:-1].tolist(),
+      'most_negative_eigenvalue': float(values[-1]),
+      'most_negative_eigenvalue_residual': float(residuals[-1]),
+      # Steps Lanczos took to reach analysis.lanczos_tolerance.
+      'lanczos_steps': lanczos_steps,
+      'trace': trace,
+      'trace_stderr': trace_stderr,
+      # Probes Hutchinson took to reach analysis.trace_tolerance.
+      'trace_probes': trace_probes,
+      # E[lambda^k] = tr(H^k) / num_free_params, k = 1, 2, ...
+      'moments': moments.tolist(),
+      'moments_stderr': moments_stderr.tolist(),
+      'density_sigma': sigma,
+  }
+  arrays = {'eigenvalues': grid, 'density': density,
+            'nodes': quadrature.nodes, 'weights': quadrature.weights}
+  return results, arrays
+
+
+def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
+                  other: run_state.TrainState | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+  """The measurements of analysis.parts: (JSON-ready results, arrays for
+  grids and figures).
+
+  Seconds per measurement (compilation included) are in results['seconds'].
+  """
+  settings = analyzer.settings
+  seconds = {}
+  metrics = _timed(seconds, 'metrics', analyzer.metrics, state)
   results = {
       'step': int(state.step),
       'num_examples': settings.num_examples,
@@ -464,40 +494,30 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
       'devices': jax.device_count(),
       'loss': metrics['loss'],
       'accuracy': metrics['accuracy'],
-      'hessian': {
-          'top_eigenvalues': values[:-1].tolist(),
-          # ||H y - theta y||: an eigenvalue of H lies within it of theta.
-          'top_eigenvalue_residuals': residuals[:-1].tolist(),
-          'most_negative_eigenvalue': float(values[-1]),
-          'most_negative_eigenvalue_residual': float(residuals[-1]),
-          # Steps Lanczos took to reach analysis.lanczos_tolerance.
-          'lanczos_steps': lanczos_steps,
-          'trace': trace,
-          'trace_stderr': trace_stderr,
-          # Probes Hutchinson took to reach analysis.trace_tolerance.
-          'trace_probes': trace_probes,
-          # E[lambda^k] = tr(H^k) / num_free_params, k = 1, 2, ...
-          'moments': moments.tolist(),
-          'moments_stderr': moments_stderr.tolist(),
-          'density_sigma': sigma,
-      },
-      'sharpness': {
-          **{k: float(v) for k, v in measured.items()},
-          'average': float(average),
-          'average_stderr': float(average_stderr),
-      },
-      'settings': settings.to_dict(),
   }
-  arrays = {
-      'spectral_density': {'eigenvalues': grid, 'density': density,
-                  'nodes': quadrature.nodes, 'weights': quadrature.weights},
-      'landscape_1d': {'alphas': surfaces['alphas'],
-                       'loss': surfaces['line']['loss'],
-                       'accuracy': surfaces['line']['accuracy']},
-      'landscape_2d': {'alphas': surfaces['grid'], 'betas': surfaces['grid'],
-                       'loss': surfaces['plane']['loss'],
-                       'accuracy': surfaces['plane']['accuracy']},
-  }
+  arrays = {}
+  if 'hessian' in settings.parts:
+    results['hessian'], arrays['spectral_density'] = _hessian(
+        analyzer, state, seconds)
+  if 'sharpness' in settings.parts:
+    measured = _timed(seconds, 'sharpness', analyzer.sharpness, state)
+    average, average_stderr = hessian.mean_and_stderr(
+        measured.pop('average_samples'))
+    results['sharpness'] = {
+        **{k: float(v) for k, v in measured.items()},
+        'average': float(average),
+        'average_stderr': float(average_stderr),
+    }
+  if 'landscape' in settings.parts:
+    surfaces = _timed(seconds, 'landscape', analyzer.landscape, state)
+    arrays['landscape_1d'] = {'alphas': surfaces['alphas'],
+                              'loss': surfaces['line']['loss'],
+                              'accuracy': surfaces['line']['accuracy']}
+    arrays['landscape_2d'] = {'alphas': surfaces['grid'],
+                              'betas': surfaces['grid'],
+                              'loss': surfaces['plane']['loss'],
+                              'accuracy': surfaces['plane']['accuracy']}
+  results['settings'] = settings.to_dict()
   if other is not None:
     path = _timed(seconds, 'interpolation', analyzer.interpolation, state,
                   other)
@@ -509,14 +529,17 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
 
 def scalars(results: dict[str, Any]) -> dict[str, float]:
   """The TensorBoard scalars of `full_analysis`'s results."""
-  hessian_results, sharpness_results = results['hessian'], results['sharpness']
-  out = {'hessian/top_eigenvalue': hessian_results['top_eigenvalues'][0],
-         'hessian/most_negative_eigenvalue':
-             hessian_results['most_negative_eigenvalue'],
-         'hessian/trace': hessian_results['trace']}
-  for order, moment in enumerate(hessian_results['moments'], start=1):
-    out[f'hessian/moment_{order}'] = moment
-  for name, value in sharpness_results.items():
+  out = {}
+  if 'hessian' in results:
+    hessian_results = results['hessian']
+    out.update({
+        'hessian/top_eigenvalue': hessian_results['top_eigenvalues'][0],
+        'hessian/most_negative_eigenvalue':
+            hessian_results['most_negative_eigenvalue'],
+        'hessian/trace': hessian_results['trace']})
+    for order, moment in enumerate(hessian_results['moments'], start=1):
+      out[f'hessian/moment_{order}'] = moment
+  for name, value in results.get('sharpness', {}).items():
     if not name.endswith('_stderr'):
       out[f'sharpness/{name}'] = value
   return out

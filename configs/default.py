@@ -182,6 +182,11 @@ def get_config() -> ml_collections.ConfigDict:
   # TensorBoard every N epochs while training; 0 = off.
   config.analysis_every_epochs = 0
   analysis = ml_collections.ConfigDict()
+  # What analyze.py measures besides loss and accuracy: 'hessian' (top
+  # eigenvalues, trace, spectral density and moments), 'sharpness' (one-step,
+  # worst-case, adaptive, average-case, m-) and 'landscape' (1D and 2D). A
+  # sweep's Hessian against width needs only ('hessian',).
+  analysis.parts = ('hessian', 'sharpness', 'landscape')
   # Training examples the loss is measured on (a fixed, seeded subset).
   analysis.num_examples = 2048
   # Examples per micro-batch (over all devices): bounds activation memory.

@@ -1,6 +1,7 @@
 """analyze.py on tiny trained runs: outputs, TensorBoard, 1 vs 4 devices,
 and one-line errors."""
 
+import csv
 import json
 import shutil
 
@@ -194,6 +195,53 @@ def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
                      'is not a multiple of analysis.batch_size 256'):
     analyze.run(str(root / 'sgd'), analyze.analysis_config(
         str(root / 'sgd'), flag_config, overrides))
+  flag_config, overrides = settings_config()
+  flag_config.analysis.parts = ('hessian', 'curvature')
+  with pytest.raises(validate.ConfigError, match=r'analysis.parts must name '
+                     'some of hessian, sharpness, landscape'):
+    analyze.run(str(root / 'sgd'), analyze.analysis_config(
+        str(root / 'sgd'), flag_config, overrides))
+
+
+def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
+    tmp_path):
+  # Two widths of a one-epoch sweep and a run that did not finish.
+  for width in (8, 32):
+    train.train_and_evaluate(small_config(num_epochs=1, num_neurons=(width,)),
+                             str(tmp_path / f'num_neurons={width}'))
+  (tmp_path / 'unfinished').mkdir()
+  shutil.copy(tmp_path / 'num_neurons=8' / 'config.json',
+              tmp_path / 'unfinished')
+  command = ['analyze.py', f'--workdir={tmp_path}',
+             "--config.analysis.parts=('hessian',)",
+             *(f'--config.analysis.{k}={v}' for k, v in SETTINGS.items())]
+  first = run_python(command, check=True)
+  assert f'skipped (missing): {tmp_path / "unfinished"}' in first.stdout
+  for width in (8, 32):
+    analysis = tmp_path / f'num_neurons={width}' / 'analysis'
+    results = json.loads((analysis / 'analysis.json').read_text())
+    # Only the Hessian was measured.
+    assert 'hessian' in results and 'sharpness' not in results
+    assert sorted(p.name for p in analysis.iterdir()) == [
+        'analysis.json', 'spectral_density.npz', 'spectral_density.png']
+  # Analyzed already with these settings: nothing is measured again.
+  second = run_python(command, check=True)
+  assert second.stdout.count('skipped (analyzed)') == 2
+
+  report = run_python(['report.py', str(tmp_path)], check=True)
+  assert 'hessian_vs_params.png' in report.stdout
+  with (tmp_path / 'results.csv').open() as f:
+    rows = {row['num_neurons']: row for row in csv.DictReader(f)}
+  for width in (8, 32):
+    measured = json.loads((tmp_path / f'num_neurons={width}' / 'analysis' /
+                           'analysis.json').read_text())['hessian']
+    row = rows[f'({width})']
+    assert float(row['hessian_top_eigenvalue_mean']) == pytest.approx(
+        measured['top_eigenvalues'][0])
+    assert float(row['hessian_trace_mean']) == pytest.approx(
+        measured['trace'])
+    m1, m2 = measured['moments'][:2]
+    assert float(row['hessian_spread_mean']) == pytest.approx(m2 / m1**2)
 
 
 def test_only_runs_of_one_model_and_dataset_are_interpolated():
