@@ -19,7 +19,8 @@ every statistic. Writes into DIR
   when those vary; error bars are 95% intervals;
 * hessian_vs_params.png (and against the other axes): the top eigenvalue,
   trace and spread E[λ²]/E[λ]² of the final weights' Hessian, where
-  `analyze.py --workdir=DIR` has measured every run (also in results.csv).
+  `analyze.py --workdir=DIR` has measured every run of a setting (the
+  settings measured; also in results.csv).
 
 The statistics are in report_stats.py.
 """
@@ -186,6 +187,12 @@ def available(metrics: Sequence[str],
                  for setting in settings for run in setting.runs)]
 
 
+def hessian_settings(settings: Sequence[Setting]) -> list[Setting]:
+  """The settings whose every run has the HESSIAN_METRICS."""
+  return [s for s in settings
+          if available(list(HESSIAN_METRICS), [s]) == list(HESSIAN_METRICS)]
+
+
 def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                  n_excluded: Mapping[str, int]) -> list[dict[str, Any]]:
   """results.csv: the varying keys, seeds, size, the excluded runs (counted
@@ -199,7 +206,13 @@ def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                achieved_sparsity=setting.achieved_sparsity,
                n_excluded=n_excluded.get(canonical(setting.config), 0))
     for metric in (*METRICS, *available(VALIDATION_METRICS, settings),
-                   *available(list(HESSIAN_METRICS), settings)):
+                   *(HESSIAN_METRICS if hessian_settings(settings) else ())):
+      if not available([metric], [setting]):
+        # The Hessian of this setting's runs was not measured.
+        row.update(dict.fromkeys(
+            (f'{metric}_{s}' for s in ('mean', 'std', 'ci_low', 'ci_high')),
+            ''))
+        continue
       estimate = setting.estimate(metric)
       row[f'{metric}_mean'], row[f'{metric}_std'] = setting.stats(metric)
       row[f'{metric}_ci_low'] = estimate.low
@@ -453,14 +466,13 @@ def write_report(root: pathlib.Path,
   if all_fits:
     written += write_trends(root, all_fits, keys, metric)
     print(format_trends(all_fits, metric))
-  hessian = available(list(HESSIAN_METRICS), settings) == list(
-      HESSIAN_METRICS)
+  hessian = hessian_settings(settings)
   for axis in axes:
     written.append(root / f'accuracy_vs_{axis.name}.png')
     plot_accuracy(settings, axis, curve_keys[axis.name], metric, written[-1])
     if hessian:
       written.append(root / f'hessian_vs_{axis.name}.png')
-      plot_hessian(settings, axis, curve_keys[axis.name], written[-1])
+      plot_hessian(hessian, axis, curve_keys[axis.name], written[-1])
     if gains:
       written.append(root / f'sam_gain_vs_{axis.name}.png')
       plot_gain(gains, fits[axis.name], axis, curve_keys[axis.name],

@@ -228,10 +228,14 @@ def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
   second = run_python(command, check=True)
   assert second.stdout.count('skipped (analyzed)') == 2
 
+  # A width trained later and not analyzed: reported without Hessian.
+  train.train_and_evaluate(small_config(num_epochs=1, num_neurons=(16,)),
+                           str(tmp_path / 'num_neurons=16'))
   report = run_python(['report.py', str(tmp_path)], check=True)
   assert 'hessian_vs_params.png' in report.stdout
   with (tmp_path / 'results.csv').open() as f:
     rows = {row['num_neurons']: row for row in csv.DictReader(f)}
+  assert rows['(16)']['hessian_trace_mean'] == ''
   for width in (8, 32):
     measured = json.loads((tmp_path / f'num_neurons={width}' / 'analysis' /
                            'analysis.json').read_text())['hessian']
