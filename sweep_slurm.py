@@ -192,7 +192,7 @@ def _job_file(run: Run) -> pathlib.Path:
 
 
 def recorded_job(run: Run) -> submitit.SlurmJob | None:
-  """The run's newest job, as recorded when it was submitted."""
+  """Task 0 of the run's newest job, as recorded when it was submitted."""
   try:
     record = json.loads(_job_file(run).read_text())
   except FileNotFoundError:
@@ -209,6 +209,9 @@ def submit(run: Run, settings: SlurmSettings) -> submitit.SlurmJob:
   executor.update_parameters(job_name=f'sweep:{run.name}'[:200],
                              **settings.executor_parameters())
   job = executor.submit(RunJob(run.command, str(run.workdir / LOG_NAME)))
+  # Task 0 (JAX process 0) writes the run's files; its result is the run's.
+  if job.num_tasks > 1:
+    job = job.task(0)
   path = _job_file(run)
   earlier = []
   if path.exists():

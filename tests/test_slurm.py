@@ -15,6 +15,7 @@ import pytest
 import sweep_plan
 import sweep_slurm
 from tests import slurm_cluster
+from tests import test_multihost
 from tests.conftest import REPO
 from tests.test_faults import _env, assert_same_ending, ending, main_py
 
@@ -161,6 +162,30 @@ def test_an_interrupted_job_is_requeued_and_ends_as_if_uninterrupted(
   assert re.search(r'^stopped: stopped at step \d+', log, re.MULTILINE), log
   assert 'Resumed from the checkpoint' in log
   assert_same_ending(run_dir, uninterrupted_sam)
+
+
+@pytest.mark.slow
+def test_a_job_of_two_tasks_is_one_jax_run_of_their_devices(cluster,
+                                                           tmp_path):
+  # Two tasks of 2 virtual CPU devices each find each other through SLURM's
+  # environment (jax.distributed, gloo) and train as 1 process x 4 devices.
+  env = dict(cluster, XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  workdir = tmp_path / 'sweep'
+  result = subprocess.run(
+      [sys.executable, str(REPO / 'sweep.py'), f'--workdir={workdir}',
+       '--config=configs/quickstart.py', '--sweep=optimizer=[sam]',
+       *(f'--set={a.removeprefix("--config.")}' for a in test_multihost.RUN
+         if a.startswith('--config.')),
+       '--slurm_tasks_per_node=2', *SLURM_FLAGS], cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=600)
+  run_dir = workdir / 'optimizer=sam'
+  assert result.returncode == 0, (result.stdout[-2000:] +
+                                  _read(run_dir / 'train.log')[-3000:])
+  assert 'JAX process 1 of 2' in _read(run_dir / 'train.task1.log')
+  test_multihost.one_process(tmp_path / 'one', '--config.optimizer=sam')
+  test_multihost.assert_close_trajectories(tmp_path / 'one', run_dir)
+  summary = json.loads((run_dir / 'summary.json').read_text())
+  assert summary['num_devices'] == 4
 
 
 def _read(path):
