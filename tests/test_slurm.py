@@ -83,12 +83,12 @@ def test_a_detached_sweep_is_reported_then_waited_for_then_skipped(
                                      'optimizer=sam': 'submitted'}
   job_ids = {name: _job_id(workdir / name) for name in _statuses(first.stdout)}
 
-  # The same command, detached again, finds both jobs queued or running and
-  # submits nothing.
+  # The same command, detached again, finds both jobs queued, running or
+  # done, and submits nothing.
   second = _sweep(cluster, workdir, ['sgd', 'sam'], '--detach')
   assert second.returncode == 0, second.stderr[-3000:]
   assert set(_statuses(second.stdout).values()) <= {'pending', 'running',
-                                                     'ok'}
+                                                     'ok', 'skipped'}
   assert {name: _job_id(workdir / name) for name in job_ids} == job_ids
 
   # Without --detach it waits for them.
