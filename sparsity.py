@@ -1,8 +1,11 @@
 """Pruning at initialization: random, magnitude and SNIP masks over kernels.
 
 A mask has the structure of the parameters, True where a weight is kept.
-Only kernels (Dense and Conv weights) are pruned; biases and normalization
-parameters are always kept. Given `sparsity` s, exactly round(s * n) kernel
+Only kernels are pruned, in every model family alike: the weights of Dense
+and Conv layers and of the attention projections (query, key, value, out;
+in a ViT also its patch embedding, and in every model the classifier). The
+biases, normalization parameters and embedding tables (positions, the
+class token, tokens) are always kept: they are not connections. Given `sparsity` s, exactly round(s * n) kernel
 entries are pruned, where n counts
 
 * `random`: the entries of each kernel separately (layer-wise, uniform);

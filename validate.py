@@ -10,6 +10,7 @@ import config_util
 from configs import default
 from input_pipeline import sources
 import models
+from models import transformer
 import optimizers
 import sparsity
 
@@ -44,13 +45,28 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     require(all(int(w) == w and w >= 1 for w in config.num_neurons),
              f'num_neurons must be positive integers, got '
              f'{tuple(config.num_neurons)}')
+  elif config.model == 'vit':
+    _one_of(config, 'pooling', models.POOLINGS)
+    heads = transformer.num_heads(config.hidden_size, config.num_heads)
+    require(min(config.hidden_size, config.depth, config.patch_size,
+                config.mlp_ratio) >= 1 and config.num_heads >= 0,
+            'hidden_size, depth, patch_size and mlp_ratio must be >= 1 and '
+            'num_heads >= 0')
+    require(config.hidden_size % heads == 0,
+            f'hidden_size {config.hidden_size} is not divisible by the '
+            f'{heads} attention heads')
+    if spec.is_image:
+      side = spec.image_size or config.image_size
+      require(side % config.patch_size == 0,
+              f'patch_size {config.patch_size} does not divide the '
+              f'{side}x{side} images of {config.dataset}')
   elif config.model.startswith('wrn'):
     require(config.width_factor >= 1,
              f'width_factor must be >= 1, got {config.width_factor}')
   else:
     require(config.num_filters >= 1,
              f'num_filters must be >= 1, got {config.num_filters}')
-  if config.model in models.CONVOLUTIONAL:
+  if config.model in models.IMAGE_MODELS:
     require(spec.is_image, f'{config.model} needs images, but '
              f'{config.dataset} holds feature vectors; use model=mlp')
   require(not config.augment or spec.is_image,

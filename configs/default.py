@@ -27,7 +27,7 @@ SAM_ONLY_KEYS = ('rho', 'sam_weight_decay_in_ascent', 'sam_m', 'sam_steps',
                  'sam_adaptive', 'sam_eta', 'sam_batchnorm_stats',
                  'sam_start_epoch')
 # The width of each model family (the x axis of the paper's Figure 1).
-WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor')
+WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor', 'hidden_size')
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -67,7 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- Model ---
   # mlp; CIFAR-style resnet18, resnet34, preact_resnet18; WideResNets wrn16,
-  # wrn28; ImageNet-style resnet50.
+  # wrn28; ImageNet-style resnet50; the Vision Transformer vit.
   config.model = 'mlp'
   # Hidden-layer widths of the MLP: the width knob for MLPs.
   config.num_neurons = (300, 100)
@@ -78,6 +78,19 @@ def get_config() -> ml_collections.ConfigDict:
   # Normalization in the ResNets: batch, group (32 groups; independent of
   # the batch, as in the m-sharpness studies) or none.
   config.norm = 'batch'
+  # Vision Transformer (model=vit; models/vit.py). Its width knob: the
+  # features of every token. Heads and MLP follow ViT's ratios unless set.
+  config.hidden_size = 192
+  # Encoder blocks.
+  config.depth = 12
+  # Square patches of patch_size pixels; must divide the image's sides.
+  config.patch_size = 16
+  # Attention heads; 0 = hidden_size / 64, at least 1 (ViT-Ti/S/B: 3/6/12).
+  config.num_heads = 0
+  # The MLP of each block is mlp_ratio x hidden_size wide.
+  config.mlp_ratio = 4
+  # What feeds the classifier: cls (a class token) or mean (of the tokens).
+  config.pooling = 'cls'
 
   # --- Optimization ---
   # sgd (plain training with the base optimizer) or sam (SAM around it).

@@ -36,16 +36,18 @@ class DatasetSpec:
   std: tuple[float, ...] = (1.0,)
   is_image: bool = True
   in_memory: bool = True
+  # The side of its square images (None: config.image_size, ImageNet's crop).
+  image_size: int | None = None
 
 
 DATASETS = {
     # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.
-    'mnist': DatasetSpec(num_classes=10),
-    'fashion_mnist': DatasetSpec(num_classes=10),
+    'mnist': DatasetSpec(num_classes=10, image_size=28),
+    'fashion_mnist': DatasetSpec(num_classes=10, image_size=28),
     'cifar10': DatasetSpec(num_classes=10, mean=(0.4914, 0.4822, 0.4465),
-                           std=(0.2470, 0.2435, 0.2616)),
+                           std=(0.2470, 0.2435, 0.2616), image_size=32),
     'cifar100': DatasetSpec(num_classes=100, mean=(0.5071, 0.4865, 0.4409),
-                            std=(0.2673, 0.2564, 0.2762)),
+                            std=(0.2673, 0.2564, 0.2762), image_size=32),
     'imagenet2012': DatasetSpec(num_classes=1000, test_split='validation',
                                 mean=(0.485, 0.456, 0.406),
                                 std=(0.229, 0.224, 0.225), in_memory=False),

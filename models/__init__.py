@@ -7,6 +7,8 @@ import flax.linen as nn
 import ml_collections
 
 from models import resnet
+from models import transformer
+from models import vit
 from models.mlp import MLP
 
 
@@ -22,9 +24,19 @@ def _wide_resnet(depth: int, config: ml_collections.ConfigDict,
                            num_classes=num_classes)
 
 
+def _vit(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+  return vit.ViT(hidden_size=config.hidden_size, depth=config.depth,
+                 patch_size=config.patch_size,
+                 num_heads=transformer.num_heads(config.hidden_size,
+                                                 config.num_heads),
+                 mlp_dim=config.mlp_ratio * config.hidden_size,
+                 num_classes=num_classes, pooling=config.pooling)
+
+
 # name -> (config, num_classes) -> module. The MLP is sized by
 # `config.num_neurons`, the ResNets by `config.num_filters`, the WideResNets
-# by `config.width_factor`; `config.norm` picks the ResNets' normalization.
+# by `config.width_factor`, the ViT by `config.hidden_size`; `config.norm`
+# picks the ResNets' normalization.
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'mlp': lambda config, num_classes: MLP(
         num_neurons=tuple(config.num_neurons), num_classes=num_classes),
@@ -34,11 +46,15 @@ MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'resnet50': functools.partial(_resnet, resnet.ResNet50),
     'wrn16': functools.partial(_wide_resnet, 16),
     'wrn28': functools.partial(_wide_resnet, 28),
+    'vit': _vit,
 }
 
-# Models built from 2D convolutions need images (height, width, channels).
-CONVOLUTIONAL = frozenset(MODELS) - {'mlp'}
+# Models that need images (height, width, channels).
+IMAGE_MODELS = frozenset(MODELS) - {'mlp'}
+# Models built from 2D convolutions (XLA:CPU dispatches them differently).
+CONVOLUTIONAL = IMAGE_MODELS - {'vit'}
 NORMS = resnet.NORMS
+POOLINGS = vit.POOLINGS
 
 
 def create_model(config: ml_collections.ConfigDict, num_classes: int

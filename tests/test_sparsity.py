@@ -8,6 +8,7 @@ import pytest
 
 from input_pipeline import on_device
 from input_pipeline import sources
+import models
 import parallel
 import run_state
 import sparsity
@@ -77,6 +78,23 @@ def test_snip_prunes_the_smallest_connection_sensitivities():
   pruned = np.concatenate([scores[l][~mask[l]['kernel']] for l in scores])
   assert len(pruned) == round(0.3 * 900)
   assert pruned.max() <= kept.min()
+
+
+def test_a_vits_kernels_are_its_projections_not_its_embeddings():
+  config = small_config(model='vit', dataset='fashion_mnist', hidden_size=16,
+                        depth=1, patch_size=7)
+  module = models.create_model(config, 10)
+  params = module.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))['params']
+  mask = sparsity.compute_mask('random', 0.5, params, jax.random.key(1))
+  pruned = {'/'.join(str(getattr(k, 'key', k)) for k in path)
+            for path, keep in jax.tree_util.tree_leaves_with_path(mask)
+            if not np.all(keep)}
+  attention = 'Encoder_0/EncoderBlock_0/MultiHeadDotProductAttention_0'
+  assert pruned == {
+      'embedding/kernel', 'head/kernel',
+      *(f'{attention}/{p}/kernel' for p in ('query', 'key', 'value', 'out')),
+      'Encoder_0/EncoderBlock_0/Dense_0/kernel',
+      'Encoder_0/EncoderBlock_0/Dense_1/kernel'}
 
 
 def test_sparsity_zero_prunes_nothing():
