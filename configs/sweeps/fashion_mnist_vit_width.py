@@ -2,7 +2,7 @@
 hidden_size.
 
 configs/fashion_mnist_vit.py on the first 4,000 training examples (20% held
-out for validation), hidden_size {32, 64, 128, 256} (53k to 3.2M
+out for validation), hidden_size {16, 32, 64, 128} (14k to 0.8M
 parameters), 3 seeds side by side (num_replicas=3): 8 runs.
 
   python sweep.py --workdir=runs/fashion_mnist_vit_width \
@@ -15,7 +15,7 @@ def get_sweep():
   return {
       'config': 'configs/fashion_mnist_vit.py',
       'grid': {
-          'hidden_size': [32, 64, 128, 256],
+          'hidden_size': [16, 32, 64, 128],
           'optimizer': ['sgd', 'sam'],
       },
       'fixed': {'num_train_examples': 4000, 'validation_fraction': 0.2,
