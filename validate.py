@@ -45,7 +45,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     require(all(int(w) == w and w >= 1 for w in config.num_neurons),
              f'num_neurons must be positive integers, got '
              f'{tuple(config.num_neurons)}')
-  elif config.model == 'vit':
+  elif config.model in models.TRANSFORMERS:
     _one_of(config, 'pooling', models.POOLINGS)
     heads = transformer.num_heads(config.hidden_size, config.num_heads)
     require(min(config.hidden_size, config.depth, config.patch_size,
@@ -55,7 +55,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     require(config.hidden_size % heads == 0,
             f'hidden_size {config.hidden_size} is not divisible by the '
             f'{heads} attention heads')
-    if spec.is_image:
+    if config.model == 'vit' and spec.is_image:
       side = spec.image_size or config.image_size
       require(side % config.patch_size == 0,
               f'patch_size {config.patch_size} does not divide the '
@@ -68,10 +68,18 @@ def check_config(config: ml_collections.ConfigDict) -> None:
              f'num_filters must be >= 1, got {config.num_filters}')
   if config.model in models.IMAGE_MODELS:
     require(spec.is_image, f'{config.model} needs images, but '
-             f'{config.dataset} holds feature vectors; use model=mlp')
+             f'{config.dataset} holds {spec.inputs}')
+  require((spec.inputs == 'tokens') == (config.model in models.TEXT_MODELS),
+          f'{config.dataset} holds {spec.inputs}, which {config.model} does '
+          'not read; text needs model=text_transformer')
+  if spec.inputs == 'tokens':
+    require(config.vocab_size >= 3 and config.max_length >= 1,
+            f'vocab_size must be >= 3 (padding, unknown and a word) and '
+            f'max_length >= 1, got {config.vocab_size} and '
+            f'{config.max_length}')
   require(not config.augment or spec.is_image,
-           f'augment=True needs images, but {config.dataset} holds feature '
-           'vectors')
+           f'augment=True needs images, but {config.dataset} holds '
+           f'{spec.inputs}')
 
   if config.optimizer == 'sam':
     require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')

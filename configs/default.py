@@ -34,8 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
 
   # --- Data ---
-  # TFDS name (mnist, fashion_mnist, cifar10, cifar100, imagenet2012) or
-  # mnist1d (generated locally by the `mnist1d` package).
+  # TFDS name (mnist, fashion_mnist, cifar10, cifar100, imagenet2012; the
+  # text set imdb_reviews) or mnist1d (generated locally by the `mnist1d`
+  # package).
   config.dataset = 'fashion_mnist'
   # TFDS data directory; unset (None) uses TFDS's default, which honours
   # TFDS_DATA_DIR. A string-typed placeholder, so that --config.data_dir=DIR
@@ -64,10 +65,17 @@ def get_config() -> ml_collections.ConfigDict:
   # every epoch and logged as validation/* beside test/*: tune on it, not on
   # the test set. 0 = none. In-memory datasets only.
   config.validation_fraction = 0.0
+  # Text datasets (input_pipeline/text.py): words in the vocabulary,
+  # padding and unknown-word ids included; the vocabulary holds the most
+  # frequent words of the training examples the run trains on.
+  config.vocab_size = 20_000
+  # Tokens per text: longer texts are truncated, shorter ones padded.
+  config.max_length = 256
 
   # --- Model ---
   # mlp; CIFAR-style resnet18, resnet34, preact_resnet18; WideResNets wrn16,
-  # wrn28; ImageNet-style resnet50; the Vision Transformer vit.
+  # wrn28; ImageNet-style resnet50; the Vision Transformer vit; for text,
+  # text_transformer.
   config.model = 'mlp'
   # Hidden-layer widths of the MLP: the width knob for MLPs.
   config.num_neurons = (300, 100)
@@ -78,8 +86,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Normalization in the ResNets: batch, group (32 groups; independent of
   # the batch, as in the m-sharpness studies) or none.
   config.norm = 'batch'
-  # Vision Transformer (model=vit; models/vit.py). Its width knob: the
-  # features of every token. Heads and MLP follow ViT's ratios unless set.
+  # Transformers (model=vit, models/vit.py; model=text_transformer,
+  # models/text_transformer.py). Their width knob: the features of every
+  # token. Heads and MLP follow ViT's ratios unless set.
   config.hidden_size = 192
   # Encoder blocks.
   config.depth = 12

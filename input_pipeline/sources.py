@@ -1,7 +1,8 @@
 """Datasets: what each is and how to read it into host memory.
 
-TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100) and
-locally generated MNIST-1D are read once into host arrays (`load_split`);
+TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100), TFDS
+text classification data (IMDB reviews, tokenized by `text`) and locally
+generated MNIST-1D are read once into host arrays (`load_split`);
 `add_label_noise` corrupts a training split's labels reproducibly, and
 `normalize` is the per-dataset input normalization every feeder applies on
 device. With several processes, each reads its own share of every split
@@ -9,6 +10,7 @@ device. With several processes, each reads its own share of every split
 """
 
 import dataclasses
+import hashlib
 import random
 
 import jax
@@ -16,6 +18,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
+
+from input_pipeline import text
 
 class DatasetUnavailableError(RuntimeError):
   """The dataset is neither in the data directory nor downloadable."""
@@ -25,20 +29,27 @@ class DatasetUnavailableError(RuntimeError):
 class DatasetSpec:
   """What the pipeline needs to know about a dataset.
 
-  Images are stored as uint8 and normalized on device to
-  (x / 255 - mean) / std per channel; feature vectors (MNIST-1D) are stored
-  as float32, already standardized.
+  `inputs` is one of INPUT_KINDS: 'images' are stored as uint8 and
+  normalized on device to (x / 255 - mean) / std per channel; 'features'
+  (MNIST-1D) are stored as float32, already standardized; 'tokens' are texts
+  stored as int32 word ids (see `text`), 0 for padding.
   """
 
   num_classes: int
   test_split: str = 'test'
   mean: tuple[float, ...] = (0.0,)
   std: tuple[float, ...] = (1.0,)
-  is_image: bool = True
+  inputs: str = 'images'
   in_memory: bool = True
   # The side of its square images (None: config.image_size, ImageNet's crop).
   image_size: int | None = None
 
+  @property
+  def is_image(self) -> bool:
+    return self.inputs == 'images'
+
+
+INPUT_KINDS = ('images', 'features', 'tokens')
 
 DATASETS = {
     # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.
@@ -53,7 +64,10 @@ DATASETS = {
                                 std=(0.229, 0.224, 0.225), in_memory=False),
     # Greydanus (2020): 4,000 train / 1,000 test signals of length 40,
     # generated locally by the `mnist1d` package.
-    'mnist1d': DatasetSpec(num_classes=10, is_image=False),
+    'mnist1d': DatasetSpec(num_classes=10, inputs='features'),
+    # Maas et al. (2011): 25,000 training and 25,000 test movie reviews,
+    # positive or negative.
+    'imdb_reviews': DatasetSpec(num_classes=2, inputs='tokens'),
 }
 
 
@@ -68,7 +82,9 @@ def get_spec(name: str) -> DatasetSpec:
 class Split:
   """This process's share of a split, on the host."""
 
-  images: np.ndarray  # uint8 [n, h, w, c] images or float32 [n, d] features.
+  # The inputs: uint8 [n, h, w, c] images, float32 [n, d] features or int32
+  # [n, max_length] token ids (raw texts only inside this module).
+  images: np.ndarray
   labels: np.ndarray  # int32 [n]
   # Which labels label noise replaced (see add_label_noise); None if none.
   flipped: np.ndarray | None = None
@@ -159,10 +175,8 @@ def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
   config.validation_fraction held out for validation.
   """
   if not train:
-    return _read(config, train=False)
-  split = _read(config, train=True)
-  kept = ~_held_out(len(split), config.validation_fraction)
-  return Split(split.images[kept], split.labels[kept])
+    return _tokenized(config, _read(config, train=False))
+  return _tokenized(config, _kept(config, _read(config, train=True)))
 
 
 def load_validation_split(config: ml_collections.ConfigDict) -> Split:
@@ -170,12 +184,43 @@ def load_validation_split(config: ml_collections.ConfigDict) -> Split:
   (config.validation_fraction of the training split, with their labels)."""
   split = _read(config, train=True)
   held_out = _held_out(len(split), config.validation_fraction)
-  return Split(_process_shard(split.images[held_out]),
-               _process_shard(split.labels[held_out]))
+  return _tokenized(config, Split(_process_shard(split.images[held_out]),
+                                  _process_shard(split.labels[held_out])))
+
+
+def _kept(config: ml_collections.ConfigDict, split: Split) -> Split:
+  """The training examples not held out for validation."""
+  kept = ~_held_out(len(split), config.validation_fraction)
+  return Split(split.images[kept], split.labels[kept])
+
+
+# Vocabularies by (digest of the training texts, vocab_size): the training,
+# test and validation splits of a run share one without building it thrice.
+_vocabularies: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def vocabulary(config: ml_collections.ConfigDict) -> dict[str, int]:
+  """The word ids of a text dataset, built from the examples a run trains
+  on (see text.build_vocabulary)."""
+  texts = _kept(config, _read(config, train=True)).images
+  digest = hashlib.sha256(b'\0'.join(texts)).hexdigest()
+  key = (digest, config.vocab_size)
+  if key not in _vocabularies:
+    _vocabularies[key] = text.build_vocabulary(texts, config.vocab_size)
+  return _vocabularies[key]
+
+
+def _tokenized(config: ml_collections.ConfigDict, split: Split) -> Split:
+  """Texts as config.max_length token ids; other inputs unchanged."""
+  if get_spec(config.dataset).inputs != 'tokens':
+    return split
+  return Split(text.encode(split.images, vocabulary(config),
+                           config.max_length), split.labels)
 
 
 def _read(config: ml_collections.ConfigDict, train: bool) -> Split:
-  """The whole training split, or this process's share of the test split."""
+  """The whole training split, or this process's share of the test split
+  (texts as raw bytes)."""
   spec = get_spec(config.dataset)
   if config.dataset == 'mnist1d':
     data = _mnist1d()
@@ -192,8 +237,9 @@ def _read(config: ml_collections.ConfigDict, train: bool) -> Split:
            process_split(spec.test_split, train=False))
   ds = builder.as_dataset(split=split, as_supervised=True,
                           shuffle_files=False)
-  images, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
-  return Split(np.concatenate(images).astype(np.uint8),
+  inputs, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
+  inputs = np.concatenate(inputs)
+  return Split(inputs if spec.inputs == 'tokens' else inputs.astype(np.uint8),
                np.concatenate(labels).astype(np.int32))
 
 
@@ -203,6 +249,8 @@ def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     return (_mnist1d()['x'].shape[1],)
   if config.dataset == 'imagenet2012':
     return (config.image_size, config.image_size, 3)
+  if get_spec(config.dataset).inputs == 'tokens':
+    return (config.max_length,)
   return tuple(prepared_builder(config).info.features['image'].shape)
 
 
@@ -243,9 +291,12 @@ def add_label_noise(split: Split, num_classes: int, fraction: float,
 
 
 def normalize(images: jax.Array, spec: DatasetSpec) -> jax.Array:
-  """uint8 images -> float32 (x / 255 - mean) / std; features pass through."""
-  if not spec.is_image:
+  """uint8 images -> float32 (x / 255 - mean) / std; features and token ids
+  pass through."""
+  if spec.inputs == 'features':
     return images.astype(jnp.float32)
+  if spec.inputs == 'tokens':
+    return images.astype(jnp.int32)
   mean = jnp.asarray(spec.mean, jnp.float32)
   std = jnp.asarray(spec.std, jnp.float32)
   return (images.astype(jnp.float32) / 255.0 - mean) / std

@@ -7,6 +7,7 @@ import flax.linen as nn
 import ml_collections
 
 from models import resnet
+from models import text_transformer
 from models import transformer
 from models import vit
 from models.mlp import MLP
@@ -24,19 +25,32 @@ def _wide_resnet(depth: int, config: ml_collections.ConfigDict,
                            num_classes=num_classes)
 
 
+def _encoder_shape(config: ml_collections.ConfigDict) -> dict[str, int]:
+  """The Transformer encoder's sizes, shared by the ViT and the text
+  classifier."""
+  return dict(hidden_size=config.hidden_size, depth=config.depth,
+              num_heads=transformer.num_heads(config.hidden_size,
+                                              config.num_heads),
+              mlp_dim=config.mlp_ratio * config.hidden_size)
+
+
 def _vit(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  return vit.ViT(hidden_size=config.hidden_size, depth=config.depth,
-                 patch_size=config.patch_size,
-                 num_heads=transformer.num_heads(config.hidden_size,
-                                                 config.num_heads),
-                 mlp_dim=config.mlp_ratio * config.hidden_size,
-                 num_classes=num_classes, pooling=config.pooling)
+  return vit.ViT(patch_size=config.patch_size, num_classes=num_classes,
+                 pooling=config.pooling, **_encoder_shape(config))
+
+
+def _text_transformer(config: ml_collections.ConfigDict,
+                      num_classes: int) -> nn.Module:
+  return text_transformer.TextTransformer(
+      vocab_size=config.vocab_size, max_length=config.max_length,
+      num_classes=num_classes, pooling=config.pooling,
+      **_encoder_shape(config))
 
 
 # name -> (config, num_classes) -> module. The MLP is sized by
 # `config.num_neurons`, the ResNets by `config.num_filters`, the WideResNets
-# by `config.width_factor`, the ViT by `config.hidden_size`; `config.norm`
-# picks the ResNets' normalization.
+# by `config.width_factor`, the Transformers (ViT, text) by
+# `config.hidden_size`; `config.norm` picks the ResNets' normalization.
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'mlp': lambda config, num_classes: MLP(
         num_neurons=tuple(config.num_neurons), num_classes=num_classes),
@@ -47,14 +61,19 @@ MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'wrn16': functools.partial(_wide_resnet, 16),
     'wrn28': functools.partial(_wide_resnet, 28),
     'vit': _vit,
+    'text_transformer': _text_transformer,
 }
 
+# Models that read token ids (the other models read images or features).
+TEXT_MODELS = frozenset({'text_transformer'})
 # Models that need images (height, width, channels).
-IMAGE_MODELS = frozenset(MODELS) - {'mlp'}
+IMAGE_MODELS = frozenset(MODELS) - {'mlp'} - TEXT_MODELS
 # Models built from 2D convolutions (XLA:CPU dispatches them differently).
 CONVOLUTIONAL = IMAGE_MODELS - {'vit'}
+# Models built on the Transformer encoder (hidden_size, depth, heads).
+TRANSFORMERS = frozenset({'vit'}) | TEXT_MODELS
 NORMS = resnet.NORMS
-POOLINGS = vit.POOLINGS
+POOLINGS = transformer.POOLINGS
 
 
 def create_model(config: ml_collections.ConfigDict, num_classes: int

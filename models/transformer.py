@@ -12,6 +12,8 @@ import jax
 
 HEAD_DIM = 64
 MLP_RATIO = 4
+# What feeds a classifier: a class token's features or the tokens' mean.
+POOLINGS = ('cls', 'mean')
 # ViT's LayerNorm epsilon.
 _EPSILON = 1e-6
 

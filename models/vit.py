@@ -9,9 +9,6 @@ import jax.numpy as jnp
 
 from models import transformer
 
-POOLINGS = ('cls', 'mean')
-
-
 class ViT(nn.Module):
   """Patches -> linear embedding (+ class token) + learned positions ->
   Encoder -> the class token's (or the tokens' mean) features -> Dense.

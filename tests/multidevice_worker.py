@@ -1,17 +1,21 @@
 """Run by test_multidevice.py in a subprocess with N virtual CPU devices.
 
 Usage: python -m tests.multidevice_worker OUT.npz WORKDIR OVERRIDES_JSON
-Trains the small test config with the overrides and saves the final
+Trains the small test config with the overrides (an override
+`mock_examples=N` reads N made-up examples per split through
+tfds.testing.mock_data instead of real data) and saves the final
 parameters, the metrics history and, for SAM with per-device ascent, the
 first step checked against a per-device computation done by hand.
 """
 
+import contextlib
 import json
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tensorflow_datasets as tfds
 
 import input_pipeline
 from input_pipeline import sources
@@ -63,8 +67,12 @@ def first_sam_step_by_hand(config):
 
 
 def main(out, workdir, overrides):
-  config = small_config(**json.loads(overrides))
-  summary = train.train_and_evaluate(config, workdir)
+  overrides = json.loads(overrides)
+  mock_examples = overrides.pop('mock_examples', 0)
+  config = small_config(**overrides)
+  with (tfds.testing.mock_data(num_examples=mock_examples) if mock_examples
+        else contextlib.nullcontext()):
+    summary = train.train_and_evaluate(config, workdir)
   _, state, _ = run_state.load_checkpoint(workdir)
   leaves = {str(i): np.asarray(x)
             for i, x in enumerate(jax.tree.leaves(state.params))}
