@@ -470,7 +470,9 @@ def write_report(root: pathlib.Path,
   for axis in axes:
     written.append(root / f'accuracy_vs_{axis.name}.png')
     plot_accuracy(settings, axis, curve_keys[axis.name], metric, written[-1])
-    if hessian:
+    # Against an axis only where analyze.py measured two or more points
+    # along it (a sweep may analyze only its label-noise-free runs).
+    if len({axis.value(s) for s in hessian}) > 1:
       written.append(root / f'hessian_vs_{axis.name}.png')
       plot_hessian(hessian, axis, curve_keys[axis.name], written[-1])
     if gains:

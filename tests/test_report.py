@@ -227,6 +227,38 @@ def test_command_line_writes_and_lists_the_files_or_fails_in_one_line(
       f'error: no finished run under {empty} (1 diverged)']
 
 
+def test_hessian_figures_only_along_axes_analyze_py_measured(tmp_path):
+  # Two widths x label noise {0, 0.4} x SGD/SAM x 2 seeds; analyze.py
+  # measured only the noise-free runs, so there is a Hessian figure against
+  # the parameters and none against label noise (one point per curve).
+  for width in (10, 40):
+    for noise in (0.0, 0.4):
+      for optimizer in ('sgd', 'sam'):
+        for seed in (0, 1):
+          run = tmp_path / f'{width}-{noise}-{optimizer}-{seed}'
+          write(run / 'summary.json', dict(make_summary(
+              seed, optimizer, 0.8 + (optimizer == 'sam') * 0.01,
+              num_params=100 * width, num_neurons=[width], label_noise=noise),
+              steps=50))
+          if noise == 0:
+            write(run / 'analysis' / 'analysis.json', {
+                'step': 50, 'hessian': {'top_eigenvalues': [width + seed],
+                                        'trace': 3.0 * width,
+                                        'moments': [1.0, 4.0]}})
+  written = report.write_report(tmp_path, report.load_summaries(tmp_path),
+                                'final_test_accuracy')
+  names = [p.name for p in written]
+  assert 'hessian_vs_params.png' in names
+  assert 'accuracy_vs_label_noise.png' in names
+  assert 'hessian_vs_label_noise.png' not in names
+  rows = read_csv(tmp_path / 'results.csv')
+  measured = [r for r in rows if r['label_noise'] == '0.0']
+  assert {float(r['hessian_top_eigenvalue_mean']) for r in measured} == {
+      10.5, 40.5}
+  assert all(r['hessian_trace_mean'] == '' for r in rows
+             if r['label_noise'] == '0.4')
+
+
 def write_runs(root, accuracies, **config):
   """One run directory per (setting, seed): `accuracies` maps
   (num_neurons, optimizer) to {seed: final test accuracy}; 1000 parameters
