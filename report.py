@@ -38,6 +38,7 @@ from typing import Any
 from absl import app
 from absl import flags
 # Figure objects, not pyplot: no display or global plotting state involved.
+from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import TightLayoutEngine
 import numpy as np
@@ -295,6 +296,9 @@ def _figure(caption: Sequence[str], panels: int = 1) -> tuple[Figure, Any]:
 def _label(ax, axis: XAxis, ylabel: str, title: str) -> None:
   if axis.log:
     ax.set_xscale('log')
+    # Label the decades only: over less than two decades matplotlib labels
+    # every minor tick too, and the labels run into each other.
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
   ax.set_xlabel(axis.label)
   ax.set_ylabel(ylabel)
   ax.set_title(textwrap.fill(title, 70))
