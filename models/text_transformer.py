@@ -34,7 +34,7 @@ class TextTransformer(nn.Module):
     del train  # No batch-dependent layers.
     # Initialization traces the model with float zeros.
     tokens = tokens.astype(jnp.int32)
-    batch, length = tokens.shape
+    batch = tokens.shape[0]
     valid = tokens != text.PAD
     x = nn.Embed(self.vocab_size, self.hidden_size,
                  embedding_init=nn.initializers.normal(0.02),

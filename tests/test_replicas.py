@@ -16,6 +16,22 @@ METRICS = ('train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
            'train_accuracy_clean', 'train_accuracy_flipped')
 
 
+def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
+  """Replica `replica` of the side-by-side run in `replicas_dir` ends with
+  the final parameters and per-epoch test losses of the separate run in
+  `run_dir` (whose summary is `separate`)."""
+  _, stacked, _ = run_state.load_checkpoint(replicas_dir)
+  _, state, _ = run_state.load_checkpoint(run_dir)
+  for a, b in zip(jax.tree.leaves(state.params),
+                  jax.tree.leaves(parallel.replica(stacked, replica).params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
+                               atol=1e-5)
+  summary = json.loads((replicas_dir / f'replica_{replica}' /
+                        'summary.json').read_text())
+  for a, b in zip(summary['history'], separate['history']):
+    assert a['test_loss'] == pytest.approx(b['test_loss'], rel=1e-4)
+
+
 @pytest.mark.slow
 def test_replicas_equal_separate_runs_with_their_seeds_and_rhos(tmp_path):
   # Per-replica seeds drive initialization, SNIP pruning (on each replica's

@@ -3,7 +3,6 @@ parameter count against the formula, padding that changes nothing, and
 training on made-up IMDB reviews (tfds.testing.mock_data): SAM lowers the
 loss, replicas equal separate runs, 4 devices follow 1."""
 
-import json
 
 import jax
 import jax.numpy as jnp
@@ -14,11 +13,11 @@ import tensorflow_datasets as tfds
 from input_pipeline import sources
 from input_pipeline import text
 import models
-import parallel
 import run_state
 import train
 from tests.conftest import small_config
 from tests.test_multidevice import assert_same_run, train_with
+from tests.test_replicas import assert_replica_is_run
 
 # One block, 16 wide, over 24 tokens of a 50-word vocabulary, trained with
 # SGD and momentum where two runs are compared (see tests/test_vit.py).
@@ -124,19 +123,11 @@ def test_sam_lowers_the_training_loss_on_mock_reviews(tmp_path):
 def test_text_replicas_equal_separate_runs(tmp_path):
   knobs = dict(optimizer='sam', num_epochs=2, seed=3)
   _train_mock(tmp_path, 'replicas', num_replicas=2, **knobs)
-  _, stacked, _ = run_state.load_checkpoint(tmp_path / 'replicas')
   for replica in range(2):
     separate = _train_mock(tmp_path, f'{replica}',
                            **dict(knobs, seed=3 + replica))
-    _, state, _ = run_state.load_checkpoint(tmp_path / f'{replica}')
-    for a, b in zip(jax.tree.leaves(state.params),
-                    jax.tree.leaves(parallel.replica(stacked, replica).params)):
-      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
-                                 atol=1e-5)
-    summary = json.loads((tmp_path / 'replicas' / f'replica_{replica}' /
-                          'summary.json').read_text())
-    for a, b in zip(summary['history'], separate['history']):
-      assert a['test_loss'] == pytest.approx(b['test_loss'], rel=1e-4)
+    assert_replica_is_run(tmp_path / 'replicas', replica,
+                          tmp_path / f'{replica}', separate)
 
 
 @pytest.mark.slow

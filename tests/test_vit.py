@@ -2,17 +2,12 @@
 sparsity on Fashion-MNIST, replicas equal to separate runs, and 4 devices
 against 1."""
 
-import json
-
-import jax
-import numpy as np
 import pytest
 
-import parallel
-import run_state
 import train
 from tests.conftest import small_config
 from tests.test_multidevice import assert_same_run, train_with
+from tests.test_replicas import assert_replica_is_run
 
 # A one-block ViT of 7x7 patches (16 tokens and a class token), 16 wide.
 # Trained with SGD and momentum, not AdamW, wherever two runs are compared:
@@ -32,7 +27,6 @@ def test_vit_replicas_with_sam_and_snip_equal_separate_runs(tmp_path):
   side_by_side = train.train_and_evaluate(
       small_config(num_replicas=2, **knobs), str(tmp_path / 'replicas'))
   assert side_by_side['num_replicas'] == 2
-  _, stacked, _ = run_state.load_checkpoint(tmp_path / 'replicas')
   for replica in range(2):
     separate = train.train_and_evaluate(
         small_config(**dict(knobs, seed=3 + replica)),
@@ -41,16 +35,8 @@ def test_vit_replicas_with_sam_and_snip_equal_separate_runs(tmp_path):
     losses = [record['train_loss'] for record in separate['history']]
     assert losses[2] < losses[1] < losses[0], losses
     assert separate['sparsity'] == pytest.approx(0.5, abs=1e-3)
-    _, state, _ = run_state.load_checkpoint(tmp_path / f'{replica}')
-    mine = parallel.replica(stacked, replica)
-    for a, b in zip(jax.tree.leaves(state.params),
-                    jax.tree.leaves(mine.params)):
-      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
-                                 atol=1e-5)
-    summary = json.loads((tmp_path / 'replicas' / f'replica_{replica}' /
-                          'summary.json').read_text())
-    for a, b in zip(summary['history'], separate['history']):
-      assert a['test_loss'] == pytest.approx(b['test_loss'], rel=1e-4)
+    assert_replica_is_run(tmp_path / 'replicas', replica,
+                          tmp_path / f'{replica}', separate)
 
 
 @pytest.mark.slow
