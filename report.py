@@ -50,11 +50,16 @@ from report_stats import (CurveTrend, Estimate, Gain, OLS_PAIRED, Setting,
 
 # Accuracies on the held-out validation examples (validation_fraction).
 VALIDATION_METRICS = ('final_validation_accuracy', 'best_validation_accuracy')
+# Mean average precision of a multi-label set (ogbg-molpcba, see tasks.py).
+PRECISION_METRICS = tuple(f'{when}_{split}_average_precision'
+                          for split in ('test', 'validation')
+                          for when in ('final', 'best'))
 
 flags.DEFINE_enum('metric', 'final_test_accuracy',
                   ['final_test_accuracy', 'best_test_accuracy',
-                   *VALIDATION_METRICS],
-                  'Accuracy plotted and used for the SAM - SGD gain.')
+                   *VALIDATION_METRICS, *PRECISION_METRICS],
+                  'Metric plotted and used for the SAM - SGD gain (a '
+                  'multi-label set is ranked by average precision).')
 FLAGS = flags.FLAGS
 
 # The Hessian of a run's final weights as analyze.py measured it (its
@@ -207,6 +212,7 @@ def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                achieved_sparsity=setting.achieved_sparsity,
                n_excluded=n_excluded.get(canonical(setting.config), 0))
     for metric in (*METRICS, *available(VALIDATION_METRICS, settings),
+                   *available(PRECISION_METRICS, settings),
                    *(HESSIAN_METRICS if hessian_settings(settings) else ())):
       if not available([metric], [setting]):
         # The Hessian of this setting's runs was not measured.
@@ -431,7 +437,8 @@ def write_report(root: pathlib.Path,
   `summaries` (load_summaries's) must include a finished run.
 
   Raises:
-    ValueError: `metric` is a validation accuracy that some run lacks.
+    ValueError: `metric` is a validation accuracy or an average precision
+      that some run lacks.
   """
   excluded = {path: s['status'] for path, s in summaries.items()
               if not finished(s)}
@@ -449,6 +456,10 @@ def write_report(root: pathlib.Path,
     raise ValueError(f'--metric={metric} needs every run trained with '
                      'validation_fraction > 0, and some runs have no '
                      'validation split')
+  if metric in PRECISION_METRICS and metric not in available(
+      PRECISION_METRICS, settings):
+    raise ValueError(f'--metric={metric} needs runs on a multi-label dataset '
+                     '(ogbg_molpcba) that measured it on every run')
   written = [root / 'results.csv']
   write_csv(written[-1], results_rows(settings, [*keys, 'optimizer'],
                                       n_excluded))

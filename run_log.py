@@ -17,6 +17,7 @@ import numpy as np
 
 import outcomes
 import rundir
+from input_pipeline import sources
 import run_state
 
 
@@ -48,6 +49,8 @@ _TENSORBOARD_NAMES = {
     'test_loss': 'test/loss', 'test_accuracy': 'test/accuracy',
     'validation_loss': 'validation/loss',
     'validation_accuracy': 'validation/accuracy',
+    'test_average_precision': 'test/average_precision',
+    'validation_average_precision': 'validation/average_precision',
 }
 
 
@@ -131,6 +134,11 @@ def log_epoch(progress: dict[str, Any], num_epochs: int,
   replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
   validation = (f'  validation acc {100 * mean("validation_accuracy"):.2f}%'
                 if 'validation_accuracy' in last[0] else '')
+  if 'test_average_precision' in last[0]:
+    validation += f'  test AP {mean("test_average_precision"):.4f}'
+  if 'validation_average_precision' in last[0]:
+    validation += (f'  validation AP '
+                   f'{mean("validation_average_precision"):.4f}')
   logging.info(
       'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s'
       '  lr %.3g  %.2fs%s', progress['epoch'], num_epochs,
@@ -157,12 +165,21 @@ def make_summary(config: ml_collections.ConfigDict,
   epoch (None if there was none).
   """
   final = history[-1] if history else {}
-  best = (max(history, key=lambda r: r['test_accuracy']) if history else {})
+  # Epochs are ranked by the task's metric (accuracy, or mean average
+  # precision for a multi-label set).
+  metric = sources.get_spec(config.dataset).task.primary_metric
+  best = (max(history, key=lambda r: r[f'test_{metric}']) if history else {})
   # The epoch one would pick without looking at the test set.
   best_validation = (
-      max(history, key=lambda r: r['validation_accuracy'])
-      if history and 'validation_accuracy' in final else {})
+      max(history, key=lambda r: r[f'validation_{metric}'])
+      if history and f'validation_{metric}' in final else {})
   throughput = _steady_throughput(progress)
+  task_metrics = {} if metric == 'accuracy' else {
+      f'final_test_{metric}': final.get(f'test_{metric}'),
+      f'best_test_{metric}': best.get(f'test_{metric}'),
+      f'final_validation_{metric}': final.get(f'validation_{metric}'),
+      f'best_validation_{metric}': best_validation.get(
+          f'validation_{metric}')}
   return {
       'config': config.to_dict(),
       'status': status,
@@ -177,6 +194,7 @@ def make_summary(config: ml_collections.ConfigDict,
       'final_validation_loss': final.get('validation_loss'),
       'best_validation_accuracy': best_validation.get('validation_accuracy'),
       'best_validation_epoch': best_validation.get('epoch'),
+      **task_metrics,
       'final_train_loss': final.get('train_loss'),
       'final_train_accuracy': final.get('train_accuracy'),
       # With label noise: the fraction of training labels flipped, and the

@@ -5,7 +5,8 @@ how they are restored.
 and pruning mask; `fresh_state` initializes (and prunes at initialization)
 every replica from its own seed, `initial_state` resumes from a run
 directory's newest checkpoint that restores, `load_checkpoint` loads a run
-for analysis. The loss and its gradient live here too, because pruning at
+for analysis. The loss (the dataset's task, see `tasks`) and its gradient
+live here too, because pruning at
 initialization (SNIP) needs them before the first step.
 """
 
@@ -30,21 +31,19 @@ import optimizers
 import parallel
 import rundir
 import sparsity
+import tasks
 
 PyTree = Any
 
 
 class TrainState(train_state.TrainState):
-  """Flax's TrainState plus BatchNorm statistics and the pruning mask."""
+  """Flax's TrainState plus BatchNorm statistics, the pruning mask and the
+  task whose loss it trains (static: not saved, set from the dataset)."""
 
   batch_stats: PyTree = None
   mask: PyTree = None  # sparsity.compute_mask's output; None when dense.
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Per-example softmax cross-entropy."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-
+  task: tasks.Task = flax.struct.field(
+      pytree_node=False, default=tasks.TASKS['classification'])
 
 
 def inference_logits(state: TrainState, params: PyTree, images: jax.Array,
@@ -68,7 +67,7 @@ def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
     logits, updates = state.apply_fn(
         {'params': params, 'batch_stats': state.batch_stats}, images,
         train=True, mutable=['batch_stats'])
-    losses = cross_entropy(logits, labels)
+    losses = state.task.losses(logits, labels)
     return losses.mean(), (losses, logits, updates.get('batch_stats', {}))
 
   grads, aux = jax.grad(loss_fn, has_aux=True)(params)
@@ -80,13 +79,15 @@ def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
 
 def create_train_state(model: flax.linen.Module,
                        example_shape: tuple[int, ...], key: jax.Array,
-                       tx: optax.GradientTransformation) -> TrainState:
+                       tx: optax.GradientTransformation,
+                       task: tasks.Task = tasks.TASKS['classification']
+                       ) -> TrainState:
   """Initial, dense state on the host."""
   variables = jax.jit(functools.partial(model.init, train=False))(
       key, jnp.zeros((1,) + tuple(example_shape), jnp.float32))
   return TrainState.create(
       apply_fn=model.apply, params=variables['params'], tx=tx,
-      batch_stats=variables.get('batch_stats', {}), mask=None)
+      batch_stats=variables.get('batch_stats', {}), mask=None, task=task)
 
 
 def prune_at_initialization(state: TrainState,
@@ -190,8 +191,9 @@ def fresh_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
   states = []
   for replica, single in enumerate(replica_configs(config)):
     keys = seed_keys(single.seed)
-    state = jax.device_put(create_train_state(model, example_shape,
-                                              keys['init'], tx), replicated)
+    state = jax.device_put(create_train_state(
+        model, example_shape, keys['init'], tx,
+        sources.get_spec(config.dataset).task), replicated)
     if not initialize:
       if _has_mask(config):
         state = state.replace(mask=jax.tree.map(

@@ -23,8 +23,8 @@ from jax import lax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
+import evaluation
 import input_pipeline
 from input_pipeline import feeding
 from input_pipeline import sources
@@ -37,6 +37,7 @@ import run_log
 import run_state
 import sam
 import sparsity
+import tasks
 import validate
 
 PyTree = Any
@@ -107,22 +108,19 @@ def train_step(state: run_state.TrainState, batch: dict[str, jax.Array], *,
   batch_stats = parallel.device_mean(batch_stats)
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   # Metrics come from the unperturbed pass.
-  correct = jnp.argmax(logits, -1) == labels
-  flipped = batch.get('flipped', jnp.zeros_like(correct))
-  metrics = {'loss': jnp.sum(losses), 'correct': jnp.sum(correct),
-             'count': jnp.int32(labels.shape[0]),
-             'correct_flipped': jnp.sum(correct & flipped),
-             'count_flipped': jnp.sum(flipped)}
+  correct = state.task.correct(logits, labels)
+  flipped = batch.get('flipped', jnp.zeros(labels.shape[0], bool))
+  metrics = tasks.metric_sums(state.task, losses, logits, labels,
+                              jnp.ones(labels.shape[0], bool))
+  metrics.update(correct_flipped=jnp.sum(jnp.where(flipped, correct, 0)),
+                 count_flipped=jnp.sum(flipped.astype(jnp.int32)))
   return state, metrics
 
 
-def _zero_metrics(train: bool = True) -> dict[str, jax.Array]:
-  """Zero sums of the metrics; training also counts flipped labels."""
-  zeros = {'loss': jnp.float32(0), 'correct': jnp.int32(0),
-           'count': jnp.int32(0)}
-  if train:
-    zeros.update(correct_flipped=jnp.int32(0), count_flipped=jnp.int32(0))
-  return zeros
+def _zero_metrics() -> dict[str, jax.Array]:
+  """Zero sums of the training metrics (evaluation's plus flipped labels)."""
+  return dict(evaluation.zero_sums(), correct_flipped=jnp.float32(0),
+              count_flipped=jnp.int32(0))
 
 
 def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
@@ -183,40 +181,6 @@ def make_train_chunk(config: ml_collections.ConfigDict,
   return parallel.jit_shard(chunk, mesh,
                             (replicated, data.input_specs, replicated),
                             (replicated, replicated), donate_argnums=(0,))
-
-
-def make_evaluate(spec: sources.DatasetSpec, mesh: jax.sharding.Mesh,
-                  num_replicas: int = 1) -> Callable[..., Any]:
-  """(state, inputs) -> summed test metrics, weight norm, sparsity.
-
-  `inputs` holds [batches, batch, ...] arrays and a `valid` mask; padded
-  examples count for nothing, so each test example counts exactly once.
-  Every replica sees the same test set.
-  """
-
-  def evaluate(state, inputs):
-    params = sparsity.apply_mask(state.params, state.mask)
-
-    def body(totals, batch):
-      logits = run_state.inference_logits(state, params, batch['images'],
-                                          spec)
-      valid, labels = batch['valid'], batch['labels']
-      losses = run_state.cross_entropy(logits, labels)
-      metrics = {
-          'loss': jnp.sum(jnp.where(valid, losses, 0)),
-          'correct': jnp.sum((jnp.argmax(logits, -1) == labels) & valid),
-          'count': jnp.sum(valid)}
-      return jax.tree.map(jnp.add, totals, metrics), None
-
-    totals, _ = lax.scan(body, _zero_metrics(train=False), inputs)
-    return parallel.device_sum(totals), {
-        'weight_norm': optax.global_norm(params),
-        'sparsity': sparsity.kernel_sparsity(params)}
-
-  replicated = parallel.REPLICATED
-  return parallel.jit_shard(
-      parallel.over_replicas(evaluate, num_replicas, (0, None)), mesh,
-      (replicated, feeding.EVAL_INPUT_SPECS), (replicated, replicated))
 
 
 class Stopped(Exception):
@@ -391,7 +355,7 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=config.num_epochs * steps_per_epoch, writer=run_writer)
   train_chunks = {}  # use_sam -> compiled chunk, built when first needed.
-  evaluate = make_evaluate(spec, mesh, num_replicas)
+  evaluate = evaluation.make_evaluate(spec, mesh, num_replicas)
   examples_per_step = config.batch_size * num_replicas
 
   def save(state, **partial_epoch):
@@ -459,17 +423,10 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
       progress['steady_seconds'] += steady_seconds
 
       with report_progress.timed('eval'):
-        evaluated = {}  # Evaluation set -> each replica's summed metrics.
-        for name, eval_data in eval_sets.items():
-          set_totals = None
-          for inputs in eval_data.groups():
-            totals, weights = evaluate(state, inputs)
-            set_totals = totals if set_totals is None else jax.tree.map(
-                jnp.add, set_totals, totals)
-          _check_finite(set_totals['loss'] + weights['weight_norm'], epoch,
-                        num_replicas)
-          evaluated[name] = parallel.per_replica(set_totals, num_replicas)
-        weights = parallel.per_replica(weights, num_replicas)
+        evaluated, weights = evaluation.evaluate_sets(
+            evaluate, eval_sets, state, spec.task, num_replicas,
+            functools.partial(_check_finite, epoch=epoch,
+                              num_replicas=num_replicas))
       measured = [{} for _ in range(num_replicas)]
       for evaluator in evaluators:
         if (epoch + 1) % evaluator.every_epochs == 0:
@@ -483,8 +440,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
             'epoch': epoch + 1, 'step': step, 'sam': use_sam,
             **{f'train_{k}': v for k, v in
                run_log.mean_metrics(train[replica]).items()},
-            **{f'{name}_{k}': v for name, totals in evaluated.items()
-               for k, v in run_log.mean_metrics(totals[replica]).items()},
+            **{f'{name}_{k}': v for name, means in evaluated.items()
+               for k, v in means[replica].items()},
             'learning_rate': float(schedule(step - 1)),
             'weight_norm': float(weights[replica]['weight_norm']),
             'sparsity': float(weights[replica]['sparsity']),

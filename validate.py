@@ -8,6 +8,7 @@ import numpy as np
 from config_util import ConfigError, require  # pylint: disable=unused-import
 import config_util
 from configs import default
+from input_pipeline import graphs
 from input_pipeline import sources
 import models
 from models import transformer
@@ -60,6 +61,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       require(side % config.patch_size == 0,
               f'patch_size {config.patch_size} does not divide the '
               f'{side}x{side} images of {config.dataset}')
+  elif config.model in models.GRAPH_MODELS:
+    require(min(config.hidden_size, config.depth) >= 1,
+            'hidden_size and depth must be >= 1')
   elif config.model.startswith('wrn'):
     require(config.width_factor >= 1,
              f'width_factor must be >= 1, got {config.width_factor}')
@@ -72,6 +76,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   require((spec.inputs == 'tokens') == (config.model in models.TEXT_MODELS),
           f'{config.dataset} holds {spec.inputs}, which {config.model} does '
           'not read; text needs model=text_transformer')
+  require(spec.inputs != 'graphs' or config.model in models.GRAPH_MODELS,
+          f'{config.dataset} holds graphs, which {config.model} does not '
+          'read; graphs need model=gcn')
+  require(config.model not in models.GRAPH_MODELS or spec.inputs == 'graphs',
+          f'{config.model} reads graphs, but {config.dataset} holds '
+          f'{spec.inputs}')
+  if spec.inputs == 'graphs':
+    require(1 <= config.max_nodes <= graphs.MAX_BUDGET and
+            1 <= config.max_edges <= graphs.MAX_BUDGET,
+            f'max_nodes and max_edges must be in [1, {graphs.MAX_BUDGET}], '
+            f'got {config.max_nodes} and {config.max_edges}')
   if spec.inputs == 'tokens':
     require(config.vocab_size >= 3 and config.max_length >= 1,
             f'vocab_size must be >= 3 (padding, unknown and a word) and '
@@ -109,6 +124,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
            f'{config.dataset}')
   require(0 <= config.label_noise < 1,
            f'label_noise must be in [0, 1), got {config.label_noise}')
+  require(not config.label_noise or spec.task.name == 'classification',
+          f'label_noise flips class labels; {config.dataset} is '
+          f'{spec.task.name}')
   require(not config.label_noise or spec.in_memory,
            f'label_noise needs an in-memory dataset, not {config.dataset}')
   require(0 <= config.validation_fraction < 1,

@@ -107,10 +107,11 @@ def load_subset(config: ml_collections.ConfigDict,
 def batch_metrics(state: run_state.TrainState, params: PyTree,
                   images: jax.Array, labels: jax.Array,
                   spec: sources.DatasetSpec) -> dict[str, jax.Array]:
-  """Mean loss and accuracy of one batch at masked `params`, BN inference."""
+  """Mean loss and accuracy (see tasks) of one batch at masked `params`,
+  BN inference."""
   logits = run_state.inference_logits(state, params, images, spec)
-  return {'loss': run_state.cross_entropy(logits, labels).mean(),
-          'accuracy': jnp.mean(jnp.argmax(logits, -1) == labels)}
+  return {'loss': state.task.losses(logits, labels).mean(),
+          'accuracy': state.task.correct(logits, labels).mean()}
 
 
 def _mean_over_batches(fn: Callable[[jax.Array, jax.Array], PyTree],
@@ -202,7 +203,7 @@ class Objective:
     def per_device(state, params, data):
       def of_groups(images, labels):
         grouped = (images.reshape((-1, group_size) + images.shape[1:]),
-                   labels.reshape(-1, group_size))
+                   labels.reshape((-1, group_size) + labels.shape[1:]))
         return jnp.mean(lax.map(
             lambda g: fn(self._batch_loss(state, *g), params), grouped))
 

@@ -71,11 +71,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.vocab_size = 20_000
   # Tokens per text: longer texts are truncated, shorter ones padded.
   config.max_length = 256
+  # Graph datasets (input_pipeline/graphs.py): every graph is padded to
+  # max_nodes atoms and max_edges directed edges (a bond is two), so that
+  # nothing recompiles; a larger graph is refused with the sizes that fit.
+  # Memory and compute grow with them: keep them near the largest graph.
+  config.max_nodes = 64
+  config.max_edges = 128
 
   # --- Model ---
   # mlp; CIFAR-style resnet18, resnet34, preact_resnet18; WideResNets wrn16,
   # wrn28; ImageNet-style resnet50; the Vision Transformer vit; for text,
-  # text_transformer.
+  # text_transformer; for graphs, gcn.
   config.model = 'mlp'
   # Hidden-layer widths of the MLP: the width knob for MLPs.
   config.num_neurons = (300, 100)
@@ -87,10 +93,11 @@ def get_config() -> ml_collections.ConfigDict:
   # the batch, as in the m-sharpness studies) or none.
   config.norm = 'batch'
   # Transformers (model=vit, models/vit.py; model=text_transformer,
-  # models/text_transformer.py). Their width knob: the features of every
-  # token. Heads and MLP follow ViT's ratios unless set.
+  # models/text_transformer.py) and the graph network (model=gcn,
+  # models/gcn.py). Their width knob: the features of every token or node.
+  # Heads and MLP follow ViT's ratios unless set.
   config.hidden_size = 192
-  # Encoder blocks.
+  # Encoder blocks (Transformers) or graph convolutions (gcn).
   config.depth = 12
   # Square patches of patch_size pixels; must divide the image's sides.
   config.patch_size = 16

@@ -1,8 +1,9 @@
 """Datasets: what each is and how to read it into host memory.
 
 TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100), TFDS
-text classification data (IMDB reviews, tokenized by `text`) and locally
-generated MNIST-1D are read once into host arrays (`load_split`);
+text classification data (IMDB reviews, tokenized by `text`), molecular
+graphs (ogbg-molpcba, packed into fixed-size records by `graphs`) and
+locally generated MNIST-1D are read once into host arrays (`load_split`);
 `add_label_noise` corrupts a training split's labels reproducibly, and
 `normalize` is the per-dataset input normalization every feeder applies on
 device. With several processes, each reads its own share of every split
@@ -19,7 +20,9 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
+from input_pipeline import graphs
 from input_pipeline import text
+import tasks
 
 class DatasetUnavailableError(RuntimeError):
   """The dataset is neither in the data directory nor downloadable."""
@@ -32,7 +35,10 @@ class DatasetSpec:
   `inputs` is one of INPUT_KINDS: 'images' are stored as uint8 and
   normalized on device to (x / 255 - mean) / std per channel; 'features'
   (MNIST-1D) are stored as float32, already standardized; 'tokens' are texts
-  stored as int32 word ids (see `text`), 0 for padding.
+  stored as int32 word ids (see `text`), 0 for padding; 'graphs' are int16
+  records (see `graphs`). `task` says what is predicted (see `tasks`);
+  `num_classes` is the network's number of outputs (classes, or binary
+  tasks for a multi-label set).
   """
 
   num_classes: int
@@ -43,13 +49,14 @@ class DatasetSpec:
   in_memory: bool = True
   # The side of its square images (None: config.image_size, ImageNet's crop).
   image_size: int | None = None
+  task: tasks.Task = tasks.TASKS['classification']
 
   @property
   def is_image(self) -> bool:
     return self.inputs == 'images'
 
 
-INPUT_KINDS = ('images', 'features', 'tokens')
+INPUT_KINDS = ('images', 'features', 'tokens', 'graphs')
 
 DATASETS = {
     # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.
@@ -68,6 +75,10 @@ DATASETS = {
     # Maas et al. (2011): 25,000 training and 25,000 test movie reviews,
     # positive or negative.
     'imdb_reviews': DatasetSpec(num_classes=2, inputs='tokens'),
+    # Hu et al. (2020), OGB: 437,929 molecules (350,343 training, 43,793
+    # test), 128 bioassays each, most of them unlabeled for a given molecule.
+    'ogbg_molpcba': DatasetSpec(num_classes=128, inputs='graphs',
+                                task=tasks.TASKS['multilabel']),
 }
 
 
@@ -82,10 +93,11 @@ def get_spec(name: str) -> DatasetSpec:
 class Split:
   """This process's share of a split, on the host."""
 
-  # The inputs: uint8 [n, h, w, c] images, float32 [n, d] features or int32
-  # [n, max_length] token ids (raw texts only inside this module).
+  # The inputs: uint8 [n, h, w, c] images, float32 [n, d] features, int32
+  # [n, max_length] token ids (raw texts only inside this module) or int16
+  # [n, record] graphs.
   images: np.ndarray
-  labels: np.ndarray  # int32 [n]
+  labels: np.ndarray  # int32 [n]; a multi-label set's int8 [n, tasks]
   # Which labels label noise replaced (see add_label_noise); None if none.
   flipped: np.ndarray | None = None
 
@@ -235,12 +247,27 @@ def _read(config: ml_collections.ConfigDict, train: bool) -> Split:
   builder = prepared_builder(config)
   split = (train_split_name(config) if train else
            process_split(spec.test_split, train=False))
+  if spec.inputs == 'graphs':
+    return _read_graphs(config, builder.as_dataset(split=split,
+                                                   shuffle_files=False))
   ds = builder.as_dataset(split=split, as_supervised=True,
                           shuffle_files=False)
   inputs, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
   inputs = np.concatenate(inputs)
   return Split(inputs if spec.inputs == 'tokens' else inputs.astype(np.uint8),
                np.concatenate(labels).astype(np.int32))
+
+
+def _read_graphs(config: ml_collections.ConfigDict, ds) -> Split:
+  """OGB graph-property examples as graph records and int8 labels (NaN, an
+  unlabeled task, becomes tasks.MISSING)."""
+  examples = list(tfds.as_numpy(ds))
+  records = graphs.pack(((e['node_feat'], e['edge_index']) for e in examples),
+                        config.max_nodes, config.max_edges)
+  labels = np.stack([e['labels'] for e in examples]) if examples else (
+      np.zeros((0, get_spec(config.dataset).num_classes), np.float32))
+  return Split(records, np.where(np.isnan(labels), tasks.MISSING,
+                                 labels).astype(np.int8))
 
 
 def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
@@ -251,6 +278,8 @@ def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     return (config.image_size, config.image_size, 3)
   if get_spec(config.dataset).inputs == 'tokens':
     return (config.max_length,)
+  if get_spec(config.dataset).inputs == 'graphs':
+    return (graphs.record_size(config.max_nodes, config.max_edges),)
   return tuple(prepared_builder(config).info.features['image'].shape)
 
 
@@ -291,11 +320,11 @@ def add_label_noise(split: Split, num_classes: int, fraction: float,
 
 
 def normalize(images: jax.Array, spec: DatasetSpec) -> jax.Array:
-  """uint8 images -> float32 (x / 255 - mean) / std; features and token ids
-  pass through."""
+  """uint8 images -> float32 (x / 255 - mean) / std; features, token ids and
+  graph records pass through."""
   if spec.inputs == 'features':
     return images.astype(jnp.float32)
-  if spec.inputs == 'tokens':
+  if spec.inputs in ('tokens', 'graphs'):
     return images.astype(jnp.int32)
   mean = jnp.asarray(spec.mean, jnp.float32)
   std = jnp.asarray(spec.std, jnp.float32)

@@ -6,6 +6,7 @@ from typing import Callable
 import flax.linen as nn
 import ml_collections
 
+from models import gcn
 from models import resnet
 from models import text_transformer
 from models import transformer
@@ -47,9 +48,15 @@ def _text_transformer(config: ml_collections.ConfigDict,
       **_encoder_shape(config))
 
 
+def _gcn(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+  return gcn.GCN(hidden_size=config.hidden_size, depth=config.depth,
+                 num_classes=num_classes, max_nodes=config.max_nodes,
+                 max_edges=config.max_edges)
+
+
 # name -> (config, num_classes) -> module. The MLP is sized by
 # `config.num_neurons`, the ResNets by `config.num_filters`, the WideResNets
-# by `config.width_factor`, the Transformers (ViT, text) by
+# by `config.width_factor`, the Transformers (ViT, text) and the GCN by
 # `config.hidden_size`; `config.norm` picks the ResNets' normalization.
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'mlp': lambda config, num_classes: MLP(
@@ -62,12 +69,15 @@ MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'wrn28': functools.partial(_wide_resnet, 28),
     'vit': _vit,
     'text_transformer': _text_transformer,
+    'gcn': _gcn,
 }
 
 # Models that read token ids (the other models read images or features).
 TEXT_MODELS = frozenset({'text_transformer'})
+# Models that read graph records (input_pipeline/graphs.py).
+GRAPH_MODELS = frozenset({'gcn'})
 # Models that need images (height, width, channels).
-IMAGE_MODELS = frozenset(MODELS) - {'mlp'} - TEXT_MODELS
+IMAGE_MODELS = frozenset(MODELS) - {'mlp'} - TEXT_MODELS - GRAPH_MODELS
 # Models built from 2D convolutions (XLA:CPU dispatches them differently).
 CONVOLUTIONAL = IMAGE_MODELS - {'vit'}
 # Models built on the Transformer encoder (hidden_size, depth, heads).

@@ -3,7 +3,8 @@
 Usage: python -m tests.multidevice_worker OUT.npz WORKDIR OVERRIDES_JSON
 Trains the small test config with the overrides (an override
 `mock_examples=N` reads N made-up examples per split through
-tfds.testing.mock_data instead of real data) and saves the final
+tfds.testing.mock_data instead of real data, `mock_molecules=N` N made-up
+molecules, see mock_molecules.py) and saves the final
 parameters, the metrics history and, for SAM with per-device ascent, the
 first step checked against a per-device computation done by hand.
 """
@@ -25,6 +26,7 @@ import parallel
 import run_state
 import sam
 import train
+from tests import mock_molecules
 from tests.conftest import small_config
 
 
@@ -39,7 +41,7 @@ def first_sam_step_by_hand(config):
                                                       data.steps_per_epoch)
   state = run_state.create_train_state(
       models.create_model(config, spec.num_classes), data.example_shape,
-      keys['init'], optimizers.create_optimizer(config, schedule))
+      keys['init'], optimizers.create_optimizer(config, schedule), spec.task)
   # A copy: the training step donates (and so deletes) its input state.
   placed = jax.device_put(jax.device_get(state),
                           jax.NamedSharding(mesh, parallel.REPLICATED))
@@ -69,15 +71,21 @@ def first_sam_step_by_hand(config):
 def main(out, workdir, overrides):
   overrides = json.loads(overrides)
   mock_examples = overrides.pop('mock_examples', 0)
+  molecules = overrides.pop('mock_molecules', 0)
   config = small_config(**overrides)
-  with (tfds.testing.mock_data(num_examples=mock_examples) if mock_examples
-        else contextlib.nullcontext()):
+  if molecules:
+    mocked = mock_molecules.mock_molecules(molecules)
+  elif mock_examples:
+    mocked = tfds.testing.mock_data(num_examples=mock_examples)
+  else:
+    mocked = contextlib.nullcontext()
+  with mocked:
     summary = train.train_and_evaluate(config, workdir)
+    by_hand = (first_sam_step_by_hand(config)
+               if config.optimizer == 'sam' and not config.sam_m else -1.0)
   _, state, _ = run_state.load_checkpoint(workdir)
   leaves = {str(i): np.asarray(x)
             for i, x in enumerate(jax.tree.leaves(state.params))}
-  by_hand = (first_sam_step_by_hand(config)
-             if config.optimizer == 'sam' and not config.sam_m else -1.0)
   np.savez(out, history=json.dumps(summary['history']), by_hand=by_hand,
            devices=jax.device_count(), **leaves)
 

@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+import evaluation
 from input_pipeline import on_device
 from input_pipeline import sources
 import models
@@ -147,15 +148,15 @@ def test_evaluation_applies_the_mask(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   _, state, _ = run_state.load_checkpoint(tmp_path)
   mesh = parallel.create_mesh()
-  evaluate = train.make_evaluate(sources.get_spec(config.dataset), mesh)
+  evaluate = evaluation.make_evaluate(sources.get_spec(config.dataset), mesh)
   data = on_device.OnDeviceEvalData(sources.load_split(config, train=False),
                                     config, mesh)
   inputs = next(data.groups())
-  clean, _ = evaluate(state, inputs)
+  clean, _, _ = evaluate(state, inputs)
   # Weights that are pruned but non-zero must not change the predictions.
   noisy = state.replace(params=jax.tree.map(
       lambda p, m: jnp.where(m, p, 5.0), state.params, state.mask))
-  corrupted, _ = evaluate(noisy, inputs)
+  corrupted, _, _ = evaluate(noisy, inputs)
   assert float(clean['loss']) == float(corrupted['loss'])
   dense = state.replace(params=noisy.params, mask=None)
   assert float(evaluate(dense, inputs)[0]['loss']) != float(clean['loss'])

@@ -45,6 +45,14 @@ BAD = [
      'word) and max_length >= 1, got 20000 and 0'),
     ({'model': 'text_transformer', 'dataset': 'imdb_reviews', 'augment': True},
      'augment=True needs images, but imdb_reviews holds tokens'),
+    ({'model': 'gcn'}, 'gcn reads graphs, but mnist1d holds features'),
+    ({'dataset': 'ogbg_molpcba'},
+     'ogbg_molpcba holds graphs, which mlp does not read; graphs need '
+     'model=gcn'),
+    ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'max_nodes': 0},
+     'max_nodes and max_edges must be in [1, 32767], got 0 and 128'),
+    ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'label_noise': 0.2},
+     'label_noise flips class labels; ogbg_molpcba is multilabel'),
     ({'analysis': {'parts': ('hessian', 3)}},
      "analysis.parts must be a tuple of names, e.g. "
      "'('hessian','sharpness','landscape')'"),
