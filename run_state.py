@@ -6,8 +6,8 @@ and pruning mask; `fresh_state` initializes (and prunes at initialization)
 every replica from its own seed, `initial_state` resumes from a run
 directory's newest checkpoint that restores, `load_checkpoint` loads a run
 for analysis. The loss (the dataset's task, see `tasks`) and its gradient
-live here too, because pruning at
-initialization (SNIP) needs them before the first step.
+live here too, because pruning at initialization (SNIP) needs them before
+the first step.
 """
 
 import functools

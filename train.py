@@ -1,4 +1,4 @@
-"""Training and evaluation: SGD or SAM, data-parallel over devices.
+"""Training: SGD or SAM, data-parallel over devices (evaluation.py evaluates).
 
 Data parallelism is written pmap-style, as per-device code with explicit
 collectives, using `jax.shard_map` (which `jax.pmap` itself is built on since
