@@ -49,15 +49,16 @@ def _training_examples(config: ml_collections.ConfigDict,
   """This process's `count` examples of the analysis subset.
 
   In-memory datasets are loaded whole, with the run's label noise (the
-  labels it trained on); count x processes examples are sampled without
-  replacement with `analysis.seed` (the same set whatever the number of
-  processes) and each process takes its block of them. Streamed ones
+  labels it trained on), but images stay encoded until chosen: count x
+  processes examples are sampled without replacement with `analysis.seed`
+  (the same set whatever the number of processes), each process takes its
+  block of them and decodes only those. Streamed ones
   (ImageNet) are read through this process's training stream (its seeded
   shuffle, center crops) until `count` examples arrive.
   """
   spec = sources.get_spec(config.dataset)
   if spec.in_memory:
-    split = sources.load_split(config, train=True)
+    split = sources.load_split(config, train=True, decode=False)
     if config.get('label_noise'):
       split = sources.add_label_noise(
           split, spec.num_classes, config.label_noise,
@@ -71,7 +72,8 @@ def _training_examples(config: ml_collections.ConfigDict,
     rng = np.random.default_rng(config.analysis.seed)
     chosen = np.sort(rng.choice(len(split), total, replace=False))
     chosen = chosen[jax.process_index() * count:][:count]
-    return sources.Split(split.images[chosen], split.labels[chosen])
+    return sources.Split(sources.decode_images(config, split.images[chosen]),
+                         split.labels[chosen])
   unaugmented = ml_collections.ConfigDict(config.to_dict())
   unaugmented.augment = False
   batches, num_batches = streaming.imagenet_batches(

@@ -176,7 +176,8 @@ def _held_out(count: int, fraction: float) -> np.ndarray:
   return held_out
 
 
-def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
+def load_split(config: ml_collections.ConfigDict, train: bool,
+               decode: bool = True) -> Split:
   """Loads the training examples, or this process's share of the test
   split, into memory.
 
@@ -184,11 +185,25 @@ def load_split(config: ml_collections.ConfigDict, train: bool) -> Split:
   small) and takes its slice of each global batch, so that which examples
   form a batch, and the label noise, do not depend on the number of
   processes. The training examples are the training split without the
-  config.validation_fraction held out for validation.
+  config.validation_fraction held out for validation. With decode=False,
+  TFDS images stay encoded (bytes) until `decode_images`: for callers that
+  use a few of them (the analysis subset).
   """
   if not train:
-    return _tokenized(config, _read(config, train=False))
-  return _tokenized(config, _kept(config, _read(config, train=True)))
+    return _tokenized(config, _read(config, train=False, decode=decode))
+  return _tokenized(config, _kept(config, _read(config, train=True,
+                                                decode=decode)))
+
+
+def decode_images(config: ml_collections.ConfigDict,
+                  images: np.ndarray) -> np.ndarray:
+  """uint8 images of the encoded ones `load_split(decode=False)` returned
+  (other inputs as they are)."""
+  if images.dtype != object or not get_spec(config.dataset).is_image:
+    return images
+  feature = prepared_builder(config).info.features['image']
+  return np.stack([feature.decode_example_np(x) for x in images]).astype(
+      np.uint8)
 
 
 def load_validation_split(config: ml_collections.ConfigDict) -> Split:
@@ -230,9 +245,10 @@ def _tokenized(config: ml_collections.ConfigDict, split: Split) -> Split:
                            config.max_length), split.labels)
 
 
-def _read(config: ml_collections.ConfigDict, train: bool) -> Split:
+def _read(config: ml_collections.ConfigDict, train: bool,
+          decode: bool = True) -> Split:
   """The whole training split, or this process's share of the test split
-  (texts as raw bytes)."""
+  (texts as raw bytes; TFDS images as encoded bytes unless `decode`)."""
   spec = get_spec(config.dataset)
   if config.dataset == 'mnist1d':
     data = _mnist1d()
@@ -250,11 +266,14 @@ def _read(config: ml_collections.ConfigDict, train: bool) -> Split:
   if spec.inputs == 'graphs':
     return _read_graphs(config, builder.as_dataset(split=split,
                                                    shuffle_files=False))
-  ds = builder.as_dataset(split=split, as_supervised=True,
-                          shuffle_files=False)
+  encoded = not decode and spec.is_image
+  ds = builder.as_dataset(
+      split=split, as_supervised=True, shuffle_files=False,
+      decoders={'image': tfds.decode.SkipDecoding()} if encoded else None)
   inputs, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
   inputs = np.concatenate(inputs)
-  return Split(inputs if spec.inputs == 'tokens' else inputs.astype(np.uint8),
+  return Split(inputs if spec.inputs == 'tokens' or encoded else
+               inputs.astype(np.uint8),
                np.concatenate(labels).astype(np.int32))
 
 

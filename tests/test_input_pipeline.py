@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from analysis import objective
 from input_pipeline import on_device
 from input_pipeline import sources
 from input_pipeline import streaming
 import parallel
+import run_state
 from tests.conftest import small_config
 
 
@@ -30,6 +32,29 @@ def test_fashion_mnist_loads_from_the_tfds_directory(tfds_dir):
   subset = sources.load_split(
       config_for('fashion_mnist', num_train_examples=500), train=True)
   np.testing.assert_array_equal(subset.labels, train.labels[:500])
+
+
+def test_the_analysis_subset_decodes_only_its_examples_and_equals_them(
+    tfds_dir):
+  # The analysis reads images encoded and decodes the ones it measures:
+  # they must be those of the decoded split, with the run's noisy labels.
+  config = config_for('fashion_mnist', data_dir=tfds_dir,
+                      num_train_examples=2000, validation_fraction=0.1,
+                      label_noise=0.3, seed=4)
+  config.analysis.seed = 7
+  encoded = sources.load_split(config, train=True, decode=False)
+  decoded = sources.load_split(config, train=True)
+  assert encoded.images.dtype == object and len(encoded) == 1800
+  np.testing.assert_array_equal(
+      sources.decode_images(config, encoded.images[:50]), decoded.images[:50])
+  subset = objective._training_examples(config, 300)  # pylint: disable=protected-access
+  noisy = sources.add_label_noise(
+      decoded, 10, 0.3, 'symmetric',
+      run_state.seed_keys(4)['label_noise'])
+  chosen = np.sort(np.random.default_rng(7).choice(1800, 300, replace=False))
+  np.testing.assert_array_equal(subset.images, decoded.images[chosen])
+  np.testing.assert_array_equal(subset.labels, noisy.labels[chosen])
+  assert subset.images.dtype == np.uint8
 
 
 def test_tfds_data_dir_defaults_to_tfds_data_dir_variable(tfds_dir):
