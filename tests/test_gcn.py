@@ -4,6 +4,8 @@ dense formula of Kipf & Welling, padding that changes nothing, and training
 on made-up molecules (mock_molecules.py): SAM with SNIP lowers the loss,
 replicas equal separate runs, 4 devices follow 1."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +20,7 @@ import train
 from tests.conftest import small_config
 from tests.mock_molecules import mock_molecules
 from tests.test_multidevice import assert_same_run, train_with
-from tests.test_replicas import assert_replica_is_run
+from tests.test_replicas import assert_replicas_are_runs
 
 # Two graph convolutions, 16 wide, budgets that fit the mock molecules.
 GCN = dict(model='gcn', dataset='ogbg_molpcba', hidden_size=16, depth=2,
@@ -84,6 +86,11 @@ def test_records_round_trip_and_oversized_graphs_are_refused():
   with pytest.raises(graphs.GraphTooLargeError,
                      match='largest graph has 3 nodes and 4 edges'):
     graphs.pack([(features, edges)], max_nodes=2, max_edges=6)
+  # A chirality of 5 is outside OGB's 5 values (0-4).
+  bad = features.copy()
+  bad[1, 1] = 5
+  with pytest.raises(ValueError, match="atom features outside OGB's ranges"):
+    graphs.pack([(bad, edges)], max_nodes=4, max_edges=6)
 
 
 def test_mock_molecules_load_as_records_with_missing_labels():
@@ -179,13 +186,9 @@ def test_sam_lowers_the_training_loss_on_mock_molecules(tmp_path):
 
 @pytest.mark.slow
 def test_gcn_replicas_equal_separate_runs(tmp_path):
-  knobs = dict(optimizer='sam', num_epochs=2, seed=3)
-  _train_mock(tmp_path, 'replicas', num_replicas=2, **knobs)
-  for replica in range(2):
-    separate = _train_mock(tmp_path, f'{replica}',
-                           **dict(knobs, seed=3 + replica))
-    assert_replica_is_run(tmp_path / 'replicas', replica,
-                          tmp_path / f'{replica}', separate)
+  assert_replicas_are_runs(tmp_path,
+                           functools.partial(_train_mock, tmp_path), seed=3,
+                           optimizer='sam', num_epochs=2)
 
 
 @pytest.mark.slow

@@ -32,6 +32,17 @@ def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
     assert a['test_loss'] == pytest.approx(b['test_loss'], rel=1e-4)
 
 
+def assert_replicas_are_runs(root, train_run, seed, **knobs):
+  """Trains two replicas side by side (seeds `seed`, `seed` + 1) and each
+  as a separate run through `train_run(name, **overrides) -> summary`, which
+  writes to root / name, and checks that each replica is its run."""
+  train_run('replicas', num_replicas=2, seed=seed, **knobs)
+  for replica in range(2):
+    separate = train_run(f'{replica}', seed=seed + replica, **knobs)
+    assert_replica_is_run(root / 'replicas', replica, root / f'{replica}',
+                          separate)
+
+
 @pytest.mark.slow
 def test_replicas_equal_separate_runs_with_their_seeds_and_rhos(tmp_path):
   # Per-replica seeds drive initialization, SNIP pruning (on each replica's

@@ -3,6 +3,7 @@ parameter count against the formula, padding that changes nothing, and
 training on made-up IMDB reviews (tfds.testing.mock_data): SAM lowers the
 loss, replicas equal separate runs, 4 devices follow 1."""
 
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,7 @@ import run_state
 import train
 from tests.conftest import small_config
 from tests.test_multidevice import assert_same_run, train_with
-from tests.test_replicas import assert_replica_is_run
+from tests.test_replicas import assert_replicas_are_runs
 
 # One block, 16 wide, over 24 tokens of a 50-word vocabulary, trained with
 # SGD and momentum where two runs are compared (see tests/test_vit.py).
@@ -121,13 +122,9 @@ def test_sam_lowers_the_training_loss_on_mock_reviews(tmp_path):
 
 @pytest.mark.slow
 def test_text_replicas_equal_separate_runs(tmp_path):
-  knobs = dict(optimizer='sam', num_epochs=2, seed=3)
-  _train_mock(tmp_path, 'replicas', num_replicas=2, **knobs)
-  for replica in range(2):
-    separate = _train_mock(tmp_path, f'{replica}',
-                           **dict(knobs, seed=3 + replica))
-    assert_replica_is_run(tmp_path / 'replicas', replica,
-                          tmp_path / f'{replica}', separate)
+  assert_replicas_are_runs(tmp_path,
+                           functools.partial(_train_mock, tmp_path), seed=3,
+                           optimizer='sam', num_epochs=2)
 
 
 @pytest.mark.slow

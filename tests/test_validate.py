@@ -49,6 +49,8 @@ BAD = [
     ({'dataset': 'ogbg_molpcba'},
      'ogbg_molpcba holds graphs, which mlp does not read; graphs need '
      'model=gcn'),
+    ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'depth': 0},
+     'hidden_size and depth must be >= 1'),
     ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'max_nodes': 0},
      'max_nodes and max_edges must be in [1, 32767], got 0 and 128'),
     ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'label_noise': 0.2},
