@@ -19,7 +19,6 @@ from absl import logging
 from etils import epath
 import jax
 from ml_collections import config_flags
-import tensorflow as tf
 
 from analysis import measure
 import cli
@@ -76,8 +75,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   logging.get_absl_handler().addFilter(_WarningsOnly('orbax'))
-  # TensorFlow only reads data; keep it off the accelerators JAX uses.
-  tf.config.set_visible_devices([], 'GPU')
+  # Before the TensorBoard writer starts TensorFlow's runtime.
+  sources.tensorflow_off_accelerators()
 
   config = FLAGS.config
   try:

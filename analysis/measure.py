@@ -82,10 +82,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       (1 <= settings.top_k < settings.lanczos_iterations,
        f'analysis.top_k ({settings.top_k}) must be >= 1 and below '
        f'analysis.lanczos_iterations ({settings.lanczos_iterations})'),
-      (settings.hutchinson_probes >= 2 and settings.slq_probes >= 2 and
-       settings.noise_samples >= 2,
-       'analysis.hutchinson_probes, slq_probes and noise_samples must be >= 2 '
-       '(a standard error needs two samples)'),
+      (settings.hutchinson_probes >= 2 and settings.noise_samples >= 2,
+       'analysis.hutchinson_probes and noise_samples must be >= 2 (a standard '
+       'error needs two samples)'),
+      (settings.slq_probes == 0 or settings.slq_probes >= 2,
+       f'analysis.slq_probes must be 0 (no spectral density or moments) or '
+       f'>= 2 (a standard error needs two samples), got '
+       f'{settings.slq_probes}'),
       (1 <= settings.num_moments <= 2 * settings.slq_iterations - 1,
        f'analysis.num_moments ({settings.num_moments}) must be in [1, '
        '2 * analysis.slq_iterations - 1] (the degrees Gauss quadrature '
@@ -141,6 +144,9 @@ class Analyzer:
     check_config(config)
     self.settings = config.analysis
     self.data = objective.load_subset(config, mesh)
+    # Where the Lanczos kernel leaves its state; its first block starts
+    # there too, or it would trace and compile for that block alone.
+    self._replicated = jax.sharding.NamedSharding(mesh, parallel.REPLICATED)
     self.objective = objective.Objective(
         sources.get_spec(config.dataset), mesh)
     self._key = jax.random.key(self.settings.seed)
@@ -233,7 +239,8 @@ class Analyzer:
     result, steps, values, coefficients = hessian.lanczos_to_tolerance(
         lambda result, first: self._lanczos_steps(state, self.data, result,
                                                   first, restart_key),
-        hessian.lanczos_start(start, max_iterations), LANCZOS_CHECK_EVERY,
+        jax.device_put(hessian.lanczos_start(start, max_iterations),
+                       self._replicated), LANCZOS_CHECK_EVERY,
         num_top, tolerance, converge_smallest)
     padded = np.zeros((max_iterations, num_top + 1), np.float32)
     padded[:steps] = coefficients
@@ -428,47 +435,55 @@ def density_grid(quadrature: hessian.Quadrature, num_points: int,
   return grid, np.asarray(density), sigma
 
 
-def _timed(seconds: dict[str, float], name: str, fn, *args):
+def _timed(seconds: dict[str, float], name: str, fn, *args, **kwargs):
   start = time.perf_counter()
-  result = fn(*args)
+  result = fn(*args, **kwargs)
   seconds[name] = time.perf_counter() - start
   return result
 
 
 def _hessian(analyzer: Analyzer, state: run_state.TrainState,
              seconds: dict[str, float]
-             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-  """The Hessian's extreme eigenvalues, trace and spectral moments (results)
-  and its SLQ density (arrays)."""
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+  """The Hessian's top eigenvalues, its most negative one (if
+  analysis.most_negative_eigenvalue) and trace, and unless
+  analysis.slq_probes is 0 its spectral moments (results) and SLQ density
+  (arrays; None without)."""
   settings = analyzer.settings
   values, residuals, _, lanczos_steps = _timed(
       seconds, 'eigenvalues', analyzer.eigenpairs, state,
-      settings.lanczos_iterations, settings.top_k)
+      settings.lanczos_iterations, settings.top_k,
+      converge_smallest=settings.most_negative_eigenvalue)
   trace, trace_stderr, trace_probes = _timed(
       seconds, 'trace', analyzer.trace, state, settings.hutchinson_probes)
-  quadrature = _timed(seconds, 'slq', analyzer.quadrature, state)
-  moments, moments_stderr = hessian.mean_and_stderr(
-      hessian.quadrature_moments(quadrature,
-                                 list(range(1, settings.num_moments + 1))))
-  grid, density, sigma = density_grid(quadrature, settings.density_points,
-                                      settings.density_sigma)
   results = {
       'top_eigenvalues': values[:-1].tolist(),
       # ||H y - theta y||: an eigenvalue of H lies within it of theta.
       'top_eigenvalue_residuals': residuals[:-1].tolist(),
-      'most_negative_eigenvalue': float(values[-1]),
-      'most_negative_eigenvalue_residual': float(residuals[-1]),
       # Steps Lanczos took to reach analysis.lanczos_tolerance.
       'lanczos_steps': lanczos_steps,
       'trace': trace,
       'trace_stderr': trace_stderr,
       # Probes Hutchinson took to reach analysis.trace_tolerance.
       'trace_probes': trace_probes,
+  }
+  if settings.most_negative_eigenvalue:
+    results.update(most_negative_eigenvalue=float(values[-1]),
+                   most_negative_eigenvalue_residual=float(residuals[-1]))
+  if not settings.slq_probes:
+    return results, None
+  quadrature = _timed(seconds, 'slq', analyzer.quadrature, state)
+  moments, moments_stderr = hessian.mean_and_stderr(
+      hessian.quadrature_moments(quadrature,
+                                 list(range(1, settings.num_moments + 1))))
+  grid, density, sigma = density_grid(quadrature, settings.density_points,
+                                      settings.density_sigma)
+  results.update({
       # E[lambda^k] = tr(H^k) / num_free_params, k = 1, 2, ...
       'moments': moments.tolist(),
       'moments_stderr': moments_stderr.tolist(),
       'density_sigma': sigma,
-  }
+  })
   arrays = {'eigenvalues': grid, 'density': density,
             'nodes': quadrature.nodes, 'weights': quadrature.weights}
   return results, arrays
@@ -497,8 +512,9 @@ def full_analysis(analyzer: Analyzer, state: run_state.TrainState,
   }
   arrays = {}
   if 'hessian' in settings.parts:
-    results['hessian'], arrays['spectral_density'] = _hessian(
-        analyzer, state, seconds)
+    results['hessian'], density = _hessian(analyzer, state, seconds)
+    if density is not None:
+      arrays['spectral_density'] = density
   if 'sharpness' in settings.parts:
     measured = _timed(seconds, 'sharpness', analyzer.sharpness, state)
     average, average_stderr = hessian.mean_and_stderr(
@@ -534,10 +550,12 @@ def scalars(results: dict[str, Any]) -> dict[str, float]:
     hessian_results = results['hessian']
     out.update({
         'hessian/top_eigenvalue': hessian_results['top_eigenvalues'][0],
-        'hessian/most_negative_eigenvalue':
-            hessian_results['most_negative_eigenvalue'],
         'hessian/trace': hessian_results['trace']})
-    for order, moment in enumerate(hessian_results['moments'], start=1):
+    if 'most_negative_eigenvalue' in hessian_results:
+      out['hessian/most_negative_eigenvalue'] = hessian_results[
+          'most_negative_eigenvalue']
+    for order, moment in enumerate(hessian_results.get('moments', ()),
+                                   start=1):
       out[f'hessian/moment_{order}'] = moment
   for name, value in results.get('sharpness', {}).items():
     if not name.endswith('_stderr'):

@@ -30,8 +30,8 @@ import ml_collections
 import numpy as np
 
 from analysis import hessian
+from analysis import subset_cache
 from input_pipeline import sources
-from input_pipeline import streaming
 import parallel
 import run_state
 import validate
@@ -74,6 +74,8 @@ def _training_examples(config: ml_collections.ConfigDict,
     chosen = chosen[jax.process_index() * count:][:count]
     return sources.Split(sources.decode_images(config, split.images[chosen]),
                          split.labels[chosen])
+  # Imported here: it imports TensorFlow, which a cached subset never needs.
+  from input_pipeline import streaming  # pylint: disable=g-import-not-at-top
   unaugmented = ml_collections.ConfigDict(config.to_dict())
   unaugmented.augment = False
   batches, num_batches = streaming.imagenet_batches(
@@ -92,11 +94,14 @@ def load_subset(config: ml_collections.ConfigDict,
 
   Images stay uint8 on the devices (normalized in the loss). The size and
   batching come from config.analysis (num_examples, batch_size); `check`
-  validates them first.
+  validates them first. The examples come from subset_cache when it holds
+  them.
   """
   settings = config.analysis
   processes = jax.process_count()
-  split = _training_examples(config, settings.num_examples // processes)
+  count = settings.num_examples // processes
+  split = subset_cache.cached(config, count,
+                              lambda: _training_examples(config, count))
   local_batch = settings.batch_size // processes
 
   def layout(x):

@@ -1,15 +1,19 @@
 """PNG figures of the analysis: line, contour, surface and density plots.
 
 Uses matplotlib's object-oriented API (`Figure`, no pyplot), so nothing
-depends on a display or on global plotting state.
+depends on a display or on global plotting state. matplotlib is imported
+with the first figure: an analysis that draws none (the Hessian's scalars
+alone) does not pay for it (about 0.4 s).
 """
 
 import textwrap
-from typing import Mapping
+from typing import Mapping, TYPE_CHECKING
 
 from etils import epath
-from matplotlib.figure import Figure
 import numpy as np
+
+if TYPE_CHECKING:
+  from matplotlib.figure import Figure
 
 _DPI = 100
 # Characters per line of titles and labels: run names can be long
@@ -24,7 +28,12 @@ def _label(axes, title: str, **labels: str) -> None:
     getattr(axes, f'set_{name}')(textwrap.fill(text, _WRAP), fontsize=9)
 
 
-def _save(figure: Figure, path: epath.Path) -> None:
+def _figure(width: float, height: float) -> 'Figure':
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  return Figure(figsize=(width, height))
+
+
+def _save(figure: 'Figure', path: epath.Path) -> None:
   figure.tight_layout()
   with path.open('wb') as f:
     figure.savefig(f, format='png', dpi=_DPI)
@@ -33,7 +42,7 @@ def _save(figure: Figure, path: epath.Path) -> None:
 def lines(path: epath.Path, xs: np.ndarray, series: Mapping[str, np.ndarray],
           xlabel: str, ylabel: str, title: str, log_y: bool = False) -> None:
   """One line per entry of `series` (label -> values at `xs`)."""
-  figure = Figure(figsize=(5, 3.5))
+  figure = _figure(5, 3.5)
   axes = figure.add_subplot()
   for label, ys in series.items():
     axes.plot(xs, ys, label=label)
@@ -50,7 +59,7 @@ def lines(path: epath.Path, xs: np.ndarray, series: Mapping[str, np.ndarray],
 def contour(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
             values: np.ndarray, title: str) -> None:
   """Filled contours of values[i, j] at (alphas[i], betas[j])."""
-  figure = Figure(figsize=(4.5, 4))
+  figure = _figure(4.5, 4)
   axes = figure.add_subplot()
   filled = axes.contourf(alphas, betas, values.T, levels=30, cmap='viridis')
   axes.contour(alphas, betas, values.T, levels=15, colors='white',
@@ -66,7 +75,7 @@ def contour(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
 def surface(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
             values: np.ndarray, title: str) -> None:
   """3D surface of values[i, j] over the (alpha, beta) grid."""
-  figure = Figure(figsize=(5, 4))
+  figure = _figure(5, 4)
   axes = figure.add_subplot(projection='3d')
   grid_alphas, grid_betas = np.meshgrid(alphas, betas, indexing='ij')
   axes.plot_surface(grid_alphas, grid_betas, values, cmap='viridis',

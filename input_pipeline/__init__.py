@@ -11,7 +11,6 @@ import ml_collections
 from input_pipeline import feeding
 from input_pipeline import on_device
 from input_pipeline import sources
-from input_pipeline import streaming
 
 
 def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
@@ -26,6 +25,9 @@ def create_datasets(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   """
   spec = sources.get_spec(config.dataset)
   if not spec.in_memory:
+    # Imported here: it imports TensorFlow, which in-memory datasets need
+    # only while they are read.
+    from input_pipeline import streaming  # pylint: disable=g-import-not-at-top
     return (streaming.StreamingTrainData(spec, config, mesh),
             {'test': streaming.StreamingEvalData(config, mesh)})
   train = on_device.OnDeviceTrainData(

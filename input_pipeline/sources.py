@@ -11,6 +11,7 @@ device. With several processes, each reads its own share of every split
 """
 
 import dataclasses
+import functools
 import hashlib
 import random
 
@@ -115,6 +116,19 @@ def process_split(split: str, train: bool):
   # Training drops the remainder so every process takes the same number of
   # steps; evaluation keeps every example (the caller pads and masks).
   return tfds.split_for_jax_process(split, drop_remainder=train)
+
+
+@functools.cache
+def tensorflow_off_accelerators() -> None:
+  """Imports TensorFlow, which here only reads data through TFDS, and keeps
+  it off the accelerators JAX uses.
+
+  Called before the first TFDS read (and by main.py first of all), not at
+  import time: a process that reads no TFDS data, such as analyze.py with a
+  cached analysis subset, never imports TensorFlow (about 2.5 s).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.set_visible_devices([], 'GPU')
 
 
 def prepared_builder(config: ml_collections.ConfigDict
@@ -260,6 +274,7 @@ def _read(config: ml_collections.ConfigDict, train: bool,
     if not train:
       images, labels = _process_shard(images), _process_shard(labels)
     return Split(images.astype(np.float32), labels.astype(np.int32))
+  tensorflow_off_accelerators()
   builder = prepared_builder(config)
   split = (train_split_name(config) if train else
            process_split(spec.test_split, train=False))

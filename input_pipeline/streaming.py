@@ -13,6 +13,7 @@ from jax.sharding import PartitionSpec as P
 from input_pipeline import feeding
 from input_pipeline.sources import (DatasetSpec, get_spec, normalize,
                                     prepared_builder, process_split,
+                                    tensorflow_off_accelerators,
                                     train_split_name)
 import parallel
 
@@ -58,6 +59,7 @@ def imagenet_batches(config: ml_collections.ConfigDict, train: bool,
   examples. The iterator starts after the first `skip` batches, which are
   never decoded (resuming inside an epoch).
   """
+  tensorflow_off_accelerators()
   builder = prepared_builder(config)
   split = process_split(train_split_name(config) if train else
                          get_spec(config.dataset).test_split, train)

@@ -18,20 +18,25 @@ os.environ.setdefault('TFDS_DATA_DIR', str(SHARED_TFDS))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
+# The per-user caches, each set to a directory for the session unless the
+# environment already names one: one compilation cache (main.py and
+# analyze.py processes use it, see compilation_cache.py), so that tests that
+# run the same small configs compile them once, and one for analysis
+# subsets (analysis/subset_cache.py). Nothing is written to ~/.cache.
+_SESSION_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'SAM_OVERPARAM_SUBSET_CACHE')
+
+
 def pytest_configure(config):
-  """One compilation cache for the whole session (main.py and analyze.py
-  processes use it, see compilation_cache.py): tests that run the same
-  small configs compile them once, and nothing is written to the user's
-  ~/.cache."""
-  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
-    config.session_jax_cache = tempfile.mkdtemp(prefix='jax-cache-')
-    os.environ['JAX_COMPILATION_CACHE_DIR'] = config.session_jax_cache
+  config.session_caches = []
+  for variable in _SESSION_CACHES:
+    if variable not in os.environ:
+      os.environ[variable] = tempfile.mkdtemp(prefix='cache-')
+      config.session_caches.append(variable)
 
 
 def pytest_unconfigure(config):
-  if getattr(config, 'session_jax_cache', None):
-    shutil.rmtree(config.session_jax_cache, ignore_errors=True)
-    del os.environ['JAX_COMPILATION_CACHE_DIR']
+  for variable in getattr(config, 'session_caches', []):
+    shutil.rmtree(os.environ.pop(variable), ignore_errors=True)
 
 
 def pytest_addoption(parser):

@@ -106,16 +106,58 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
   assert np.trapezoid(density['density'], density['eigenvalues']
                       ) == pytest.approx(1, abs=1e-2)
 
+  assert analysis_scalars(logdir) == pytest.approx(
+      {'hessian/top_eigenvalue': top[0], 'hessian/trace': hessian['trace'],
+       'hessian/most_negative_eigenvalue': hessian[
+           'most_negative_eigenvalue'],
+       **{f'hessian/moment_{k}': m
+          for k, m in enumerate(hessian['moments'], start=1)},
+       **{f'sharpness/{k}': v for k, v in sharpness.items()
+          if not k.endswith('_stderr')}})
+
+
+def analysis_scalars(logdir):
+  """The scalars analyze.py logged to TensorBoard in `logdir`, all at step
+  40 (the run's last)."""
   events = event_accumulator.EventAccumulator(
-      str(logdir), size_guidance={event_accumulator.TENSORS: 0})
+      str(logdir), size_guidance={event_accumulator.SCALARS: 0})
   events.Reload()
-  for tag, expected in (('hessian/top_eigenvalue', top[0]),
-                        ('hessian/trace', hessian['trace']),
-                        ('sharpness/m_sharpness', sharpness['m_sharpness'])):
-    [event] = events.Tensors(tag)
+  scalars = {}
+  for tag in events.Tags()['scalars']:
+    [event] = events.Scalars(tag)
     assert event.step == 40
-    assert float(tensor_util.make_ndarray(event.tensor_proto)) == (
-        pytest.approx(expected))
+    scalars[tag] = event.value
+  return scalars
+
+
+def test_the_top_eigenvalues_and_trace_alone(runs, tmp_path):
+  # slq_probes=0 and most_negative_eigenvalue=False: the same top
+  # eigenvalues and trace as the full analysis (same probes and start
+  # vector, checked to the same tolerance), nothing else of the Hessian.
+  root, all_results = runs
+  workdir = tmp_path / 'sgd'
+  shutil.copytree(root / 'sgd', workdir,
+                  ignore=shutil.ignore_patterns('analysis', 'events.*'))
+  flag_config, overrides = settings_config()
+  flag_config.analysis.update(parts=('hessian',), slq_probes=0,
+                              most_negative_eigenvalue=False)
+  overrides.update({'analysis.parts': ('hessian',), 'analysis.slq_probes': 0,
+                    'analysis.most_negative_eigenvalue': False})
+  [alone, _] = analyze.run(str(workdir), analyze.analysis_config(
+      str(workdir), flag_config, overrides))
+  full = all_results[0]['hessian']
+  assert set(alone['hessian']) == {
+      'top_eigenvalues', 'top_eigenvalue_residuals', 'lanczos_steps',
+      'trace', 'trace_stderr', 'trace_probes'}
+  assert alone['hessian']['trace'] == full['trace']
+  assert alone['hessian']['lanczos_steps'] <= full['lanczos_steps']
+  np.testing.assert_allclose(alone['hessian']['top_eigenvalues'],
+                             full['top_eigenvalues'], rtol=1e-3)
+  assert set(alone['seconds']) == {'metrics', 'eigenvalues', 'trace'}
+  outdir = workdir / 'replica_0' / 'analysis'
+  assert sorted(p.name for p in outdir.iterdir()) == ['analysis.json']
+  assert set(analysis_scalars(workdir / 'replica_0')) == {
+      'hessian/top_eigenvalue', 'hessian/trace'}
 
 
 def test_training_logs_the_exact_top_eigenvalue(runs):
@@ -199,6 +241,12 @@ def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
   flag_config.analysis.parts = ('hessian', 'curvature')
   with pytest.raises(validate.ConfigError, match=r'analysis.parts must name '
                      'some of hessian, sharpness, landscape'):
+    analyze.run(str(root / 'sgd'), analyze.analysis_config(
+        str(root / 'sgd'), flag_config, overrides))
+  flag_config.analysis.parts = ('hessian',)
+  flag_config.analysis.slq_probes = 1
+  with pytest.raises(validate.ConfigError, match=r'analysis.slq_probes must '
+                     r'be 0 \(no spectral density or moments\) or >= 2'):
     analyze.run(str(root / 'sgd'), analyze.analysis_config(
         str(root / 'sgd'), flag_config, overrides))
 

@@ -1,0 +1,93 @@
+"""The analysis subsets, kept on disk for the next process that needs one.
+
+A subset is a couple of thousand examples, but choosing them means reading
+the whole training split through TFDS: TensorFlow's import and a pass over
+the split (about 5 s for Fashion-MNIST on a 2-core CPU). analyze.py run
+again on a run, on another run of the same data (a sweep's runs share their
+subset unless their label noise differs) or training that measures itself
+every few epochs loads it from here instead, in milliseconds.
+
+Where it lives, first match wins:
+  * the environment's SAM_OVERPARAM_SUBSET_CACHE: a directory, or 'off';
+  * DEFAULT_DIR, beside the compilation cache (compilation_cache.py).
+
+A file is named by a digest of everything that chooses the examples and
+their labels (`subset_key`), so a changed setting reads the dataset again.
+A damaged file is read again from the dataset, and files are written by a
+rename, whole or not at all. Deleting the directory is always safe.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from typing import Callable
+import zipfile
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+import compilation_cache
+from input_pipeline import sources
+
+ENVIRONMENT_VARIABLE = 'SAM_OVERPARAM_SUBSET_CACHE'
+OFF = 'off'
+DEFAULT_DIR = os.path.join(os.path.dirname(compilation_cache.DEFAULT_DIR),
+                           'analysis-subsets')
+# Bump when the way examples are chosen changes: older files then stop
+# matching.
+FORMAT = 1
+# The run's config keys that decide which examples form the subset, and
+# with which labels and input encoding.
+RUN_KEYS = ('dataset', 'data_dir', 'num_train_examples', 'validation_fraction',
+            'label_noise', 'label_noise_type', 'vocab_size', 'max_length',
+            'max_nodes', 'max_edges')
+
+
+def directory() -> str | None:
+  """The cache directory, or None when it is off."""
+  setting = os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_DIR
+  return None if setting == OFF else os.path.expanduser(setting)
+
+
+def subset_key(config: ml_collections.ConfigDict, count: int) -> str:
+  """A digest of what determines this process's `count` examples: RUN_KEYS,
+  the seed if label noise draws from it, the analysis seed, the process's
+  place among the processes and the prepared dataset's version."""
+  fields = {key: config.get(key) for key in RUN_KEYS}
+  fields.update(
+      format=FORMAT, count=count, analysis_seed=config.analysis.seed,
+      label_noise_seed=config.seed if config.get('label_noise') else None,
+      process=(jax.process_index(), jax.process_count()),
+      version=str(sources.prepared_builder(config).info.version))
+  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()
+                        ).hexdigest()[:32]
+
+
+def cached(config: ml_collections.ConfigDict, count: int,
+           load: Callable[[], sources.Split]) -> sources.Split:
+  """The subset `load()` returns, from the cache if it holds it (else loaded
+  and stored). Only in-memory TFDS datasets are cached: MNIST-1D is read
+  in milliseconds and ImageNet is streamed."""
+  path = directory()
+  spec = sources.get_spec(config.dataset)
+  if path is None or config.dataset == 'mnist1d' or not spec.in_memory:
+    return load()
+  filename = os.path.join(path, f'{subset_key(config, count)}.npz')
+  try:
+    with np.load(filename) as stored:
+      return sources.Split(stored['inputs'], stored['labels'])
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    pass  # Absent or damaged: read from the dataset.
+  split = load()
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, suffix='.tmp',
+                                     delete=False) as f:
+      np.savez(f, inputs=split.images, labels=split.labels)
+    os.replace(f.name, filename)
+  except OSError as e:  # A full disk or a read-only home: only slower.
+    logging.warning('analysis subset not cached in %s: %s', path, e)
+  return split
