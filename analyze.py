@@ -53,6 +53,7 @@ import numpy as np
 import tensorboardX
 
 from analysis import measure
+from analysis import results as analysis_results
 from analysis import plots
 import cli
 import compilation_cache
@@ -196,7 +197,7 @@ def run(workdir: str, config: ml_collections.ConfigDict,
   all_results = []
   for replica, (analyzer, single, other) in enumerate(
       zip(analyzers, states, others)):
-    results, arrays = measure.full_analysis(analyzer, single, other)
+    results, arrays = analysis_results.full_analysis(analyzer, single, other)
     logdir = rundir.replica_dirs(epath.Path(workdir), len(states))[replica]
     results = {'workdir': str(workdir), 'replica': replica,
                'epoch': progress['epoch'], 'interpolate_to': interpolate_to,
@@ -207,7 +208,7 @@ def run(workdir: str, config: ml_collections.ConfigDict,
                     f'{name}, replica {replica}' if len(states) > 1 else name,
                     interpolate_to and epath.Path(interpolate_to).name)
       writer = tensorboardX.SummaryWriter(str(logdir))
-      for tag, value in measure.scalars(results).items():
+      for tag, value in analysis_results.scalars(results).items():
         writer.add_scalar(tag, value, results['step'])
       writer.close()
     all_results.append(results)
@@ -286,7 +287,7 @@ def main(argv):
                  results['workdir'], results['replica'], results['step'],
                  results['loss'], ', '.join(
                      f'{name} {value:.4g}' for name, value in
-                     measure.scalars(results).items()),
+                     analysis_results.scalars(results).items()),
                  json.dumps({k: round(v, 2)
                              for k, v in results['seconds'].items()}))
 

@@ -42,10 +42,14 @@ def shard(fn: Callable[..., Any], mesh: jax.sharding.Mesh, in_specs,
 
 
 def jit_shard(fn: Callable[..., Any], mesh: jax.sharding.Mesh, in_specs,
-              out_specs, donate_argnums=()) -> Callable[..., Any]:
-  """jit(shard(fn)), donating the arguments `donate_argnums`."""
+              out_specs, donate_argnums=(),
+              compiler_options: dict[str, str] | None = None
+              ) -> Callable[..., Any]:
+  """jit(shard(fn)), donating the arguments `donate_argnums`, compiled with
+  XLA's `compiler_options`."""
   return jax.jit(shard(fn, mesh, in_specs, out_specs),
-                 donate_argnums=donate_argnums)
+                 donate_argnums=donate_argnums,
+                 compiler_options=compiler_options)
 
 
 def device_mean(tree: PyTree) -> PyTree:

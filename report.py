@@ -106,7 +106,7 @@ def hessian_fields(run_dir: pathlib.Path,
   if 'hessian' not in analysis or analysis['step'] != summary.get('steps'):
     return {}
   measured = analysis['hessian']
-  moments = measured.get('moments', ())  # None measured if slq_probes=0.
+  moments = measured.get('moments', ())  # Absent if slq_probes=0.
   return {'hessian_top_eigenvalue': measured['top_eigenvalues'][0],
           'hessian_trace': measured['trace'],
           'hessian_spread': (moments[1] / moments[0] ** 2

@@ -39,6 +39,7 @@ import sam
 import sparsity
 import tasks
 import validate
+import xla_cpu
 
 PyTree = Any
 
@@ -123,20 +124,6 @@ def _zero_metrics() -> dict[str, jax.Array]:
               count_flipped=jnp.int32(0))
 
 
-def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
-  """config.steps_per_dispatch, except 1 for convolutional models on CPU.
-
-  XLA:CPU compiles the weight-gradient convolutions inside a loop body
-  without its fast (YNNPACK) kernels: a ResNet step in a `fori_loop` runs
-  ~10x slower than the same step dispatched alone. Accelerators and MLPs
-  are not affected.
-  """
-  if (config.model in models.CONVOLUTIONAL and
-      jax.local_devices()[0].platform == 'cpu'):
-    return 1
-  return config.steps_per_dispatch
-
-
 def make_train_chunk(config: ml_collections.ConfigDict,
                      data: feeding.TrainFeeder, mesh: jax.sharding.Mesh,
                      use_sam: bool) -> Callable[..., Any]:
@@ -145,7 +132,7 @@ def make_train_chunk(config: ml_collections.ConfigDict,
   `data.device_batch(inputs, index, step)` returns this device's batch for
   the `index`-th step of the dispatch (global step `step`). `num_steps` is a
   traced value, so a shorter last dispatch of an epoch does not recompile.
-  With steps_per_dispatch(config) == 1 a dispatch is one step, no loop. With
+  With xla_cpu.steps_per_dispatch(config) == 1 a dispatch is one step, no loop. With
   several replicas the state is stacked and every step is vmapped over it.
   """
   num_replicas = config.num_replicas
@@ -171,7 +158,7 @@ def make_train_chunk(config: ml_collections.ConfigDict,
     zeros = parallel.over_replicas(lambda _: _zero_metrics(), num_replicas,
                                    0)(rhos)
     carry = (state, zeros)
-    if steps_per_dispatch(config) == 1:
+    if xla_cpu.steps_per_dispatch(config) == 1:
       state, totals = body(0, carry)
     else:
       state, totals = lax.fori_loop(0, num_steps, body, carry)
@@ -180,7 +167,8 @@ def make_train_chunk(config: ml_collections.ConfigDict,
   replicated = parallel.REPLICATED
   return parallel.jit_shard(chunk, mesh,
                             (replicated, data.input_specs, replicated),
-                            (replicated, replicated), donate_argnums=(0,))
+                            (replicated, replicated), donate_argnums=(0,),
+                            compiler_options=xla_cpu.compiler_options(config))
 
 
 class Stopped(Exception):
@@ -381,7 +369,7 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
       steady_start, steady_steps = epoch_start, steps_per_epoch - position
       previous = None
       for inputs, num_steps in train_data.epoch_chunks(
-          epoch, steps_per_dispatch(config), position,
+          epoch, xla_cpu.steps_per_dispatch(config), position,
           config.checkpoint_every_steps):
         state, totals = train_chunks[use_sam](state, inputs, num_steps)
         position += num_steps

@@ -36,6 +36,7 @@ import optimizers
 import parallel
 import run_state
 import train
+import xla_cpu
 
 flags.DEFINE_string('output', 'throughput.json', 'Where to write the JSON.')
 flags.DEFINE_float('min_seconds', 3.0, 'Timing per measurement (seconds).')
@@ -98,7 +99,7 @@ def measure(config, split: sources.Split, min_seconds: float,
   flops = step_flops(config, data, state, mesh)
   train_chunk = train.make_train_chunk(
       config, data, mesh, use_sam=config.optimizer == 'sam')
-  inputs, steps = next(data.epoch_chunks(0, train.steps_per_dispatch(config)))
+  inputs, steps = next(data.epoch_chunks(0, xla_cpu.steps_per_dispatch(config)))
   state, totals = train_chunk(state, inputs, steps)  # Compiles.
   jax.block_until_ready(totals)
   best = 0.0

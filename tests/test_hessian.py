@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis import hessian
-from analysis import measure
+from analysis import results as analysis_results
 from analysis import objective
 from input_pipeline import sources
 import parallel
@@ -152,7 +152,7 @@ def test_slq_moments_are_within_their_standard_errors(case):
     # Informative: small next to E|lambda|^k (odd moments may cancel).
     assert stderr < 0.5 * np.mean(np.abs(eigenvalues)**order), order
   np.testing.assert_allclose(quadrature.weights.sum(-1), 1, rtol=1e-5)
-  grid, density, _ = measure.density_grid(quadrature, 2000, 0.01)
+  grid, density, _ = analysis_results.density_grid(quadrature, 2000, 0.01)
   assert np.trapezoid(density, grid) == pytest.approx(1, abs=1e-3)
 
 

@@ -1,0 +1,72 @@
+"""What the training step of convolutional networks gets on XLA:CPU: one
+step per dispatch, and convolutions off YNNPACK, which compute the same
+step."""
+
+import jax
+import numpy as np
+
+from input_pipeline import on_device
+from input_pipeline import sources
+import models
+import optimizers
+import parallel
+import run_state
+import train
+import xla_cpu
+from tests.conftest import small_config
+
+
+def resnet_config(**keys):
+  return small_config(**{'dataset': 'cifar10', 'model': 'resnet18',
+                         'num_filters': 4, 'batch_size': 8,
+                         'steps_per_dispatch': 5, **keys})
+
+
+def test_only_convolutional_models_on_cpu_get_them():
+  resnet, mlp = resnet_config(), small_config(steps_per_dispatch=5)
+  assert xla_cpu.steps_per_dispatch(resnet) == 1
+  assert xla_cpu.steps_per_dispatch(mlp) == 5
+  assert xla_cpu.compiler_options(resnet) == (
+      xla_cpu._CPU_CONVOLUTION_OPTIONS)  # pylint: disable=protected-access
+  assert not xla_cpu.compiler_options(mlp)
+  # An option this XLA does not know is left out rather than failing.
+  assert not xla_cpu._xla_accepts((('xla_cpu_no_such_option', 'x'),))  # pylint: disable=protected-access
+
+
+def test_the_step_without_ynnpack_convolutions_is_the_same_step(
+    monkeypatch):
+  # The same training step compiled with and without the options: the
+  # options take YNNPACK's convolutions out of the program, and the new
+  # weights agree to float32 rounding.
+  config = resnet_config()
+  spec = sources.get_spec(config.dataset)
+  rng = np.random.default_rng(0)
+  split = sources.Split(rng.integers(0, 256, (64, 32, 32, 3), np.uint8),
+                        rng.integers(0, 10, 64).astype(np.int32))
+  mesh = parallel.create_mesh()
+  data = on_device.OnDeviceTrainData(split, spec, config, mesh,
+                                     [run_state.seed_keys(config.seed)])
+  schedule = optimizers.create_learning_rate_schedule(config,
+                                                      data.steps_per_epoch)
+  state = run_state.fresh_state(
+      config, models.create_model(config, spec.num_classes),
+      data.example_shape, optimizers.create_optimizer(config, schedule),
+      data, mesh)
+  inputs, steps = next(data.epoch_chunks(0, 1))
+  results, programs = [], []
+  for with_options in (True, False):
+    if not with_options:  # The same step with XLA's defaults.
+      monkeypatch.setattr(xla_cpu, 'compiler_options', lambda config: {})
+    chunk = train.make_train_chunk(config, data, mesh, use_sam=True)
+    compiled = chunk.lower(state, inputs, steps).compile()
+    programs.append(compiled.as_text())
+    results.append(jax.device_get(compiled(
+        jax.tree.map(lambda x: x.copy(), state), inputs, steps)))
+  with_options, defaults = programs
+  assert with_options.count('__ynn_fusion') < defaults.count('__ynn_fusion')
+  (new, totals), (reference, reference_totals) = results
+  np.testing.assert_allclose(totals['loss'], reference_totals['loss'],
+                             rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(new.params),
+                  jax.tree.leaves(reference.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
