@@ -50,8 +50,8 @@ import jax
 import numpy as np
 
 from analysis import measure
-import analyze
 from analysis import subset_cache
+import analyze
 from configs import default
 from input_pipeline import sources
 import parallel
