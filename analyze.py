@@ -53,8 +53,8 @@ import numpy as np
 import tensorboardX
 
 from analysis import measure
-from analysis import results as analysis_results
 from analysis import plots
+from analysis import results as analysis_results
 import cli
 import compilation_cache
 import distributed
