@@ -132,8 +132,9 @@ def make_train_chunk(config: ml_collections.ConfigDict,
   `data.device_batch(inputs, index, step)` returns this device's batch for
   the `index`-th step of the dispatch (global step `step`). `num_steps` is a
   traced value, so a shorter last dispatch of an epoch does not recompile.
-  With xla_cpu.steps_per_dispatch(config) == 1 a dispatch is one step, no loop. With
-  several replicas the state is stacked and every step is vmapped over it.
+  With xla_cpu.steps_per_dispatch(config) == 1 a dispatch is one step, no
+  loop. With several replicas the state is stacked and every step is
+  vmapped over it.
   """
   num_replicas = config.num_replicas
   rhos = jnp.asarray([c.rho for c in run_state.replica_configs(config)],

@@ -41,7 +41,7 @@ DEFAULT_DIR = os.path.join(os.path.dirname(compilation_cache.DEFAULT_DIR),
 FORMAT = 1
 # The run's config keys that decide which examples form the subset, and
 # with which labels and input encoding.
-RUN_KEYS = ('dataset', 'data_dir', 'num_train_examples', 'validation_fraction',
+RUN_KEYS = ('dataset', 'num_train_examples', 'validation_fraction',
             'label_noise', 'label_noise_type', 'vocab_size', 'max_length',
             'max_nodes', 'max_edges')
 
@@ -55,13 +55,14 @@ def directory() -> str | None:
 def subset_key(config: ml_collections.ConfigDict, count: int) -> str:
   """A digest of what determines this process's `count` examples: RUN_KEYS,
   the seed if label noise draws from it, the analysis seed, the process's
-  place among the processes and the prepared dataset's version."""
+  place among the processes, and the prepared dataset's directory (as
+  config.data_dir or TFDS_DATA_DIR resolve it, with its version)."""
   fields = {key: config.get(key) for key in RUN_KEYS}
   fields.update(
       format=FORMAT, count=count, analysis_seed=config.analysis.seed,
       label_noise_seed=config.seed if config.get('label_noise') else None,
       process=(jax.process_index(), jax.process_count()),
-      version=str(sources.prepared_builder(config).info.version))
+      dataset_dir=str(sources.prepared_builder(config).data_dir))
   return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()
                         ).hexdigest()[:32]
 

@@ -21,11 +21,9 @@ import subprocess
 
 from absl import app
 from absl import flags
-import numpy as np
 
 from benchmarks import throughput
 import compilation_cache
-from input_pipeline import sources
 
 flags.DEFINE_string('pytorch_python', None,
                     'The Python interpreter that has torch.')
@@ -54,10 +52,7 @@ def pytorch(channels_last: bool) -> dict[str, float]:
 def main(argv):
   del argv
   compilation_cache.enable(None)  # Later rounds load the compiled steps.
-  rng = np.random.default_rng(0)
-  images = sources.Split(
-      rng.integers(0, 256, (2_000, 32, 32, 3), dtype=np.uint8),
-      rng.integers(0, 10, 2_000).astype(np.int32))
+  images = throughput.cifar_shaped(2_000)
   best = {}
   for _ in range(FLAGS.rounds):
     for optimizer in ('sgd', 'sam'):

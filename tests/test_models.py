@@ -150,5 +150,6 @@ def test_vit_patches_are_the_strided_convolution_of_vit():
 
 
 def test_unknown_model_lists_the_known_ones():
-  with pytest.raises(ValueError, match='known models: gcn, mlp, preact_resnet18'):
+  with pytest.raises(ValueError,
+                     match='known models: gcn, mlp, preact_resnet18'):
     models.create_model(make('vgg16'), 10)

@@ -2,6 +2,7 @@
 dataset, its key follows what chooses the examples, damaged files are read
 again, and an analysis from the cache imports no TensorFlow."""
 
+import pathlib
 import re
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_a_cached_subset_is_the_one_read_and_reads_nothing(
         np.asarray(subset['labels']).reshape(-1), read.labels)
 
 
-def test_the_key_follows_what_chooses_the_examples(tfds_dir):
+def test_the_key_follows_what_chooses_the_examples(tfds_dir, tmp_path):
   base = fashion_config(tfds_dir)
   key = subset_cache.subset_key
   # The runs of a width or optimizer sweep share one subset ...
@@ -71,6 +72,12 @@ def test_the_key_follows_what_chooses_the_examples(tfds_dir):
       other_analysis_seed,
   ]
   keys = [key(base, 256), key(base, 128)] + [key(c, 256) for c in different]
+  # The same dataset in another TFDS directory (a link to it here).
+  other_dir = tmp_path / 'tfds'
+  other_dir.mkdir()
+  (other_dir / 'fashion_mnist').symlink_to(
+      pathlib.Path(tfds_dir) / 'fashion_mnist')
+  keys.append(key(fashion_config(str(other_dir)), 256))
   assert len(set(keys)) == len(keys)
 
 
@@ -89,6 +96,21 @@ def test_a_damaged_file_is_read_again_and_off_writes_nothing(
   path.unlink()
   objective.load_subset(config, mesh)
   assert not list(cache_dir.iterdir())
+
+
+def test_an_unwritable_cache_only_costs_time(tfds_dir, tmp_path,
+                                             monkeypatch):
+  # The cache's directory cannot be made (a file is in the way): the subset
+  # is read from the dataset as without a cache, with a warning.
+  blocker = tmp_path / 'file'
+  blocker.write_text('')
+  monkeypatch.setenv(subset_cache.ENVIRONMENT_VARIABLE, str(blocker / 'cache'))
+  config = fashion_config(tfds_dir)
+  subset = objective.load_subset(config, parallel.create_mesh())
+  read = objective._training_examples(config, 256)  # pylint: disable=protected-access
+  np.testing.assert_array_equal(
+      np.asarray(subset['images']).reshape(read.images.shape), read.images)
+  assert blocker.read_text() == ''
 
 
 def test_an_analysis_from_the_cache_imports_no_tensorflow(
