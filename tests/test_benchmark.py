@@ -1,8 +1,11 @@
 """The benchmark's measurements on a tiny run, checked against arithmetic."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks import conv_gradients
 from benchmarks import throughput
 from input_pipeline import sources
 
@@ -30,3 +33,22 @@ def test_measure_reports_throughput_and_the_executed_flops():
 
 def test_matmul_gflops_is_positive_and_finite():
   assert 0 < throughput.matmul_gflops(0.1, 1) < 1e5
+
+
+@pytest.mark.parametrize('stride,padding,size', [
+    (1, ((1, 1), (1, 1)), 6), (2, ((1, 1), (1, 1)), 8),
+    (2, ((1, 0), (0, 1)), 7), (1, ((0, 2), (2, 0)), 5)])
+def test_hand_written_convolution_gradients_equal_xlas(stride, padding, size):
+  """conv_gradients' im2col and NCHW gradients against jax.grad of XLA's
+  NHWC convolution, at both strides and with uneven padding."""
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+  w = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
+  grads = {name: conv_gradients.gradient(conv, (stride, stride), padding, {})(
+      x, w) for name, conv in conv_gradients.FORMULATIONS.items()}
+  for name in ('im2col', 'nchw'):
+    for got, want in zip(grads[name], grads['xla']):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(
+          jnp.max(jnp.abs(want))))
+  assert conv_gradients.milliseconds(
+      conv_gradients.gradient(conv_gradients.im2col, (stride, stride), padding,
+                              {}), x, w, 0.0) > 0
