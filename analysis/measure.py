@@ -228,7 +228,8 @@ class Analyzer:
     LANCZOS_CHECK_EVERY steps: `tolerance` (default
     analysis.lanczos_tolerance; 0 takes all `max_iterations` steps) bounds
     the residuals relative to the largest |eigenvalue|; the most negative
-    eigenvalue is held to it only if `converge_smallest`.
+    eigenvalue is held to it only if `converge_smallest`, and otherwise its
+    residual is NaN (not worth a Hessian-vector product).
     """
     if tolerance is None:
       tolerance = self.settings.lanczos_tolerance
@@ -246,9 +247,12 @@ class Analyzer:
     padded[:steps] = coefficients
     vectors = self._ritz_vectors(padded, result.basis)
     values = np.float32(values)
-    residuals = hessian.residual_norms(matvec, values, vectors)
+    measured = len(values) if converge_smallest else num_top
+    residuals = np.full(len(values), np.nan, np.float32)
+    residuals[:measured] = hessian.residual_norms(
+        matvec, values[:measured], vectors[:measured])
     _, unravel = jax.flatten_util.ravel_pytree(state.params)
-    return (values, np.asarray(residuals),
+    return (values, residuals,
             _to_host([unravel(v) for v in vectors]), steps)
 
   def trace(self, state: run_state.TrainState, max_probes: int,

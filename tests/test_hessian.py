@@ -49,6 +49,14 @@ def test_top_eigenpairs_and_the_most_negative_eigenvalue(case):
   for value, residual in zip(values, residuals):
     assert np.min(np.abs(eigenvalues - value)) <= residual + 1e-6 * largest
   assert np.all(residuals[:top_k] < 1e-3 * largest)
+  # Without the most negative eigenvalue its residual is not measured.
+  top_values, top_residuals, _, _ = analyzer.eigenpairs(
+      state, analyzer.settings.lanczos_iterations, top_k, tolerance=0.0,
+      converge_smallest=False)
+  np.testing.assert_array_equal(top_values, values)
+  np.testing.assert_allclose(top_residuals[:top_k], residuals[:top_k],
+                             rtol=1e-5)
+  assert np.isnan(top_residuals[-1])
   # The top eigenvector, against eigh's (up to sign).
   exact_top = np.linalg.eigh(full[free][:, free])[1][:, -1]
   top = ravel_pytree(vectors[0])[0]
