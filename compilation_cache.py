@@ -20,10 +20,10 @@ import os
 
 import jax
 
-OFF = 'off'
-DEFAULT_DIR = os.path.join(
-    os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
-    'sam-overparam', 'jax-compilation')
+import disk_cache
+
+OFF = disk_cache.OFF
+DEFAULT_DIR = os.path.join(disk_cache.ROOT, 'jax-compilation')
 
 
 def directory(setting: str | None) -> str | None:

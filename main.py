@@ -44,11 +44,12 @@ distributed.define_flags()
 
 
 class _WarningsOnly(python_logging.Filter):
-  """Drops the INFO chatter of a library (Orbax logs every save at INFO)."""
+  """Drops the INFO chatter of a library's package or module (Orbax logs
+  every save at INFO)."""
 
-  def __init__(self, package: str):
+  def __init__(self, path: str):
     super().__init__()
-    self._path = f'/{package}/'
+    self._path = f'/{path}'
 
   def filter(self, record: python_logging.LogRecord) -> bool:
     return (record.levelno >= python_logging.WARNING or
@@ -75,8 +76,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   logging.get_absl_handler().addFilter(_WarningsOnly('orbax'))
-  # Before the TensorBoard writer starts TensorFlow's runtime.
-  sources.tensorflow_off_accelerators()
+  # JAX's search for accelerators logs each one it does not find (a TPU
+  # library on every CPU or GPU machine); the devices found are logged once
+  # the run is accepted (run_log.log_start).
+  logging.get_absl_handler().addFilter(_WarningsOnly('jax/_src/xla_bridge'))
 
   config = FLAGS.config
   try:
@@ -89,12 +92,7 @@ def main(argv):
           config[key] = cli.absolute_path(config[key], f'config.{key}')
   except validate.ConfigError as e:
     cli.fail(str(e))
-  cache = compilation_cache.enable(config.compilation_cache_dir)
-  logging.info('Compilation cache: %s', cache or 'off')
-  logging.info('JAX process %d of %d; local devices: %s; all devices: %d',
-               jax.process_index(), jax.process_count(), jax.local_devices(),
-               jax.device_count())
-  logging.info('Config:\n%s', config)
+  compilation_cache.enable(config.compilation_cache_dir)
   stop = cli.StopRequest()
   try:
     summary = train.train_and_evaluate(config, workdir, stop.requested,

@@ -6,19 +6,32 @@ summary.json under workdir/replica_<r>/ (rundir.replica_dirs) and an index
 summary.json at the top.
 """
 
-from typing import Any
+import time
+from typing import Any, Protocol
 
 from absl import logging
-from clu import metric_writers
 from etils import epath
 import jax
 import ml_collections
 import numpy as np
+import tensorboardX
 
 import outcomes
 import rundir
 from input_pipeline import sources
 import run_state
+
+
+def log_start(config: ml_collections.ConfigDict) -> None:
+  """Logs where a run that was accepted runs and its resolved config; a run
+  refused by its config or workdir shows only its one-line error."""
+  logging.info('Compilation cache: %s',
+               jax.config.jax_compilation_cache_dir
+               if jax.config.jax_enable_compilation_cache else 'off')
+  logging.info('JAX process %d of %d; local devices: %s; all devices: %d',
+               jax.process_index(), jax.process_count(), jax.local_devices(),
+               jax.device_count())
+  logging.info('Config:\n%s', config)
 
 
 def mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
@@ -54,19 +67,88 @@ _TENSORBOARD_NAMES = {
 }
 
 
-def write_epoch(writer: metric_writers.MetricWriter,
-                record: dict[str, Any]) -> None:
+class Writer(Protocol):
+  """Where a run's TensorBoard scalars and hparams go."""
+
+  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    ...
+
+  def write_hparams(self, hparams: dict[str, Any]) -> None:
+    ...
+
+  def close(self) -> None:
+    ...
+
+
+class TensorBoardWriter:
+  """TensorBoard event files written by tensorboardX, which needs no
+  TensorFlow: clu's writers import TensorFlow (about 2 s), which a training
+  process that reads no TFDS data never needs. Scalars are written as
+  scalar summaries (`simple_value`), so TensorBoard's EventAccumulator and
+  other readers see them with `Scalars(tag)`; events are written by a
+  background thread."""
+
+  def __init__(self, logdir: epath.Path):
+    self._writer = tensorboardX.SummaryWriter(str(logdir))
+
+  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    for tag, value in scalars.items():
+      self._writer.add_scalar(tag, float(value), step)
+
+  def write_hparams(self, hparams: dict[str, Any]) -> None:
+    """The run's hparams as TensorBoard's HParams view reads them (its
+    session start; the view finds the metrics among the scalars)."""
+    _, session_start, _ = tensorboardX.summary.hparams(hparams, {})
+    self._writer.file_writer.add_summary(session_start)
+
+  def close(self) -> None:
+    self._writer.close()
+
+
+class _NoWriter:
+  """The writer of processes other than the first: writes nothing."""
+
+  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    del step, scalars
+
+  def write_hparams(self, hparams: dict[str, Any]) -> None:
+    del hparams
+
+  def close(self) -> None:
+    pass
+
+
+def writer(logdir: epath.Path) -> Writer:
+  """TensorBoard on the first process; nothing on the others."""
+  if jax.process_index() > 0:
+    return _NoWriter()
+  return TensorBoardWriter(logdir)
+
+
+class ProgressScalars:
+  """`steps_per_sec` (training steps over the wall time since the previous
+  call, evaluation included) and `uptime` (seconds since this process
+  started training), written to `writer` at the end of each epoch."""
+
+  def __init__(self, writer: Writer, step: int):
+    self._writer = writer
+    self._start = time.monotonic()
+    self._last = (step, self._start)
+
+  def __call__(self, step: int) -> None:
+    now = time.monotonic()
+    last_step, last_time = self._last
+    self._writer.write_scalars(step, {
+        'steps_per_sec': (step - last_step) / max(now - last_time, 1e-9),
+        'uptime': now - self._start})
+    self._last = (step, now)
+
+
+def write_epoch(writer: Writer, record: dict[str, Any]) -> None:
   """Logs an epoch's record (a history entry) as TensorBoard scalars."""
   writer.write_scalars(record['step'], {
       _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
       if k not in ('epoch', 'step', 'sam') and v is not None})
-
-
-def writer(logdir: epath.Path) -> metric_writers.MetricWriter:
-  """TensorBoard on the first process; nothing on the others."""
-  if jax.process_index() > 0:
-    return metric_writers.MultiWriter([])
-  return metric_writers.AsyncWriter(metric_writers.SummaryWriter(str(logdir)))
 
 
 def hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -16,7 +16,11 @@ import errno
 import fcntl
 import json
 import math
+import logging as logging_lib
 import os
+import re
+import sys
+import traceback
 from typing import Any
 
 from absl import logging
@@ -165,6 +169,68 @@ class WorkdirLock:
     os.close(self._fd)
 
 
+def _first_reason(error: BaseException) -> str:
+  """The first line of the innermost cause of `error`: for a damaged
+  checkpoint, TensorStore's (which file, what is wrong) rather than Orbax's
+  wrapper, which prints a whole TensorStore spec."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  lines = str(error).strip().splitlines()
+  # TensorStore appends the JSON spec of every store involved.
+  line = re.sub(r" \[tensorstore_spec(\[\d+\])?='[^']*'\]", '',
+                lines[0] if lines else '')
+  return f'{type(error).__name__}: {line}'[:1000]
+
+
+def _raised_in_orbax(error: BaseException | None) -> bool:
+  """Whether `error` was raised by Orbax's code (its innermost frame)."""
+  frames = traceback.extract_tb(error.__traceback__) if error else []
+  return bool(frames) and '/orbax/' in frames[-1].filename
+
+
+class _AbandonedReads(logging_lib.Filter):
+  """The echoes of the reads of a restore that failed. When one array of a
+  checkpoint does not read, Orbax raises at once and closes its event loop;
+  the reads still under way end later and report, each in its own way:
+  'Event loop is closed' from TensorStore's callbacks, their coroutine's
+  error when it is collected (Orbax turns GeneratorExit into an Exception),
+  and asyncio's 'exception was never retrieved' for their futures."""
+
+  @staticmethod
+  def is_echo(unraisable: Any) -> bool:
+    """For sys.unraisablehook's argument."""
+    code = getattr(unraisable.object, 'cr_code', None)
+    return ((code is not None and '/orbax/' in code.co_filename) or
+            (isinstance(unraisable.exc_value, RuntimeError) and
+             str(unraisable.exc_value) == 'Event loop is closed'))
+
+  def filter(self, record: logging_lib.LogRecord) -> bool:
+    """For the asyncio logger: drops its report of an unretrieved read."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not ('never retrieved' in record.getMessage() and
+                _raised_in_orbax(error))
+
+
+def _ignore_abandoned_reads() -> None:
+  """From now on, the echoes of a failed restore's reads (_AbandonedReads)
+  are logged at DEBUG instead of as tracebacks; any other exception that
+  cannot be raised is reported as before."""
+  previous = sys.unraisablehook
+  if getattr(previous, 'ignores_abandoned_reads', False):
+    return
+
+  def hook(unraisable):
+    if _AbandonedReads.is_echo(unraisable):
+      logging.debug('Ignored after a failed restore: %s: %s',
+                    unraisable.exc_type.__name__, unraisable.exc_value)
+    else:
+      previous(unraisable)
+
+  hook.ignores_abandoned_reads = True
+  sys.unraisablehook = hook
+  logging_lib.getLogger('asyncio').addFilter(_AbandonedReads())
+
+
 class Checkpointer:
   """Orbax checkpoints of the state plus the run's progress (JSON).
 
@@ -218,20 +284,23 @@ class Checkpointer:
             progress=ocp.args.JsonRestore()))
       except Exception as e:  # pylint: disable=broad-except
         # Orbax and TensorStore raise many types for a damaged checkpoint.
-        reason = str(e).strip().splitlines()
-        logging.warning('Skipping checkpoint %s, which does not restore '
-                        '(%s: %s)', self._directory / str(step),
-                        type(e).__name__, reason[0] if reason else '')
-        self._set_aside(step)
+        _ignore_abandoned_reads()
+        moved = self._set_aside(step)
+        logging.warning('Skipping checkpoint %s, which does not restore%s: %s',
+                        self._directory / str(step),
+                        f' (moved to {moved})' if moved else '',
+                        _first_reason(e))
         continue
       return (flax.serialization.from_state_dict(target, restored.state),
               restored.progress)
     return None
 
-  def _set_aside(self, step: int) -> None:
-    """Moves a damaged checkpoint to checkpoints_corrupt/ (never deletes)."""
+  def _set_aside(self, step: int) -> epath.Path | None:
+    """Moves a damaged checkpoint to checkpoints_corrupt/ (never deletes);
+    returns where to (None: left in place, by a reader or another
+    process)."""
     if self._read_only or jax.process_index() > 0:
-      return
+      return None
     self._corrupt.mkdir(parents=True, exist_ok=True)
     destination = self._corrupt / str(step)
     suffix = 1
@@ -239,8 +308,8 @@ class Checkpointer:
       destination = self._corrupt / f'{step}.{suffix}'
       suffix += 1
     (self._directory / str(step)).rename(destination)
-    logging.warning('Moved it to %s.', destination)
     self._manager.reload()
+    return destination
 
   def close(self) -> None:
     """Waits for the background save and closes; a failed save raises (as

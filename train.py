@@ -16,7 +16,6 @@ import time
 from typing import Any, Callable, Protocol, Sequence
 
 from absl import logging
-from clu import periodic_actions
 from etils import epath
 import jax
 from jax import lax
@@ -324,6 +323,7 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
     logging.info('Resumed from the checkpoint at the end of epoch %d.', epoch)
   # Written only now that training can start, so that a run refused above
   # leaves a workdir that accepts the corrected command.
+  run_log.log_start(config)
   if jax.process_index() == 0:
     rundir.write_json(workdir / 'config.json', config.to_dict())
   wall_seconds_before = progress['wall_seconds']
@@ -338,11 +338,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   if step == 0:
     for writer, single in zip(writers, configs):
       writer.write_hparams(run_log.hparams(single))
-  # Logs steps/s, the ETA and the share of time spent evaluating, at most
-  # once a minute (it is called at the end of each epoch).
   run_writer = writers[0] if num_replicas == 1 else run_log.writer(workdir)
-  report_progress = periodic_actions.ReportProgress(
-      num_train_steps=config.num_epochs * steps_per_epoch, writer=run_writer)
+  report_progress = run_log.ProgressScalars(run_writer, step)
   train_chunks = {}  # use_sam -> compiled chunk, built when first needed.
   evaluate = evaluation.make_evaluate(spec, mesh, num_replicas)
   examples_per_step = config.batch_size * num_replicas
@@ -411,17 +408,15 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
       progress['steady_examples'] += steady_steps * examples_per_step
       progress['steady_seconds'] += steady_seconds
 
-      with report_progress.timed('eval'):
-        evaluated, weights = evaluation.evaluate_sets(
-            evaluate, eval_sets, state, spec.task, num_replicas,
-            functools.partial(_check_finite, epoch=epoch,
-                              num_replicas=num_replicas))
+      evaluated, weights = evaluation.evaluate_sets(
+          evaluate, eval_sets, state, spec.task, num_replicas,
+          functools.partial(_check_finite, epoch=epoch,
+                            num_replicas=num_replicas))
       measured = [{} for _ in range(num_replicas)]
       for evaluator in evaluators:
         if (epoch + 1) % evaluator.every_epochs == 0:
-          with report_progress.timed('analysis'):
-            for scalars, new in zip(measured, evaluator.run(state)):
-              scalars.update(new)
+          for scalars, new in zip(measured, evaluator.run(state)):
+            scalars.update(new)
 
       step = (epoch + 1) * steps_per_epoch
       for replica, history in enumerate(progress['histories']):
@@ -463,7 +458,7 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   finally:
     checkpointer.close()
     for writer in {id(w): w for w in writers + [run_writer]}.values():
-      writer.flush()
+      writer.close()
 
   progress['wall_seconds'] = wall_seconds_before + (
       time.perf_counter() - run_start)

@@ -9,7 +9,7 @@ every few epochs loads it from here instead, in milliseconds.
 
 Where it lives, first match wins:
   * the environment's SAM_OVERPARAM_SUBSET_CACHE: a directory, or 'off';
-  * DEFAULT_DIR, beside the compilation cache (compilation_cache.py).
+  * analysis-subsets/ beside the compilation cache (disk_cache.ROOT).
 
 A file is named by a digest of everything that chooses the examples and
 their labels (`subset_key`), so a changed setting reads the dataset again.
@@ -17,25 +17,16 @@ A damaged file is read again from the dataset, and files are written by a
 rename, whole or not at all. Deleting the directory is always safe.
 """
 
-import hashlib
-import json
-import os
-import tempfile
-from typing import Callable
-import zipfile
+from collections.abc import Callable
 
-from absl import logging
 import jax
 import ml_collections
-import numpy as np
 
-import compilation_cache
+import disk_cache
 from input_pipeline import sources
 
 ENVIRONMENT_VARIABLE = 'SAM_OVERPARAM_SUBSET_CACHE'
-OFF = 'off'
-DEFAULT_DIR = os.path.join(os.path.dirname(compilation_cache.DEFAULT_DIR),
-                           'analysis-subsets')
+OFF = disk_cache.OFF
 # Bump when the way examples are chosen changes: older files then stop
 # matching.
 FORMAT = 1
@@ -48,8 +39,7 @@ RUN_KEYS = ('dataset', 'num_train_examples', 'validation_fraction',
 
 def directory() -> str | None:
   """The cache directory, or None when it is off."""
-  setting = os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_DIR
-  return None if setting == OFF else os.path.expanduser(setting)
+  return disk_cache.directory(ENVIRONMENT_VARIABLE, 'analysis-subsets')
 
 
 def subset_key(config: ml_collections.ConfigDict, count: int) -> str:
@@ -63,32 +53,22 @@ def subset_key(config: ml_collections.ConfigDict, count: int) -> str:
       label_noise_seed=config.seed if config.get('label_noise') else None,
       process=(jax.process_index(), jax.process_count()),
       dataset_dir=str(sources.prepared_builder(config).data_dir))
-  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()
-                        ).hexdigest()[:32]
+  return disk_cache.digest(fields)
 
 
 def cached(config: ml_collections.ConfigDict, count: int,
            load: Callable[[], sources.Split]) -> sources.Split:
   """The subset `load()` returns, from the cache if it holds it (else loaded
-  and stored). Only in-memory TFDS datasets are cached: MNIST-1D is read
-  in milliseconds and ImageNet is streamed."""
-  path = directory()
-  spec = sources.get_spec(config.dataset)
-  if path is None or config.dataset == 'mnist1d' or not spec.in_memory:
+  and stored). Only in-memory TFDS datasets are cached: MNIST-1D is
+  generated once per user (sources) and ImageNet is streamed."""
+  if config.dataset == 'mnist1d' or not sources.get_spec(
+      config.dataset).in_memory:
     return load()
-  filename = os.path.join(path, f'{subset_key(config, count)}.npz')
-  try:
-    with np.load(filename) as stored:
-      return sources.Split(stored['inputs'], stored['labels'])
-  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-    pass  # Absent or damaged: read from the dataset.
-  split = load()
-  try:
-    os.makedirs(path, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path, suffix='.tmp',
-                                     delete=False) as f:
-      np.savez(f, inputs=split.images, labels=split.labels)
-    os.replace(f.name, filename)
-  except OSError as e:  # A full disk or a read-only home: only slower.
-    logging.warning('analysis subset not cached in %s: %s', path, e)
-  return split
+
+  def arrays():
+    split = load()
+    return {'inputs': split.images, 'labels': split.labels}
+
+  stored = disk_cache.cached_arrays(directory(), subset_key(config, count),
+                                    arrays)
+  return sources.Split(stored['inputs'], stored['labels'])

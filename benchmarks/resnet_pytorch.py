@@ -3,13 +3,15 @@ models/resnet.py (the PyTorch side of benchmarks/resnet_vs_pytorch.py; run
 with a Python that has torch installed, not this project's).
 
   python benchmarks/resnet_pytorch.py --num_filters=16 --batch_size=128 \
-      [--channels_last] [--min_seconds=4] [--repeats=2]
+      [--image_shape=32,32,3] [--channels_last] [--min_seconds=4] \
+      [--repeats=2]
 
 The same network as model=resnet18: a 3x3 stem, four stages of two basic
 blocks of widths num_filters x (1, 2, 4, 8), BatchNorm (momentum 0.1 in
 PyTorch's convention, eps 1e-5), 1x1 projection shortcuts, global average
 pooling and a linear classifier, trained with SGD (momentum 0.9, weight
-decay 5e-4) on random CIFAR-shaped batches already on the device (no data
+decay 5e-4) on random batches of `--image_shape` (height, width, channels:
+CIFAR's 32,32,3 or Fashion-MNIST's 28,28,1) already on the device (no data
 loading or augmentation). SAM is the two-pass step of the most used
 PyTorch implementation (github.com/davda54/sam): ascend to w + rho g/||g||,
 take the gradient there, step from w. Prints one JSON line of images/s
@@ -44,8 +46,9 @@ class BasicBlock(nn.Module):
     return torch.relu(y + self.shortcut(x))
 
 
-def resnet18(num_filters: int, num_classes: int = 10) -> nn.Module:
-  layers = [nn.Conv2d(3, num_filters, 3, 1, 1, bias=False),
+def resnet18(num_filters: int, channels: int, num_classes: int = 10
+             ) -> nn.Module:
+  layers = [nn.Conv2d(channels, num_filters, 3, 1, 1, bias=False),
             nn.BatchNorm2d(num_filters), nn.ReLU()]
   inputs = num_filters
   for stage in range(4):
@@ -103,6 +106,8 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--num_filters', type=int, default=16)
   parser.add_argument('--batch_size', type=int, default=128)
+  parser.add_argument('--image_shape', default='32,32,3',
+                      help='height,width,channels')
   parser.add_argument('--channels_last', action='store_true')
   parser.add_argument('--min_seconds', type=float, default=4.0)
   parser.add_argument('--repeats', type=int, default=2)
@@ -110,10 +115,12 @@ def main():
   torch.manual_seed(0)
   memory_format = (torch.channels_last if args.channels_last else
                    torch.contiguous_format)
-  model = resnet18(args.num_filters).to(memory_format=memory_format).train()
+  height, width, channels = map(int, args.image_shape.split(','))
+  model = resnet18(args.num_filters, channels).to(
+      memory_format=memory_format).train()
   optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
                               weight_decay=5e-4)
-  images = torch.randn(args.batch_size, 3, 32, 32).to(
+  images = torch.randn(args.batch_size, channels, height, width).to(
       memory_format=memory_format)
   labels = torch.randint(0, 10, (args.batch_size,))
   results = {'threads': torch.get_num_threads(),

@@ -5,9 +5,11 @@ r"""Start-up of a training process, with and without the compilation cache.
 Runs `main.py` on a config (the quickstart by default) in fresh workdirs,
 one process after another:
 
-* `cold`: an empty compilation cache, as the first run of a sweep;
-* `warm`: the same config again, as every later run of the sweep or a rerun;
-* `off`: `--config.compilation_cache_dir=off`, compiling everything.
+* `cold`: empty per-user caches (compiled programs, generated datasets),
+  as a user's first run;
+* `warm`: the same config again, as every later run of a sweep or a rerun;
+* `off`: `--config.compilation_cache_dir=off`, compiling everything (the
+  generated dataset from the cache).
 
 and reports for each the seconds from starting the process to the end of
 its first training dispatch (the log line train.py writes then, which
@@ -28,6 +30,8 @@ import time
 from absl import app
 from absl import flags
 
+from input_pipeline import sources
+
 flags.DEFINE_string('config', 'configs/quickstart.py', 'The config to run.')
 flags.DEFINE_integer('num_epochs', 2, 'Epochs per run.')
 flags.DEFINE_integer('repeats', 3, 'Runs of each kind; the median counts.')
@@ -38,15 +42,17 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 FIRST_DISPATCH = 'First dispatch of the'
 
 
-def timed_run(workdir: pathlib.Path, cache: str) -> dict[str, float]:
+def timed_run(workdir: pathlib.Path, cache: str,
+              data_cache: pathlib.Path) -> dict[str, float]:
   """Runs main.py; returns the seconds to its first dispatch and in all."""
   command = [sys.executable, 'main.py', f'--workdir={workdir}',
              f'--config={FLAGS.config}',
              f'--config.num_epochs={FLAGS.num_epochs}',
              f'--config.compilation_cache_dir={cache}']
+  env = dict(os.environ, **{sources.GENERATED_CACHE_VARIABLE: str(data_cache)})
   start = time.perf_counter()
   process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+                             stderr=subprocess.STDOUT, text=True, env=env)
   first_dispatch = None
   output = []
   for line in process.stdout:
@@ -69,7 +75,8 @@ def main(argv):
       for kind in runs:
         entries = len(os.listdir(cache)) if cache.exists() else 0
         result = timed_run(root / f'{kind}_{repeat}',
-                           'off' if kind == 'off' else str(cache))
+                           'off' if kind == 'off' else str(cache),
+                           root / f'data_cache_{repeat}')
         result['cache_entries_added'] = (
             (len(os.listdir(cache)) if cache.exists() else 0) - entries)
         runs[kind].append(result)

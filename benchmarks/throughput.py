@@ -4,7 +4,8 @@ r"""Steady-state training throughput of SGD and SAM, and the machine's matmul.
       --output=/tmp/throughput.json
 
 Measures, in one run and with the training code itself (train.make_train_chunk
-on on_device.OnDeviceTrainData, compilation excluded):
+on on_device.OnDeviceTrainData, whole epochs dispatched as train.py
+dispatches them, compilation excluded):
 
 * the Fashion-MNIST MLP (300, 100) at batch 128 (real data from TFDS);
 * a narrow CIFAR-style ResNet-18 (num_filters=8) at batch 128, on random
@@ -99,16 +100,19 @@ def measure(config, split: sources.Split, min_seconds: float,
   flops = step_flops(config, data, state, mesh)
   train_chunk = train.make_train_chunk(
       config, data, mesh, use_sam=config.optimizer == 'sam')
-  inputs, steps = next(data.epoch_chunks(
-      0, xla_cpu.steps_per_dispatch(config)))
+  steps_per_dispatch = xla_cpu.steps_per_dispatch(config)
+  inputs, steps = next(data.epoch_chunks(0, steps_per_dispatch))
   state, totals = train_chunk(state, inputs, steps)  # Compiles.
   jax.block_until_ready(totals)
-  best = 0.0
+  best, epoch = 0.0, 0
   for _ in range(repeats):
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < min_seconds:
-      state, totals = train_chunk(state, inputs, steps)
-      done += steps
+      # Whole epochs, dispatched as train.py dispatches them.
+      epoch += 1
+      for inputs, steps in data.epoch_chunks(epoch, steps_per_dispatch):
+        state, totals = train_chunk(state, inputs, steps)
+        done += steps
     jax.block_until_ready((state, totals))
     best = max(best, done * config.batch_size * config.num_replicas /
                (time.perf_counter() - start))
@@ -155,12 +159,14 @@ def resnet_config(optimizer: str):
   return config
 
 
-def cifar_shaped(count: int) -> sources.Split:
-  """`count` random CIFAR-shaped images and labels (throughput does not
-  depend on pixel values, and CIFAR-10 may not be available offline)."""
+def random_images(count: int, shape: tuple[int, int, int] = (32, 32, 3)
+                  ) -> sources.Split:
+  """`count` random images of `shape` (CIFAR's by default) and labels:
+  throughput does not depend on pixel values, and CIFAR-10 may not be
+  available offline."""
   rng = np.random.default_rng(0)
   return sources.Split(
-      rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+      rng.integers(0, 256, (count, *shape), dtype=np.uint8),
       rng.integers(0, 10, count).astype(np.int32))
 
 
@@ -172,7 +178,7 @@ def main(argv):
              'matmul_gflops': matmul_gflops(FLAGS.min_seconds, FLAGS.repeats)}
   for name, make_config, split in (
       ('mlp_300_100', mlp_config, fashion_mnist),
-      ('resnet18_filters8', resnet_config, cifar_shaped(10_000))):
+      ('resnet18_filters8', resnet_config, random_images(10_000))):
     for optimizer in ('sgd', 'sam'):
       results[f'{name}/{optimizer}'] = measure(
           make_config(optimizer), split, FLAGS.min_seconds, FLAGS.repeats)

@@ -22,8 +22,10 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # environment already names one: one compilation cache (main.py and
 # analyze.py processes use it, see compilation_cache.py), so that tests that
 # run the same small configs compile them once, and one for analysis
-# subsets (analysis/subset_cache.py). Nothing is written to ~/.cache.
-_SESSION_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'SAM_OVERPARAM_SUBSET_CACHE')
+# subsets (analysis/subset_cache.py) and one for generated datasets
+# (MNIST-1D, input_pipeline/sources.py). Nothing is written to ~/.cache.
+_SESSION_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'SAM_OVERPARAM_SUBSET_CACHE',
+                   'SAM_OVERPARAM_DATA_CACHE')
 
 
 def pytest_configure(config):

@@ -88,9 +88,9 @@ def test_each_replica_has_its_own_logs(tmp_path):
   for replica in range(2):
     events = event_accumulator.EventAccumulator(
         str(tmp_path / f'replica_{replica}'),
-        size_guidance={event_accumulator.TENSORS: 0})
+        size_guidance={event_accumulator.SCALARS: 0})
     events.Reload()
-    assert 'test/accuracy' in events.Tags()['tensors']
+    assert 'test/accuracy' in events.Tags()['scalars']
     replica_summary = json.loads((tmp_path / f'replica_{replica}' /
                                   'summary.json').read_text())
     assert replica_summary['config']['seed'] == replica

@@ -66,4 +66,4 @@ def test_validation_metrics_are_those_of_the_held_out_examples(run):
   events = event_accumulator.EventAccumulator(str(workdir))
   events.Reload()
   assert {'validation/accuracy', 'validation/loss', 'test/accuracy'} <= set(
-      events.Tags()['tensors'])
+      events.Tags()['scalars'])
