@@ -84,7 +84,10 @@ def test_tfds_image_datasets_load_through_the_same_path(dataset, shape,
   assert sources.get_spec(dataset).num_classes == classes
 
 
-def test_mnist1d_is_generated_locally_without_side_effects():
+def test_mnist1d_is_generated_once_per_user_without_side_effects(
+    tmp_path, monkeypatch):
+  monkeypatch.setenv(sources.GENERATED_CACHE_VARIABLE, str(tmp_path))
+  sources._mnist1d.cache_clear()  # pylint: disable=protected-access
   np.random.seed(123)
   before = np.random.get_state()[1].copy()
   train = sources.load_split(config_for('mnist1d'), train=True)
@@ -92,8 +95,33 @@ def test_mnist1d_is_generated_locally_without_side_effects():
   np.testing.assert_array_equal(np.random.get_state()[1], before)
   assert train.images.shape == (4000, 40) and len(test) == 1000
   assert train.images.dtype == np.float32
-  again = sources.load_split(config_for('mnist1d'), train=True)
-  np.testing.assert_array_equal(train.images, again.images)
+  # The package's own canonical dataset.
+  import mnist1d.data  # pylint: disable=g-import-not-at-top
+  canonical = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
+  np.testing.assert_array_equal(train.images,
+                                canonical['x'].astype(np.float32))
+  np.testing.assert_array_equal(test.labels, canonical['y_test'])
+
+  # A later process reads it from the cache, generating nothing ...
+  [stored] = tmp_path.glob('*.npz')
+
+  def generate_again():
+    raise AssertionError('MNIST-1D was generated again')
+
+  with monkeypatch.context() as patch:
+    patch.setattr(sources, '_generate_mnist1d', generate_again)
+    sources._mnist1d.cache_clear()  # pylint: disable=protected-access
+    again = sources.load_split(config_for('mnist1d'), train=True)
+  np.testing.assert_array_equal(again.images, train.images)
+  np.testing.assert_array_equal(again.labels, train.labels)
+  # ... unless the file is damaged: then it is generated and written again.
+  stored.write_bytes(stored.read_bytes()[:1000])
+  sources._mnist1d.cache_clear()  # pylint: disable=protected-access
+  again = sources.load_split(config_for('mnist1d'), train=False)
+  np.testing.assert_array_equal(again.images, test.images)
+  with np.load(stored) as arrays:
+    assert arrays['x'].shape == (4000, 40)
+  sources._mnist1d.cache_clear()  # pylint: disable=protected-access
 
 
 def test_imagenet_streams_uint8_crops_with_padded_evaluation():
