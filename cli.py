@@ -35,6 +35,45 @@ def fail(message: str, now: bool = False) -> NoReturn:
   sys.exit(outcomes.EXIT_ERROR)
 
 
+class _ClosedPipeTolerant:
+  """sys.stdout that, once the reader has gone (`report.py DIR | head`),
+  sends the rest of the output nowhere instead of raising BrokenPipeError,
+  so that the program still finishes what it writes to files."""
+
+  def __init__(self, stream):
+    self._stream = stream
+
+  def _discard(self) -> None:
+    # The descriptor now writes to /dev/null: the stream's buffered text and
+    # its flush at exit go there too, without an error.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, self._stream.fileno())
+    os.close(devnull)
+
+  def write(self, text: str) -> int:
+    try:
+      return self._stream.write(text)
+    except BrokenPipeError:
+      self._discard()
+      return len(text)
+
+  def flush(self) -> None:
+    try:
+      self._stream.flush()
+    except BrokenPipeError:
+      self._discard()
+
+  def __getattr__(self, name: str):
+    return getattr(self._stream, name)
+
+
+def tolerate_closed_stdout() -> None:
+  """Lets the program go on when the program reading its output stops
+  (a pipe into `head`): see _ClosedPipeTolerant."""
+  if not isinstance(sys.stdout, _ClosedPipeTolerant):
+    sys.stdout = _ClosedPipeTolerant(sys.stdout)
+
+
 def absolute_path(path: str, what: str) -> str:
   """A user's path resolved once, against the current directory.
 

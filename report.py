@@ -4,9 +4,15 @@ Reads every summary.json under DIR, at any depth (sweep.py's run
 directories, or the per-replica directories of a run), and groups the runs
 into settings: runs whose configs differ only in the seed (and in keys that do
 not change what is trained, report_stats.RUN_ONLY_KEYS) are seeds of one
-setting. Runs that did not finish (a summary "status" other than "finished";
-summaries without one are older finished runs) are listed and left out of
-every statistic. Writes into DIR
+setting. A run that repeats another (the same setting and seed: an SGD run
+that differs only in rho, a replica and its separate run, a copy) counts
+once. Every run that cannot be used is listed with the reason and left out
+of every statistic, and the figures' captions say how many: runs that did
+not finish (a summary "status" other than "finished"; summaries without one
+are older finished runs) and run directories without a summary (running,
+stopped with a checkpoint, failed with its error line, not trained).
+--require_complete makes any of these an error. Writes into DIR, after
+removing the files of these names an earlier report wrote:
 
 * results.csv: one row per setting, mean, std and 95% t-interval over seeds;
 * sam_gain.csv: SAM minus SGD for each pair of settings that differ only in
@@ -22,15 +28,20 @@ every statistic. Writes into DIR
   `analyze.py --workdir=DIR` has measured every run of a setting (the
   settings measured; also in results.csv).
 
+A figure that cannot be drawn is skipped with a line that says why; the
+tables and other figures are still written.
+
 The statistics are in report_stats.py.
 """
 
 import collections
 from collections.abc import Callable, Mapping, Sequence
 import csv
+import functools
 import json
 import math
 import pathlib
+import re
 import sys
 import textwrap
 from typing import Any
@@ -43,9 +54,11 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import TightLayoutEngine
 import numpy as np
 
+import cli
+import outcomes
 from report_stats import (CurveTrend, Estimate, Gain, OLS_PAIRED, Setting,
-                          Trend, X_AXES, XAxis, canonical, finished,
-                          fit_trend, group_settings, pair_gains,
+                          Trend, X_AXES, XAxis, canonical, duplicates,
+                          finished, fit_trend, group_settings, pair_gains,
                           setting_config, varying_keys)
 
 # Accuracies on the held-out validation examples (validation_fraction).
@@ -60,7 +73,17 @@ flags.DEFINE_enum('metric', 'final_test_accuracy',
                    *VALIDATION_METRICS, *PRECISION_METRICS],
                   'Metric plotted and used for the SAM - SGD gain (a '
                   'multi-label set is ranked by average precision).')
+flags.DEFINE_bool('require_complete', False, 'Fail, writing nothing, if a '
+                  'run under DIR cannot be used (not finished, diverged, '
+                  'running, failed): for a report that must cover the whole '
+                  'grid.')
 FLAGS = flags.FLAGS
+
+# What report.py writes into a sweep's directory; an earlier report's files
+# of these names are removed first, so that none outlives the data it drew.
+OUTPUT_PATTERNS = ('results.csv', 'sam_gain.csv', 'trend.csv', 'trend.json',
+                   'accuracy_vs_*.png', 'hessian_vs_*.png',
+                   'sam_gain_vs_*.png')
 
 # The Hessian of a run's final weights as analyze.py measured it (its
 # analysis/analysis.json beside the run's summary.json, at the run's last
@@ -106,11 +129,12 @@ def hessian_fields(run_dir: pathlib.Path,
   if 'hessian' not in analysis or analysis['step'] != summary.get('steps'):
     return {}
   measured = analysis['hessian']
+  fields = {'hessian_top_eigenvalue': measured['top_eigenvalues'][0],
+            'hessian_trace': measured['trace']}
   moments = measured.get('moments', ())  # Absent if slq_probes=0.
-  return {'hessian_top_eigenvalue': measured['top_eigenvalues'][0],
-          'hessian_trace': measured['trace'],
-          'hessian_spread': (moments[1] / moments[0] ** 2
-                             if len(moments) >= 2 else math.nan)}
+  if len(moments) >= 2:
+    fields['hessian_spread'] = moments[1] / moments[0] ** 2
+  return fields
 
 
 def format_value(value: Any) -> str:
@@ -194,9 +218,17 @@ def available(metrics: Sequence[str],
 
 
 def hessian_settings(settings: Sequence[Setting]) -> list[Setting]:
-  """The settings whose every run has the HESSIAN_METRICS."""
+  """The settings whose every run has a measured Hessian (its top eigenvalue
+  and trace; the spread needs SLQ's moments, which analysis.slq_probes=0
+  skips)."""
   return [s for s in settings
-          if available(list(HESSIAN_METRICS), [s]) == list(HESSIAN_METRICS)]
+          if len(available(list(HESSIAN_METRICS)[:2], [s])) == 2]
+
+
+def hessian_metrics(settings: Sequence[Setting]) -> list[str]:
+  """The HESSIAN_METRICS that some run of `settings` has."""
+  return [m for m in HESSIAN_METRICS
+          if any(available([m], [s]) for s in settings)]
 
 
 def results_rows(settings: Sequence[Setting], keys: Sequence[str],
@@ -213,7 +245,7 @@ def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                n_excluded=n_excluded.get(canonical(setting.config), 0))
     for metric in (*METRICS, *available(VALIDATION_METRICS, settings),
                    *available(PRECISION_METRICS, settings),
-                   *(HESSIAN_METRICS if hessian_settings(settings) else ())):
+                   *hessian_metrics(settings)):
       if not available([metric], [setting]):
         # The Hessian of this setting's runs was not measured.
         row.update(dict.fromkeys(
@@ -343,33 +375,39 @@ def _draw_by_optimizer(ax, settings: Sequence[Setting], axis: XAxis,
 
 def plot_accuracy(settings: Sequence[Setting], axis: XAxis,
                   curve_keys: Sequence[str], metric: str,
-                  path: pathlib.Path) -> None:
-  """Accuracy in percent against `axis`, by optimizer and curve."""
+                  notes: Sequence[str], path: pathlib.Path) -> None:
+  """Accuracy in percent against `axis`, by optimizer and curve; `notes`
+  end the caption."""
   seeds = _count([len(s.runs) for s in settings])
   fig, ax = _figure([f'Error bars: 95% t-intervals over n={seeds} seeds '
-                     '(none for a single seed).'])
+                     '(none for a single seed).', *notes])
   _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 100)
   _finish(fig, ax, axis, f'{metric.replace("_", " ")} (%)',
           f'{_title(settings)}: mean ± 95% CI over seeds', path)
 
 
 def plot_hessian(settings: Sequence[Setting], axis: XAxis,
-                 curve_keys: Sequence[str], path: pathlib.Path) -> None:
-  """HESSIAN_METRICS against `axis`, a panel each, by optimizer and curve."""
+                 curve_keys: Sequence[str], notes: Sequence[str],
+                 path: pathlib.Path) -> None:
+  """The HESSIAN_METRICS every run of `settings` has against `axis`, a panel
+  each, by optimizer and curve (log-y where every value is positive)."""
   seeds = _count([len(s.runs) for s in settings])
+  metrics = available(list(HESSIAN_METRICS), settings)
   fig, axes = _figure([f'Error bars: 95% t-intervals over n={seeds} seeds. '
                        "Hessian of the final weights' training loss "
-                       '(analyze.py; Lanczos, Hutchinson, SLQ moments).'],
-                      panels=len(HESSIAN_METRICS))
-  for ax, (metric, label) in zip(axes, HESSIAN_METRICS.items()):
+                       '(analyze.py; Lanczos, Hutchinson, SLQ moments).',
+                       *notes], panels=len(metrics))
+  for ax, metric in zip(np.atleast_1d(axes), metrics):
+    label = HESSIAN_METRICS[metric]
     _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 1)
-    ax.set_yscale('log')
+    if all(run[metric] > 0 for s in settings for run in s.runs):
+      ax.set_yscale('log')
     _label(ax, axis, label, f'{_title(settings)}: {label}')
   fig.savefig(path, dpi=150)
 
 
 def plot_gain(gains: Sequence[Gain], fits: Mapping[str, CurveTrend],
-              axis: XAxis, curve_keys: Sequence[str],
+              axis: XAxis, curve_keys: Sequence[str], notes: Sequence[str],
               path: pathlib.Path) -> None:
   """SAM - SGD (mean and 95% interval) against `axis`, a line per curve,
   with its OLS fit (`fits`, by curve label) dotted and stated in the
@@ -379,6 +417,7 @@ def plot_gain(gains: Sequence[Gain], fits: Mapping[str, CurveTrend],
              'single seed).']
   caption += [f'{label}: ' * bool(label) + trend_text(fit)
               for label, fit in fits.items()]
+  caption += notes
   fig, ax = _figure(caption)
   ax.axhline(0, color='gray', linewidth=0.8)
   curves = _curves(gains, lambda g: g.sam, axis, curve_keys)
@@ -428,27 +467,90 @@ def format_trends(fits: Sequence[CurveTrend], metric: str) -> str:
   return '\n'.join(lines)
 
 
+def unused_runs(root: pathlib.Path,
+                summaries: Mapping[pathlib.Path, dict[str, Any]]
+                ) -> dict[pathlib.Path, tuple[str, dict[str, Any]]]:
+  """Every run under `root` that the report cannot use, by its directory:
+  (why, its config). Runs whose summary says they did not finish, and run
+  directories (those with a config.json) without a summary.json."""
+  unused = {path.parent: (summary['status'], summary['config'])
+            for path, summary in summaries.items() if not finished(summary)}
+  for path in sorted(root.rglob('config.json')):
+    if (path.parent / 'summary.json').exists():
+      continue
+    try:
+      config = json.loads(path.read_text())
+    except ValueError:
+      continue  # Not a run's config.
+    if isinstance(config, dict) and 'optimizer' in config:
+      unused[path.parent] = (outcomes.unfinished_reason(path.parent), config)
+  return unused
+
+
+def _unused_note(unused: Mapping[pathlib.Path, tuple[str, Any]]) -> list[str]:
+  """The captions' line on the runs left out, [] when none is."""
+  if not unused:
+    return []
+  # 'running (process 12)', 'failed: error: ...', 'stopped at step 7 ...'.
+  kinds = collections.Counter(re.split(r' \(|:| at ', why)[0]
+                              for why, _ in unused.values())
+  return [f'Not used: {len(unused)} runs (' + ', '.join(
+      f'{n} {kind}' for kind, n in sorted(kinds.items())) +
+          '), listed by report.py; the statistics are of the others.']
+
+
+def _remove_earlier_outputs(root: pathlib.Path) -> None:
+  """Removes the files an earlier report wrote (OUTPUT_PATTERNS)."""
+  for pattern in OUTPUT_PATTERNS:
+    for path in root.glob(pattern):
+      if path.is_file():
+        path.unlink()
+
+
+def _draw(path: pathlib.Path, draw: Callable[[pathlib.Path], None],
+          written: list[pathlib.Path]) -> None:
+  """Draws one figure into `path`, or says in one line why it cannot."""
+  try:
+    draw(path)
+  except Exception as e:  # pylint: disable=broad-except
+    # A figure is one view of the tables, which are written already.
+    print(f'skipped {path.name}: {type(e).__name__}: '
+          f'{str(e).strip().splitlines()[0] if str(e).strip() else ""}')
+    return
+  written.append(path)
+
+
 def write_report(root: pathlib.Path,
                  summaries: Mapping[pathlib.Path, dict[str, Any]],
-                 metric: str) -> list[pathlib.Path]:
-  """Writes the CSVs, trend files and figures into `root`; prints the
-  excluded runs, the gains and the trends; returns the written paths.
+                 metric: str, require_complete: bool = False
+                 ) -> list[pathlib.Path]:
+  """Writes the CSVs, trend files and figures into `root`; prints the runs
+  not used and why, those counted once, the gains and the trends; returns
+  the written paths.
 
   `summaries` (load_summaries's) must include a finished run.
 
   Raises:
     ValueError: `metric` is a validation accuracy or an average precision
-      that some run lacks.
+      that some run lacks; or, with `require_complete`, a run is not used.
   """
-  excluded = {path: s['status'] for path, s in summaries.items()
-              if not finished(s)}
-  for path, status in excluded.items():
-    print(f'excluded ({status}): {path}')
-  if excluded:
-    print(f'runs excluded because they did not finish: {len(excluded)}')
+  unused = unused_runs(root, summaries)
+  for run, (why, _) in unused.items():
+    print(f'not used ({why}): {run}')
+  if unused:
+    print(f'runs not used: {len(unused)}')
+  if unused and require_complete:
+    raise ValueError(f'{len(unused)} runs under {root} cannot be used (listed '
+                     'above) and --require_complete is set')
+  usable = {path: s for path, s in summaries.items() if finished(s)}
+  for path, original in duplicates(usable).items():
+    print(f'counted once: {path.parent} is the same run as '
+          f'{original.parent} (same setting and seed)')
+    del usable[path]
   n_excluded = collections.Counter(
-      canonical(setting_config(summaries[path]['config'])) for path in excluded)
-  settings = group_settings([s for s in summaries.values() if finished(s)])
+      canonical(setting_config(config)) for _, config in unused.values())
+  notes = _unused_note(unused)
+  settings = group_settings(list(usable.values()))
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = sort_settings(settings, [*keys, 'optimizer'])
   if metric in VALIDATION_METRICS and metric not in available(
@@ -460,6 +562,7 @@ def write_report(root: pathlib.Path,
       PRECISION_METRICS, settings):
     raise ValueError(f'--metric={metric} needs runs on a multi-label dataset '
                      '(ogbg_molpcba) that measured it on every run')
+  _remove_earlier_outputs(root)
   written = [root / 'results.csv']
   write_csv(written[-1], results_rows(settings, [*keys, 'optimizer'],
                                       n_excluded))
@@ -483,23 +586,24 @@ def write_report(root: pathlib.Path,
     print(format_trends(all_fits, metric))
   hessian = hessian_settings(settings)
   for axis in axes:
-    written.append(root / f'accuracy_vs_{axis.name}.png')
-    plot_accuracy(settings, axis, curve_keys[axis.name], metric, written[-1])
+    curve = curve_keys[axis.name]
+    _draw(root / f'accuracy_vs_{axis.name}.png', functools.partial(
+        plot_accuracy, settings, axis, curve, metric, notes), written)
     # Against an axis only where analyze.py measured two or more points
     # along it (a sweep may analyze only its label-noise-free runs).
     if len({axis.value(s) for s in hessian}) > 1:
-      written.append(root / f'hessian_vs_{axis.name}.png')
-      plot_hessian(hessian, axis, curve_keys[axis.name], written[-1])
+      _draw(root / f'hessian_vs_{axis.name}.png', functools.partial(
+          plot_hessian, hessian, axis, curve, notes), written)
     if gains:
-      written.append(root / f'sam_gain_vs_{axis.name}.png')
-      plot_gain(gains, fits[axis.name], axis, curve_keys[axis.name],
-                written[-1])
+      _draw(root / f'sam_gain_vs_{axis.name}.png', functools.partial(
+          plot_gain, gains, fits[axis.name], axis, curve, notes), written)
   return written
 
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) != 2:
     raise app.UsageError('Usage: python report.py DIR')
+  cli.tolerate_closed_stdout()
   root = pathlib.Path(argv[1])
   summaries = load_summaries(root)
   if not summaries:
@@ -509,7 +613,8 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(f'error: no finished run under {root} (' + ', '.join(
         f'{n} {status}' for status, n in sorted(statuses.items())) + ')')
   try:
-    written = write_report(root, summaries, FLAGS.metric)
+    written = write_report(root, summaries, FLAGS.metric,
+                           FLAGS.require_complete)
   except ValueError as e:
     sys.exit(f'error: {e}')
   for path in written:

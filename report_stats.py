@@ -7,13 +7,12 @@ accuracies are fractions.
 """
 
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import json
 import math
 from typing import Any
 
-from absl import logging
 import numpy as np
 from scipy import stats
 
@@ -288,8 +287,25 @@ def canonical(config: dict[str, Any]) -> str:
   return json.dumps(config, sort_keys=True)
 
 
+def duplicates(summaries: Mapping[Any, dict[str, Any]]) -> dict[Any, Any]:
+  """The runs that repeat an earlier one (by key order): same setting and
+  same seed, so the same training (SGD runs that differ only in rho, a
+  replica and the separate run of its seed, a copied directory), as
+  {key: the earlier run's key}. Each run counts once as a seed."""
+  first, repeated = {}, {}
+  for key, summary in summaries.items():
+    identity = canonical([setting_config(summary['config']),
+                          summary['config'].get('seed')])
+    if identity in first:
+      repeated[key] = first[identity]
+    else:
+      first[identity] = key
+  return repeated
+
+
 def group_settings(summaries: Sequence[dict[str, Any]]) -> list[Setting]:
-  """The summaries grouped by setting, in first-seen order."""
+  """The summaries grouped by setting, in first-seen order (see duplicates:
+  a seed that repeats raises, as it would count one run twice)."""
   groups = collections.defaultdict(list)
   for summary in summaries:
     groups[canonical(setting_config(summary['config']))].append(summary)
@@ -298,10 +314,8 @@ def group_settings(summaries: Sequence[dict[str, Any]]) -> list[Setting]:
   for setting in settings:
     repeated = sorted({s for s in setting.seeds if setting.seeds.count(s) > 1})
     if repeated:
-      logging.warning('Seeds %s appear more than once in the setting %s '
-                      '(copied run directories?); each copy counts in its '
-                      'mean, none is paired with the other optimizer.',
-                      repeated, setting.config)
+      raise ValueError(f'seeds {repeated} appear more than once in the '
+                       f'setting {setting.config}; drop duplicates first')
   return settings
 
 

@@ -18,7 +18,6 @@ import cli
 import outcomes
 from sweep_plan import Run, is_finished
 
-LOG_NAME = 'train.log'
 
 # How a run ended (its main.py exit code), that it did not run, or, for a
 # SLURM job not waited for, where it stands.
@@ -44,20 +43,6 @@ class Outcome:
 
 def _now() -> str:
   return datetime.datetime.now().isoformat(timespec='milliseconds')
-
-
-def error_line(output: str, returncode: int) -> str:
-  """main.py's one-line `error: ...` or `stopped: ...`, else the last line
-  it printed."""
-  lines = [line.strip() for line in output.splitlines()
-           if line.strip() and not line.startswith('=== sweep.py')]
-  errors = [line for line in lines
-            if line.startswith(('error: ', 'stopped: '))]
-  if errors:
-    return errors[-1]
-  if returncode < 0:
-    return f'killed by signal {-returncode}'
-  return lines[-1] if lines else f'exit code {returncode}'
 
 
 class Children:
@@ -103,7 +88,7 @@ class Children:
 def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
   """Trains one run in a main.py process, appending its output to train.log."""
   run.workdir.mkdir(parents=True, exist_ok=True)
-  log_path = run.workdir / LOG_NAME
+  log_path = run.workdir / outcomes.LOG_NAME
   start = time.perf_counter()
   with log_path.open('a') as log:
     log.write(f'=== sweep.py started at {_now()}: {shlex.join(run.command)}\n')
@@ -124,7 +109,8 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
   with log_path.open() as log:
     log.seek(output_start)
     output = log.read()
-  return Outcome(run, status, seconds, error_line(output, returncode))
+  return Outcome(run, status, seconds,
+                 outcomes.error_line(output, returncode))
 
 
 def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:

@@ -41,9 +41,10 @@ import submitit
 
 import cli
 import outcomes
-from sweep_launch import (FAILED, LOG_NAME, OK, Outcome, PENDING,
+from outcomes import LOG_NAME, error_line
+from sweep_launch import (FAILED, OK, Outcome, PENDING,
                           RUNNING, SKIPPED, STATUS_OF_EXIT_CODE,
-                          SUBMITTED, error_line)
+                          SUBMITTED)
 from sweep_plan import REPO, Run, SweepError, is_finished
 
 JOB_FILE = 'slurm_job.json'

@@ -5,12 +5,20 @@ import csv
 import json
 import math
 import re
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from configs import default
 import report
+import rundir
+import sweep_launch
+import sweep_plan
+from tests.conftest import REPO
 from tests.conftest import run_python
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -466,10 +474,9 @@ def test_runs_that_did_not_finish_are_excluded_and_listed(width_sweep,
   assert after == before
   printed = capsys.readouterr().out.splitlines()
   assert printed[:3] == [
-      f'excluded (diverged): {width_sweep / "diverged" / "summary.json"}',
-      'excluded (incomplete): '
-      f'{width_sweep / "stopped" / "replica_0" / "summary.json"}',
-      'runs excluded because they did not finish: 2']
+      f'not used (diverged): {width_sweep / "diverged"}',
+      f'not used (incomplete): {width_sweep / "stopped" / "replica_0"}',
+      'runs not used: 2']
   results = {(r['num_neurons'], r['optimizer']): r
              for r in read_csv(width_sweep / 'results.csv')}
   assert {k: r['n_excluded'] for k, r in results.items()} == {
@@ -538,3 +545,142 @@ def test_average_precision_of_a_multilabel_set_is_reported_and_compared(
   with pytest.raises(ValueError, match='needs runs on a multi-label'):
     report.write_report(tmp_path, report.load_summaries(tmp_path),
                         'final_validation_average_precision')
+
+
+def _run_directory(path, summary):
+  """A run's directory as main.py leaves it before its summary: its
+  config.json (the run's complete config)."""
+  config = {**default.get_config().to_dict(), **summary['config']}
+  write(path / 'config.json', config)
+  return path
+
+
+def test_runs_without_a_summary_are_listed_with_the_reason(width_sweep,
+                                                           capsys):
+  # One width's SAM runs lost their summaries: each is listed, with what
+  # its directory says of it, and the statistics are of the others.
+  runs = sorted(width_sweep.glob('num_neurons=10_5,optimizer=sam,*'))
+  summaries = [json.loads((r / 'summary.json').read_text()) for r in runs]
+  for run in runs:
+    (run / 'summary.json').unlink()
+  stopped, failed, running = (_run_directory(r, s)
+                              for r, s in zip(runs, summaries))
+  (stopped / 'checkpoints' / '120').mkdir(parents=True)
+  # A real process that failed, launched as sweep.py launches a run.
+  outcome = sweep_launch.execute(
+      sweep_plan.Run(failed.name, failed,
+                     [sys.executable, '-c', 'print("error: no such dataset");'
+                      'raise SystemExit(1)'], None),
+      {}, sweep_launch.Children())
+  assert outcome.status == sweep_launch.FAILED
+  lock = rundir.WorkdirLock(running)  # As a training process holds it.
+  never = _run_directory(width_sweep / 'queued', summaries[0])
+  try:
+    capsys.readouterr()
+    written = report.write_report(width_sweep,
+                                  report.load_summaries(width_sweep),
+                                  'final_test_accuracy')
+    note = report._unused_note(report.unused_runs(  # pylint: disable=protected-access
+        width_sweep, report.load_summaries(width_sweep)))
+  finally:
+    lock.release()
+  printed = capsys.readouterr().out.splitlines()
+  assert printed[:5] == [
+      f'not used (stopped at step 120 with a checkpoint (the same command '
+      f'resumes it)): {stopped}',
+      f'not used (failed: error: no such dataset): {failed}',
+      f'not used (running (process {os.getpid()})): {running}',
+      f'not used (not trained): {never}',
+      'runs not used: 4']
+  # The figures' captions say so.
+  assert note == ['Not used: 4 runs (1 failed, 1 not trained, 1 running, '
+                  '1 stopped), listed by report.py; the statistics are of '
+                  'the others.']
+  rows = {(r['num_neurons'], r['optimizer']): r
+          for r in read_csv(width_sweep / 'results.csv')}
+  assert ('(10,5)', 'sam') not in rows
+  assert rows[('(10,5)', 'sgd')]['n_excluded'] == '0'
+  assert width_sweep / 'sam_gain_vs_params.png' in written
+
+  # A report that must cover the whole grid refuses, in one line, and
+  # writes nothing.
+  for path in written:
+    path.unlink()
+  result = run_python(['report.py', '--require_complete', str(width_sweep)])
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      f'error: 4 runs under {width_sweep} cannot be used (listed above) and '
+      '--require_complete is set']
+  assert not list(width_sweep.glob('*.csv'))
+
+
+def test_a_figure_that_cannot_be_drawn_is_skipped_and_no_stale_one_stays(
+    width_sweep, monkeypatch, capsys):
+  report.write_report(width_sweep, report.load_summaries(width_sweep),
+                      'final_test_accuracy')
+  assert (width_sweep / 'sam_gain_vs_params.png').exists()
+
+  def cannot(*args):
+    raise ValueError('Data cannot be log-scaled because all values are <= 0.')
+
+  monkeypatch.setattr(report, 'plot_gain', cannot)
+  capsys.readouterr()
+  written = report.write_report(width_sweep, report.load_summaries(width_sweep),
+                                'final_test_accuracy')
+  assert 'skipped sam_gain_vs_params.png: ValueError: Data cannot be ' \
+         'log-scaled because all values are <= 0.' in capsys.readouterr().out
+  # The tables and the other figure are written; the earlier gain figure,
+  # which no longer matches them, is gone.
+  assert {p.name for p in written} == {
+      'results.csv', 'sam_gain.csv', 'trend.csv', 'trend.json',
+      'accuracy_vs_params.png'}
+  assert not (width_sweep / 'sam_gain_vs_params.png').exists()
+
+
+def test_hessians_without_spectral_moments_are_reported(tmp_path):
+  # analyze.py with analysis.slq_probes=0: top eigenvalue and trace only.
+  for width in (10, 40):
+    for optimizer in ('sgd', 'sam'):
+      for seed in (0, 1):
+        run = tmp_path / f'{width}-{optimizer}-{seed}'
+        write(run / 'summary.json', dict(make_summary(
+            seed, optimizer, 0.8, num_params=100 * width,
+            num_neurons=[width]), steps=50))
+        write(run / 'analysis' / 'analysis.json', {
+            'step': 50, 'hessian': {'top_eigenvalues': [width + seed],
+                                    'trace': 3.0 * width}})
+  written = report.write_report(tmp_path, report.load_summaries(tmp_path),
+                                'final_test_accuracy')
+  assert tmp_path / 'hessian_vs_params.png' in written
+  rows = read_csv(tmp_path / 'results.csv')
+  assert {float(r['hessian_top_eigenvalue_mean']) for r in rows} == {
+      10.5, 40.5}
+  assert 'hessian_spread_mean' not in rows[0]
+
+
+def test_identical_runs_count_once(tmp_path, capsys):
+  # An optimizer x rho grid: SGD, which does not read rho, trained once per
+  # rho with the same seeds (sweeps before they shared such runs).
+  for rho in (0.02, 0.1):
+    for seed, (sgd, sam) in enumerate(zip(SGD_5[:3], SAM_5[:3])):
+      for optimizer, accuracy in (('sgd', sgd), ('sam', sam + rho)):
+        write(tmp_path / f'{optimizer}-{rho}-{seed}' / 'summary.json',
+              make_summary(seed, optimizer, accuracy, rho=rho))
+  capsys.readouterr()
+  rows = read_csv_after_report(tmp_path, 'sam_gain.csv')
+  printed = capsys.readouterr().out
+  assert printed.count('counted once: ') == 3
+  assert (f'counted once: {tmp_path / "sgd-0.1-0"} is the same run as '
+          f'{tmp_path / "sgd-0.02-0"} (same setting and seed)') in printed
+  for row in rows:
+    assert (row['n_seeds_sgd'], row['n_pairs']) == ('3', '3')
+    assert math.isfinite(float(row['gain_p_value']))
+
+
+def test_a_closed_pipe_ends_the_output_not_the_report(width_sweep):
+  result = subprocess.run(
+      f'{sys.executable} report.py {width_sweep} | head -1', shell=True,
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0 and result.stderr == ''
+  assert len(result.stdout.splitlines()) == 1
+  assert (width_sweep / 'sam_gain_vs_params.png').exists()
