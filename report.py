@@ -469,21 +469,25 @@ def format_trends(fits: Sequence[CurveTrend], metric: str) -> str:
 
 def unused_runs(root: pathlib.Path,
                 summaries: Mapping[pathlib.Path, dict[str, Any]]
-                ) -> dict[pathlib.Path, tuple[str, dict[str, Any]]]:
+                ) -> dict[pathlib.Path, tuple[str, dict[str, Any] | None]]:
   """Every run under `root` that the report cannot use, by its directory:
-  (why, its config). Runs whose summary says they did not finish, and run
-  directories (those with a config.json) without a summary.json."""
+  (why, its config, None if it has none). Runs whose summary says they did
+  not finish, and run directories without a summary.json: those with a
+  config.json, and those where sweep.py ran main.py (its train.log), which
+  may have failed before writing its config."""
   unused = {path.parent: (summary['status'], summary['config'])
             for path, summary in summaries.items() if not finished(summary)}
-  for path in sorted(root.rglob('config.json')):
-    if (path.parent / 'summary.json').exists():
+  runs = {path.parent for name in ('config.json', outcomes.LOG_NAME)
+          for path in root.rglob(name)}
+  for run in sorted(runs):
+    if (run / 'summary.json').exists():
       continue
     try:
-      config = json.loads(path.read_text())
-    except ValueError:
-      continue  # Not a run's config.
-    if isinstance(config, dict) and 'optimizer' in config:
-      unused[path.parent] = (outcomes.unfinished_reason(path.parent), config)
+      config = json.loads((run / 'config.json').read_text())
+    except (OSError, ValueError):
+      config = None  # Refused before training started.
+    if config is None or (isinstance(config, dict) and 'optimizer' in config):
+      unused[run] = (outcomes.unfinished_reason(run), config)
   return unused
 
 
@@ -548,7 +552,8 @@ def write_report(root: pathlib.Path,
           f'{original.parent} (same setting and seed)')
     del usable[path]
   n_excluded = collections.Counter(
-      canonical(setting_config(config)) for _, config in unused.values())
+      canonical(setting_config(config)) for _, config in unused.values()
+      if config is not None)
   notes = _unused_note(unused)
   settings = group_settings(list(usable.values()))
   keys = [k for k in varying_keys(settings) if k != 'optimizer']

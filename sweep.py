@@ -142,11 +142,15 @@ def main(argv: Sequence[str]) -> int:
     workdir = pathlib.Path(cli.absolute_path(FLAGS.workdir, '--workdir'))
     sweep = build_sweep(FLAGS.config, FLAGS.sweep, FLAGS.set,
                         FLAGS.sweep_config)
-    runs = plan_runs(sweep, workdir)
+    runs, shared = plan_runs(sweep, workdir)
     settings = (slurm_settings(sweep.slurm) if FLAGS.launcher == 'slurm'
                 else None)
   except (SweepError, config_util.ConfigError) as e:
     cli.fail(str(e))
+  for point in shared:
+    print(f'{point.name}: the same run as {point.same_as} (they differ only '
+          f'in {", ".join(point.unread)}, which does not change what it '
+          'trains); trained once', flush=True)
   if FLAGS.dry_run:
     for run in runs:
       status = 'finished' if is_finished(run) else 'to run'

@@ -24,8 +24,9 @@ from sweep_plan import Run, is_finished
 OK, FAILED, DIVERGED, STOPPED = 'ok', 'failed', 'diverged', 'stopped'
 SKIPPED, NOT_STARTED = 'skipped', 'not started'
 SUBMITTED, PENDING, RUNNING = 'submitted', 'pending', 'running'
+IN_USE = 'in use'  # Trained by another process (another sweep), for now.
 STATUSES = (OK, FAILED, DIVERGED, STOPPED, SKIPPED, NOT_STARTED, SUBMITTED,
-            PENDING, RUNNING)
+            PENDING, RUNNING, IN_USE)
 STATUS_OF_EXIT_CODE = {0: OK, outcomes.EXIT_DIVERGED: DIVERGED,
                        outcomes.EXIT_STOPPED: STOPPED}
 
@@ -85,8 +86,20 @@ class Children:
         process.send_signal(signal.SIGTERM)
 
 
+def _in_use_error(output: str) -> bool:
+  """Whether main.py refused the run because another process trains it."""
+  return 'error: workdir ' in output and 'is in use by another run' in output
+
+
 def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
-  """Trains one run in a main.py process, appending its output to train.log."""
+  """Trains one run in a main.py process, appending its output to train.log;
+  IN_USE, without starting it, if another process (another sweep) is
+  training it."""
+  holder = outcomes.lock_holder(run.workdir)
+  if holder is not None:
+    return Outcome(run, IN_USE, error=f'in use by process {holder}')
+  if is_finished(run):  # Since the sweep started, by another process.
+    return Outcome(run, SKIPPED, error='finished by another process')
   run.workdir.mkdir(parents=True, exist_ok=True)
   log_path = run.workdir / outcomes.LOG_NAME
   start = time.perf_counter()
@@ -109,8 +122,23 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
   with log_path.open() as log:
     log.seek(output_start)
     output = log.read()
+  if _in_use_error(output):  # Locked between the look above and the start.
+    status = IN_USE
   return Outcome(run, status, seconds,
                  outcomes.error_line(output, returncode))
+
+
+def _after_other_process(run: Run, env: Mapping[str, str],
+                         children: Children,
+                         poll_seconds: float = 2.0) -> Outcome:
+  """A run another process was training: waits for it to let go, then
+  reports it finished (by the other process) or, if that one stopped
+  before the end, trains it here."""
+  while not children.stopping and outcomes.lock_holder(run.workdir):
+    time.sleep(poll_seconds)
+  if children.stopping:
+    return Outcome(run, NOT_STARTED)
+  return execute(run, env, children)
 
 
 def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:
@@ -133,10 +161,21 @@ def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:
   previous = {sig: signal.signal(sig, children.stop)
               for sig in cli.STOP_SIGNALS}
   with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    # A run another sweep is training waits for it; this sweep goes on
+    # with the others meanwhile (so two sweeps on one grid share it).
     futures = [pool.submit(execute, run, env, children) for run in todo]
-    for done, future in enumerate(
-        concurrent.futures.as_completed(futures), start=1):
+    done = 0
+    while futures:
+      future = next(concurrent.futures.as_completed(futures))
+      futures.remove(future)
       outcome = future.result()
+      if outcome.status == IN_USE:
+        print(f'{outcome.run.name}: {outcome.error}; waiting for it',
+              flush=True)
+        futures.append(pool.submit(_after_other_process, outcome.run, env,
+                                   children))
+        continue
+      done += 1
       results[outcome.run.name] = outcome
       print(f'[{done}/{len(todo)}] {outcome.status:8} '
             f'{outcome.seconds:7.1f}s  {outcome.run.name}', flush=True)

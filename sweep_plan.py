@@ -18,6 +18,7 @@ import ml_collections
 
 import cli
 import config_util
+from configs import default
 import outcomes
 
 REPO = pathlib.Path(__file__).resolve().parent
@@ -55,6 +56,17 @@ class Run:
   command: list[str]
   config: ml_collections.ConfigDict
 
+
+@dataclasses.dataclass(frozen=True)
+class SharedRun:
+  """A grid point that trains exactly what an earlier one trains (their
+  configs differ only in keys its optimizer does not read, or in keys that
+  do not change training): it is not run again, and the report counts the
+  run once."""
+
+  name: str
+  same_as: str
+  unread: tuple[str, ...]  # The keys in which the two differ.
 
 
 def format_value(value: Any) -> str:
@@ -203,8 +215,31 @@ def grid_points(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
           for values in itertools.product(*grid.values())]
 
 
-def plan_runs(sweep: Sweep, workdir: pathlib.Path) -> list[Run]:
-  """One Run per grid point, each config resolved (and so checked) now."""
+def _ignored_keys(config: ml_collections.ConfigDict) -> set[str]:
+  """The keys in which two runs may differ and still train the same: those
+  that never change training, and those the optimizer does not read."""
+  ignored = set(default.TRAJECTORY_NEUTRAL_KEYS)
+  if config.optimizer == 'sgd':
+    ignored.update(default.SAM_ONLY_KEYS)
+  return ignored
+
+
+def _training(config: ml_collections.ConfigDict) -> str:
+  """What a run trains: its config without _ignored_keys."""
+  ignored = _ignored_keys(config)
+  return json.dumps({k: v for k, v in config.to_dict().items()
+                     if k not in ignored}, sort_keys=True, default=str)
+
+
+def plan_runs(sweep: Sweep, workdir: pathlib.Path
+              ) -> tuple[list[Run], list[SharedRun]]:
+  """One Run per grid point that trains something no earlier point trains,
+  and a SharedRun for each other point. Every config is resolved and
+  checked in full (validate.check_config, bar the rules that depend on the
+  devices of the machine that will train it) before anything runs."""
+  # Imported here: it imports the models and JAX (about 2 s), which
+  # building a sweep's command line does not need.
+  import validate  # pylint: disable=g-import-not-at-top
   base = cli.load_config_file(sweep.config, {})
   for key in (*sweep.grid, *sweep.fixed):
     error = config_util.unknown_key_error(key, base)
@@ -220,6 +255,7 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path) -> list[Run]:
     overrides = {**sweep.fixed, **point}
     try:
       config = cli.load_config_file(sweep.config, overrides)
+      validate.check_config(config, device_checks=False)
     except config_util.ConfigError as e:
       raise SweepError(f'run {name}: {e}') from e
     run_workdir = workdir / name
@@ -231,7 +267,16 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path) -> list[Run]:
   if duplicates:
     raise SweepError(f'several grid points share the run name {duplicates[0]} '
                      '(an axis repeats a value?)')
-  return runs
+  first, unique, shared = {}, [], []
+  for run in runs:
+    original = first.setdefault(_training(run.config), run)
+    if original is run:
+      unique.append(run)
+      continue
+    differ = sorted(k for k in run.config.keys()
+                    if run.config[k] != original.config[k])
+    shared.append(SharedRun(run.name, original.name, tuple(differ)))
+  return unique, shared
 
 
 def is_finished(run: Run) -> bool:

@@ -24,8 +24,14 @@ def _one_of(config: ml_collections.ConfigDict, key: str, known) -> None:
            f'{", ".join(sorted(known))}')
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError for the first problem found in `config`."""
+def check_config(config: ml_collections.ConfigDict,
+                 device_checks: bool = True) -> None:
+  """Raises ConfigError for the first problem found in `config`.
+
+  Without `device_checks`, the rules that depend on this process's devices
+  (the batch split over them) are left out: for a sweep, which checks every
+  run before the first starts, maybe on another machine.
+  """
   config_util.check_types(config, default.get_config())
   require(config.num_epochs >= 1,
           f'num_epochs must be >= 1, got {config.num_epochs}')
@@ -105,7 +111,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
            f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
            f'got {config.sam_start_epoch}')
   require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
-  if config.sam_m and config.batch_size % jax.device_count() == 0:
+  if (device_checks and config.sam_m and
+      config.batch_size % jax.device_count() == 0):
     per_device = config.batch_size // jax.device_count()
     require(per_device % config.sam_m == 0,
              f'sam_m={config.sam_m} must divide the per-device batch '
@@ -116,9 +123,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   require(len(config.replica_rho) in (0, config.num_replicas),
            f'replica_rho has {len(config.replica_rho)} values for '
            f'{config.num_replicas} replicas')
-  require(all(rho > 0 for rho in config.replica_rho) or
-           config.optimizer != 'sam',
-           f'replica_rho must be > 0 for sam, got {tuple(config.replica_rho)}')
+  require(not config.replica_rho or config.optimizer == 'sam',
+          f'replica_rho sets each replica\'s rho, which {config.optimizer} '
+          'does not read; leave it empty (replicas then differ in their seed '
+          'alone)')
+  require(all(rho > 0 for rho in config.replica_rho),
+          f'replica_rho must be > 0, got {tuple(config.replica_rho)}')
   require(config.num_replicas == 1 or spec.in_memory,
            f'num_replicas > 1 needs an in-memory dataset, not '
            f'{config.dataset}')
@@ -148,9 +158,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
   require(config.batch_size >= 1, f'batch_size must be >= 1, got '
            f'{config.batch_size}')
-  require(config.batch_size % jax.device_count() == 0,
-           f'batch_size {config.batch_size} is not divisible by the '
-           f'{jax.device_count()} devices')
+  require(not device_checks or config.batch_size % jax.device_count() == 0,
+          f'batch_size {config.batch_size} is not divisible by the '
+          f'{jax.device_count()} devices')
   require(config.learning_rate > 0,
            f'learning_rate must be > 0, got {config.learning_rate}')
   require(0 <= config.momentum < 1,

@@ -1,11 +1,15 @@
 """sweep.py: grids, run names, skipping, resuming, failures, --parallel."""
 
+import collections
 import csv
 import datetime
 import json
 import math
+import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -108,7 +112,8 @@ def test_malformed_sweep_configs_are_refused(tmp_path, body, message):
 def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
   config = sweep_plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
   assert all(k in default.get_config() for k in config.grid)
-  runs = sweep_plan.plan_runs(config, tmp_path)
+  runs, shared = sweep_plan.plan_runs(config, tmp_path)
+  assert not shared
   assert len(runs) == math.prod(len(v) for v in config.grid.values())
   assert len({run.name for run in runs}) == len(runs)
   # Each run's resolved config holds the grid values its name says.
@@ -124,7 +129,7 @@ def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
 def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
     name, dataset, tmp_path):
   config = sweep_plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
-  runs = sweep_plan.plan_runs(config, tmp_path)
+  runs, _ = sweep_plan.plan_runs(config, tmp_path)
   assert len(runs) == 10
   assert {run.config.num_replicas for run in runs} == {3}
   assert len({run.config.num_neurons for run in runs}) == 5
@@ -133,9 +138,11 @@ def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
 
 
 def _plan(tmp_path, *axes, fixed=()):
-  return sweep_plan.plan_runs(
+  runs, shared = sweep_plan.plan_runs(
       sweep_plan.build_sweep('configs/quickstart.py', list(axes), list(fixed),
-                        None), tmp_path)
+                             None), tmp_path)
+  assert not shared
+  return runs
 
 
 @pytest.mark.parametrize('axis,message', [
@@ -143,6 +150,12 @@ def _plan(tmp_path, *axes, fixed=()):
     ('no_such_key=[1,2]', "unknown config key 'no_such_key'"),
     ('seed=[0,0]', 'several grid points share the run name seed=0'),
     ('num_neurons=[(1,2),[1,2]]', 'share the run name num_neurons=1_2'),
+    # Values refused by main.py's checks, found before the first run.
+    ('optimizer=[sgd,sma]',
+     "run optimizer=sma: unknown optimizer 'sma'; known: sam, sgd"),
+    ('sparsity=[0.5,1.5]', 'run sparsity=1.5: sparsity must be in [0, 1)'),
+    ('model=[mlp,vit]', 'run model=vit: vit needs images, but mnist1d holds '
+     'features'),
 ])
 def test_bad_grids_are_refused_before_anything_runs(tmp_path, axis, message):
   with pytest.raises(sweep_plan.SweepError, match=re.escape(message)):
@@ -198,28 +211,39 @@ def _attempts(log: pathlib.Path) -> list[tuple[datetime.datetime,
 @pytest.mark.slow
 def test_failures_parallel_runs_skipping_and_resuming(tmp_path):
   workdir = tmp_path / 'sweep'
-  # 'adam' is parsed but refused by main.py: a failing run.
-  result = run_python(['sweep.py', f'--workdir={workdir}', *TINY,
-                       '--sweep=optimizer=[adam,sgd,sam]', '--parallel=2'])
+  # 50 training examples are fewer than a batch of 100: a valid config that
+  # main.py refuses once it has read the data, a failing run.
+  grid = ['--sweep=num_train_examples=[50,4000]', '--sweep=optimizer=[sgd,sam]']
+  result = run_python(['sweep.py', f'--workdir={workdir}', *TINY, *grid,
+                       '--parallel=2'])
   assert result.returncode == 1, result.stderr[-3000:]
   table = result.stdout[result.stdout.index('status '):]
-  assert re.search(r"^failed +[\d.]+  optimizer=adam +error: unknown "
-                   r"optimizer 'adam'", table, re.MULTILINE), table
-  assert re.search(r'^ok +[\d.]+  optimizer=sgd', table, re.MULTILINE)
-  assert re.search(r'^ok +[\d.]+  optimizer=sam', table, re.MULTILINE)
-  assert table.strip().endswith('2 ok, 1 failed, 0 skipped')
-  sgd, sam = workdir / 'optimizer=sgd', workdir / 'optimizer=sam'
+  for optimizer in ('sgd', 'sam'):
+    assert re.search(
+        rf'^failed +[\d.]+  num_train_examples=50,optimizer={optimizer} +'
+        'error: the training split has fewer examples per process than the '
+        r'batch \(100\)', table, re.MULTILINE), table
+    assert re.search(rf'^ok +[\d.]+  num_train_examples=4000,'
+                     rf'optimizer={optimizer}', table, re.MULTILINE)
+  assert table.strip().endswith('2 ok, 2 failed, 0 skipped')
+  sgd = workdir / 'num_train_examples=4000,optimizer=sgd'
+  sam = workdir / 'num_train_examples=4000,optimizer=sam'
   first = json.loads((sgd / 'summary.json').read_text())
   assert first['config']['optimizer'] == 'sgd'
   assert first['config']['num_neurons'] == [16]
   assert (sam / 'summary.json').exists()
   # --parallel=2: the first two runs were training at the same time.
-  (adam_start, adam_end), = _attempts(workdir / 'optimizer=adam' / 'train.log')
-  (sgd_start, sgd_end), = _attempts(sgd / 'train.log')
-  assert adam_start < sgd_end and sgd_start < adam_end
+  (one_start, one_end), = _attempts(
+      workdir / 'num_train_examples=50,optimizer=sgd' / 'train.log')
+  (two_start, two_end), = _attempts(
+      workdir / 'num_train_examples=50,optimizer=sam' / 'train.log')
+  assert one_start < two_end and two_start < one_end
 
-  # The report pairs the two runs that finished.
-  run_python(['report.py', str(workdir)], check=True)
+  # The report pairs the two runs that finished and lists the two that
+  # failed, with their error.
+  result = run_python(['report.py', str(workdir)], check=True)
+  assert result.stdout.count('not used (failed: error: the training split') \
+      == 2
   gain, = list(csv.DictReader((workdir / 'sam_gain.csv').open()))
   sam_accuracy = json.loads(
       (sam / 'summary.json').read_text())['final_test_accuracy']
@@ -229,6 +253,7 @@ def test_failures_parallel_runs_skipping_and_resuming(tmp_path):
   # Interrupted after its last checkpoint but before its summary: resumed.
   (sgd / 'summary.json').unlink()
   result = run_python(['sweep.py', f'--workdir={workdir}', *TINY,
+                       '--sweep=num_train_examples=[4000]',
                        '--sweep=optimizer=[sgd,sam]'])
   assert result.returncode == 0, result.stderr[-3000:]
   assert '2 runs: 1 finished already, 1 to run' in result.stdout
@@ -241,3 +266,46 @@ def test_failures_parallel_runs_skipping_and_resuming(tmp_path):
   assert 'epoch 1/1' not in second_attempt  # Nothing was retrained.
   assert json.loads((sgd / 'summary.json').read_text())['history'] == (
       first['history'])
+
+
+def test_an_optimizer_by_rho_grid_trains_sgd_once_per_seed(tmp_path):
+  workdir = tmp_path / 'sweep'
+  result = run_python(['sweep.py', f'--workdir={workdir}', *TINY,
+                       '--sweep=optimizer=[sgd,sam]', '--sweep=rho=[0.02,0.1]',
+                       '--dry_run'], check=True)
+  lines = result.stdout.splitlines()
+  assert lines[0] == ('optimizer=sgd,rho=0.1: the same run as '
+                      'optimizer=sgd,rho=0.02 (they differ only in rho, which '
+                      'does not change what it trains); trained once')
+  assert [line.split(' (')[0] for line in lines[1:]] == [
+      'optimizer=sgd,rho=0.02', 'optimizer=sam,rho=0.02',
+      'optimizer=sam,rho=0.1']
+  assert not workdir.exists()
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_workdir_share_its_runs(tmp_path):
+  workdir = tmp_path / 'sweep'
+  command = [sys.executable, 'sweep.py', f'--workdir={workdir}', *TINY,
+             '--sweep=seed=[0,1,2]']
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  first, second = (subprocess.Popen(command, cwd=REPO, env=env,
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+                   for _ in range(2))
+  outputs = [p.communicate(timeout=600) for p in (first, second)]
+  # Neither sweep calls a run that the other trained failed: each run is
+  # ok in one, and ok or skipped (finished by the other) in the other.
+  trained = collections.Counter()
+  for process, (stdout, stderr) in zip((first, second), outputs):
+    assert process.returncode == 0, stdout + stderr[-3000:]
+    table = stdout[stdout.index('status '):].splitlines()[1:4]
+    statuses = {line.split()[-1] if line.startswith('ok') else
+                line.split()[1]: line.split()[0] for line in table}
+    assert set(statuses.values()) <= {'ok', 'skipped'}, stdout
+    trained.update(run for run, status in statuses.items() if status == 'ok')
+  assert trained == {f'seed={seed}': 1 for seed in range(3)}
+  for seed in range(3):
+    run = workdir / f'seed={seed}'
+    assert json.loads((run / 'summary.json').read_text())['status'] == (
+        'finished')
