@@ -37,6 +37,7 @@ measurements logged during its training):
 """
 
 import json
+import sys
 import logging as python_logging
 from typing import Any
 
@@ -293,6 +294,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  cli.refuse_unknown_overrides(sys.argv, default.get_config())
   define_flags()
   jax.config.config_with_absl()
   app.run(main, flags_parser=cli.flags_parser(

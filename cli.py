@@ -111,6 +111,17 @@ def check_override_keys(overrides: Mapping[str, str],
     config_util.require(error is None, f'--config.{key}: {error}')
 
 
+def flag_error_line(error: Exception) -> str:
+  """A flag's error in one line. ml_collections reports a config file that
+  fails as 'flag --config=F: Error whilst parsing config file:' followed by
+  the traceback: the first line and the exception's (the last) are kept."""
+  lines = [line.strip() for line in str(error).strip().splitlines()
+           if line.strip()]
+  if len(lines) > 1 and 'Traceback' in str(error):
+    return f'{lines[0]} {lines[-1]}'
+  return lines[0] if lines else type(error).__name__
+
+
 def load_config_file(config_file: str, overrides: Mapping[str, str]
                      ) -> ml_collections.ConfigDict:
   """The config that `--config=config_file --config.KEY=VALUE ...` gives.
@@ -132,7 +143,18 @@ def load_config_file(config_file: str, overrides: Mapping[str, str]
     try:
       flag_values(argv)
     except flags.Error as e:
-      raise config_util.ConfigError(str(e)) from e
+      raise config_util.ConfigError(flag_error_line(e)) from e
+    except SyntaxError as e:  # The config file itself.
+      raise config_util.ConfigError(
+          f'config file {e.filename or path} does not parse: line '
+          f'{e.lineno}: {e.msg}') from e
+    except Exception as e:  # pylint: disable=broad-except
+      # Raised by the config file's code, e.g. get_config('forty') for an
+      # argument it reads as a number.
+      lines = str(e).strip().splitlines()
+      raise config_util.ConfigError(
+          f'config file {config_file} fails: {type(e).__name__}'
+          f'{": " + lines[0] if lines else ""}') from e
     return flag_values.config
 
   check_override_keys(overrides, parse({}))
@@ -166,9 +188,20 @@ def flags_parser(reference: Callable[[Sequence[str]],
     except config_util.ConfigError as e:
       fail(str(e))
     except flags.Error as e:
-      fail(str(e).strip().splitlines()[0])
+      fail(flag_error_line(e))
 
   return parse
+
+
+def refuse_unknown_overrides(argv: Sequence[str],
+                             config: ml_collections.ConfigDict) -> None:
+  """Fails with one line if a --config.KEY override names a key `config`
+  lacks: for an entry point whose config flag reads the overrides as it is
+  defined (DEFINE_config_dict), before flags_parser could check them."""
+  try:
+    check_override_keys(_config_overrides(argv, 'config'), config)
+  except config_util.ConfigError as e:
+    fail(str(e))
 
 
 class StopRequest:

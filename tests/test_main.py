@@ -97,3 +97,36 @@ def test_a_workdir_that_is_a_file_is_refused_and_kept(tmp_path):
   assert result.stderr.strip().splitlines()[-1] == (
       f'error: workdir {workdir} exists and is not a directory')
   assert workdir.read_text() == 'not a directory'
+
+
+@pytest.mark.parametrize('program', ['main.py', 'sweep.py'])
+@pytest.mark.parametrize('config,message', [
+    ('SYNTAX', "does not parse: line 2: '(' was never closed"),
+    ('configs/fashion_mnist_mlp_label_noise.py:forty',
+     "Error whilst parsing config file: ValueError: could not convert string "
+     "to float: 'forty'"),
+])
+def test_a_config_that_does_not_load_is_one_line(tmp_path, program, config,
+                                                 message):
+  if config == 'SYNTAX':
+    config = tmp_path / 'broken.py'
+    config.write_text('def get_config():\n  return (\n')
+  workdir = tmp_path / 'run'
+  args = [f'--workdir={workdir}', f'--config={config}']
+  if program == 'sweep.py':
+    args.append('--sweep=seed=[0,1]')
+  result = run_python([program, *args])
+  assert result.returncode == 1
+  [line] = result.stderr.strip().splitlines()
+  assert line.startswith('error: ') and message in line, result.stderr
+  assert not workdir.exists()
+
+
+def test_analyze_refuses_a_misspelt_key_in_one_line(tmp_path):
+  result = run_python(['analyze.py', f'--workdir={tmp_path}',
+                       '--config.analysis.num_exmples=1'])
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      "error: --config.analysis.num_exmples: unknown config key "
+      "'analysis.num_exmples'; did you mean analysis.num_examples or "
+      "analysis.num_moments or analysis.noise_samples?"]
