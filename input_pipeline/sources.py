@@ -15,7 +15,11 @@ import functools
 import hashlib
 import importlib.metadata
 import random
+import shutil
+import socket
+import urllib.parse
 
+from etils import epath
 from etils import epy
 import jax
 import jax.numpy as jnp
@@ -154,14 +158,73 @@ def prepared_builder(config: ml_collections.ConfigDict
     raise DatasetUnavailableError(
         f'dataset {config.dataset!r} is not in {where} and '
         f'config.download is False: {advice}')
+  unreachable = _unreachable_host(builder)
+  if unreachable:
+    raise DatasetUnavailableError(
+        f'dataset {config.dataset!r} is not in {where} and is not available '
+        f'offline ({unreachable} cannot be reached): {advice}, or download '
+        'it where there is a network')
   download_config = tfds.download.DownloadConfig(manual_dir=config.manual_dir)
+  data_dir = epath.Path(builder.data_dir_root)
+  before = _entries(data_dir)
   try:
     builder.download_and_prepare(download_config=download_config)
   except Exception as e:  # Network, manual-download and permission failures.
+    _remove_new_entries(data_dir, before)
+    lines = str(e).strip().splitlines()
     raise DatasetUnavailableError(
         f'dataset {config.dataset!r} is not in {where} and could not be '
-        f'downloaded ({type(e).__name__}: {e}): {advice}') from e
+        f'downloaded ({type(e).__name__}: {lines[0][:300] if lines else ""})'
+        f': {advice}') from e
   return builder
+
+
+# Seconds to wait for a download server before calling the machine offline
+# (TFDS itself retries for minutes).
+CONNECT_TIMEOUT = 5.0
+
+
+def _unreachable_host(builder) -> str | None:
+  """The first host the dataset downloads from that does not answer (a
+  name that does not resolve, or no connection within CONNECT_TIMEOUT);
+  None if all answer or the dataset names none (a manual download)."""
+  for url in sorted((builder.url_infos or {}).keys()):
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+      continue
+    port = parts.port or (443 if parts.scheme == 'https' else 80)
+    try:
+      socket.create_connection((parts.hostname, port),
+                               timeout=CONNECT_TIMEOUT).close()
+    except OSError:
+      return parts.hostname
+  return None
+
+
+def _entries(data_dir: epath.Path) -> set[str] | None:
+  """The data directory's entries two levels deep (datasets and their
+  versions, downloads); None if it does not exist."""
+  if not data_dir.exists():
+    return None
+  return {str(p) for top in data_dir.iterdir()
+          for p in ([top, *top.iterdir()] if top.is_dir() else [top])}
+
+
+def _remove_new_entries(data_dir: epath.Path, before: set[str] | None
+                        ) -> None:
+  """Removes what a failed download added to the data directory (partial
+  downloads, an incomplete dataset), and nothing that was there before."""
+  if before is None:
+    if data_dir.exists():
+      shutil.rmtree(data_dir, ignore_errors=True)
+    return
+  for path in sorted(_entries(data_dir) - before, key=len, reverse=True):
+    target = epath.Path(path)
+    if str(target.parent) in before or target.parent == data_dir:
+      if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+      else:
+        target.unlink(missing_ok=True)
 
 
 # The generated datasets' per-user cache (disk_cache): MNIST-1D takes about

@@ -1,6 +1,8 @@
 """Data loading (real Fashion-MNIST, mocked TFDS datasets, MNIST-1D) and the
 on-device batching, augmentation and evaluation padding."""
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,6 +71,47 @@ def test_missing_dataset_names_the_data_directory(tmp_path):
                      match=f"'cifar10' is not in config.data_dir='{tmp_path}'"
                      '.*TFDS_DATA_DIR'):
     sources.load_split(config, train=True)
+
+
+def test_offline_a_download_fails_at_once_and_leaves_nothing(tmp_path):
+  config = config_for('cifar10', data_dir=str(tmp_path / 'data'),
+                      download=True)
+  builder = tfds.builder('cifar10', data_dir=config.data_dir)
+  if sources._unreachable_host(builder) is None:  # pylint: disable=protected-access
+    pytest.skip('this machine reaches the download server')
+  start = time.monotonic()
+  with pytest.raises(sources.DatasetUnavailableError,
+                     match="'cifar10' is not in config.data_dir=.* and is not "
+                     r'available offline \(www.cs.toronto.edu cannot be '
+                     r'reached\)'):
+    sources.load_split(config, train=True)
+  assert time.monotonic() - start < 2 * sources.CONNECT_TIMEOUT + 10
+  assert not (tmp_path / 'data').exists()
+
+
+def test_a_failed_download_removes_only_what_it_wrote(tmp_path, monkeypatch):
+  data = tmp_path / 'data'
+  (data / 'cifar10' / '1.0.0').mkdir(parents=True)  # The user's, kept.
+  (data / 'notes.txt').write_text('mine')
+
+  def interrupted(builder, **kwargs):
+    # What TFDS leaves when a download breaks off.
+    del kwargs
+    (data / 'downloads' / 'extracted').mkdir(parents=True)
+    (data / 'downloads' / 'cifar-10.tar.gz.tmp').write_bytes(b'\0' * 10)
+    (data / 'cifar10' / '3.0.2.incomplete.ABC').mkdir()
+    raise ConnectionError('Connection reset by peer')
+
+  monkeypatch.setattr(sources, '_unreachable_host', lambda builder: None)
+  monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare',
+                      interrupted)
+  with pytest.raises(sources.DatasetUnavailableError,
+                     match=r'could not be downloaded \(ConnectionError: '
+                     r'Connection reset by peer\)'):
+    sources.load_split(config_for('cifar10', data_dir=str(data),
+                                  download=True), train=True)
+  assert sorted(str(p.relative_to(data)) for p in data.rglob('*')) == [
+      'cifar10', 'cifar10/1.0.0', 'notes.txt']
 
 
 @pytest.mark.parametrize('dataset,shape,classes', [
