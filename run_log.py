@@ -173,20 +173,25 @@ def already_done(workdir: epath.Path, config: ml_collections.ConfigDict
 def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
                      progress: dict[str, Any], num_params: int,
                      flipped_fractions: list[float], statuses: list[str],
+                     replica_details: list[dict[str, Any]] | None = None,
+                     index_details: dict[str, Any] | None = None,
                      **details: Any) -> dict[str, Any]:
   """Writes each replica's summary.json (and, with replicas, the index in
-  workdir/summary.json), adding `details` to each; returns the workdir's
+  workdir/summary.json), adding `details` to each, `replica_details[r]` to
+  replica r's and `index_details` to the workdir's; returns the workdir's
   summary as its file holds it."""
   configs = run_state.replica_configs(config)
   num_replicas = len(configs)
   dirs = rundir.replica_dirs(workdir, num_replicas)
+  replica_details = replica_details or [{}] * num_replicas
   summaries = [
       {**make_summary(single, history, progress, num_params, fraction,
-                      num_replicas, status), **details}
-      for single, history, fraction, status in zip(
-          configs, progress['histories'], flipped_fractions, statuses)]
+                      num_replicas, status), **details, **extra}
+      for single, history, fraction, status, extra in zip(
+          configs, progress['histories'], flipped_fractions, statuses,
+          replica_details)]
   if num_replicas == 1:
-    summary = summaries[0]
+    summary = {**summaries[0], **(index_details or {})}
   else:
     summary = {
         'config': config.to_dict(),
@@ -199,6 +204,7 @@ def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
         'replica_summaries': [str(d.relative_to(workdir) / 'summary.json')
                               for d in dirs],
         **details,
+        **(index_details or {}),
     }
   if jax.process_index() == 0:
     for directory, single_summary in zip(dirs, summaries):
@@ -211,7 +217,9 @@ def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
 def log_epoch(progress: dict[str, Any], num_epochs: int,
                seconds: float) -> None:
   """One short line per epoch (means over replicas, if several)."""
-  last = [history[-1] for history in progress['histories']]
+  # Replicas frozen after diverging have no record of this epoch.
+  last = [history[-1] for history in progress['histories']
+          if history and history[-1]['epoch'] == progress['epoch']]
   mean = lambda key: float(np.mean([r[key] for r in last]))
   replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
   validation = (f'  validation acc {100 * mean("validation_accuracy"):.2f}%'

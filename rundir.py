@@ -311,6 +311,13 @@ class Checkpointer:
     self._manager.reload()
     return destination
 
+  def wait(self) -> None:
+    """Waits for the background save (a failed one raises, as in close)."""
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(e) from e
+
   def close(self) -> None:
     """Waits for the background save and closes; a failed save raises (as
     _write_error's OSError) only once both are done, since closing waits

@@ -123,36 +123,65 @@ def _zero_metrics() -> dict[str, jax.Array]:
               count_flipped=jnp.int32(0))
 
 
+def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:
+  """The `active` argument of make_train_chunk's function that trains every
+  replica."""
+  return np.ones(config.num_replicas, bool)
+
+
+def _frozen_unless(active: jax.Array, new: run_state.TrainState,
+                   old: run_state.TrainState,
+                   metrics: dict[str, jax.Array]
+                   ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
+  """One replica's step, or, unless `active`, its state unchanged (bar the
+  step counter, which replicas share) and zero metrics."""
+  keep = lambda new, old: jnp.where(active, new, old)
+  state = new.replace(params=jax.tree.map(keep, new.params, old.params),
+                      opt_state=jax.tree.map(keep, new.opt_state,
+                                             old.opt_state),
+                      batch_stats=jax.tree.map(keep, new.batch_stats,
+                                               old.batch_stats))
+  return state, jax.tree.map(lambda m: jnp.where(active, m, 0), metrics)
+
+
 def make_train_chunk(config: ml_collections.ConfigDict,
                      data: feeding.TrainFeeder, mesh: jax.sharding.Mesh,
                      use_sam: bool) -> Callable[..., Any]:
-  """(state, inputs, num_steps) -> (state, summed metrics), on all devices.
+  """(state, inputs, num_steps, active) -> (state, summed metrics), on all
+  devices.
 
   `data.device_batch(inputs, index, step)` returns this device's batch for
   the `index`-th step of the dispatch (global step `step`). `num_steps` is a
   traced value, so a shorter last dispatch of an epoch does not recompile.
   With xla_cpu.steps_per_dispatch(config) == 1 a dispatch is one step, no
   loop. With several replicas the state is stacked and every step is
-  vmapped over it.
+  vmapped over it; `active` (one bool per replica, all_replicas(config) to
+  train all) leaves a replica whose loss diverged as it is.
   """
   num_replicas = config.num_replicas
   rhos = jnp.asarray([c.rho for c in run_state.replica_configs(config)],
                      jnp.float32)
 
-  def replica_step(index, state, inputs, rho):
+  def replica_step(index, state, inputs, rho, active):
     batch = data.device_batch(inputs, index, state.step)
-    return train_step(state, batch, config=config, use_sam=use_sam, rho=rho)
+    new, metrics = train_step(state, batch, config=config, use_sam=use_sam,
+                              rho=rho)
+    if num_replicas == 1:
+      return new, metrics
+    return _frozen_unless(active, new, state, metrics)
 
-  def chunk(state, inputs, num_steps):
+  def chunk(state, inputs, num_steps, active):
     if num_replicas == 1:
       inputs = parallel.select_replica(inputs, data.replica_axes, 0)
+      active = active[0]
 
     def body(index, carry):
       state, totals = carry
       step = parallel.over_replicas(functools.partial(replica_step, index),
-                                    num_replicas, (0, data.replica_axes, 0))
+                                    num_replicas,
+                                    (0, data.replica_axes, 0, 0))
       state, metrics = step(state, inputs,
-                            rhos if num_replicas > 1 else config.rho)
+                            rhos if num_replicas > 1 else config.rho, active)
       return state, jax.tree.map(jnp.add, totals, metrics)
 
     zeros = parallel.over_replicas(lambda _: _zero_metrics(), num_replicas,
@@ -165,10 +194,10 @@ def make_train_chunk(config: ml_collections.ConfigDict,
     return state, parallel.device_sum(totals)
 
   replicated = parallel.REPLICATED
-  return parallel.jit_shard(chunk, mesh,
-                            (replicated, data.input_specs, replicated),
-                            (replicated, replicated), donate_argnums=(0,),
-                            compiler_options=xla_cpu.compiler_options(config))
+  return parallel.jit_shard(
+      chunk, mesh, (replicated, data.input_specs, replicated, replicated),
+      (replicated, replicated), donate_argnums=(0,),
+      compiler_options=xla_cpu.compiler_options(config))
 
 
 class Stopped(Exception):
@@ -178,18 +207,31 @@ class Stopped(Exception):
 
 class Diverged(Exception):
   """The training loss (or the weights) became non-finite. The last finite
-  checkpoint is kept and summary.json says "status": "diverged"."""
+  checkpoint is kept and summary.json says "status": "diverged".
 
-  def __init__(self, epoch: int, replicas: list[int], num_replicas: int):
+  With several replicas, those that diverged are frozen at their last finite
+  state and the others train on; Diverged is raised once they have finished
+  (`others_finished`), or when no replica is left.
+  """
+
+  def __init__(self, epoch: int, replicas: list[int], num_replicas: int,
+               others_finished: bool = False):
     super().__init__(epoch, replicas)
     self.epoch = epoch
     self.replicas = replicas
     self.num_replicas = num_replicas
+    self.others_finished = others_finished
     self.kept_step: int | None = None  # The last finite checkpoint's step.
 
   def __str__(self) -> str:
     which = (f' (replica {", ".join(map(str, self.replicas))})'
              if self.num_replicas > 1 else '')
+    if self.others_finished:
+      return (f'the training loss became non-finite from epoch {self.epoch}'
+              f'{which}, frozen at its last finite state; the other '
+              'replicas finished, and each summary.json records its status; '
+              'lower learning_rate (or rho) in a new workdir for the '
+              'diverged ones')
     kept = (f'the last finite checkpoint (step {self.kept_step}) is kept'
             if self.kept_step is not None else 'no checkpoint was saved')
     return (f'the training loss became non-finite in epoch {self.epoch}'
@@ -202,19 +244,96 @@ def _step_of(state: run_state.TrainState) -> int:
   return int(np.ravel(jax.device_get(state.step))[0])
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _finite_replicas(tree: PyTree, num_replicas: int) -> jax.Array:
+  """Whether each replica's part of a stacked tree is finite: [replicas]
+  (a scalar for one)."""
+  axes = lambda x: tuple(range(num_replicas > 1, x.ndim))
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x), axis=axes(x))
+                            for x in jax.tree.leaves(tree)]), axis=0)
+
+
 @jax.jit
-def _all_finite(tree: PyTree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
-                            for x in jax.tree.leaves(tree)]))
+def _splice(state: run_state.TrainState, source: run_state.TrainState,
+            take: jax.Array) -> run_state.TrainState:
+  """`state` with the replicas where `take` holds replaced by `source`'s
+  (parameters, optimizer state and BatchNorm statistics)."""
+
+  def splice(current, replacement):
+    where = take.reshape((-1,) + (1,) * (current.ndim - 1))
+    return jnp.where(where, replacement, current)
+
+  return state.replace(**{
+      name: jax.tree.map(splice, getattr(state, name), getattr(source, name))
+      for name in ('params', 'opt_state', 'batch_stats')})
 
 
-def _check_finite(values: jax.Array, epoch: int, num_replicas: int) -> None:
-  """Raises Diverged if a replica's value (a loss) is not finite; waits for
-  the values only, not for work dispatched after them."""
-  values = np.ravel(np.asarray(jax.device_get(values), np.float64))
-  bad = [r for r, v in enumerate(values) if not np.isfinite(v)]
-  if bad:
-    raise Diverged(epoch + 1, bad, num_replicas)
+class _Guard:
+  """Watches the replicas' losses and weights for non-finite values.
+
+  A replica that diverges while others remain is frozen at its last finite
+  state (the newest checkpoint's, or its initial state when there is none
+  yet; `progress['frozen']` records it with its epoch, so a resumed run
+  keeps it frozen) and the others train on; otherwise Diverged is raised.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               progress: dict[str, Any], mesh: jax.sharding.Mesh,
+               last_finite: Callable[[], run_state.TrainState]):
+    self.num_replicas = config.num_replicas
+    self.frozen: dict[str, int] = progress.setdefault('frozen', {})
+    self._replicated = jax.NamedSharding(mesh, parallel.REPLICATED)
+    self._last_finite = last_finite
+    self.active = self._place()
+
+  def _place(self) -> jax.Array:
+    """Which replicas train, on the devices (make_train_chunk's `active`)."""
+    return jax.device_put(
+        np.array([str(r) not in self.frozen
+                  for r in range(self.num_replicas)]), self._replicated)
+
+  def check(self, values: jax.Array, epoch: int) -> None:
+    """Raises Diverged if a training replica's value (a loss) is not
+    finite; waits for the values only, not for work dispatched after
+    them."""
+    values = np.ravel(np.asarray(jax.device_get(values), np.float64))
+    bad = [r for r, v in enumerate(values)
+           if not np.isfinite(v) and str(r) not in self.frozen]
+    if bad:
+      raise Diverged(epoch + 1, bad, self.num_replicas)
+
+  def freeze(self, state: run_state.TrainState,
+             diverged: Diverged) -> run_state.TrainState:
+    """`state` with the replicas that diverged frozen, or Diverged raised
+    when none would be left to train."""
+    if len(self.frozen) + len(diverged.replicas) >= self.num_replicas:
+      raise diverged
+    take = np.isin(np.arange(self.num_replicas), diverged.replicas)
+    state = _splice(state, self._last_finite(), take)
+    for replica in diverged.replicas:
+      self.frozen[str(replica)] = diverged.epoch
+    self.active = self._place()
+    logging.warning('The training loss of replica %s became non-finite in '
+                    'epoch %d: frozen at its last finite state, recorded as '
+                    'diverged; the other replicas train on.',
+                    ', '.join(map(str, diverged.replicas)), diverged.epoch)
+    return state
+
+  def checked(self, state: run_state.TrainState, values: jax.Array,
+              epoch: int) -> run_state.TrainState:
+    """check, and freeze what diverged."""
+    try:
+      self.check(values, epoch)
+    except Diverged as e:
+      return self.freeze(state, e)
+    return state
+
+  def checked_weights(self, state: run_state.TrainState,
+                      epoch: int) -> run_state.TrainState:
+    """checked on the weights themselves (a loss can be finite at
+    non-finite weights, e.g. behind a ReLU)."""
+    finite = _finite_replicas(state.params, self.num_replicas)
+    return self.checked(state, jnp.where(finite, 0.0, jnp.nan), epoch)
 
 
 def _host_totals(totals: dict[str, jax.Array]) -> dict[str, Any]:
@@ -286,7 +405,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   if done is not None:
     if done.get('status', outcomes.FINISHED) == outcomes.DIVERGED:
       diverged = Diverged(done['diverged_epoch'], done['diverged_replicas'],
-                          config.num_replicas)
+                          config.num_replicas,
+                          done.get('others_finished', False))
       diverged.kept_step = rundir.Checkpointer(
           workdir, config.checkpoints_to_keep, read_only=True).latest_step()
       raise diverged
@@ -308,9 +428,10 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch)
   model = models.create_model(config, spec.num_classes)
   checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
+  tx = optimizers.create_optimizer(config, schedule)
   state, progress = run_state.initial_state(
-      config, checkpointer, model, train_data.example_shape,
-      optimizers.create_optimizer(config, schedule), train_data, mesh)
+      config, checkpointer, model, train_data.example_shape, tx, train_data,
+      mesh)
   step = _step_of(state)
   if (workdir / 'config.json').exists():
     validate.check_extension(rundir.load_config(workdir), config, step,
@@ -349,6 +470,16 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
                                 time.perf_counter() - run_start)
     checkpointer.save(state, {**progress, **partial_epoch})
 
+  def last_finite_state():
+    """The newest checkpoint's state, or the initial one if none exists."""
+    checkpointer.wait()
+    restored = checkpointer.restore(state)
+    if restored is not None:
+      return restored[0]
+    return run_state.fresh_state(config, model, train_data.example_shape, tx,
+                                 train_data, mesh)
+
+  guard = _Guard(config, progress, mesh, last_finite_state)
   try:
     for epoch in range(progress['epoch'], config.num_epochs):
       epoch_start = time.perf_counter()
@@ -369,14 +500,15 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
       for inputs, num_steps in train_data.epoch_chunks(
           epoch, xla_cpu.steps_per_dispatch(config), position,
           config.checkpoint_every_steps):
-        state, totals = train_chunks[use_sam](state, inputs, num_steps)
+        state, totals = train_chunks[use_sam](state, inputs, num_steps,
+                                              guard.active)
         position += num_steps
         chunk_totals.append(totals)
         # Waiting for the previous dispatch while this one runs keeps the
         # device busy and acts on a divergence or a stop within a dispatch,
         # without a host sync per step.
         if previous is not None:
-          _check_finite(previous, epoch, num_replicas)
+          state = guard.checked(state, previous, epoch)
         previous = totals['loss']
         if compiling:
           jax.block_until_ready(totals)
@@ -392,9 +524,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
                     parallel.any_process(should_stop()))
         if stopping or (position < steps_per_epoch and every and
                         position % every == 0):
-          _check_finite(totals['loss'], epoch, num_replicas)
-          if not _all_finite(state.params):
-            raise Diverged(epoch + 1, list(range(num_replicas)), num_replicas)
+          state = guard.checked(state, totals['loss'], epoch)
+          state = guard.checked_weights(state, epoch)
           save(state, epoch_totals=_host_totals(
               jax.tree.map(lambda *x: sum(x), *chunk_totals)))
           if stopping:
@@ -402,16 +533,20 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
                           f'{epoch + 1}, step {position} of {steps_per_epoch}) '
                           'with a checkpoint; run the same command to resume')
       train = jax.tree.map(lambda *x: sum(x), *chunk_totals)
-      _check_finite(train['loss'], epoch, num_replicas)
+      state = guard.checked(state, train['loss'], epoch)
       train = parallel.per_replica(train, num_replicas)
       steady_seconds = time.perf_counter() - steady_start
       progress['steady_examples'] += steady_steps * examples_per_step
       progress['steady_seconds'] += steady_seconds
 
-      evaluated, weights = evaluation.evaluate_sets(
-          evaluate, eval_sets, state, spec.task, num_replicas,
-          functools.partial(_check_finite, epoch=epoch,
-                            num_replicas=num_replicas))
+      while True:  # Again if a replica is frozen on its evaluation loss.
+        try:
+          evaluated, weights = evaluation.evaluate_sets(
+              evaluate, eval_sets, state, spec.task, num_replicas,
+              functools.partial(guard.check, epoch=epoch))
+          break
+        except Diverged as e:
+          state = guard.freeze(state, e)
       measured = [{} for _ in range(num_replicas)]
       for evaluator in evaluators:
         if (epoch + 1) % evaluator.every_epochs == 0:
@@ -420,6 +555,8 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
 
       step = (epoch + 1) * steps_per_epoch
       for replica, history in enumerate(progress['histories']):
+        if str(replica) in guard.frozen:
+          continue  # Its history ends with its last finite epoch.
         record = {
             'epoch': epoch + 1, 'step': step, 'sam': use_sam,
             **{f'train_{k}': v for k, v in
@@ -451,9 +588,9 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
                                 time.perf_counter() - run_start)
     run_log.write_summaries(
         workdir, config, progress, num_params, train_data.flipped_fractions,
-        [outcomes.DIVERGED if r in e.replicas else outcomes.INCOMPLETE
-         for r in range(num_replicas)], diverged_epoch=e.epoch,
-        diverged_replicas=e.replicas)
+        [outcomes.DIVERGED if r in e.replicas or str(r) in guard.frozen
+         else outcomes.INCOMPLETE for r in range(num_replicas)],
+        diverged_epoch=e.epoch, diverged_replicas=e.replicas)
     raise
   finally:
     checkpointer.close()
@@ -462,8 +599,22 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
 
   progress['wall_seconds'] = wall_seconds_before + (
       time.perf_counter() - run_start)
-  return run_log.write_summaries(workdir, config, progress, num_params,
-                          train_data.flipped_fractions,
-                          [outcomes.FINISHED] * num_replicas)
+  if not guard.frozen:
+    return run_log.write_summaries(workdir, config, progress, num_params,
+                                   train_data.flipped_fractions,
+                                   [outcomes.FINISHED] * num_replicas)
+  # Some replicas diverged and were frozen; the others finished.
+  frozen = sorted(int(r) for r in guard.frozen)
+  diverged = Diverged(min(guard.frozen.values()), frozen, num_replicas,
+                      others_finished=True)
+  run_log.write_summaries(
+      workdir, config, progress, num_params, train_data.flipped_fractions,
+      [outcomes.DIVERGED if r in frozen else outcomes.FINISHED
+       for r in range(num_replicas)],
+      replica_details=[{'diverged_epoch': guard.frozen[str(r)]}
+                       if r in frozen else {} for r in range(num_replicas)],
+      index_details={'diverged_epoch': diverged.epoch,
+                     'diverged_replicas': frozen, 'others_finished': True})
+  raise diverged
 
 

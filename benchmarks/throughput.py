@@ -77,7 +77,8 @@ def step_flops(config, data, state, mesh) -> float:
   one_step = train.make_train_chunk(
       config, data, mesh, use_sam=config.optimizer == 'sam')
   inputs, _ = next(data.epoch_chunks(0, 1))
-  analysis = one_step.lower(state, inputs, 1).compile().cost_analysis()
+  analysis = one_step.lower(state, inputs, 1, train.all_replicas(
+      config)).compile().cost_analysis()
   if isinstance(analysis, list):
     analysis = analysis[0]
   return float(analysis['flops']) * jax.device_count()
@@ -102,7 +103,8 @@ def measure(config, split: sources.Split, min_seconds: float,
       config, data, mesh, use_sam=config.optimizer == 'sam')
   steps_per_dispatch = xla_cpu.steps_per_dispatch(config)
   inputs, steps = next(data.epoch_chunks(0, steps_per_dispatch))
-  state, totals = train_chunk(state, inputs, steps)  # Compiles.
+  active = train.all_replicas(config)
+  state, totals = train_chunk(state, inputs, steps, active)  # Compiles.
   jax.block_until_ready(totals)
   best, epoch = 0.0, 0
   for _ in range(repeats):
@@ -111,7 +113,7 @@ def measure(config, split: sources.Split, min_seconds: float,
       # Whole epochs, dispatched as train.py dispatches them.
       epoch += 1
       for inputs, steps in data.epoch_chunks(epoch, steps_per_dispatch):
-        state, totals = train_chunk(state, inputs, steps)
+        state, totals = train_chunk(state, inputs, steps, active)
         done += steps
     jax.block_until_ready((state, totals))
     best = max(best, done * config.batch_size * config.num_replicas /

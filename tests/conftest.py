@@ -1,5 +1,7 @@
-"""Shared test setup: the offline TFDS directory and small configs."""
+"""Shared test setup: the offline TFDS directory, small configs and mock
+TFDS data."""
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -90,3 +92,17 @@ def tfds_dir():
       f'Fashion-MNIST is not in TFDS_DATA_DIR={path}; point it at '
       '../shared/tensorflow_datasets (see README, "Tests")')
   return str(path)
+
+
+@contextlib.contextmanager
+def mock_tfds(**kwargs):
+  """tfds.testing.mock_data(**kwargs), which stands in for TFDS's download
+  too: the download servers count as reachable (sources._unreachable_host,
+  which would find them offline here, is not asked)."""
+  # pylint: disable=g-import-not-at-top
+  from unittest import mock
+  import tensorflow_datasets as tfds
+  from input_pipeline import sources
+  with tfds.testing.mock_data(**kwargs), mock.patch.object(
+      sources, '_unreachable_host', lambda builder: None):
+    yield

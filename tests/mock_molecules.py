@@ -14,9 +14,9 @@ import re
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from input_pipeline import graphs
+from tests import conftest
 
 MAX_ATOMS = 12
 NUM_TASKS = 128
@@ -63,5 +63,5 @@ def mock_molecules(num_examples: int):
     return tf.data.Dataset.from_generator(lambda: iter(examples),
                                           output_signature=signature)
 
-  with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+  with conftest.mock_tfds(as_dataset_fn=as_dataset):
     yield

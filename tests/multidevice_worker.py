@@ -16,7 +16,6 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tensorflow_datasets as tfds
 
 import input_pipeline
 from input_pipeline import sources
@@ -26,6 +25,7 @@ import parallel
 import run_state
 import sam
 import train
+from tests import conftest
 from tests import mock_molecules
 from tests.conftest import small_config
 
@@ -46,8 +46,8 @@ def first_sam_step_by_hand(config):
   placed = jax.device_put(jax.device_get(state),
                           jax.NamedSharding(mesh, parallel.REPLICATED))
   inputs, _ = next(data.epoch_chunks(0, 1))
-  stepped, _ = train.make_train_chunk(config, data, mesh,
-                                       use_sam=True)(placed, inputs, 1)
+  stepped, _ = train.make_train_chunk(config, data, mesh, use_sam=True)(
+      placed, inputs, 1, train.all_replicas(config))
 
   split = sources.load_split(config, train=True)
   order = np.asarray(jax.random.permutation(
@@ -76,7 +76,7 @@ def main(out, workdir, overrides):
   if molecules:
     mocked = mock_molecules.mock_molecules(molecules)
   elif mock_examples:
-    mocked = tfds.testing.mock_data(num_examples=mock_examples)
+    mocked = conftest.mock_tfds(num_examples=mock_examples)
   else:
     mocked = contextlib.nullcontext()
   with mocked:

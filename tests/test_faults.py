@@ -479,3 +479,75 @@ def test_hparams_keep_tuples_as_strings(tmp_path):
   assert hparams['num_neurons'].string_value == '(32, 16)'
   assert hparams['lr_boundaries'].string_value == '(0.5, 0.75)'
   assert hparams['rho'].number_value == 0.05
+
+
+def _replica_ending(workdir, replica):
+  """A replica's summary, less timings."""
+  summary = json.loads(
+      (workdir / f'replica_{replica}' / 'summary.json').read_text())
+  for key in ('wall_seconds', 'train_examples_per_sec'):
+    summary.pop(key)
+  for record in summary['history']:
+    record.pop('examples_per_sec')
+  return summary
+
+
+@pytest.mark.slow
+def test_a_diverging_replica_is_frozen_and_its_siblings_finish(tmp_path):
+  # Replica 1's rho of 1e30 diverges as soon as SAM starts, in epoch 2.
+  args = [*TINY_RUN, '--config.num_epochs=4', '--config.optimizer=sam',
+          '--config.sam_start_epoch=1', '--config.num_replicas=2']
+  workdir = tmp_path / 'run'
+  code, output = main_py(workdir, *args, '--config.replica_rho=(0.05,1e30)')
+  assert code == outcomes.EXIT_DIVERGED, output[-3000:]
+  message = output.strip().splitlines()[-1]
+  assert message == (
+      'error: the training loss became non-finite from epoch 2 (replica 1), '
+      'frozen at its last finite state; the other replicas finished, and '
+      'each summary.json records its status; lower learning_rate (or rho) in '
+      'a new workdir for the diverged ones')
+  healthy, diverged = (_replica_ending(workdir, r) for r in (0, 1))
+  assert healthy['status'] == 'finished'
+  assert [r['epoch'] for r in healthy['history']] == [1, 2, 3, 4]
+  assert diverged['status'] == 'diverged' and diverged['diverged_epoch'] == 2
+  assert [r['epoch'] for r in diverged['history']] == [1]
+  index = json.loads((workdir / 'summary.json').read_text())
+  assert (index['status'], index['diverged_replicas']) == ('diverged', [1])
+  # Replica 0 trained exactly as beside a sibling that did not diverge.
+  reference = tmp_path / 'reference'
+  code, _ = main_py(reference, *args, '--config.replica_rho=(0.05,0.06)')
+  assert code == 0
+  assert healthy == _replica_ending(reference, 0)
+  # Frozen at its last finite state: the checkpoint of epoch 1 (its weights
+  # there as in the reference, whose replica 1 differs from epoch 2 on).
+  _, state, progress = run_state.load_checkpoint(str(workdir))
+  assert progress['frozen'] == {'1': 2}
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
+  # Again: the same message, nothing trained.
+  code, again = main_py(workdir, *args, '--config.replica_rho=(0.05,1e30)')
+  assert code == outcomes.EXIT_DIVERGED
+  assert again.strip().splitlines()[-1] == message
+  assert 'parameters,' not in again
+  # The report uses the healthy replica and lists the other.
+  result = run_python(['report.py', str(workdir)], check=True)
+  assert f'not used (diverged): {workdir / "replica_1"}' in result.stdout
+  assert 'wrote' in result.stdout
+
+
+@pytest.mark.slow
+def test_a_frozen_replica_stays_frozen_across_a_resume(tmp_path):
+  args = [*FAULT_RUN, '--config.num_epochs=5', '--config.optimizer=sam',
+          '--config.sam_start_epoch=1', '--config.num_replicas=2',
+          '--config.num_neurons=(32,16)', '--config.replica_rho=(0.05,1e30)']
+  whole = tmp_path / 'whole'
+  code, output = main_py(whole, *args)
+  assert code == outcomes.EXIT_DIVERGED, output[-3000:]
+  workdir, log = tmp_path / 'run', tmp_path / 'first.log'
+  process = start('main.py', [f'--workdir={workdir}', *args], log)
+  wait_for(log, r'epoch 3/5', process)
+  process.send_signal(signal.SIGTERM)
+  assert process.wait(timeout=120) == outcomes.EXIT_STOPPED
+  code, output = main_py(workdir, *args)
+  assert code == outcomes.EXIT_DIVERGED, output[-3000:]
+  for replica in (0, 1):
+    assert _replica_ending(workdir, replica) == _replica_ending(whole, replica)

@@ -16,6 +16,7 @@ from input_pipeline import streaming
 import parallel
 import run_state
 from tests.conftest import small_config
+from tests import conftest
 
 
 def config_for(dataset, **keys):
@@ -119,7 +120,7 @@ def test_a_failed_download_removes_only_what_it_wrote(tmp_path, monkeypatch):
     ('cifar100', (32, 32, 3), 100)])
 def test_tfds_image_datasets_load_through_the_same_path(dataset, shape,
                                                         classes):
-  with tfds.testing.mock_data(num_examples=37):
+  with conftest.mock_tfds(num_examples=37):
     config = config_for(dataset)
     split = sources.load_split(config, train=True)
   assert split.images.shape == (37,) + shape
@@ -170,7 +171,7 @@ def test_mnist1d_is_generated_once_per_user_without_side_effects(
 def test_imagenet_streams_uint8_crops_with_padded_evaluation():
   config = config_for('imagenet2012', image_size=32, augment=True,
                       batch_size=4, eval_batch_size=6)
-  with tfds.testing.mock_data(num_examples=10):
+  with conftest.mock_tfds(num_examples=10):
     batches, count = streaming.imagenet_batches(config, True, 0, 4)
     train = list(batches)
     again = list(streaming.imagenet_batches(config, True, 0, 4)[0])

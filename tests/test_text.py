@@ -16,6 +16,7 @@ from input_pipeline import text
 import models
 import run_state
 import train
+from tests import conftest
 from tests.conftest import small_config
 from tests.test_multidevice import assert_same_run, train_with
 from tests.test_replicas import assert_replicas_are_runs
@@ -47,7 +48,7 @@ def test_vocabulary_ranks_words_by_count_then_alphabetically():
 
 def test_mock_reviews_load_as_token_ids_with_a_shared_vocabulary():
   config = small_config(**TEXT, validation_fraction=0.25)
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
+  with conftest.mock_tfds(num_examples=MOCK_EXAMPLES):
     train_split = sources.load_split(config, train=True)
     test_split = sources.load_split(config, train=False)
     validation = sources.load_validation_split(config)
@@ -105,7 +106,7 @@ def test_padding_counts_for_nothing(pooling):
 
 def _train_mock(tmp_path, name, **overrides):
   config = small_config(**dict(TEXT, **overrides))
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES):
+  with conftest.mock_tfds(num_examples=MOCK_EXAMPLES):
     return train.train_and_evaluate(config, str(tmp_path / name))
 
 

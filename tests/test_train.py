@@ -5,12 +5,12 @@ import json
 import jax
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 import run_state
 import rundir
 import train
 import validate
+from tests import conftest
 from tests.conftest import small_config
 
 
@@ -102,7 +102,7 @@ def test_streamed_imagenet_trains_with_stacked_dispatches(tmp_path,
   config = small_config(dataset='imagenet2012', image_size=16, augment=True,
                         batch_size=4, eval_batch_size=6, num_epochs=2,
                         steps_per_dispatch=3)
-  with tfds.testing.mock_data(num_examples=30):
+  with conftest.mock_tfds(num_examples=30):
     summary = train.train_and_evaluate(config, str(tmp_path))
   assert summary['steps'] == 2 * (30 // 4)
   assert [h['step'] for h in summary['history']] == [7, 14]

@@ -58,10 +58,11 @@ def test_the_step_without_ynnpack_convolutions_is_the_same_step(
     if not with_options:  # The same step with XLA's defaults.
       monkeypatch.setattr(xla_cpu, 'compiler_options', lambda config: {})
     chunk = train.make_train_chunk(config, data, mesh, use_sam=True)
-    compiled = chunk.lower(state, inputs, steps).compile()
+    active = train.all_replicas(config)
+    compiled = chunk.lower(state, inputs, steps, active).compile()
     programs.append(compiled.as_text())
     results.append(jax.device_get(compiled(
-        jax.tree.map(lambda x: x.copy(), state), inputs, steps)))
+        jax.tree.map(lambda x: x.copy(), state), inputs, steps, active)))
   with_options, defaults = programs
   assert with_options.count('__ynn_fusion') < defaults.count('__ynn_fusion')
   (new, totals), (reference, reference_totals) = results
