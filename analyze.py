@@ -13,32 +13,38 @@ RUN_DIR/analysis/:
   landscape_2d.npz               loss on the plane of two such directions
   interpolation.png, .npz        with --interpolate_to=OTHER_RUN: loss along
                                  (1 - t) w_run + t w_other
+  events.out.tfevents.*          the scalars, at the checkpoint's step: a
+                                 TensorBoard run of their own (RUN/analysis),
+                                 apart from training's, replaced by the next
+                                 analysis
 
-and logs the scalars to the run's TensorBoard at the checkpoint's step. The
-.npz files hold the raw grids the figures show. A run of several replicas
-(config.num_replicas) gets one analysis per replica, in RUN_DIR/replica_<r>/
-(where training logs each replica).
+The .npz files hold the raw grids the figures show. analysis.json keeps
+each part (analysis.parts) with the step and settings it was measured with
+(`parts`): an analysis of fewer parts adds to it instead of erasing the
+others. A run of several replicas (config.num_replicas) gets one analysis
+per replica, in RUN_DIR/replica_<r>/ (where training logs each replica).
 
 Given a sweep's directory (sweep.py's --workdir) instead of a run's, it
-analyzes each finished run in it, in one process, and skips runs already
-analyzed with the same settings; `report.py` then plots the Hessian's
-measurements against width (see README, "Sharpness against width"):
+analyzes each finished run in it, in one process, and skips runs whose
+parts are already measured with the same settings at their last step;
+`report.py` then plots the Hessian's measurements against width (see
+README, "Sharpness and Hessian analysis"):
 
   python analyze.py --workdir=runs/fashion_mnist_mlp_width_fit \
       "--config.analysis.parts=('hessian',)"
 
 The model, dataset and label noise always come from the run's config.json.
-The analysis settings are configs/default.py's `analysis` block with the
-command line's overrides (a run's own `analysis` block only drives the
-measurements logged during its training):
+The analysis settings are the run's own `analysis` block (configs/default.py's
+for a run from before a key) with the command line's overrides:
 
   python analyze.py --workdir=runs/sam --interpolate_to=runs/sgd \
       --config.analysis.num_examples=4096 --config.analysis.top_k=10
 """
 
+from collections.abc import Sequence
 import json
-import sys
 import logging as python_logging
+import sys
 from typing import Any
 
 from absl import app
@@ -49,9 +55,6 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 import numpy as np
-# TensorBoard scalars without TensorFlow (clu's writer imports it, 2.5 s of
-# a process that, with a cached analysis subset, needs nothing else of it).
-import tensorboardX
 
 from analysis import measure
 from analysis import plots
@@ -62,6 +65,7 @@ import distributed
 from configs import default
 from input_pipeline import sources
 import parallel
+import run_log
 import run_state
 import rundir
 import validate
@@ -106,7 +110,15 @@ def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
         f'--config.{outside[0]} cannot be set: analyze.py takes only '
         f'--config.analysis.* settings; the rest comes from {workdir}/'
         'config.json')
-  config.analysis = ml_collections.ConfigDict(flag_config.analysis.to_dict())
+  # The run's own analysis block (the defaults, for a run from before a
+  # key), then the command line's settings.
+  settings = default.get_config().analysis.to_dict()
+  settings.update(config.get('analysis', {}).to_dict()
+                  if 'analysis' in config else {})
+  for key in overrides:
+    name = key.split('.', 1)[1]
+    settings[name] = flag_config.analysis[name]
+  config.analysis = ml_collections.ConfigDict(settings)
   # Not measured here; a run from before the analysis keys lacks it.
   config.analysis_every_epochs = 0
   return config
@@ -203,17 +215,48 @@ def run(workdir: str, config: ml_collections.ConfigDict,
     results = {'workdir': str(workdir), 'replica': replica,
                'epoch': progress['epoch'], 'interpolate_to': interpolate_to,
                **results}
+    outdir = logdir / 'analysis'
+    results = merged(rundir.read_json(outdir / 'analysis.json'), results,
+                     config.analysis.parts)
     if jax.process_index() == 0:
       name = epath.Path(workdir).name
-      write_outputs(logdir / 'analysis', results, arrays,
+      write_outputs(outdir, results, arrays,
                     f'{name}, replica {replica}' if len(states) > 1 else name,
                     interpolate_to and epath.Path(interpolate_to).name)
-      writer = tensorboardX.SummaryWriter(str(logdir))
-      for tag, value in analysis_results.scalars(results).items():
-        writer.add_scalar(tag, value, results['step'])
-      writer.close()
+      write_scalars(outdir, results)
     all_results.append(results)
   return all_results
+
+
+def merged(previous: Any, results: dict[str, Any],
+           parts: Sequence[str]) -> dict[str, Any]:
+  """`results` (of analysis.parts `parts`) with the parts an earlier
+  analysis measured and this one did not: a narrower re-analysis adds to
+  analysis.json instead of erasing it. results['parts'] says, for each part,
+  the step and settings it was measured with."""
+  results = dict(results, parts={
+      part: {'step': results['step'], 'settings': results['settings']}
+      for part in parts})
+  if not isinstance(previous, dict):
+    return results
+  for part, measured in previous.get('parts', {}).items():
+    if part not in results['parts']:
+      results['parts'][part] = measured
+      if part in previous:
+        results[part] = previous[part]
+  return results
+
+
+def write_scalars(outdir: epath.Path, results: dict[str, Any]) -> None:
+  """The results' TensorBoard scalars, at the run's step, as a TensorBoard
+  run of its own (RUN/analysis), so that they neither mix with the
+  measurements taken during training nor repeat when analyzed again: the
+  previous analysis's events there are replaced."""
+  for events in outdir.glob('events.out.tfevents.*'):
+    events.unlink()
+  writer = run_log.TensorBoardWriter(outdir)
+  writer.write_scalars(results['step'], analysis_results.scalars(results))
+  writer.close()
 
 
 def sweep_runs(directory: str) -> list[str] | None:
@@ -234,13 +277,24 @@ def status(workdir: str, config: ml_collections.ConfigDict) -> str:
     return 'missing'
   if summary.get('status', 'finished') != 'finished':
     return summary['status']
+  # Which parts an analysis measures does not change how it measures each.
   settings = json.loads(json.dumps(config.analysis.to_dict()))
+  settings.pop('parts')
   for logdir in rundir.replica_dirs(epath.Path(workdir), config.num_replicas):
     done = rundir.read_json(logdir / 'analysis' / 'analysis.json')
     steps = (rundir.read_json(logdir / 'summary.json') or {}).get('steps')
-    if not (isinstance(done, dict) and done.get('settings') == settings and
-            done.get('step') == steps):
+    if not isinstance(done, dict):
       return 'finished'
+    # Analyses from before per-part records measured every part at once.
+    measured = done.get('parts') or {
+        part: {'step': done.get('step'), 'settings': done.get('settings')}
+        for part in (done.get('settings') or {}).get('parts', ())}
+    for part in config.analysis.parts:
+      record = measured.get(part) or {}
+      if record.get('step') != steps or {
+          k: v for k, v in (record.get('settings') or {}).items()
+          if k != 'parts'} != settings:
+        return 'finished'
   return 'analyzed'
 
 

@@ -95,6 +95,11 @@ HESSIAN_METRICS = {
     # is equal, larger as the spectrum spreads (scale-free).
     'hessian_spread': 'E[λ²] / E[λ]²',
 }
+# The analysis settings that decide the Hessian's measurements, written
+# beside them in results.csv.
+HESSIAN_SETTINGS = ('num_examples', 'seed', 'lanczos_iterations',
+                    'lanczos_tolerance', 'hutchinson_probes',
+                    'trace_tolerance', 'slq_probes', 'slq_iterations')
 # Summary fields averaged over seeds in results.csv (and VALIDATION_METRICS
 # and HESSIAN_METRICS where every run has them).
 METRICS = ('final_test_accuracy', 'best_test_accuracy', 'final_test_loss',
@@ -126,11 +131,17 @@ def hessian_fields(run_dir: pathlib.Path,
   if not path.exists():
     return {}
   analysis = json.loads(path.read_text())
-  if 'hessian' not in analysis or analysis['step'] != summary.get('steps'):
+  # Each part's step and settings (analyses before per-part records: the
+  # analysis's own).
+  record = analysis.get('parts', {}).get('hessian', analysis)
+  if 'hessian' not in analysis or record['step'] != summary.get('steps'):
     return {}
   measured = analysis['hessian']
   fields = {'hessian_top_eigenvalue': measured['top_eigenvalues'][0],
-            'hessian_trace': measured['trace']}
+            'hessian_trace': measured['trace'],
+            'hessian_settings': ', '.join(
+                f'{key}={record["settings"].get(key)}'
+                for key in HESSIAN_SETTINGS)}
   moments = measured.get('moments', ())  # Absent if slq_probes=0.
   if len(moments) >= 2:
     fields['hessian_spread'] = moments[1] / moments[0] ** 2
@@ -243,6 +254,11 @@ def results_rows(settings: Sequence[Setting], keys: Sequence[str],
                num_params=setting.num_params,
                achieved_sparsity=setting.achieved_sparsity,
                n_excluded=n_excluded.get(canonical(setting.config), 0))
+    if hessian_metrics(settings):
+      # Which analysis settings measured this setting's Hessians.
+      row['hessian_settings'] = ' | '.join(sorted(
+          {run['hessian_settings'] for run in setting.runs
+           if 'hessian_settings' in run}))
     for metric in (*METRICS, *available(VALIDATION_METRICS, settings),
                    *available(PRECISION_METRICS, settings),
                    *hessian_metrics(settings)):

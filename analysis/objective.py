@@ -66,9 +66,15 @@ def _training_examples(config: ml_collections.ConfigDict,
           run_state.seed_keys(config.seed)['label_noise'])
     total = count * jax.process_count()
     if total > len(split):
+      batch = config.analysis.batch_size
+      fits = len(split) // batch * batch
+      advice = (f'set --config.analysis.num_examples={fits} (a multiple of '
+                f'analysis.batch_size {batch})' if fits else
+                f'set --config.analysis.num_examples and batch_size to at most '
+                f'{len(split)}')
       raise validate.ConfigError(
           f'analysis.num_examples asks for {total} examples, but the '
-          f'training split holds {len(split)}')
+          f'training split holds {len(split)}: {advice}')
     rng = np.random.default_rng(config.analysis.seed)
     chosen = np.sort(rng.choice(len(split), total, replace=False))
     chosen = chosen[jax.process_index() * count:][:count]

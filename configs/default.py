@@ -210,15 +210,20 @@ def get_config() -> ml_collections.ConfigDict:
   # Log the top Hessian eigenvalue, its trace and the one-step sharpness to
   # TensorBoard every N epochs while training; 0 = off.
   config.analysis_every_epochs = 0
+  # The analysis settings: those of training's measurements, and the base of
+  # analyze.py's (its --config.analysis.KEY=VALUE override them; a run's
+  # config.json keeps the block it trained with).
   analysis = ml_collections.ConfigDict()
   # What analyze.py measures besides loss and accuracy: 'hessian' (top
   # eigenvalues, trace, spectral density and moments), 'sharpness' (one-step,
   # worst-case, adaptive, average-case, m-) and 'landscape' (1D and 2D). A
   # sweep's Hessian against width needs only ('hessian',).
   analysis.parts = ('hessian', 'sharpness', 'landscape')
-  # Training examples the loss is measured on (a fixed, seeded subset).
+  # Training examples the loss is measured on (a fixed, seeded subset): at
+  # most the run's training examples, and a multiple of batch_size.
   analysis.num_examples = 2048
-  # Examples per micro-batch (over all devices): bounds activation memory.
+  # Examples per micro-batch (over all devices): bounds activation memory;
+  # divides num_examples.
   analysis.batch_size = 1024
   # Seeds the subset, Lanczos start vectors, probes, noise and directions.
   analysis.seed = 0

@@ -116,15 +116,14 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
 
 
 def analysis_scalars(logdir):
-  """The scalars analyze.py logged to TensorBoard in `logdir` (beside those
-  of training), all at step 40 (the run's last)."""
+  """The scalars analyze.py logged to TensorBoard for the run whose logs
+  are in `logdir`: in their own TensorBoard run, logdir/analysis, apart from
+  training's; each once, at step 40 (the run's last)."""
   events = event_accumulator.EventAccumulator(
-      str(logdir), size_guidance={event_accumulator.SCALARS: 0})
+      str(logdir / 'analysis'), size_guidance={event_accumulator.SCALARS: 0})
   events.Reload()
   scalars = {}
   for tag in events.Tags()['scalars']:
-    if not tag.startswith(('hessian/', 'sharpness/')):
-      continue
     [event] = events.Scalars(tag)
     assert event.step == 40
     scalars[tag] = event.value
@@ -156,9 +155,24 @@ def test_the_top_eigenvalues_and_trace_alone(runs, tmp_path):
                              full['top_eigenvalues'], rtol=1e-3)
   assert set(alone['seconds']) == {'metrics', 'eigenvalues', 'trace'}
   outdir = workdir / 'replica_0' / 'analysis'
-  assert sorted(p.name for p in outdir.iterdir()) == ['analysis.json']
+  assert sorted(p.name for p in outdir.iterdir()
+                if not p.name.startswith('events.')) == ['analysis.json']
   assert set(analysis_scalars(workdir / 'replica_0')) == {
       'hessian/top_eigenvalue', 'hessian/trace'}
+
+
+def test_a_runs_own_analysis_block_is_the_base_of_its_analysis(runs):
+  # The SAM run trained with SETTINGS as its analysis block.
+  root, _ = runs
+  flag_config = default.get_config()
+  config = analyze.analysis_config(str(root / 'sam'), flag_config, {})
+  assert config.analysis.num_examples == SETTINGS['num_examples'] != (
+      flag_config.analysis.num_examples)
+  flag_config.analysis.top_k = 2
+  config = analyze.analysis_config(str(root / 'sam'), flag_config,
+                                   {'analysis.top_k': 2})
+  assert config.analysis.top_k == 2
+  assert config.analysis.num_examples == SETTINGS['num_examples']
 
 
 def test_training_logs_the_exact_top_eigenvalue(runs):
@@ -233,23 +247,29 @@ def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
                      r'only --config.analysis.\* settings'):
     analyze.analysis_config(str(root / 'sgd'), flag_config,
                             {'seed': 1, **overrides})
-  flag_config.analysis.num_examples = 500
+  def analysis_config(**analysis):
+    flag_config, overrides = settings_config()
+    flag_config.analysis.update(analysis)
+    overrides.update({f'analysis.{k}': v for k, v in analysis.items()})
+    return analyze.analysis_config(str(root / 'sgd'), flag_config, overrides)
+
   with pytest.raises(validate.ConfigError, match='analysis.num_examples 500 '
                      'is not a multiple of analysis.batch_size 256'):
-    analyze.run(str(root / 'sgd'), analyze.analysis_config(
-        str(root / 'sgd'), flag_config, overrides))
-  flag_config, overrides = settings_config()
-  flag_config.analysis.parts = ('hessian', 'curvature')
+    analyze.run(str(root / 'sgd'), analysis_config(num_examples=500))
   with pytest.raises(validate.ConfigError, match=r'analysis.parts must name '
                      'some of hessian, sharpness, landscape'):
-    analyze.run(str(root / 'sgd'), analyze.analysis_config(
-        str(root / 'sgd'), flag_config, overrides))
-  flag_config.analysis.parts = ('hessian',)
-  flag_config.analysis.slq_probes = 1
+    analyze.run(str(root / 'sgd'),
+                analysis_config(parts=('hessian', 'curvature')))
   with pytest.raises(validate.ConfigError, match=r'analysis.slq_probes must '
                      r'be 0 \(no spectral density or moments\) or >= 2'):
-    analyze.run(str(root / 'sgd'), analyze.analysis_config(
-        str(root / 'sgd'), flag_config, overrides))
+    analyze.run(str(root / 'sgd'),
+                analysis_config(parts=('hessian',), slq_probes=1))
+  # More examples than the run trained on (MNIST-1D: 4,000): what to set.
+  with pytest.raises(validate.ConfigError, match=r'analysis.num_examples asks '
+                     r'for 4096 examples, but the training split holds 4000: '
+                     r'set --config.analysis.num_examples=3840 \(a multiple '
+                     r'of analysis.batch_size 256\)'):
+    analyze.run(str(root / 'sgd'), analysis_config(num_examples=4096))
 
 
 def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
@@ -271,11 +291,36 @@ def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
     results = json.loads((analysis / 'analysis.json').read_text())
     # Only the Hessian was measured.
     assert 'hessian' in results and 'sharpness' not in results
-    assert sorted(p.name for p in analysis.iterdir()) == [
-        'analysis.json', 'spectral_density.npz', 'spectral_density.png']
+    assert sorted(p.name for p in analysis.iterdir()
+                  if not p.name.startswith('events.')) == [
+                      'analysis.json', 'spectral_density.npz',
+                      'spectral_density.png']
   # Analyzed already with these settings: nothing is measured again.
   second = run_python(command, check=True)
   assert second.stdout.count('skipped (analyzed)') == 2
+  # A narrower analysis of one run adds its part; the Hessian measured
+  # before stays, with the step and settings it was measured with, and
+  # TensorBoard shows each measurement once.
+  narrow = tmp_path / 'num_neurons=8'
+  hessian_before = json.loads(
+      (narrow / 'analysis' / 'analysis.json').read_text())
+  run_python(['analyze.py', f'--workdir={narrow}',
+              "--config.analysis.parts=('sharpness',)", *command[3:]],
+             check=True)
+  results = json.loads((narrow / 'analysis' / 'analysis.json').read_text())
+  assert results['hessian'] == hessian_before['hessian']
+  assert results['parts']['hessian'] == hessian_before['parts']['hessian']
+  assert results['parts']['sharpness']['settings']['parts'] == ['sharpness']
+  assert 'one_step' in results['sharpness']
+  scalars = analysis_scalars(narrow)
+  assert scalars['hessian/trace'] == pytest.approx(results['hessian']['trace'])
+  assert 'sharpness/one_step' in scalars
+  # The whole sweep with both parts: num_neurons=8 has both already.
+  third = run_python([*command[:2],
+                      "--config.analysis.parts=('hessian','sharpness')",
+                      *command[3:]], check=True)
+  assert third.stdout.count('skipped (analyzed)') == 1
+  assert f'skipped (analyzed): {narrow}' in third.stdout
 
   # A width trained later and not analyzed: reported without Hessian.
   train.train_and_evaluate(small_config(num_epochs=1, num_neurons=(16,)),
@@ -295,6 +340,11 @@ def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
         measured['trace'])
     m1, m2 = measured['moments'][:2]
     assert float(row['hessian_spread_mean']) == pytest.approx(m2 / m1**2)
+    # The settings each Hessian was measured with.
+    assert row['hessian_settings'] == (
+        'num_examples=512, seed=0, lanczos_iterations=20, '
+        'lanczos_tolerance=0.001, hutchinson_probes=10, trace_tolerance=0.01, '
+        'slq_probes=4, slq_iterations=20')
 
 
 def test_only_runs_of_one_model_and_dataset_are_interpolated():
