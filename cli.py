@@ -122,13 +122,14 @@ def flag_error_line(error: Exception) -> str:
   return lines[0] if lines else type(error).__name__
 
 
-def load_config_file(config_file: str, overrides: Mapping[str, str]
-                     ) -> ml_collections.ConfigDict:
+def load_config_file(config_file: str, overrides: Mapping[str, str],
+                     complete: bool = True) -> ml_collections.ConfigDict:
   """The config that `--config=config_file --config.KEY=VALUE ...` gives.
 
   Uses the parser of main.py (ml_collections' config_flags), so a value it
   could not parse is reported here. Raises ConfigError for a missing file,
-  an unknown key or an unparsable value.
+  an unknown key, an unparsable value or, if `complete`, a value the config
+  file requires (config_dict.placeholder(T, required=True)) and did not get.
   """
   path = config_file.split(':')[0]
   config_util.require(os.path.isfile(path),
@@ -158,7 +159,17 @@ def load_config_file(config_file: str, overrides: Mapping[str, str]
     return flag_values.config
 
   check_override_keys(overrides, parse({}))
-  return parse(overrides)
+  config = parse(overrides)
+  # Imported here: configs.default is what every config builds on, but the
+  # other entry points' flags do not need it.
+  from configs import default  # pylint: disable=g-import-not-at-top
+  missing = (config_util.missing_values(config, default.get_config())
+             if complete else [])
+  config_util.require(
+      not missing, f'config file {path} needs {", ".join(missing)}: give it '
+      f'as the config\'s argument (--config={path}:VALUE) or as '
+      f'--config.{missing[0] if missing else ""}=VALUE')
+  return config
 
 
 def flags_parser(reference: Callable[[Sequence[str]],

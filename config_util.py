@@ -28,6 +28,16 @@ def _flat_keys(config: ml_collections.ConfigDict, prefix: str = '') -> list[str]
   return keys
 
 
+def missing_values(config: ml_collections.ConfigDict,
+                   reference: ml_collections.ConfigDict) -> list[str]:
+  """The keys a config file leaves to its user: set to an unset placeholder
+  (config_dict.placeholder(T), None) where the reference config
+  (configs/default.py) has a value, e.g. a fine-tuning config's init_from.
+  """
+  return [key for key in config.keys()
+          if config[key] is None and reference.get(key) is not None]
+
+
 def unknown_key_error(key: str, config: ml_collections.ConfigDict
                       ) -> str | None:
   """None if `key` ('a' or 'a.b') is in `config`, else the error to show,

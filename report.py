@@ -55,6 +55,7 @@ from matplotlib.layout_engine import TightLayoutEngine
 import numpy as np
 
 import cli
+from configs import default
 import outcomes
 from report_stats import (CurveTrend, Estimate, Gain, OLS_PAIRED, Setting,
                           Trend, X_AXES, XAxis, canonical, duplicates,
@@ -120,7 +121,33 @@ def load_summaries(root: pathlib.Path) -> dict[pathlib.Path, dict[str, Any]]:
     content = json.loads(path.read_text())
     if 'replica_summaries' not in content:
       summaries[path] = {**content, **hessian_fields(path.parent, content)}
+      pool_fine_tune(summaries[path]['config'])
   return summaries
+
+
+def pool_fine_tune(config: dict[str, Any]) -> None:
+  """Makes fine-tunes (config.init_from) from pretrained runs of one
+  setting seeds of one setting: init_from becomes the pretrained runs'
+  setting (its keys that differ from configs/default.py) and the seed
+  (pretraining seed, seed), which pairs SAM and SGD fine-tunes of the same
+  pretrained run. A pretrained run that cannot be read stays a path."""
+  if not config.get('init_from'):
+    return
+  path = pathlib.Path(config['init_from'])
+  replica = re.fullmatch(r'replica_(\d+)', path.name)
+  if replica and not (path / 'config.json').exists():
+    path = path.parent
+  try:
+    source = json.loads((path / 'config.json').read_text())
+  except (OSError, ValueError):
+    return
+  seed = source.get('seed', 0) + (int(replica.group(1)) if replica else 0)
+  defaults = default.get_config().to_dict()
+  config['init_from'] = 'pretrained: ' + ', '.join(
+      f'{key}={format_value(value)}'
+      for key, value in sorted(setting_config(source).items())
+      if json.dumps(value) != json.dumps(defaults.get(key)))
+  config['seed'] = (seed, config.get('seed'))
 
 
 def hessian_fields(run_dir: pathlib.Path,
@@ -503,6 +530,8 @@ def unused_runs(root: pathlib.Path,
     except (OSError, ValueError):
       config = None  # Refused before training started.
     if config is None or (isinstance(config, dict) and 'optimizer' in config):
+      if config is not None:
+        pool_fine_tune(config)
       unused[run] = (outcomes.unfinished_reason(run), config)
   return unused
 

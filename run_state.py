@@ -129,7 +129,8 @@ def count_params(params: PyTree) -> int:
 def _has_mask(config: ml_collections.ConfigDict) -> bool:
   """Whether the run's state carries a pruning mask."""
   if config.init_from:
-    return _has_mask(rundir.load_config(epath.Path(config.init_from)))
+    source, _ = rundir.run_and_replica(epath.Path(config.init_from))
+    return _has_mask(rundir.load_config(source))
   return config.sparsity > 0
 
 
@@ -155,12 +156,16 @@ def replica_configs(config: ml_collections.ConfigDict
 
 
 def _initialize_from(state: TrainState, workdir: str) -> TrainState:
-  """`state` with another run's final weights, BN statistics and mask.
+  """`state` with another run's final weights, BN statistics and mask
+  (`workdir` a run's directory, or a replica's: RUN/replica_<r>).
 
   The optimizer starts afresh (zero momentum) and the step counter at 0:
   "train with SGD, fine-tune with SAM" is two runs.
   """
-  _, source, _ = load_checkpoint(workdir)
+  run, replica = rundir.run_and_replica(epath.Path(workdir))
+  _, source, _ = load_checkpoint(run)
+  if replica is not None:
+    source = parallel.replica(source, replica)
   shapes = lambda tree: jax.tree.map(jnp.shape, tree)
   if shapes(source.params) != shapes(state.params):
     raise config_util.ConfigError(

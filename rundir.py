@@ -15,8 +15,8 @@ Nothing here ever deletes a file it did not write.
 import errno
 import fcntl
 import json
-import math
 import logging as logging_lib
+import math
 import os
 import re
 import sys
@@ -44,6 +44,17 @@ def require_absolute(path: str | os.PathLike[str], what: str) -> epath.Path:
     raise ValueError(f'{what} must be an absolute path (entry points resolve '
                      f'relative ones), got {path}')
   return path
+
+
+def run_and_replica(path: epath.Path) -> tuple[epath.Path, int | None]:
+  """(the run, the replica) that `path` names: a run's directory (replica
+  None), or the directory of one replica of a run of several,
+  RUN/replica_<r> (replica_dirs)."""
+  match = re.fullmatch(r'replica_(\d+)', path.name)
+  if (match and not (path / 'config.json').exists() and
+      (path.parent / 'config.json').exists()):
+    return path.parent, int(match.group(1))
+  return path, None
 
 
 def replica_dirs(workdir: epath.Path, num_replicas: int) -> list[epath.Path]:

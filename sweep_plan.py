@@ -85,31 +85,51 @@ def _check_key(key: str) -> str:
 
 
 def split_list(text: str) -> list[str]:
-  """Splits '[a,(1,2),b]' at its top-level commas: ['a', '(1,2)', 'b']."""
+  """Splits '[a,(1,2),b]' at its top-level commas: ['a', '(1,2)', 'b'].
+
+  A value in quotes is taken whole, without its quotes: a path that holds
+  commas (as sweep run directories do) is written '"DIR"' or "'DIR'".
+  """
   text = text.strip()
   if not (text.startswith('[') and text.endswith(']')):
     raise SweepError(f'{text!r} is not a list [V1,V2,...]')
   closing = {'(': ')', '[': ']', '{': '}'}
-  items, current, open_brackets = [], [], []
+  items, current, open_brackets, quote = [], [], [], None
   for char in text[1:-1]:
-    if char in closing:
+    if quote:
+      if char == quote:
+        quote = None
+      current.append(char)
+      continue
+    if char in '"\'':
+      quote = char
+    elif char in closing:
       open_brackets.append(closing[char])
     elif char in closing.values():
       if not open_brackets or open_brackets.pop() != char:
         raise SweepError(f'{text!r} has an unmatched {char!r}')
     if char == ',' and not open_brackets:
-      items.append(''.join(current).strip())
+      items.append(_unquoted(''.join(current).strip()))
       current = []
     else:
       current.append(char)
+  if quote:
+    raise SweepError(f'{text!r} has an unclosed quote')
   if open_brackets:
     raise SweepError(f'{text!r} has an unclosed bracket')
-  items.append(''.join(current).strip())
+  items.append(_unquoted(''.join(current).strip()))
   if items == ['']:
     raise SweepError(f'{text!r} is an empty list')
   if '' in items:
     raise SweepError(f'{text!r} has an empty value')
   return items
+
+
+def _unquoted(value: str) -> str:
+  """A list item without the quotes around it, if it has them."""
+  if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
+    return value[1:-1]
+  return value
 
 
 def parse_axis(text: str) -> tuple[str, list[str]]:
@@ -240,7 +260,8 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path
   # Imported here: it imports the models and JAX (about 2 s), which
   # building a sweep's command line does not need.
   import validate  # pylint: disable=g-import-not-at-top
-  base = cli.load_config_file(sweep.config, {})
+  # Without the grid, whose axes may give the values it requires.
+  base = cli.load_config_file(sweep.config, {}, complete=False)
   for key in (*sweep.grid, *sweep.fixed):
     error = config_util.unknown_key_error(key, base)
     if error:
@@ -257,7 +278,10 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path
       config = cli.load_config_file(sweep.config, overrides)
       validate.check_config(config, device_checks=False)
     except config_util.ConfigError as e:
-      raise SweepError(f'run {name}: {e}') from e
+      hint = (' (a path that holds commas, as a sweep\'s run directories '
+              'do, is quoted in the list: init_from=["DIR"])'
+              if 'init_from' in sweep.grid and 'init_from=' in str(e) else '')
+      raise SweepError(f'run {name}: {e}{hint}') from e
     run_workdir = workdir / name
     command = [sys.executable, str(MAIN), f'--workdir={run_workdir}',
                f'--config={sweep.config}',

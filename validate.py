@@ -13,6 +13,7 @@ from input_pipeline import sources
 import models
 from models import transformer
 import optimizers
+import rundir
 import sparsity
 
 OPTIMIZERS = ('sgd', 'sam')
@@ -146,11 +147,19 @@ def check_config(config: ml_collections.ConfigDict,
           f'validation_fraction needs an in-memory dataset, not '
           f'{config.dataset}')
   if config.init_from:
-    source = epath.Path(config.init_from)
+    source, replica = rundir.run_and_replica(epath.Path(config.init_from))
     require((source / 'config.json').exists() and
-             (source / 'checkpoints').exists(),
-             f'init_from={config.init_from} is not a run directory with '
-             'checkpoints')
+            (source / 'checkpoints').exists(),
+            f'init_from={config.init_from} is not a run directory with '
+            'checkpoints')
+    replicas = rundir.load_config(source).get('num_replicas', 1)
+    require(replica is not None or replicas == 1,
+            f'init_from={config.init_from} holds {replicas} replicas trained '
+            'side by side; start from one of them: init_from='
+            f'{config.init_from}/replica_<r>, r from 0 to {replicas - 1}')
+    require(replica is None or replica < replicas,
+            f'init_from={config.init_from}: its run has {replicas} replicas '
+            f'(0 to {replicas - 1})')
     require(config.sparsity == 0, 'init_from takes the pruning mask of the '
              'run it starts from; leave sparsity at 0')
   require(0 <= config.sparsity < 1,

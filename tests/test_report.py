@@ -684,3 +684,27 @@ def test_a_closed_pipe_ends_the_output_not_the_report(width_sweep):
   assert result.returncode == 0 and result.stderr == ''
   assert len(result.stdout.splitlines()) == 1
   assert (width_sweep / 'sam_gain_vs_params.png').exists()
+
+
+def test_fine_tunes_of_one_pretraining_setting_pool_as_seeds(tmp_path):
+  # Three SGD pretrainings (seeds 0 to 2), each fine-tuned with SGD and with
+  # SAM, at fine-tuning seed 0: three pairs of one setting, not three
+  # settings of one run each.
+  gains = (0.010, 0.020, 0.015)
+  for pretrain_seed, gain in enumerate(gains):
+    source = tmp_path / 'pretrain' / f'optimizer=sgd,seed={pretrain_seed}'
+    write(source / 'config.json',
+          {**default.get_config().to_dict(), 'optimizer': 'sgd',
+           'seed': pretrain_seed, 'num_epochs': 50})
+    for optimizer in ('sgd', 'sam'):
+      write(tmp_path / 'finetune' / f'{optimizer}-{pretrain_seed}' /
+            'summary.json',
+            make_summary(0, optimizer, 0.8 + gain * (optimizer == 'sam'),
+                         init_from=str(source)))
+  root = tmp_path / 'finetune'
+  [row] = read_csv_after_report(root, 'sam_gain.csv')
+  assert (row['n_seeds_sgd'], row['n_seeds_sam'], row['n_pairs']) == (
+      '3', '3', '3')
+  assert float(row['gain_mean']) == pytest.approx(np.mean(gains))
+  [sgd] = [r for r in read_csv(root / 'results.csv') if r['optimizer'] == 'sgd']
+  assert sgd['seeds'] == '(0, 0) (1, 0) (2, 0)'

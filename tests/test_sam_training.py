@@ -1,5 +1,7 @@
 """SAM's variants in training: limits that must reproduce known runs."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 
 import models
 import optimizers
+import parallel
 import run_state
 import train
 import validate
@@ -78,6 +81,29 @@ def test_init_from_starts_from_another_runs_final_weights(tmp_path):
   with pytest.raises(validate.ConfigError, match='holds a different model'):
     run(tmp_path, 'wider', num_neurons=(64, 16),
         init_from=str(tmp_path / 'sgd'))
+
+
+def test_fine_tuning_starts_from_the_replica_it_names(tmp_path):
+  replicas, _ = run(tmp_path, 'replicas', optimizer='sgd', num_epochs=1,
+                    num_replicas=3)
+  source = tmp_path / 'replicas'
+  # The whole run of three: which replica is meant? Refused, in one line.
+  with pytest.raises(validate.ConfigError, match=re.escape(
+      f'init_from={source} holds 3 replicas trained side by side; start from '
+      f'one of them: init_from={source}/replica_<r>, r from 0 to 2')):
+    run(tmp_path, 'whole', optimizer='sam', num_epochs=1,
+        init_from=str(source))
+  with pytest.raises(validate.ConfigError, match='has 3 replicas'):
+    run(tmp_path, 'fourth', optimizer='sam', num_epochs=1,
+        init_from=str(source / 'replica_3'))
+  # Replica 1, at a learning rate too small to move a weight: the fine-tune
+  # ends where replica 1 ended.
+  _, tuned = run(tmp_path, 'tuned', optimizer='sam', num_epochs=1,
+                 learning_rate=1e-30, weight_decay=0.0,
+                 init_from=str(source / 'replica_1'))
+  assert replicas['num_replicas'] == 3
+  assert_close_params(parallel.replica(final_state(source), 1), tuned,
+                      rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('variant', [

@@ -309,3 +309,40 @@ def test_two_sweeps_on_one_workdir_share_its_runs(tmp_path):
     run = workdir / f'seed={seed}'
     assert json.loads((run / 'summary.json').read_text())['status'] == (
         'finished')
+
+
+def test_quoted_values_keep_their_commas(tmp_path):
+  assert sweep_plan.split_list('["/a/x=1,y=2",/b,(1,2)]') == [
+      '/a/x=1,y=2', '/b', '(1,2)']
+  assert sweep_plan.split_list("['a,b']") == ['a,b']
+  with pytest.raises(sweep_plan.SweepError, match='has an unclosed quote'):
+    sweep_plan.split_list('["a,b]')
+  # Fine-tunes of two runs of a pretraining sweep, whose directory names
+  # hold commas.
+  sources = [tmp_path / 'pretrain' / f'optimizer=sgd,seed={seed}'
+             for seed in (0, 1)]
+  for source in sources:
+    (source / 'checkpoints').mkdir(parents=True)
+    (source / 'config.json').write_text(
+        json.dumps(default.get_config().to_dict()))
+  quoted = ','.join(f'"{source}"' for source in sources)
+  runs = _plan(tmp_path / 'sweep', f'init_from=[{quoted}]')
+  assert [run.config.init_from for run in runs] == [str(s) for s in sources]
+  unquoted = ','.join(map(str, sources))
+  with pytest.raises(sweep_plan.SweepError, match=re.escape(
+      'is not a run directory with checkpoints (a path that holds commas, as '
+      'a sweep\'s run directories do, is quoted in the list: '
+      'init_from=["DIR"])')):
+    _plan(tmp_path / 'sweep', f'init_from=[{unquoted}]')
+
+
+def test_a_config_that_needs_init_from_is_refused_without_it(tmp_path):
+  result = run_python(['main.py', f'--workdir={tmp_path / "run"}',
+                       '--config=configs/fashion_mnist_mlp_finetune_sam.py'])
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      'error: config file configs/fashion_mnist_mlp_finetune_sam.py needs '
+      'init_from: give it as the config\'s argument (--config=configs/'
+      'fashion_mnist_mlp_finetune_sam.py:VALUE) or as '
+      '--config.init_from=VALUE']
+  assert not (tmp_path / 'run').exists()
