@@ -28,7 +28,7 @@ Given a sweep's directory (sweep.py's --workdir) instead of a run's, it
 analyzes each finished run in it, in one process, and skips runs whose
 parts are already measured with the same settings at their last step;
 `report.py` then plots the Hessian's measurements against width (see
-README, "Sharpness and Hessian analysis"):
+docs/analysis.md):
 
   python analyze.py --workdir=runs/fashion_mnist_mlp_width_fit \
       "--config.analysis.parts=('hessian',)"

@@ -165,10 +165,10 @@ def hessian_fields(run_dir: pathlib.Path,
     return {}
   measured = analysis['hessian']
   fields = {'hessian_top_eigenvalue': measured['top_eigenvalues'][0],
-            'hessian_trace': measured['trace'],
-            'hessian_settings': ', '.join(
-                f'{key}={record["settings"].get(key)}'
-                for key in HESSIAN_SETTINGS)}
+            'hessian_trace': measured['trace']}
+  if record.get('settings'):
+    fields['hessian_settings'] = ', '.join(
+        f'{key}={record["settings"].get(key)}' for key in HESSIAN_SETTINGS)
   moments = measured.get('moments', ())  # Absent if slq_probes=0.
   if len(moments) >= 2:
     fields['hessian_spread'] = moments[1] / moments[0] ** 2

@@ -1,7 +1,8 @@
 """What XLA:CPU needs from the training step of convolutional networks.
 
-Two things, measured on the 2-core CPU this project is developed on (README,
-"Convolutions on CPU"); accelerators and the other models get neither:
+Two things, measured on the 2-core CPU this project is developed on
+(docs/benchmarks.md, "Convolutions on CPU"); accelerators and the other
+models get neither:
 
 * one step per dispatch: inside a loop body XLA:CPU emits the gradient
   convolutions as plain loops;

@@ -17,7 +17,7 @@ pixels, and the stride-2 convolution that enters it):
   flipped, transposed kernel at stride 1, and at stride 2 the matmul
   dy w^T scattered back onto the input with strided pads.
 
-README, "Convolutions on CPU", says what the figures showed.
+docs/benchmarks.md, "Convolutions on CPU", says what the figures showed.
 """
 
 import functools

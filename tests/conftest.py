@@ -85,12 +85,18 @@ def run_python(args, devices: int = 1, timeout: int = 600, check=False):
   return result
 
 
+def assert_refused(result: subprocess.CompletedProcess, error: str) -> None:
+  """A program that refused its input with the one line `error` (exit 1)."""
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines() == [error]
+
+
 @pytest.fixture
 def tfds_dir():
   path = pathlib.Path(os.environ['TFDS_DATA_DIR'])
   assert (path / 'fashion_mnist').exists(), (
       f'Fashion-MNIST is not in TFDS_DATA_DIR={path}; point it at '
-      '../shared/tensorflow_datasets (see README, "Tests")')
+      '../shared/tensorflow_datasets (see README.md, "Tests")')
   return str(path)
 
 

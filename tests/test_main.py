@@ -6,6 +6,7 @@ import re
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+from tests.conftest import assert_refused
 from tests.conftest import run_python
 
 SMALL = ['--config=configs/quickstart.py', "--config.num_neurons=(32,16)",
@@ -123,10 +124,20 @@ def test_a_config_that_does_not_load_is_one_line(tmp_path, program, config,
 
 
 def test_analyze_refuses_a_misspelt_key_in_one_line(tmp_path):
-  result = run_python(['analyze.py', f'--workdir={tmp_path}',
-                       '--config.analysis.num_exmples=1'])
-  assert result.returncode == 1
-  assert result.stderr.strip().splitlines() == [
+  assert_refused(
+      run_python(['analyze.py', f'--workdir={tmp_path}',
+                  '--config.analysis.num_exmples=1']),
       "error: --config.analysis.num_exmples: unknown config key "
       "'analysis.num_exmples'; did you mean analysis.num_examples or "
-      "analysis.num_moments or analysis.noise_samples?"]
+      "analysis.num_moments or analysis.noise_samples?")
+
+
+def test_a_config_that_needs_init_from_is_refused_without_it(tmp_path):
+  assert_refused(
+      run_python(['main.py', f'--workdir={tmp_path / "run"}',
+                  '--config=configs/fashion_mnist_mlp_finetune_sam.py']),
+      'error: config file configs/fashion_mnist_mlp_finetune_sam.py needs '
+      'init_from: give it as the config\'s argument (--config=configs/'
+      'fashion_mnist_mlp_finetune_sam.py:VALUE) or as '
+      '--config.init_from=VALUE')
+  assert not (tmp_path / 'run').exists()

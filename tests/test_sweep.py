@@ -335,14 +335,3 @@ def test_quoted_values_keep_their_commas(tmp_path):
       'init_from=["DIR"])')):
     _plan(tmp_path / 'sweep', f'init_from=[{unquoted}]')
 
-
-def test_a_config_that_needs_init_from_is_refused_without_it(tmp_path):
-  result = run_python(['main.py', f'--workdir={tmp_path / "run"}',
-                       '--config=configs/fashion_mnist_mlp_finetune_sam.py'])
-  assert result.returncode == 1
-  assert result.stderr.strip().splitlines() == [
-      'error: config file configs/fashion_mnist_mlp_finetune_sam.py needs '
-      'init_from: give it as the config\'s argument (--config=configs/'
-      'fashion_mnist_mlp_finetune_sam.py:VALUE) or as '
-      '--config.init_from=VALUE']
-  assert not (tmp_path / 'run').exists()

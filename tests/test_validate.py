@@ -5,6 +5,8 @@ import importlib
 
 import pytest
 
+import config_util
+from configs import default
 import validate
 from tests.conftest import REPO, small_config
 
@@ -81,4 +83,10 @@ def test_every_shipped_config_is_valid():
   assert len(names) >= 12
   for name in names:
     config = importlib.import_module(f'configs.{name}').get_config()
+    # A fine-tuning config leaves its run to the user; the rest is checked.
+    missing = config_util.missing_values(config, default.get_config())
+    assert missing == (['init_from'] if 'finetune' in name else []), name
+    with config.ignore_type():
+      for key in missing:
+        config[key] = ''
     validate.check_config(config)
