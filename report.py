@@ -120,7 +120,8 @@ def load_summaries(root: pathlib.Path) -> dict[pathlib.Path, dict[str, Any]]:
   for path in sorted(root.rglob('summary.json')):
     content = json.loads(path.read_text())
     if 'replica_summaries' not in content:
-      summaries[path] = {**content, **hessian_fields(path.parent, content)}
+      summaries[path] = {**content, **hessian_fields(path.parent, content),
+                         'config': default.completed(content['config'])}
       pool_fine_tune(summaries[path]['config'])
   return summaries
 
@@ -531,6 +532,7 @@ def unused_runs(root: pathlib.Path,
       config = None  # Refused before training started.
     if config is None or (isinstance(config, dict) and 'optimizer' in config):
       if config is not None:
+        config = default.completed(config)
         pool_fine_tune(config)
       unused[run] = (outcomes.unfinished_reason(run), config)
   return unused

@@ -22,7 +22,6 @@ CONFIDENCE = 0.95
 # Keys that tell the seeds of a setting apart, or that do not change what is
 # trained: runs differing only in these are averaged together.
 RUN_ONLY_KEYS = default.SEED_KEYS + default.TRAJECTORY_NEUTRAL_KEYS
-SAM_ONLY_KEYS = default.SAM_ONLY_KEYS
 WIDTH_KEYS = default.WIDTH_KEYS
 # summary.json's status of a completed run (train.py's rundir.FINISHED; not
 # imported, so that the report needs neither JAX nor Orbax).
@@ -139,7 +138,7 @@ def ols_trend(x: Sequence[float], y: Sequence[float]) -> Trend:
 class Setting:
   """The finished runs (summaries) of one config, over seeds."""
 
-  config: dict[str, Any]  # Without RUN_ONLY_KEYS (nor SAM_ONLY_KEYS for SGD).
+  config: dict[str, Any]  # Without RUN_ONLY_KEYS (nor SAM's keys for SGD).
   runs: tuple[dict[str, Any], ...]
 
   @property
@@ -278,9 +277,9 @@ def finished(summary: dict[str, Any]) -> bool:
 
 def setting_config(config: dict[str, Any]) -> dict[str, Any]:
   """What identifies the setting a run with `config` belongs to."""
-  ignored = RUN_ONLY_KEYS + (SAM_ONLY_KEYS if config['optimizer'] == 'sgd'
-                             else ())
-  return {k: v for k, v in config.items() if k not in ignored}
+  sgd = config['optimizer'] == 'sgd'
+  return {k: v for k, v in config.items()
+          if k not in RUN_ONLY_KEYS and not (sgd and default.is_sam_only(k))}
 
 
 def canonical(config: dict[str, Any]) -> str:
@@ -340,7 +339,7 @@ def pair_gains(settings: Sequence[Setting], metric: str) -> list[Gain]:
 
   def partner_key(setting: Setting) -> str:
     return canonical({k: v for k, v in setting.config.items()
-                      if k != 'optimizer' and k not in SAM_ONLY_KEYS})
+                      if k != 'optimizer' and not default.is_sam_only(k)})
 
   sgd = {partner_key(s): s for s in settings if s.optimizer == 'sgd'}
   return [Gain(sgd[partner_key(s)], s, metric) for s in settings

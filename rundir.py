@@ -121,6 +121,7 @@ def changed_keys(workdir: epath.Path,
   old = read_json(workdir / 'config.json')
   if old is None:
     return []
+  old = default.completed(old)
   new = comparable(config)
   return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 

@@ -240,7 +240,7 @@ def _ignored_keys(config: ml_collections.ConfigDict) -> set[str]:
   that never change training, and those the optimizer does not read."""
   ignored = set(default.TRAJECTORY_NEUTRAL_KEYS)
   if config.optimizer == 'sgd':
-    ignored.update(default.SAM_ONLY_KEYS)
+    ignored.update(k for k in config.keys() if default.is_sam_only(k))
   return ignored
 
 
@@ -315,6 +315,7 @@ def is_finished(run: Run) -> bool:
     content = json.loads(summary.read_text())
   except ValueError:
     return False
-  return (isinstance(content, dict) and content.get('config') == expected and
+  return (isinstance(content, dict) and
+          default.completed(content.get('config', {})) == expected and
           content.get('status', outcomes.FINISHED) == outcomes.FINISHED)
 

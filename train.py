@@ -35,7 +35,6 @@ import rundir
 import run_log
 import run_state
 import sam
-import sparsity
 import tasks
 import validate
 import xla_cpu
@@ -56,9 +55,10 @@ class EpochEvaluator(Protocol):
 
 def sam_step_gradient(state: run_state.TrainState, images: jax.Array,
                       labels: jax.Array, config: ml_collections.ConfigDict,
-                      rho: float | jax.Array
+                      rho: float | jax.Array, learning_rate: jax.Array
                       ) -> tuple[PyTree, tuple[Any, ...]]:
-  """SAM's gradient on this device's batch, and (losses, logits, BN stats).
+  """The SAM variant's gradient on this device's batch (config.sam_variant,
+  see the sam package), and (losses, logits, BN stats).
 
   With config.sam_m = 0 the ascent sees the whole device batch. Otherwise the
   batch is split into micro-batches of sam_m examples, each takes its own
@@ -66,15 +66,14 @@ def sam_step_gradient(state: run_state.TrainState, images: jax.Array,
   m-sharpness. Micro-batches are contiguous slices of the global batch, so
   the result does not depend on the number of devices.
   """
-  ascent_weight_decay = (config.weight_decay
-                         if config.sam_weight_decay_in_ascent else 0.0)
-  scale = (sam.adaptive_scale(state.params, config.sam_eta, sparsity.is_kernel)
-           if config.sam_adaptive else None)
+  variant = sam.get(config.sam_variant)
 
   def gradient(images, labels):
-    grads, clean, perturbed = sam.sam_gradient(
-        functools.partial(run_state.loss_gradient, state, images, labels),
-        state.params, rho, ascent_weight_decay, config.sam_steps, scale)
+    grads, clean, perturbed = variant.gradient(sam.Oracle(
+        grad_fn=functools.partial(run_state.loss_gradient, state, images,
+                                  labels),
+        params=state.params, rho=rho, config=config, step=state.step,
+        learning_rate=learning_rate))
     (losses, logits, clean_stats), (_, _, perturbed_stats) = clean, perturbed
     stats = (perturbed_stats if config.sam_batchnorm_stats == 'perturbed' else
              clean_stats)
@@ -92,13 +91,14 @@ def sam_step_gradient(state: run_state.TrainState, images: jax.Array,
 
 def train_step(state: run_state.TrainState, batch: dict[str, jax.Array], *,
                config: ml_collections.ConfigDict, use_sam: bool,
-               rho: float | jax.Array
+               rho: float | jax.Array,
+               schedule: Callable[[jax.Array], jax.Array]
                ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
   """One SGD or SAM step on this device's batch; runs inside shard_map."""
   images, labels = batch['images'], batch['labels']
   if use_sam:
     grads, (losses, logits, batch_stats) = sam_step_gradient(
-        state, images, labels, config, rho)
+        state, images, labels, config, rho, schedule(state.step))
   else:
     grads, (losses, logits, batch_stats) = run_state.loss_gradient(
         state, images, labels, state.params)
@@ -161,11 +161,14 @@ def make_train_chunk(config: ml_collections.ConfigDict,
   num_replicas = config.num_replicas
   rhos = jnp.asarray([c.rho for c in run_state.replica_configs(config)],
                      jnp.float32)
+  # The base optimizer's learning rate, for the variants that read it.
+  schedule = optimizers.create_learning_rate_schedule(config,
+                                                      data.steps_per_epoch)
 
   def replica_step(index, state, inputs, rho, active):
     batch = data.device_batch(inputs, index, state.step)
     new, metrics = train_step(state, batch, config=config, use_sam=use_sam,
-                              rho=rho)
+                              rho=rho, schedule=schedule)
     if num_replicas == 1:
       return new, metrics
     return _frozen_unless(active, new, state, metrics)

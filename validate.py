@@ -14,6 +14,7 @@ import models
 from models import transformer
 import optimizers
 import rundir
+import sam
 import sparsity
 
 OPTIMIZERS = ('sgd', 'sam')
@@ -105,9 +106,7 @@ def check_config(config: ml_collections.ConfigDict,
 
   if config.optimizer == 'sam':
     require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
-  require(config.sam_steps >= 1,
-           f'sam_steps must be >= 1, got {config.sam_steps}')
-  require(config.sam_eta >= 0, f'sam_eta must be >= 0, got {config.sam_eta}')
+  sam.check(config)
   require(0 <= config.sam_start_epoch < config.num_epochs,
            f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
            f'got {config.sam_start_epoch}')

@@ -5,6 +5,9 @@ Override any key from the command line, e.g.
       --config.optimizer=sam --config.rho=0.1 --config.num_neurons='(1024,1024)'
 """
 
+import json
+from typing import Any
+
 import ml_collections
 from ml_collections import config_dict
 
@@ -21,11 +24,14 @@ TRAJECTORY_NEUTRAL_KEYS = ('eval_batch_size', 'checkpoints_to_keep',
 # Keys that make a run one seed of a setting: report.py averages runs that
 # differ only in these and the keys above.
 SEED_KEYS = ('seed', 'num_replicas', 'replica_rho')
-# Keys SGD ignores: report.py puts SGD runs in one setting whatever their
-# values.
-SAM_ONLY_KEYS = ('rho', 'sam_weight_decay_in_ascent', 'sam_m', 'sam_steps',
-                 'sam_adaptive', 'sam_eta', 'sam_batchnorm_stats',
-                 'sam_start_epoch')
+# Keys SGD ignores: rho and every sam_* key (the keys of SAM's variants are
+# named so; tests/test_sam.py checks it). report.py puts SGD runs in one
+# setting whatever their values, and sweeps train them once.
+SAM_PREFIX = 'sam_'
+
+
+def is_sam_only(key: str) -> bool:
+  return key == 'rho' or key.startswith(SAM_PREFIX)
 # The width of each model family (the x axis of the paper's Figure 1).
 WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor', 'hidden_size')
 
@@ -141,7 +147,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.lr_decay_factor = 0.1
 
   # --- SAM ---
-  # Radius of the L2 ball of the ascent step (optimizer=sam).
+  # The sharpness-aware method (optimizer=sam): a module of the sam package,
+  # e.g. 'sam' (Foret et al., 2021, with the multi-step and adaptive ascents
+  # below) or 'usam' (the unnormalized ascent e = rho * grad L,
+  # Andriushchenko & Flammarion, 2022). Each reads the sam_* keys it names.
+  config.sam_variant = 'sam'
+  # Radius of the ball of the ascent step (optimizer=sam).
   config.rho = 0.05
   # Whether the ascent direction includes the weight-decay term
   # (grad L + wd * w), i.e. whether the sharpness is that of the regularized
@@ -284,3 +295,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.analysis = analysis
 
   return config
+
+
+def completed(config: dict[str, Any]) -> dict[str, Any]:
+  """A config as a run's config.json or summary.json holds it, with the
+  keys added since it was written at their defaults (what that run did):
+  runs from before a key compare, resume and group as they did."""
+  defaults = json.loads(json.dumps(get_config().to_dict()))
+  return {**defaults, **config}

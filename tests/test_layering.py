@@ -72,5 +72,5 @@ def test_every_module_imports_in_dependency_order():
 def test_key_groups_name_keys_of_the_default_config():
   keys = set(default.get_config().keys())
   for group in (default.TRAJECTORY_NEUTRAL_KEYS, default.SEED_KEYS,
-                default.SAM_ONLY_KEYS, default.WIDTH_KEYS):
+                default.WIDTH_KEYS):
     assert set(group) <= keys, set(group) - keys

@@ -66,6 +66,8 @@ BAD_INPUTS = [
     (['--config.model=vgg'], "unknown model 'vgg'; known: gcn, mlp, preact_resnet18"),
     (['--config.dataset=svhn'], "unknown dataset 'svhn'; known: cifar10"),
     (['--config.optimizer=adam'], "unknown optimizer 'adam'; known: sam, sgd"),
+    (['--config.sam_variant=nosuch'],
+     "unknown sam_variant 'nosuch'; known: sam, usam"),
     (['--config.pruner=grasp'], "unknown pruner 'grasp'; known: magnitude"),
     (['--config.optimizer=sam', '--config.rho=0'],
      'rho must be > 0 for sam, got 0'),

@@ -1,11 +1,18 @@
-"""SAM's gradient against the hand-derived one on a quadratic."""
+"""SAM's gradient against the hand-derived one on a quadratic, and the
+variants' registry."""
+
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import config_util
+from configs import default
 import sam
+from tests.conftest import small_config
+import validate
 
 
 def quadratic(seed=0):
@@ -103,3 +110,25 @@ def test_projection_onto_the_ball_keeps_inner_points():
   projected = sam.project_to_ball(e, 1.0, scale)['x']
   np.testing.assert_allclose(np.linalg.norm(projected / scale['x']), 1.0,
                              rtol=1e-6)
+
+
+def test_every_variant_is_found_and_reads_sam_keys_of_the_default_config():
+  assert {'sam', 'usam'} <= set(sam.VARIANTS)
+  keys = default.get_config()
+  for variant in sam.VARIANTS.values():
+    for key in variant.keys:
+      # Named so that reports and sweeps know SGD ignores it.
+      assert key in keys and default.is_sam_only(key), (variant.name, key)
+
+
+def test_an_unknown_variant_and_another_variants_key_are_refused():
+  with pytest.raises(config_util.ConfigError, match=re.escape(
+      "unknown sam_variant 'nosuch'; known: " + ', '.join(sam.VARIANTS))):
+    validate.check_config(small_config(sam_variant='nosuch'))
+  with pytest.raises(config_util.ConfigError, match=re.escape(
+      'sam_steps=3 is read by sam_variant=sam, not usam; leave it at its '
+      'default (1)')):
+    validate.check_config(small_config(sam_variant='usam', sam_steps=3))
+  with pytest.raises(config_util.ConfigError,
+                     match='sam_steps must be >= 1, got 0'):
+    validate.check_config(small_config(sam_steps=0))

@@ -13,8 +13,9 @@ import sys
 
 import pytest
 
-import sweep_plan
 from configs import default
+import rundir
+import sweep_plan
 from tests.conftest import REPO, run_python
 
 # A tiny MNIST-1D run: a few seconds of main.py, most of it start-up.
@@ -335,3 +336,18 @@ def test_quoted_values_keep_their_commas(tmp_path):
       'init_from=["DIR"])')):
     _plan(tmp_path / 'sweep', f'init_from=[{unquoted}]')
 
+
+
+def test_a_run_from_before_a_new_key_is_finished_and_resumes(tmp_path):
+  # Its config.json and summary.json lack sam_variant, added later with the
+  # default that is what the run did.
+  run, = _plan(tmp_path, 'seed=[3]')
+  run.workdir.mkdir()
+  old = json.loads(json.dumps(run.config.to_dict()))
+  del old['sam_variant']
+  (run.workdir / 'summary.json').write_text(json.dumps({'config': old}))
+  (run.workdir / 'config.json').write_text(json.dumps(old))
+  assert sweep_plan.is_finished(run)
+  assert rundir.changed_keys(run.workdir, run.config) == []
+  run.config.sam_variant = 'usam'
+  assert rundir.changed_keys(run.workdir, run.config) == ['sam_variant']

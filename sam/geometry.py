@@ -1,6 +1,8 @@
-r"""Sharpness-Aware Minimization (Foret et al., 2021) as pure pytree functions.
+r"""The geometry SAM's variants share: the ascent in a ball, the projection
+onto it, ASAM's adaptive scale; and SAM's gradient built from them.
 
-SAM minimizes the worst loss in an L2 ball around the weights,
+SAM (Foret et al., 2021) minimizes the worst loss in an L2 ball around the
+weights,
 
     min_w  max_{||e||_2 <= rho}  L(w + e).
 
@@ -13,13 +15,7 @@ that differentiates through e(w) (as the paper does):
 
     grad_SAM(w) = grad L(w)|_{w + e(w)}.
 
-Each step therefore costs two forward/backward passes. The descent gradient
-then drives an ordinary base optimizer, so SAM is a gradient oracle rather
-than an optax transformation: the step needs the clean pass's auxiliary
-outputs (BatchNorm statistics, logits for the metrics), which
-`optax.contrib.sam`'s interface does not return.
-
-Variants (all reduce to the above with their defaults):
+Each step therefore costs two forward/backward passes.
 
 * Multi-step ascent (Andriushchenko & Flammarion, 2022): k normalized
   gradient steps of size rho / k, each followed by a projection onto the
