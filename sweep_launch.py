@@ -117,11 +117,14 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
     log.write(f'=== sweep.py finished at {_now()}: exit code {returncode}\n')
   seconds = time.perf_counter() - start
   status = STATUS_OF_EXIT_CODE.get(returncode, FAILED)
-  if status == OK:
-    return Outcome(run, OK, seconds)
   with log_path.open() as log:
     log.seek(output_start)
     output = log.read()
+  if status == OK:
+    # Finished by another process while this one's main.py started.
+    if 'already finished its' in output:
+      return Outcome(run, SKIPPED, seconds, 'finished already')
+    return Outcome(run, OK, seconds)
   if _in_use_error(output):  # Locked between the look above and the start.
     status = IN_USE
   return Outcome(run, status, seconds,

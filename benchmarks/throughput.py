@@ -3,7 +3,7 @@ r"""Steady-state training throughput of SGD and SAM, and the machine's matmul.
   TFDS_DATA_DIR=../shared/tensorflow_datasets python benchmarks/throughput.py \
       --output=/tmp/throughput.json
 
-Measures, in one run and with the training code itself (train.make_train_chunk
+Measures, in one run and with the training code itself (train_step.make_train_chunk
 on on_device.OnDeviceTrainData, whole epochs dispatched as train.py
 dispatches them, compilation excluded):
 
@@ -36,7 +36,7 @@ import models
 import optimizers
 import parallel
 import run_state
-import train
+import train_step
 import xla_cpu
 
 flags.DEFINE_string('output', 'throughput.json', 'Where to write the JSON.')
@@ -74,10 +74,10 @@ def matmul_gflops(min_seconds: float, repeats: int) -> float:
 
 def step_flops(config, data, state, mesh) -> float:
   """FLOPs of one training step on all devices, from XLA's cost analysis."""
-  one_step = train.make_train_chunk(
+  one_step = train_step.make_train_chunk(
       config, data, mesh, use_sam=config.optimizer == 'sam')
   inputs, _ = next(data.epoch_chunks(0, 1))
-  analysis = one_step.lower(state, inputs, 1, train.all_replicas(
+  analysis = one_step.lower(state, inputs, 1, train_step.all_replicas(
       config)).compile().cost_analysis()
   if isinstance(analysis, list):
     analysis = analysis[0]
@@ -99,11 +99,11 @@ def measure(config, split: sources.Split, min_seconds: float,
                             optimizers.create_optimizer(config, schedule),
                             data, mesh)
   flops = step_flops(config, data, state, mesh)
-  train_chunk = train.make_train_chunk(
+  train_chunk = train_step.make_train_chunk(
       config, data, mesh, use_sam=config.optimizer == 'sam')
   steps_per_dispatch = xla_cpu.steps_per_dispatch(config)
   inputs, steps = next(data.epoch_chunks(0, steps_per_dispatch))
-  active = train.all_replicas(config)
+  active = train_step.all_replicas(config)
   state, totals = train_chunk(state, inputs, steps, active)  # Compiles.
   jax.block_until_ready(totals)
   best, epoch = 0.0, 0

@@ -25,6 +25,7 @@ import parallel
 import run_state
 import sam
 import train
+import train_step
 from tests import conftest
 from tests import mock_molecules
 from tests.conftest import small_config
@@ -46,8 +47,8 @@ def first_sam_step_by_hand(config):
   placed = jax.device_put(jax.device_get(state),
                           jax.NamedSharding(mesh, parallel.REPLICATED))
   inputs, _ = next(data.epoch_chunks(0, 1))
-  stepped, _ = train.make_train_chunk(config, data, mesh, use_sam=True)(
-      placed, inputs, 1, train.all_replicas(config))
+  stepped, _ = train_step.make_train_chunk(config, data, mesh, use_sam=True)(
+      placed, inputs, 1, train_step.all_replicas(config))
 
   split = sources.load_split(config, train=True)
   order = np.asarray(jax.random.permutation(

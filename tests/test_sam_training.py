@@ -12,6 +12,7 @@ import optimizers
 import parallel
 import run_state
 import train
+import train_step
 import validate
 from tests.conftest import small_config
 
@@ -130,8 +131,8 @@ def test_batchnorm_statistics_come_from_the_chosen_pass():
 
   def step(choice):
     config.sam_batchnorm_stats = choice
-    return jax.jit(lambda s: train.sam_step_gradient(s, images, labels,
-                                                     config, 0.5))(state)
+    return jax.jit(lambda s: train_step.sam_step_gradient(
+        s, images, labels, config, 0.5, 0.1))(state)
 
   clean_grads, (_, _, clean_stats) = step('clean')
   perturbed_grads, (_, _, perturbed_stats) = step('perturbed')

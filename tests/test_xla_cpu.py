@@ -11,7 +11,7 @@ import models
 import optimizers
 import parallel
 import run_state
-import train
+import train_step
 import xla_cpu
 from tests.conftest import small_config
 
@@ -57,8 +57,8 @@ def test_the_step_without_ynnpack_convolutions_is_the_same_step(
   for with_options in (True, False):
     if not with_options:  # The same step with XLA's defaults.
       monkeypatch.setattr(xla_cpu, 'compiler_options', lambda config: {})
-    chunk = train.make_train_chunk(config, data, mesh, use_sam=True)
-    active = train.all_replicas(config)
+    chunk = train_step.make_train_chunk(config, data, mesh, use_sam=True)
+    active = train_step.all_replicas(config)
     compiled = chunk.lower(state, inputs, steps, active).compile()
     programs.append(compiled.as_text())
     results.append(jax.device_get(compiled(

@@ -1,0 +1,183 @@
+"""The training step and its dispatch: SGD or a SAM variant on each
+device's batch, several steps per call from Python, replicas side by side.
+
+Data parallelism is written pmap-style, as per-device code with explicit
+collectives, using `jax.shard_map` (which `jax.pmap` itself is built on since
+JAX 0.8, and which JAX recommends for new code). The state is replicated;
+each device computes gradients on its slice of the global batch (for SAM,
+the ascent too) and `lax.pmean` averages them. One call from Python runs up to
+`config.steps_per_dispatch` steps inside a `lax.fori_loop`, drawing batches
+on device (see on_device.OnDeviceTrainData), so neither host-to-device
+copies nor the Python loop sit between steps. Metrics are summed on device
+and read once per epoch.
+"""
+
+import functools
+from typing import Any, Callable
+
+import jax
+from jax import lax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+import evaluation
+from input_pipeline import feeding
+import optimizers
+import parallel
+import run_state
+import sam
+import tasks
+import xla_cpu
+
+PyTree = Any
+
+
+def sam_step_gradient(state: run_state.TrainState, images: jax.Array,
+                      labels: jax.Array, config: ml_collections.ConfigDict,
+                      rho: float | jax.Array, learning_rate: jax.Array
+                      ) -> tuple[PyTree, tuple[Any, ...]]:
+  """The SAM variant's gradient on this device's batch (config.sam_variant,
+  see the sam package), and (losses, logits, BN stats).
+
+  With config.sam_m = 0 the ascent sees the whole device batch. Otherwise the
+  batch is split into micro-batches of sam_m examples, each takes its own
+  ascent (vectorized with vmap) and their descent gradients are averaged:
+  m-sharpness. Micro-batches are contiguous slices of the global batch, so
+  the result does not depend on the number of devices.
+  """
+  variant = sam.get(config.sam_variant)
+
+  def gradient(images, labels):
+    grads, clean, perturbed = variant.gradient(sam.Oracle(
+        grad_fn=functools.partial(run_state.loss_gradient, state, images,
+                                  labels),
+        params=state.params, rho=rho, config=config, step=state.step,
+        learning_rate=learning_rate))
+    (losses, logits, clean_stats), (_, _, perturbed_stats) = clean, perturbed
+    stats = (perturbed_stats if config.sam_batchnorm_stats == 'perturbed' else
+             clean_stats)
+    return grads, (losses, logits, stats)
+
+  if not config.sam_m:
+    return gradient(images, labels)
+  micro = lambda x: x.reshape((-1, config.sam_m) + x.shape[1:])
+  grads, (losses, logits, stats) = jax.vmap(gradient)(micro(images),
+                                                      micro(labels))
+  mean = lambda tree: jax.tree.map(lambda x: x.mean(0), tree)
+  return mean(grads), (losses.reshape(-1), logits.reshape(
+      (-1,) + logits.shape[2:]), mean(stats))
+
+
+def train_step(state: run_state.TrainState, batch: dict[str, jax.Array], *,
+               config: ml_collections.ConfigDict, use_sam: bool,
+               rho: float | jax.Array,
+               schedule: Callable[[jax.Array], jax.Array]
+               ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
+  """One SGD or SAM step on this device's batch; runs inside shard_map."""
+  images, labels = batch['images'], batch['labels']
+  if use_sam:
+    grads, (losses, logits, batch_stats) = sam_step_gradient(
+        state, images, labels, config, rho, schedule(state.step))
+  else:
+    grads, (losses, logits, batch_stats) = run_state.loss_gradient(
+        state, images, labels, state.params)
+  grads = parallel.device_mean(grads)
+  # Each device normalized with its own batch; averaging the running
+  # statistics keeps the devices' copies identical.
+  batch_stats = parallel.device_mean(batch_stats)
+  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  # Metrics come from the unperturbed pass.
+  correct = state.task.correct(logits, labels)
+  flipped = batch.get('flipped', jnp.zeros(labels.shape[0], bool))
+  metrics = tasks.metric_sums(state.task, losses, logits, labels,
+                              jnp.ones(labels.shape[0], bool))
+  metrics.update(correct_flipped=jnp.sum(jnp.where(flipped, correct, 0)),
+                 count_flipped=jnp.sum(flipped.astype(jnp.int32)))
+  return state, metrics
+
+
+def zero_metrics() -> dict[str, jax.Array]:
+  """Zero sums of the training metrics (evaluation's plus flipped labels)."""
+  return dict(evaluation.zero_sums(), correct_flipped=jnp.float32(0),
+              count_flipped=jnp.int32(0))
+
+
+def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:
+  """The `active` argument of make_train_chunk's function that trains every
+  replica."""
+  return np.ones(config.num_replicas, bool)
+
+
+def _frozen_unless(active: jax.Array, new: run_state.TrainState,
+                   old: run_state.TrainState,
+                   metrics: dict[str, jax.Array]
+                   ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
+  """One replica's step, or, unless `active`, its state unchanged (bar the
+  step counter, which replicas share) and zero metrics."""
+  keep = lambda new, old: jnp.where(active, new, old)
+  state = new.replace(params=jax.tree.map(keep, new.params, old.params),
+                      opt_state=jax.tree.map(keep, new.opt_state,
+                                             old.opt_state),
+                      batch_stats=jax.tree.map(keep, new.batch_stats,
+                                               old.batch_stats))
+  return state, jax.tree.map(lambda m: jnp.where(active, m, 0), metrics)
+
+
+def make_train_chunk(config: ml_collections.ConfigDict,
+                     data: feeding.TrainFeeder, mesh: jax.sharding.Mesh,
+                     use_sam: bool) -> Callable[..., Any]:
+  """(state, inputs, num_steps, active) -> (state, summed metrics), on all
+  devices.
+
+  `data.device_batch(inputs, index, step)` returns this device's batch for
+  the `index`-th step of the dispatch (global step `step`). `num_steps` is a
+  traced value, so a shorter last dispatch of an epoch does not recompile.
+  With xla_cpu.steps_per_dispatch(config) == 1 a dispatch is one step, no
+  loop. With several replicas the state is stacked and every step is
+  vmapped over it; `active` (one bool per replica, all_replicas(config) to
+  train all) leaves a replica whose loss diverged as it is.
+  """
+  num_replicas = config.num_replicas
+  rhos = jnp.asarray([c.rho for c in run_state.replica_configs(config)],
+                     jnp.float32)
+  # The base optimizer's learning rate, for the variants that read it.
+  schedule = optimizers.create_learning_rate_schedule(config,
+                                                      data.steps_per_epoch)
+
+  def replica_step(index, state, inputs, rho, active):
+    batch = data.device_batch(inputs, index, state.step)
+    new, metrics = train_step(state, batch, config=config, use_sam=use_sam,
+                              rho=rho, schedule=schedule)
+    if num_replicas == 1:
+      return new, metrics
+    return _frozen_unless(active, new, state, metrics)
+
+  def chunk(state, inputs, num_steps, active):
+    if num_replicas == 1:
+      inputs = parallel.select_replica(inputs, data.replica_axes, 0)
+      active = active[0]
+
+    def body(index, carry):
+      state, totals = carry
+      step = parallel.over_replicas(functools.partial(replica_step, index),
+                                    num_replicas,
+                                    (0, data.replica_axes, 0, 0))
+      state, metrics = step(state, inputs,
+                            rhos if num_replicas > 1 else config.rho, active)
+      return state, jax.tree.map(jnp.add, totals, metrics)
+
+    zeros = parallel.over_replicas(lambda _: zero_metrics(), num_replicas,
+                                   0)(rhos)
+    carry = (state, zeros)
+    if xla_cpu.steps_per_dispatch(config) == 1:
+      state, totals = body(0, carry)
+    else:
+      state, totals = lax.fori_loop(0, num_steps, body, carry)
+    return state, parallel.device_sum(totals)
+
+  replicated = parallel.REPLICATED
+  return parallel.jit_shard(
+      chunk, mesh, (replicated, data.input_specs, replicated, replicated),
+      (replicated, replicated), donate_argnums=(0,),
+      compiler_options=xla_cpu.compiler_options(config))
