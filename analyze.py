@@ -61,8 +61,8 @@ from analysis import plots
 from analysis import results as analysis_results
 import cli
 import compilation_cache
-import distributed
 from configs import default
+import distributed
 from input_pipeline import sources
 import parallel
 import run_log
@@ -76,22 +76,37 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """The command line's flags (defined when run as a script, so that tests
   can import this module beside others that define --workdir)."""
-  flags.DEFINE_string('workdir', None, 'The run to analyze (a workdir of '
-                      'main.py; results go to WORKDIR/analysis), or a '
-                      "sweep's directory: each finished run in it.")
-  flags.DEFINE_string('interpolate_to', None, 'Another run of the same model '
-                      'and dataset: also plot the loss along the straight line '
-                      'between the two runs\' weights.')
+  flags.DEFINE_string(
+      'workdir',
+      None,
+      'The run to analyze (a workdir of '
+      'main.py; results go to WORKDIR/analysis), or a '
+      "sweep's directory: each finished run in it.",
+  )
+  flags.DEFINE_string(
+      'interpolate_to',
+      None,
+      'Another run of the same model '
+      'and dataset: also plot the loss along the straight line '
+      "between the two runs' weights.",
+  )
   config_flags.DEFINE_config_dict(
-      'config', default.get_config(), 'Analysis settings: override '
+      'config',
+      default.get_config(),
+      'Analysis settings: override '
       '--config.analysis.KEY=VALUE (keys in configs/default.py). Other keys '
-      'come from the run.', lock_config=True)
+      'come from the run.',
+      lock_config=True,
+  )
   flags.mark_flags_as_required(['workdir'])
   distributed.define_flags()
 
 
-def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
-                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+def analysis_config(
+    workdir: str,
+    flag_config: ml_collections.ConfigDict,
+    overrides: dict[str, Any],
+) -> ml_collections.ConfigDict:
   """The run's config with the command line's analysis settings.
 
   Args:
@@ -109,12 +124,14 @@ def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
     raise validate.ConfigError(
         f'--config.{outside[0]} cannot be set: analyze.py takes only '
         f'--config.analysis.* settings; the rest comes from {workdir}/'
-        'config.json')
+        'config.json'
+    )
   # The run's own analysis block (the defaults, for a run from before a
   # key), then the command line's settings.
   settings = default.get_config().analysis.to_dict()
-  settings.update(config.get('analysis', {}).to_dict()
-                  if 'analysis' in config else {})
+  settings.update(
+      config.get('analysis', {}).to_dict() if 'analysis' in config else {}
+  )
   for key in overrides:
     name = key.split('.', 1)[1]
     settings[name] = flag_config.analysis[name]
@@ -124,38 +141,51 @@ def analysis_config(workdir: str, flag_config: ml_collections.ConfigDict,
   return config
 
 
-def replicas(config: ml_collections.ConfigDict,
-             state: run_state.TrainState) -> list[run_state.TrainState]:
+def replicas(
+    config: ml_collections.ConfigDict, state: run_state.TrainState
+) -> list[run_state.TrainState]:
   """The run's models: one, or each of its stacked replicas."""
   if config.num_replicas == 1:
     return [state]
   return [parallel.replica(state, r) for r in range(config.num_replicas)]
 
 
-def check_interpolable(workdir: str, config: ml_collections.ConfigDict,
-                       states: list[run_state.TrainState], other_dir: str,
-                       other_config: ml_collections.ConfigDict,
-                       others: list[run_state.TrainState]) -> None:
+def check_interpolable(
+    workdir: str,
+    config: ml_collections.ConfigDict,
+    states: list[run_state.TrainState],
+    other_dir: str,
+    other_config: ml_collections.ConfigDict,
+    others: list[run_state.TrainState],
+) -> None:
   """Raises validate.ConfigError unless the runs share parameter shapes and
   dataset (the path is evaluated on the first run's data), and the other
   run has one replica or as many as this one (paired in order)."""
   shapes = lambda s: jax.tree.map(np.shape, s.params)
-  if (config.dataset != other_config.dataset or
-      jax.tree.structure(states[0].params) !=
-      jax.tree.structure(others[0].params) or
-      shapes(states[0]) != shapes(others[0])):
+  if (
+      config.dataset != other_config.dataset
+      or jax.tree.structure(states[0].params)
+      != jax.tree.structure(others[0].params)
+      or shapes(states[0]) != shapes(others[0])
+  ):
     raise validate.ConfigError(
         f'cannot interpolate between {workdir} and {other_dir}: they differ '
-        'in model or dataset')
+        'in model or dataset'
+    )
   if len(others) not in (1, len(states)):
     raise validate.ConfigError(
         f'cannot interpolate between {workdir} and {other_dir}: '
-        f'{len(others)} replicas cannot be paired with {len(states)}')
+        f'{len(others)} replicas cannot be paired with {len(states)}'
+    )
 
 
-def write_outputs(outdir: epath.Path, results: dict[str, Any],
-                  arrays: dict[str, Any], run_name: str,
-                  other_name: str | None) -> None:
+def write_outputs(
+    outdir: epath.Path,
+    results: dict[str, Any],
+    arrays: dict[str, Any],
+    run_name: str,
+    other_name: str | None,
+) -> None:
   """analysis.json, the raw grids (.npz) and the figures."""
   outdir.mkdir(parents=True, exist_ok=True)
   for name, grids in arrays.items():
@@ -163,29 +193,52 @@ def write_outputs(outdir: epath.Path, results: dict[str, Any],
       np.savez(f, **grids)
   if 'spectral_density' in arrays:
     density = arrays['spectral_density']
-    plots.lines(outdir / 'spectral_density.png', density['eigenvalues'],
-                {'SLQ': density['density']}, 'eigenvalue', 'density',
-                f'Hessian eigenvalue density ({run_name})', log_y=True)
+    plots.lines(
+        outdir / 'spectral_density.png',
+        density['eigenvalues'],
+        {'SLQ': density['density']},
+        'eigenvalue',
+        'density',
+        f'Hessian eigenvalue density ({run_name})',
+        log_y=True,
+    )
   if 'landscape_1d' in arrays:
     line = arrays['landscape_1d']
-    plots.lines(outdir / 'landscape_1d.png', line['alphas'],
-                {'loss': line['loss']}, 'alpha (filter-normalized direction)',
-                'training loss', f'1D loss landscape ({run_name})')
+    plots.lines(
+        outdir / 'landscape_1d.png',
+        line['alphas'],
+        {'loss': line['loss']},
+        'alpha (filter-normalized direction)',
+        'training loss',
+        f'1D loss landscape ({run_name})',
+    )
     plane = arrays['landscape_2d']
     for kind, plot in (('contour', plots.contour), ('surface', plots.surface)):
-      plot(outdir / f'landscape_2d_{kind}.png', plane['alphas'],
-           plane['betas'], plane['loss'], f'2D loss landscape ({run_name})')
+      plot(
+          outdir / f'landscape_2d_{kind}.png',
+          plane['alphas'],
+          plane['betas'],
+          plane['loss'],
+          f'2D loss landscape ({run_name})',
+      )
   if 'interpolation' in arrays:
     path = arrays['interpolation']
-    plots.lines(outdir / 'interpolation.png', path['ts'],
-                {'loss': path['loss']},
-                f't (0 = {run_name}, 1 = {other_name})', 'training loss',
-                f'Linear interpolation, {run_name} to {other_name}')
+    plots.lines(
+        outdir / 'interpolation.png',
+        path['ts'],
+        {'loss': path['loss']},
+        f't (0 = {run_name}, 1 = {other_name})',
+        'training loss',
+        f'Linear interpolation, {run_name} to {other_name}',
+    )
   (outdir / 'analysis.json').write_text(json.dumps(results, indent=2) + '\n')
 
 
-def run(workdir: str, config: ml_collections.ConfigDict,
-        interpolate_to: str | None = None) -> list[dict[str, Any]]:
+def run(
+    workdir: str,
+    config: ml_collections.ConfigDict,
+    interpolate_to: str | None = None,
+) -> list[dict[str, Any]]:
   """Analyzes `workdir`'s newest checkpoint; returns analysis.json's content
   for each replica (one for most runs).
 
@@ -202,41 +255,60 @@ def run(workdir: str, config: ml_collections.ConfigDict,
   if interpolate_to:
     other_config, other, _ = run_state.load_checkpoint(interpolate_to)
     others = replicas(other_config, other)
-    check_interpolable(workdir, config, states, interpolate_to, other_config,
-                       others)
+    check_interpolable(
+        workdir, config, states, interpolate_to, other_config, others
+    )
     others = others * (len(states) // len(others))
-  analyzers = measure.replica_analyzers(run_state.replica_configs(config),
-                                         parallel.create_mesh())
+  analyzers = measure.replica_analyzers(
+      run_state.replica_configs(config), parallel.create_mesh()
+  )
   all_results = []
   for replica, (analyzer, single, other) in enumerate(
-      zip(analyzers, states, others)):
+      zip(analyzers, states, others)
+  ):
     results, arrays = analysis_results.full_analysis(analyzer, single, other)
     logdir = rundir.replica_dirs(epath.Path(workdir), len(states))[replica]
-    results = {'workdir': str(workdir), 'replica': replica,
-               'epoch': progress['epoch'], 'interpolate_to': interpolate_to,
-               **results}
+    results = {
+        'workdir': str(workdir),
+        'replica': replica,
+        'epoch': progress['epoch'],
+        'interpolate_to': interpolate_to,
+        **results,
+    }
     outdir = logdir / 'analysis'
-    results = merged(rundir.read_json(outdir / 'analysis.json'), results,
-                     config.analysis.parts)
+    results = merged(
+        rundir.read_json(outdir / 'analysis.json'),
+        results,
+        config.analysis.parts,
+    )
     if jax.process_index() == 0:
       name = epath.Path(workdir).name
-      write_outputs(outdir, results, arrays,
-                    f'{name}, replica {replica}' if len(states) > 1 else name,
-                    interpolate_to and epath.Path(interpolate_to).name)
+      write_outputs(
+          outdir,
+          results,
+          arrays,
+          f'{name}, replica {replica}' if len(states) > 1 else name,
+          interpolate_to and epath.Path(interpolate_to).name,
+      )
       write_scalars(outdir, results)
     all_results.append(results)
   return all_results
 
 
-def merged(previous: Any, results: dict[str, Any],
-           parts: Sequence[str]) -> dict[str, Any]:
+def merged(
+    previous: Any, results: dict[str, Any], parts: Sequence[str]
+) -> dict[str, Any]:
   """`results` (of analysis.parts `parts`) with the parts an earlier
   analysis measured and this one did not: a narrower re-analysis adds to
   analysis.json instead of erasing it. results['parts'] says, for each part,
   the step and settings it was measured with."""
-  results = dict(results, parts={
-      part: {'step': results['step'], 'settings': results['settings']}
-      for part in parts})
+  results = dict(
+      results,
+      parts={
+          part: {'step': results['step'], 'settings': results['settings']}
+          for part in parts
+      },
+  )
   if not isinstance(previous, dict):
     return results
   for part, measured in previous.get('parts', {}).items():
@@ -288,18 +360,26 @@ def status(workdir: str, config: ml_collections.ConfigDict) -> str:
     # Analyses from before per-part records measured every part at once.
     measured = done.get('parts') or {
         part: {'step': done.get('step'), 'settings': done.get('settings')}
-        for part in (done.get('settings') or {}).get('parts', ())}
+        for part in (done.get('settings') or {}).get('parts', ())
+    }
     for part in config.analysis.parts:
       record = measured.get(part) or {}
-      if record.get('step') != steps or {
-          k: v for k, v in (record.get('settings') or {}).items()
-          if k != 'parts'} != settings:
+      if (
+          record.get('step') != steps
+          or {
+              k: v
+              for k, v in (record.get('settings') or {}).items()
+              if k != 'parts'
+          }
+          != settings
+      ):
         return 'finished'
   return 'analyzed'
 
 
-def analyze_sweep(runs: list[str], overrides: dict[str, Any]
-                  ) -> list[dict[str, Any]]:
+def analyze_sweep(
+    runs: list[str], overrides: dict[str, Any]
+) -> list[dict[str, Any]]:
   """Analyzes each finished run of a sweep not yet analyzed with these
   settings; prints what it skips."""
   all_results = []
@@ -318,38 +398,51 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   # Orbax logs every checkpoint read at INFO.
   logging.get_absl_handler().addFilter(
-      lambda record: record.levelno >= python_logging.WARNING or
-      '/orbax/' not in record.pathname)
+      lambda record: record.levelno >= python_logging.WARNING
+      or '/orbax/' not in record.pathname
+  )
   try:
     distributed.initialize()
     workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
-    interpolate_to = (cli.absolute_path(FLAGS.interpolate_to,
-                                        '--interpolate_to')
-                      if FLAGS.interpolate_to is not None else None)
+    interpolate_to = (
+        cli.absolute_path(FLAGS.interpolate_to, '--interpolate_to')
+        if FLAGS.interpolate_to is not None
+        else None
+    )
     overrides = config_flags.get_override_values(FLAGS['config'])
     runs = sweep_runs(workdir)
     if runs and interpolate_to:
       raise validate.ConfigError('--interpolate_to needs a run, not a sweep')
-    config = analysis_config(runs[0] if runs else workdir, FLAGS.config,
-                             overrides)
+    config = analysis_config(
+        runs[0] if runs else workdir, FLAGS.config, overrides
+    )
     compilation_cache.enable(config.get('compilation_cache_dir'))
-    all_results = (analyze_sweep(runs, overrides) if runs else
-                   run(workdir, config, interpolate_to))
+    all_results = (
+        analyze_sweep(runs, overrides)
+        if runs
+        else run(workdir, config, interpolate_to)
+    )
   except (validate.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   for results in all_results:
-    logging.info('%s, replica %d, step %d: loss %.4f; %s; seconds: %s',
-                 results['workdir'], results['replica'], results['step'],
-                 results['loss'], ', '.join(
-                     f'{name} {value:.4g}' for name, value in
-                     analysis_results.scalars(results).items()),
-                 json.dumps({k: round(v, 2)
-                             for k, v in results['seconds'].items()}))
+    logging.info(
+        '%s, replica %d, step %d: loss %.4f; %s; seconds: %s',
+        results['workdir'],
+        results['replica'],
+        results['step'],
+        results['loss'],
+        ', '.join(
+            f'{name} {value:.4g}'
+            for name, value in analysis_results.scalars(results).items()
+        ),
+        json.dumps({k: round(v, 2) for k, v in results['seconds'].items()}),
+    )
 
 
 if __name__ == '__main__':
   cli.refuse_unknown_overrides(sys.argv, default.get_config())
   define_flags()
   jax.config.config_with_absl()
-  app.run(main, flags_parser=cli.flags_parser(
-      lambda argv: default.get_config()))
+  app.run(
+      main, flags_parser=cli.flags_parser(lambda argv: default.get_config())
+  )

@@ -16,8 +16,7 @@ from ml_collections import config_flags
 import config_util
 import outcomes
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1,
-                signal.SIGUSR2)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def fail(message: str, now: bool = False) -> NoReturn:
@@ -91,20 +90,22 @@ def _config_overrides(argv: Sequence[str], name: str) -> dict[str, str]:
   overrides = {}
   for arg in argv:
     if arg.startswith(prefix):
-      key, _, value = arg[len(prefix):].partition('=')
+      key, _, value = arg[len(prefix) :].partition('=')
       overrides[key] = value
   return overrides
 
 
 def _flag_value(argv: Sequence[str], name: str) -> str | None:
   """The value of --NAME=VALUE on a command line (the last one wins)."""
-  values = [arg.partition('=')[2] for arg in argv
-            if arg.startswith(f'--{name}=')]
+  values = [
+      arg.partition('=')[2] for arg in argv if arg.startswith(f'--{name}=')
+  ]
   return values[-1] if values else None
 
 
-def check_override_keys(overrides: Mapping[str, str],
-                        config: ml_collections.ConfigDict) -> None:
+def check_override_keys(
+    overrides: Mapping[str, str], config: ml_collections.ConfigDict
+) -> None:
   """Refuses an override of a key that `config` does not have."""
   for key in overrides:
     error = config_util.unknown_key_error(key, config)
@@ -115,15 +116,17 @@ def flag_error_line(error: Exception) -> str:
   """A flag's error in one line. ml_collections reports a config file that
   fails as 'flag --config=F: Error whilst parsing config file:' followed by
   the traceback: the first line and the exception's (the last) are kept."""
-  lines = [line.strip() for line in str(error).strip().splitlines()
-           if line.strip()]
+  lines = [
+      line.strip() for line in str(error).strip().splitlines() if line.strip()
+  ]
   if len(lines) > 1 and 'Traceback' in str(error):
     return f'{lines[0]} {lines[-1]}'
   return lines[0] if lines else type(error).__name__
 
 
-def load_config_file(config_file: str, overrides: Mapping[str, str],
-                     complete: bool = True) -> ml_collections.ConfigDict:
+def load_config_file(
+    config_file: str, overrides: Mapping[str, str], complete: bool = True
+) -> ml_collections.ConfigDict:
   """The config that `--config=config_file --config.KEY=VALUE ...` gives.
 
   Uses the parser of main.py (ml_collections' config_flags), so a value it
@@ -132,15 +135,20 @@ def load_config_file(config_file: str, overrides: Mapping[str, str],
   file requires (config_dict.placeholder(T, required=True)) and did not get.
   """
   path = config_file.split(':')[0]
-  config_util.require(os.path.isfile(path),
-                      f'config file {path} does not exist')
+  config_util.require(
+      os.path.isfile(path), f'config file {path} does not exist'
+  )
 
   def parse(overrides):
-    argv = ['main.py', f'--config={config_file}',
-            *(f'--config.{key}={value}' for key, value in overrides.items())]
+    argv = [
+        'main.py',
+        f'--config={config_file}',
+        *(f'--config.{key}={value}' for key, value in overrides.items()),
+    ]
     flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_file('config', config_file,
-                                    flag_values=flag_values, sys_argv=argv)
+    config_flags.DEFINE_config_file(
+        'config', config_file, flag_values=flag_values, sys_argv=argv
+    )
     try:
       flag_values(argv)
     except flags.Error as e:
@@ -148,14 +156,16 @@ def load_config_file(config_file: str, overrides: Mapping[str, str],
     except SyntaxError as e:  # The config file itself.
       raise config_util.ConfigError(
           f'config file {e.filename or path} does not parse: line '
-          f'{e.lineno}: {e.msg}') from e
+          f'{e.lineno}: {e.msg}'
+      ) from e
     except Exception as e:  # pylint: disable=broad-except
       # Raised by the config file's code, e.g. get_config('forty') for an
       # argument it reads as a number.
       lines = str(e).strip().splitlines()
       raise config_util.ConfigError(
           f'config file {config_file} fails: {type(e).__name__}'
-          f'{": " + lines[0] if lines else ""}') from e
+          f'{": " + lines[0] if lines else ""}'
+      ) from e
     return flag_values.config
 
   check_override_keys(overrides, parse({}))
@@ -163,18 +173,24 @@ def load_config_file(config_file: str, overrides: Mapping[str, str],
   # Imported here: configs.default is what every config builds on, but the
   # other entry points' flags do not need it.
   from configs import default  # pylint: disable=g-import-not-at-top
-  missing = (config_util.missing_values(config, default.get_config())
-             if complete else [])
+
+  missing = (
+      config_util.missing_values(config, default.get_config())
+      if complete
+      else []
+  )
   config_util.require(
-      not missing, f'config file {path} needs {", ".join(missing)}: give it '
-      f'as the config\'s argument (--config={path}:VALUE) or as '
-      f'--config.{missing[0] if missing else ""}=VALUE')
+      not missing,
+      f'config file {path} needs {", ".join(missing)}: give it '
+      f"as the config's argument (--config={path}:VALUE) or as "
+      f'--config.{missing[0] if missing else ""}=VALUE',
+  )
   return config
 
 
-def flags_parser(reference: Callable[[Sequence[str]],
-                                     ml_collections.ConfigDict | None]
-                 ) -> Callable[[list[str]], list[str]]:
+def flags_parser(
+    reference: Callable[[Sequence[str]], ml_collections.ConfigDict | None],
+) -> Callable[[list[str]], list[str]]:
   """A flags parser for absl.app.run that fails with one line, not a
   traceback, on an unknown config key (naming the closest ones), an
   unparsable value or a missing config file.
@@ -204,8 +220,9 @@ def flags_parser(reference: Callable[[Sequence[str]],
   return parse
 
 
-def refuse_unknown_overrides(argv: Sequence[str],
-                             config: ml_collections.ConfigDict) -> None:
+def refuse_unknown_overrides(
+    argv: Sequence[str], config: ml_collections.ConfigDict
+) -> None:
   """Fails with one line if a --config.KEY override names a key `config`
   lacks: for an entry point whose config flag reads the overrides as it is
   defined (DEFINE_config_dict), before flags_parser could check them."""
@@ -240,8 +257,11 @@ class StopRequest:
       return
     if self.signal is None:
       self.signal = signum
-      logging.warning('Received %s: stopping after the current dispatch, '
-                      'with a checkpoint.', signal.Signals(signum).name)
+      logging.warning(
+          'Received %s: stopping after the current dispatch, '
+          'with a checkpoint.',
+          signal.Signals(signum).name,
+      )
 
   def requested(self) -> bool:
     return self.signal is not None

@@ -18,7 +18,9 @@ def require(condition: bool, message: str) -> None:
     raise ConfigError(message)
 
 
-def _flat_keys(config: ml_collections.ConfigDict, prefix: str = '') -> list[str]:
+def _flat_keys(
+    config: ml_collections.ConfigDict, prefix: str = ''
+) -> list[str]:
   """Every key of `config`, nested ones as 'analysis.top_k'."""
   keys = []
   for key, value in config.items():
@@ -28,26 +30,34 @@ def _flat_keys(config: ml_collections.ConfigDict, prefix: str = '') -> list[str]
   return keys
 
 
-def missing_values(config: ml_collections.ConfigDict,
-                   reference: ml_collections.ConfigDict) -> list[str]:
+def missing_values(
+    config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict
+) -> list[str]:
   """The keys a config file leaves to its user: set to an unset placeholder
   (config_dict.placeholder(T), None) where the reference config
   (configs/default.py) has a value, e.g. a fine-tuning config's init_from.
   """
-  return [key for key in config.keys()
-          if config[key] is None and reference.get(key) is not None]
+  return [
+      key
+      for key in config.keys()
+      if config[key] is None and reference.get(key) is not None
+  ]
 
 
-def unknown_key_error(key: str, config: ml_collections.ConfigDict
-                      ) -> str | None:
+def unknown_key_error(
+    key: str, config: ml_collections.ConfigDict
+) -> str | None:
   """None if `key` ('a' or 'a.b') is in `config`, else the error to show,
   with the closest known keys as suggestions."""
   known = _flat_keys(config)
   if key in known:
     return None
   close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-  hint = (f'; did you mean {" or ".join(close)}?' if close else
-          '; see configs/default.py for every key')
+  hint = (
+      f'; did you mean {" or ".join(close)}?'
+      if close
+      else '; see configs/default.py for every key'
+  )
   return f'unknown config key {key!r}{hint}'
 
 
@@ -57,12 +67,16 @@ def _is_number(value: Any) -> bool:
 
 def format_names(names: tuple[str, ...]) -> str:
   """('a', 'b') as the command line takes it: "('a','b')"."""
-  return '(' + ','.join(repr(n) for n in names) + (',)' if len(names) == 1
-                                                    else ')')
+  return (
+      '('
+      + ','.join(repr(n) for n in names)
+      + (',)' if len(names) == 1 else ')')
+  )
 
 
-def _type_error(key: str, value: Any, default: Any,
-                expected: type) -> str | None:
+def _type_error(
+    key: str, value: Any, default: Any, expected: type
+) -> str | None:
   """Why `value` cannot stand for a key whose default is `default` (of type
   `expected`), or None if it can."""
   if expected is bool:
@@ -73,24 +87,31 @@ def _type_error(key: str, value: Any, default: Any,
     ok, what = _is_number(value), 'a number'
   elif expected is str:
     ok, what = isinstance(value, str), 'a string'
-  elif expected is tuple and default and all(isinstance(v, str)
-                                            for v in default):
+  elif (
+      expected is tuple and default and all(isinstance(v, str) for v in default)
+  ):
     ok = isinstance(value, (tuple, list)) and all(
-        isinstance(v, str) for v in value)
+        isinstance(v, str) for v in value
+    )
     what = f"a tuple of names, e.g. '{format_names(default)}'"
   elif expected is tuple:
     integers = bool(default) and all(isinstance(v, int) for v in default)
     ok = isinstance(value, (tuple, list)) and all(
-        _is_number(v) and (not integers or int(v) == v) for v in value)
+        _is_number(v) and (not integers or int(v) == v) for v in value
+    )
     what = f'a tuple of {"integers" if integers else "numbers"}, e.g. ' + (
-        "'(300,100)'" if integers else "'(0.5,0.75)'")
+        "'(300,100)'" if integers else "'(0.5,0.75)'"
+    )
   else:
     return None
   return None if ok else f'{key} must be {what}, got {value!r}'
 
 
-def check_types(config: ml_collections.ConfigDict,
-                reference: ml_collections.ConfigDict, prefix: str = '') -> None:
+def check_types(
+    config: ml_collections.ConfigDict,
+    reference: ml_collections.ConfigDict,
+    prefix: str = '',
+) -> None:
   """Raises ConfigError if a key's value does not have the type of its
   default in `reference` (configs/default.py): the command line parses a
   value by that type, but a config file can set anything."""

@@ -23,7 +23,8 @@ import numpy as np
 OFF = 'off'
 ROOT = os.path.join(
     os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
-    'sam-overparam')
+    'sam-overparam',
+)
 
 
 def directory(variable: str, name: str) -> str | None:
@@ -35,13 +36,14 @@ def directory(variable: str, name: str) -> str | None:
 
 def digest(fields: dict[str, Any]) -> str:
   """A file name for the content that `fields` (JSON values) determine."""
-  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()
-                        ).hexdigest()[:32]
+  return hashlib.sha256(
+      json.dumps(fields, sort_keys=True).encode()
+  ).hexdigest()[:32]
 
 
-def cached_arrays(path: str | None, key: str,
-                  make: Callable[[], dict[str, np.ndarray]]
-                  ) -> dict[str, np.ndarray]:
+def cached_arrays(
+    path: str | None, key: str, make: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
   """The arrays `make()` returns, from `path`/`key`.npz if it holds them
   (else made and stored); `path` None: always made, nothing stored."""
   if path is None:
@@ -56,8 +58,9 @@ def cached_arrays(path: str | None, key: str,
   partial = None
   try:
     os.makedirs(path, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path, suffix='.tmp',
-                                     delete=False) as f:
+    with tempfile.NamedTemporaryFile(
+        dir=path, suffix='.tmp', delete=False
+    ) as f:
       partial = f.name
       np.savez(f, **arrays)
     os.replace(partial, filename)

@@ -28,37 +28,47 @@ _CLUSTER_SIZE_VARIABLES = ('SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE')
 
 
 def define_flags() -> None:
-  flags.DEFINE_string('coordinator_address', None, 'HOST:PORT of process 0, '
-                      'for a run of several processes started by hand.')
+  flags.DEFINE_string(
+      'coordinator_address',
+      None,
+      'HOST:PORT of process 0, '
+      'for a run of several processes started by hand.',
+  )
   flags.DEFINE_integer('num_processes', None, 'Processes of the run.')
-  flags.DEFINE_integer('process_id', None, 'This process, 0 .. '
-                       'num_processes - 1.')
+  flags.DEFINE_integer(
+      'process_id', None, 'This process, 0 .. ' 'num_processes - 1.'
+  )
 
 
 def _launched_as_several_tasks() -> bool:
-  return any(int(os.environ.get(name, '1')) > 1
-             for name in _CLUSTER_SIZE_VARIABLES)
+  return any(
+      int(os.environ.get(name, '1')) > 1 for name in _CLUSTER_SIZE_VARIABLES
+  )
 
 
 def initialize() -> None:
   """Starts jax.distributed if the run has several processes (see the
   module docstring); raises config_util.ConfigError for an incomplete set
   of flags."""
-  values = {name: flags.FLAGS[name].value
-            for name in ('coordinator_address', 'num_processes',
-                         'process_id')}
+  values = {
+      name: flags.FLAGS[name].value
+      for name in ('coordinator_address', 'num_processes', 'process_id')
+  }
   given = [name for name, value in values.items() if value is not None]
   config_util.require(
-      len(given) in (0, 3), f'--{", --".join(given)} given without --'
-      + ', --'.join(sorted(set(values) - set(given))) +
-      ': give all three of --coordinator_address, --num_processes and '
-      '--process_id, or none')
+      len(given) in (0, 3),
+      f'--{", --".join(given)} given without --'
+      + ', --'.join(sorted(set(values) - set(given)))
+      + ': give all three of --coordinator_address, --num_processes and '
+      '--process_id, or none',
+  )
   if given:
     config_util.require(
-        values['num_processes'] >= 1 and
-        0 <= values['process_id'] < values['num_processes'],
+        values['num_processes'] >= 1
+        and 0 <= values['process_id'] < values['num_processes'],
         f'--process_id={values["process_id"]} must be in 0 .. '
-        f'--num_processes - 1 = {values["num_processes"] - 1}')
+        f'--num_processes - 1 = {values["num_processes"] - 1}',
+    )
     if values['num_processes'] == 1:
       return
   if not given and not _launched_as_several_tasks():
@@ -69,5 +79,6 @@ def initialize() -> None:
     jax.distributed.initialize(**values)
   else:
     jax.distributed.initialize()
-  logging.info('JAX process %d of %d.', jax.process_index(),
-               jax.process_count())
+  logging.info(
+      'JAX process %d of %d.', jax.process_index(), jax.process_count()
+  )

@@ -2,8 +2,9 @@
 and, with several replicas, the one that diverged frozen while the others
 train on."""
 
+from collections.abc import Callable
 import functools
-from typing import Any, Callable
+from typing import Any
 
 from absl import logging
 import jax
@@ -26,8 +27,13 @@ class Diverged(Exception):
   (`others_finished`), or when no replica is left.
   """
 
-  def __init__(self, epoch: int, replicas: list[int], num_replicas: int,
-               others_finished: bool = False):
+  def __init__(
+      self,
+      epoch: int,
+      replicas: list[int],
+      num_replicas: int,
+      others_finished: bool = False,
+  ):
     super().__init__(epoch, replicas)
     self.epoch = epoch
     self.replicas = replicas
@@ -36,19 +42,29 @@ class Diverged(Exception):
     self.kept_step: int | None = None  # The last finite checkpoint's step.
 
   def __str__(self) -> str:
-    which = (f' (replica {", ".join(map(str, self.replicas))})'
-             if self.num_replicas > 1 else '')
+    which = (
+        f' (replica {", ".join(map(str, self.replicas))})'
+        if self.num_replicas > 1
+        else ''
+    )
     if self.others_finished:
-      return (f'the training loss became non-finite from epoch {self.epoch}'
-              f'{which}, frozen at its last finite state; the other '
-              'replicas finished, and each summary.json records its status; '
-              'lower learning_rate (or rho) in a new workdir for the '
-              'diverged ones')
-    kept = (f'the last finite checkpoint (step {self.kept_step}) is kept'
-            if self.kept_step is not None else 'no checkpoint was saved')
-    return (f'the training loss became non-finite in epoch {self.epoch}'
-            f'{which}; {kept} and summary.json records "status": "diverged"; '
-            'lower learning_rate (or rho) in a new workdir')
+      return (
+          f'the training loss became non-finite from epoch {self.epoch}'
+          f'{which}, frozen at its last finite state; the other '
+          'replicas finished, and each summary.json records its status; '
+          'lower learning_rate (or rho) in a new workdir for the '
+          'diverged ones'
+      )
+    kept = (
+        f'the last finite checkpoint (step {self.kept_step}) is kept'
+        if self.kept_step is not None
+        else 'no checkpoint was saved'
+    )
+    return (
+        f'the training loss became non-finite in epoch {self.epoch}'
+        f'{which}; {kept} and summary.json records "status": "diverged"; '
+        'lower learning_rate (or rho) in a new workdir'
+    )
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -56,13 +72,21 @@ def _finite_replicas(tree: PyTree, num_replicas: int) -> jax.Array:
   """Whether each replica's part of a stacked tree is finite: [replicas]
   (a scalar for one)."""
   axes = lambda x: tuple(range(num_replicas > 1, x.ndim))
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x), axis=axes(x))
-                            for x in jax.tree.leaves(tree)]), axis=0)
+  return jnp.all(
+      jnp.stack(
+          [
+              jnp.all(jnp.isfinite(x), axis=axes(x))
+              for x in jax.tree.leaves(tree)
+          ]
+      ),
+      axis=0,
+  )
 
 
 @jax.jit
-def _splice(state: run_state.TrainState, source: run_state.TrainState,
-            take: jax.Array) -> run_state.TrainState:
+def _splice(
+    state: run_state.TrainState, source: run_state.TrainState, take: jax.Array
+) -> run_state.TrainState:
   """`state` with the replicas where `take` holds replaced by `source`'s
   (parameters, optimizer state and BatchNorm statistics)."""
 
@@ -70,9 +94,14 @@ def _splice(state: run_state.TrainState, source: run_state.TrainState,
     where = take.reshape((-1,) + (1,) * (current.ndim - 1))
     return jnp.where(where, replacement, current)
 
-  return state.replace(**{
-      name: jax.tree.map(splice, getattr(state, name), getattr(source, name))
-      for name in ('params', 'opt_state', 'batch_stats')})
+  return state.replace(
+      **{
+          name: jax.tree.map(
+              splice, getattr(state, name), getattr(source, name)
+          )
+          for name in ('params', 'opt_state', 'batch_stats')
+      }
+  )
 
 
 class Guard:
@@ -84,9 +113,13 @@ class Guard:
   keeps it frozen) and the others train on; otherwise Diverged is raised.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict,
-               progress: dict[str, Any], mesh: jax.sharding.Mesh,
-               last_finite: Callable[[], run_state.TrainState]):
+  def __init__(
+      self,
+      config: ml_collections.ConfigDict,
+      progress: dict[str, Any],
+      mesh: jax.sharding.Mesh,
+      last_finite: Callable[[], run_state.TrainState],
+  ):
     self.num_replicas = config.num_replicas
     self.frozen: dict[str, int] = progress.setdefault('frozen', {})
     self._replicated = jax.NamedSharding(mesh, parallel.REPLICATED)
@@ -96,21 +129,26 @@ class Guard:
   def _place(self) -> jax.Array:
     """Which replicas train, on the devices (make_train_chunk's `active`)."""
     return jax.device_put(
-        np.array([str(r) not in self.frozen
-                  for r in range(self.num_replicas)]), self._replicated)
+        np.array([str(r) not in self.frozen for r in range(self.num_replicas)]),
+        self._replicated,
+    )
 
   def check(self, values: jax.Array, epoch: int) -> None:
     """Raises Diverged if a training replica's value (a loss) is not
     finite; waits for the values only, not for work dispatched after
     them."""
     values = np.ravel(np.asarray(jax.device_get(values), np.float64))
-    bad = [r for r, v in enumerate(values)
-           if not np.isfinite(v) and str(r) not in self.frozen]
+    bad = [
+        r
+        for r, v in enumerate(values)
+        if not np.isfinite(v) and str(r) not in self.frozen
+    ]
     if bad:
       raise Diverged(epoch + 1, bad, self.num_replicas)
 
-  def freeze(self, state: run_state.TrainState,
-             diverged: Diverged) -> run_state.TrainState:
+  def freeze(
+      self, state: run_state.TrainState, diverged: Diverged
+  ) -> run_state.TrainState:
     """`state` with the replicas that diverged frozen, or Diverged raised
     when none would be left to train."""
     if len(self.frozen) + len(diverged.replicas) >= self.num_replicas:
@@ -120,14 +158,18 @@ class Guard:
     for replica in diverged.replicas:
       self.frozen[str(replica)] = diverged.epoch
     self.active = self._place()
-    logging.warning('The training loss of replica %s became non-finite in '
-                    'epoch %d: frozen at its last finite state, recorded as '
-                    'diverged; the other replicas train on.',
-                    ', '.join(map(str, diverged.replicas)), diverged.epoch)
+    logging.warning(
+        'The training loss of replica %s became non-finite in '
+        'epoch %d: frozen at its last finite state, recorded as '
+        'diverged; the other replicas train on.',
+        ', '.join(map(str, diverged.replicas)),
+        diverged.epoch,
+    )
     return state
 
-  def checked(self, state: run_state.TrainState, values: jax.Array,
-              epoch: int) -> run_state.TrainState:
+  def checked(
+      self, state: run_state.TrainState, values: jax.Array, epoch: int
+  ) -> run_state.TrainState:
     """check, and freeze what diverged."""
     try:
       self.check(values, epoch)
@@ -135,8 +177,9 @@ class Guard:
       return self.freeze(state, e)
     return state
 
-  def checked_weights(self, state: run_state.TrainState,
-                      epoch: int) -> run_state.TrainState:
+  def checked_weights(
+      self, state: run_state.TrainState, epoch: int
+  ) -> run_state.TrainState:
     """checked on the weights themselves (a loss can be finite at
     non-finite weights, e.g. behind a ReLU)."""
     finite = _finite_replicas(state.params, self.num_replicas)

@@ -3,7 +3,8 @@ task's loss and accuracy summed on device, and, for a task whose metric
 needs the whole set (ogbg-molpcba's mean average precision), every
 example's logits gathered for `tasks.Task.set_metrics`."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from jax import lax
@@ -24,12 +25,16 @@ PyTree = Any
 
 def zero_sums() -> dict[str, jax.Array]:
   """Zero sums of the metrics that tasks.metric_sums adds up."""
-  return {'loss': jnp.float32(0), 'correct': jnp.float32(0),
-          'count': jnp.int32(0)}
+  return {
+      'loss': jnp.float32(0),
+      'correct': jnp.float32(0),
+      'count': jnp.int32(0),
+  }
 
 
-def make_evaluate(spec: sources.DatasetSpec, mesh: jax.sharding.Mesh,
-                  num_replicas: int = 1) -> Callable[..., Any]:
+def make_evaluate(
+    spec: sources.DatasetSpec, mesh: jax.sharding.Mesh, num_replicas: int = 1
+) -> Callable[..., Any]:
   """(state, inputs) -> (summed metrics, weight norm and sparsity,
   predictions).
 
@@ -45,33 +50,51 @@ def make_evaluate(spec: sources.DatasetSpec, mesh: jax.sharding.Mesh,
     params = sparsity.apply_mask(state.params, state.mask)
 
     def body(totals, batch):
-      logits = run_state.inference_logits(state, params, batch['images'],
-                                          spec)
-      sums = tasks.metric_sums(task, task.losses(logits, batch['labels']),
-                               logits, batch['labels'], batch['valid'])
-      return (jax.tree.map(jnp.add, totals, sums),
-              logits if task.needs_predictions else None)
+      logits = run_state.inference_logits(state, params, batch['images'], spec)
+      sums = tasks.metric_sums(
+          task,
+          task.losses(logits, batch['labels']),
+          logits,
+          batch['labels'],
+          batch['valid'],
+      )
+      return (
+          jax.tree.map(jnp.add, totals, sums),
+          logits if task.needs_predictions else None,
+      )
 
     totals, logits = lax.scan(body, zero_sums(), inputs)
     predictions = None
     if task.needs_predictions:
       gather = lambda x: lax.all_gather(x, parallel.AXIS, axis=1, tiled=True)
-      predictions = {'logits': gather(logits),
-                     'labels': gather(inputs['labels']),
-                     'valid': gather(inputs['valid'])}
-    return parallel.device_sum(totals), {
-        'weight_norm': optax.global_norm(params),
-        'sparsity': sparsity.kernel_sparsity(params)}, predictions
+      predictions = {
+          'logits': gather(logits),
+          'labels': gather(inputs['labels']),
+          'valid': gather(inputs['valid']),
+      }
+    return (
+        parallel.device_sum(totals),
+        {
+            'weight_norm': optax.global_norm(params),
+            'sparsity': sparsity.kernel_sparsity(params),
+        },
+        predictions,
+    )
 
   replicated = parallel.REPLICATED
   return parallel.jit_shard(
-      parallel.over_replicas(evaluate, num_replicas, (0, None)), mesh,
+      parallel.over_replicas(evaluate, num_replicas, (0, None)),
+      mesh,
       (replicated, feeding.EVAL_INPUT_SPECS),
-      (replicated, replicated, replicated))
+      (replicated, replicated, replicated),
+  )
 
 
-def _set_metrics(task: tasks.Task, predictions: list[dict[str, np.ndarray]],
-                 replica: int | None) -> dict[str, float]:
+def _set_metrics(
+    task: tasks.Task,
+    predictions: list[dict[str, np.ndarray]],
+    replica: int | None,
+) -> dict[str, float]:
   """task.set_metrics over the valid examples of every group."""
   logits, labels = [], []
   for group in predictions:
@@ -83,13 +106,14 @@ def _set_metrics(task: tasks.Task, predictions: list[dict[str, np.ndarray]],
   return task.set_metrics(np.concatenate(logits), np.concatenate(labels))
 
 
-def evaluate_sets(evaluate: Callable[..., Any],
-                  eval_sets: dict[str, feeding.EvalFeeder],
-                  state: run_state.TrainState, task: tasks.Task,
-                  num_replicas: int,
-                  check_finite: Callable[[jax.Array], None]
-                  ) -> tuple[dict[str, list[dict[str, float]]],
-                             list[dict[str, float]]]:
+def evaluate_sets(
+    evaluate: Callable[..., Any],
+    eval_sets: dict[str, feeding.EvalFeeder],
+    state: run_state.TrainState,
+    task: tasks.Task,
+    num_replicas: int,
+    check_finite: Callable[[jax.Array], None],
+) -> tuple[dict[str, list[dict[str, float]]], list[dict[str, float]]]:
   """Each evaluation set's metrics per replica (mean loss and accuracy,
   plus the task's set metrics), and each replica's weight norm and
   sparsity. `check_finite` sees each set's summed loss plus weight norm
@@ -99,16 +123,24 @@ def evaluate_sets(evaluate: Callable[..., Any],
     set_totals, predictions = None, []
     for inputs in eval_data.groups():
       totals, weights, predicted = evaluate(state, inputs)
-      set_totals = totals if set_totals is None else jax.tree.map(
-          jnp.add, set_totals, totals)
+      set_totals = (
+          totals
+          if set_totals is None
+          else jax.tree.map(jnp.add, set_totals, totals)
+      )
       if predicted is not None:
         predictions.append(jax.device_get(predicted))
     check_finite(set_totals['loss'] + weights['weight_norm'])
-    means = [run_log.mean_metrics(totals) for totals in
-             parallel.per_replica(set_totals, num_replicas)]
+    means = [
+        run_log.mean_metrics(totals)
+        for totals in parallel.per_replica(set_totals, num_replicas)
+    ]
     if predictions:
       for replica, replica_means in enumerate(means):
-        replica_means.update(_set_metrics(
-            task, predictions, replica if num_replicas > 1 else None))
+        replica_means.update(
+            _set_metrics(
+                task, predictions, replica if num_replicas > 1 else None
+            )
+        )
     evaluated[name] = means
   return evaluated, parallel.per_replica(weights, num_replicas)

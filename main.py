@@ -32,13 +32,20 @@ import validate
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('workdir', None, 'Directory for checkpoints, TensorBoard '
-                    'logs, config.json and summary.json, relative to the '
-                    'current directory or absolute. Never emptied; an '
-                    'existing run in it is resumed.')
+flags.DEFINE_string(
+    'workdir',
+    None,
+    'Directory for checkpoints, TensorBoard '
+    'logs, config.json and summary.json, relative to the '
+    'current directory or absolute. Never emptied; an '
+    'existing run in it is resumed.',
+)
 config_flags.DEFINE_config_file(
-    'config', None, 'Training configuration file (see configs/default.py).',
-    lock_config=True)
+    'config',
+    None,
+    'Training configuration file (see configs/default.py).',
+    lock_config=True,
+)
 flags.mark_flags_as_required(['config', 'workdir'])
 distributed.define_flags()
 
@@ -52,24 +59,32 @@ class _WarningsOnly(python_logging.Filter):
     self._path = f'/{path}'
 
   def filter(self, record: python_logging.LogRecord) -> bool:
-    return (record.levelno >= python_logging.WARNING or
-            self._path not in record.pathname)
+    return (
+        record.levelno >= python_logging.WARNING
+        or self._path not in record.pathname
+    )
 
 
 def _final_line(summary: dict, workdir: str) -> str:
   """The console's last line: the result and where to find it."""
   accuracy = summary.get('final_test_accuracy')
   if accuracy is None:  # Replicas side by side: their mean.
-    replicas = [rundir.read_json(epath.Path(workdir) / path)
-                for path in summary.get('replica_summaries', [])]
+    replicas = [
+        rundir.read_json(epath.Path(workdir) / path)
+        for path in summary.get('replica_summaries', [])
+    ]
     finals = [r['final_test_accuracy'] for r in replicas if r]
     bests = [r['best_test_accuracy'] for r in replicas if r]
-    return (f'done: final test accuracy {100 * sum(finals) / len(finals):.2f}%'
-            f' (best {100 * sum(bests) / len(bests):.2f}%), mean of '
-            f'{len(finals)} replicas; {workdir}/summary.json')
-  return (f'done: final test accuracy {100 * accuracy:.2f}% (best '
-          f'{100 * summary["best_test_accuracy"]:.2f}% at epoch '
-          f'{summary["best_epoch"]}); {workdir}/summary.json')
+    return (
+        f'done: final test accuracy {100 * sum(finals) / len(finals):.2f}%'
+        f' (best {100 * sum(bests) / len(bests):.2f}%), mean of '
+        f'{len(finals)} replicas; {workdir}/summary.json'
+    )
+  return (
+      f'done: final test accuracy {100 * accuracy:.2f}% (best '
+      f'{100 * summary["best_test_accuracy"]:.2f}% at epoch '
+      f'{summary["best_epoch"]}); {workdir}/summary.json'
+  )
 
 
 def main(argv):
@@ -86,8 +101,12 @@ def main(argv):
     distributed.initialize()
     workdir = cli.absolute_path(FLAGS.workdir, '--workdir')
     with config.unlocked():
-      for key in ('init_from', 'data_dir', 'manual_dir',
-                  'compilation_cache_dir'):
+      for key in (
+          'init_from',
+          'data_dir',
+          'manual_dir',
+          'compilation_cache_dir',
+      ):
         if config[key] and config[key] != compilation_cache.OFF:
           config[key] = cli.absolute_path(config[key], f'config.{key}')
   except validate.ConfigError as e:
@@ -95,8 +114,9 @@ def main(argv):
   compilation_cache.enable(config.compilation_cache_dir)
   stop = cli.StopRequest()
   try:
-    summary = train.train_and_evaluate(config, workdir, stop.requested,
-                                       measure.training_evaluators(config))
+    summary = train.train_and_evaluate(
+        config, workdir, stop.requested, measure.training_evaluators(config)
+    )
   except (validate.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   except train.Diverged as e:
@@ -109,8 +129,9 @@ def main(argv):
     # Everything a run writes lies under its workdir. Orbax's background
     # writes fail alongside, and its threads would report it again (logs,
     # tracebacks, warnings) while Python shuts down: end at once.
-    cli.fail(f'cannot write {e.filename or workdir}: {e.strerror or e}',
-             now=True)
+    cli.fail(
+        f'cannot write {e.filename or workdir}: {e.strerror or e}', now=True
+    )
   print(_final_line(summary, workdir), file=sys.stderr, flush=True)
 
 

@@ -20,8 +20,8 @@ EXIT_ERROR = 1  # Bad input or a failure, with a one-line `error: ...`;
 EXIT_DIVERGED = 3  # The loss became non-finite; the last finite checkpoint is
 # kept and summary.json says "status": "diverged".
 EXIT_STOPPED = 75  # Stopped by SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 after
-# saving a checkpoint of the current step; the same command resumes the run exactly
-# (75 is EX_TEMPFAIL of sysexits.h: "try again later").
+# saving a checkpoint of the current step; the same command resumes the run
+# exactly (75 is EX_TEMPFAIL of sysexits.h: "try again later").
 
 # The run's console output, in its directory when sweep.py trains it (each
 # attempt after a header line `=== sweep.py started at ...` or `=== SLURM
@@ -33,10 +33,12 @@ _ATTEMPT = re.compile(r'^=== .* started at \S+:.*$', re.MULTILINE)
 def error_line(output: str, returncode: int) -> str:
   """main.py's one-line `error: ...` or `stopped: ...`, else the last line
   it printed."""
-  lines = [line.strip() for line in output.splitlines()
-           if line.strip() and not line.startswith('=== ')]
-  errors = [line for line in lines
-            if line.startswith(('error: ', 'stopped: '))]
+  lines = [
+      line.strip()
+      for line in output.splitlines()
+      if line.strip() and not line.startswith('=== ')
+  ]
+  errors = [line for line in lines if line.startswith(('error: ', 'stopped: '))]
   if errors:
     return errors[-1]
   if returncode < 0:
@@ -74,15 +76,21 @@ def unfinished_reason(workdir: pathlib.Path) -> str:
   log = workdir / LOG_NAME
   text = log.read_text(errors='replace') if log.is_file() else ''
   attempts = list(_ATTEMPT.finditer(text))
-  last = text[attempts[-1].end():] if attempts else text
-  ended = re.search(r'^=== .* finished at \S+: exit code (-?\d+)', last,
-                    re.MULTILINE)
+  last = text[attempts[-1].end() :] if attempts else text
+  ended = re.search(
+      r'^=== .* finished at \S+: exit code (-?\d+)', last, re.MULTILINE
+  )
   returncode = int(ended.group(1)) if ended else None
   if returncode not in (None, EXIT_OK, EXIT_STOPPED):
     return f'failed: {error_line(last, returncode)}'
-  steps = [int(p.name) for p in (workdir / 'checkpoints').glob('*')
-           if p.name.isdigit()]
+  steps = [
+      int(p.name)
+      for p in (workdir / 'checkpoints').glob('*')
+      if p.name.isdigit()
+  ]
   if steps:
-    return (f'stopped at step {max(steps)} with a checkpoint (the same '
-            'command resumes it)')
+    return (
+        f'stopped at step {max(steps)} with a checkpoint (the same '
+        'command resumes it)'
+    )
   return 'not trained'

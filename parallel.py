@@ -10,7 +10,8 @@ Replicas (seeds trained side by side, config.num_replicas) are stacked on a
 leading axis of every state leaf; one replica is stored unstacked.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from jax import lax
@@ -30,26 +31,34 @@ def create_mesh() -> jax.sharding.Mesh:
   return jax.sharding.Mesh(np.array(devices), (AXIS,))
 
 
-def shard(fn: Callable[..., Any], mesh: jax.sharding.Mesh, in_specs,
-          out_specs) -> Callable[..., Any]:
+def shard(
+    fn: Callable[..., Any], mesh: jax.sharding.Mesh, in_specs, out_specs
+) -> Callable[..., Any]:
   """shard_map(fn): `fn` is per-device code over the mesh axis AXIS.
 
   check_vma=False because device_mean/device_sum skip the collective on a
   single device.
   """
-  return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs,
-                       check_vma=False)
+  return jax.shard_map(
+      fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False
+  )
 
 
-def jit_shard(fn: Callable[..., Any], mesh: jax.sharding.Mesh, in_specs,
-              out_specs, donate_argnums=(),
-              compiler_options: dict[str, str] | None = None
-              ) -> Callable[..., Any]:
+def jit_shard(
+    fn: Callable[..., Any],
+    mesh: jax.sharding.Mesh,
+    in_specs,
+    out_specs,
+    donate_argnums=(),
+    compiler_options: dict[str, str] | None = None,
+) -> Callable[..., Any]:
   """jit(shard(fn)), donating the arguments `donate_argnums`, compiled with
   XLA's `compiler_options`."""
-  return jax.jit(shard(fn, mesh, in_specs, out_specs),
-                 donate_argnums=donate_argnums,
-                 compiler_options=compiler_options)
+  return jax.jit(
+      shard(fn, mesh, in_specs, out_specs),
+      donate_argnums=donate_argnums,
+      compiler_options=compiler_options,
+  )
 
 
 def device_mean(tree: PyTree) -> PyTree:
@@ -66,11 +75,13 @@ def device_sum(tree: PyTree) -> PyTree:
   return tree if lax.axis_size(AXIS) == 1 else lax.psum(tree, AXIS)
 
 
-def global_array(mesh: jax.sharding.Mesh, spec: P, local: np.ndarray
-                 ) -> jax.Array:
+def global_array(
+    mesh: jax.sharding.Mesh, spec: P, local: np.ndarray
+) -> jax.Array:
   """The global array whose process-local part is `local`."""
   return jax.make_array_from_process_local_data(
-      jax.NamedSharding(mesh, spec), local)
+      jax.NamedSharding(mesh, spec), local
+  )
 
 
 def per_device_copies(mesh: jax.sharding.Mesh, x: np.ndarray) -> jax.Array:
@@ -88,17 +99,21 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
-def over_replicas(fn: Callable[..., Any], num_replicas: int,
-                  in_axes) -> Callable[..., Any]:
+def over_replicas(
+    fn: Callable[..., Any], num_replicas: int, in_axes
+) -> Callable[..., Any]:
   """`fn` vectorized over stacked replicas; `fn` itself for one replica."""
   return fn if num_replicas == 1 else jax.vmap(fn, in_axes=in_axes)
 
 
-def select_replica(inputs: dict[str, jax.Array], axes: dict[str, int | None],
-                   replica: int) -> dict[str, jax.Array]:
+def select_replica(
+    inputs: dict[str, jax.Array], axes: dict[str, int | None], replica: int
+) -> dict[str, jax.Array]:
   """One replica's view of inputs whose `axes` run over replicas."""
-  return {name: x if axes[name] is None else jnp.take(x, replica, axes[name])
-          for name, x in inputs.items()}
+  return {
+      name: x if axes[name] is None else jnp.take(x, replica, axes[name])
+      for name, x in inputs.items()
+  }
 
 
 def stack(trees: list[PyTree]) -> PyTree:

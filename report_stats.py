@@ -67,8 +67,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
   return float(np.mean(values)), std
 
 
-def _t_estimate(mean: float, standard_error: float, dof: float,
-                method: str) -> Estimate:
+def _t_estimate(
+    mean: float, standard_error: float, dof: float, method: str
+) -> Estimate:
   """mean ± t_{(1+CONFIDENCE)/2, dof} * standard_error, and the p-value
   2 P(T_dof > |mean / standard_error|).
 
@@ -78,12 +79,12 @@ def _t_estimate(mean: float, standard_error: float, dof: float,
     return Estimate(mean, mean, mean, 0.0 if mean else math.nan, method)
   half_width = stats.t.ppf((1 + CONFIDENCE) / 2, dof) * standard_error
   p_value = 2 * stats.t.sf(abs(mean / standard_error), dof)
-  return Estimate(mean, mean - half_width, mean + half_width, float(p_value),
-                  method)
+  return Estimate(
+      mean, mean - half_width, mean + half_width, float(p_value), method
+  )
 
 
-def t_interval(values: Sequence[float], method: str = ONE_SAMPLE_T
-               ) -> Estimate:
+def t_interval(values: Sequence[float], method: str = ONE_SAMPLE_T) -> Estimate:
   """The mean of n values ± t_{0.975, n-1} * sd / sqrt(n), sd the sample std;
   interval and p-value nan for n = 1.
 
@@ -92,11 +93,13 @@ def t_interval(values: Sequence[float], method: str = ONE_SAMPLE_T
   """
   values = np.asarray(values, dtype=float)
   if len(values) < 2:
-    return Estimate(float(values.mean()), math.nan, math.nan, math.nan,
-                    method)
-  return _t_estimate(float(values.mean()),
-                     float(values.std(ddof=1) / math.sqrt(len(values))),
-                     len(values) - 1, method)
+    return Estimate(float(values.mean()), math.nan, math.nan, math.nan, method)
+  return _t_estimate(
+      float(values.mean()),
+      float(values.std(ddof=1) / math.sqrt(len(values))),
+      len(values) - 1,
+      method,
+  )
 
 
 def welch_t(a: Sequence[float], b: Sequence[float]) -> Estimate:
@@ -112,8 +115,9 @@ def welch_t(a: Sequence[float], b: Sequence[float]) -> Estimate:
   var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
   if var_a + var_b == 0:
     return _t_estimate(difference, 0.0, math.nan, WELCH_T)
-  dof = (var_a + var_b)**2 / (var_a**2 / (len(a) - 1) +
-                              var_b**2 / (len(b) - 1))
+  dof = (var_a + var_b) ** 2 / (
+      var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1)
+  )
   return _t_estimate(difference, math.sqrt(var_a + var_b), dof, WELCH_T)
 
 
@@ -126,12 +130,23 @@ def ols_trend(x: Sequence[float], y: Sequence[float]) -> Trend:
   """
   fit = stats.linregress(x, y)
   if len(x) < 3:
-    return Trend(float(fit.slope), math.nan, math.nan, float(fit.intercept),
-                 math.nan, len(x))
+    return Trend(
+        float(fit.slope),
+        math.nan,
+        math.nan,
+        float(fit.intercept),
+        math.nan,
+        len(x),
+    )
   half_width = stats.t.ppf((1 + CONFIDENCE) / 2, len(x) - 2) * fit.stderr
-  return Trend(float(fit.slope), float(fit.slope - half_width),
-               float(fit.slope + half_width), float(fit.intercept),
-               float(fit.pvalue), len(x))
+  return Trend(
+      float(fit.slope),
+      float(fit.slope - half_width),
+      float(fit.slope + half_width),
+      float(fit.intercept),
+      float(fit.pvalue),
+      len(x),
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +185,11 @@ class Setting:
   def by_seed(self, metric: str) -> dict[Any, float]:
     """`metric` of each seed that occurs once in this setting."""
     seeds = [run['config'].get('seed') for run in self.runs]
-    return {seed: run[metric] for seed, run in zip(seeds, self.runs)
-            if seeds.count(seed) == 1}
+    return {
+        seed: run[metric]
+        for seed, run in zip(seeds, self.runs)
+        if seeds.count(seed) == 1
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,14 +243,36 @@ class XAxis:
 
 
 X_AXES = (
-    XAxis('params', 'number of parameters', WIDTH_KEYS,
-          lambda s: s.num_params, True, 'num_params', 'widths', 'pp/decade'),
-    XAxis('sparsity', 'sparsity (measured fraction of zero weights)',
-          ('sparsity',), lambda s: s.achieved_sparsity, False,
-          'achieved_sparsity', 'sparsities', 'pp per unit sparsity'),
-    XAxis('label_noise', 'label noise (fraction of training labels)',
-          ('label_noise',), lambda s: s.config['label_noise'], False,
-          'label_noise', 'noise levels', 'pp per unit noise'),
+    XAxis(
+        'params',
+        'number of parameters',
+        WIDTH_KEYS,
+        lambda s: s.num_params,
+        True,
+        'num_params',
+        'widths',
+        'pp/decade',
+    ),
+    XAxis(
+        'sparsity',
+        'sparsity (measured fraction of zero weights)',
+        ('sparsity',),
+        lambda s: s.achieved_sparsity,
+        False,
+        'achieved_sparsity',
+        'sparsities',
+        'pp per unit sparsity',
+    ),
+    XAxis(
+        'label_noise',
+        'label noise (fraction of training labels)',
+        ('label_noise',),
+        lambda s: s.config['label_noise'],
+        False,
+        'label_noise',
+        'noise levels',
+        'pp per unit noise',
+    ),
 )
 
 
@@ -247,8 +287,9 @@ class CurveTrend:
   trend: Trend
 
 
-def fit_trend(gains: Sequence[Gain], axis: XAxis,
-              curve_keys: Sequence[str]) -> CurveTrend | None:
+def fit_trend(
+    gains: Sequence[Gain], axis: XAxis, curve_keys: Sequence[str]
+) -> CurveTrend | None:
   """OLS of SAM - SGD on the axis's regressor along one curve; None below
   two distinct x.
 
@@ -266,8 +307,13 @@ def fit_trend(gains: Sequence[Gain], axis: XAxis,
     points = [(x, g.mean) for x, g in zip(xs, gains)]
     method = OLS_MEANS
   x, y = zip(*points)
-  return CurveTrend(axis, {k: gains[0].sam.config.get(k) for k in curve_keys},
-                    tuple(gains), method, ols_trend(x, y))
+  return CurveTrend(
+      axis,
+      {k: gains[0].sam.config.get(k) for k in curve_keys},
+      tuple(gains),
+      method,
+      ols_trend(x, y),
+  )
 
 
 def finished(summary: dict[str, Any]) -> bool:
@@ -278,8 +324,11 @@ def finished(summary: dict[str, Any]) -> bool:
 def setting_config(config: dict[str, Any]) -> dict[str, Any]:
   """What identifies the setting a run with `config` belongs to."""
   sgd = config['optimizer'] == 'sgd'
-  return {k: v for k, v in config.items()
-          if k not in RUN_ONLY_KEYS and not (sgd and default.is_sam_only(k))}
+  return {
+      k: v
+      for k, v in config.items()
+      if k not in RUN_ONLY_KEYS and not (sgd and default.is_sam_only(k))
+  }
 
 
 def canonical(config: dict[str, Any]) -> str:
@@ -293,8 +342,9 @@ def duplicates(summaries: Mapping[Any, dict[str, Any]]) -> dict[Any, Any]:
   {key: the earlier run's key}. Each run counts once as a seed."""
   first, repeated = {}, {}
   for key, summary in summaries.items():
-    identity = canonical([setting_config(summary['config']),
-                          summary['config'].get('seed')])
+    identity = canonical(
+        [setting_config(summary['config']), summary['config'].get('seed')]
+    )
     if identity in first:
       repeated[key] = first[identity]
     else:
@@ -308,13 +358,17 @@ def group_settings(summaries: Sequence[dict[str, Any]]) -> list[Setting]:
   groups = collections.defaultdict(list)
   for summary in summaries:
     groups[canonical(setting_config(summary['config']))].append(summary)
-  settings = [Setting(setting_config(runs[0]['config']), tuple(runs))
-              for runs in groups.values()]
+  settings = [
+      Setting(setting_config(runs[0]['config']), tuple(runs))
+      for runs in groups.values()
+  ]
   for setting in settings:
     repeated = sorted({s for s in setting.seeds if setting.seeds.count(s) > 1})
     if repeated:
-      raise ValueError(f'seeds {repeated} appear more than once in the '
-                       f'setting {setting.config}; drop duplicates first')
+      raise ValueError(
+          f'seeds {repeated} appear more than once in the '
+          f'setting {setting.config}; drop duplicates first'
+      )
   return settings
 
 
@@ -338,9 +392,17 @@ def pair_gains(settings: Sequence[Setting], metric: str) -> list[Gain]:
   """
 
   def partner_key(setting: Setting) -> str:
-    return canonical({k: v for k, v in setting.config.items()
-                      if k != 'optimizer' and not default.is_sam_only(k)})
+    return canonical(
+        {
+            k: v
+            for k, v in setting.config.items()
+            if k != 'optimizer' and not default.is_sam_only(k)
+        }
+    )
 
   sgd = {partner_key(s): s for s in settings if s.optimizer == 'sgd'}
-  return [Gain(sgd[partner_key(s)], s, metric) for s in settings
-          if s.optimizer == 'sam' and partner_key(s) in sgd]
+  return [
+      Gain(sgd[partner_key(s)], s, metric)
+      for s in settings
+      if s.optimizer == 'sam' and partner_key(s) in sgd
+  ]

@@ -16,21 +16,28 @@ import ml_collections
 import numpy as np
 import tensorboardX
 
-import outcomes
-import rundir
 from input_pipeline import sources
+import outcomes
 import run_state
+import rundir
 
 
 def log_start(config: ml_collections.ConfigDict) -> None:
   """Logs where a run that was accepted runs and its resolved config; a run
   refused by its config or workdir shows only its one-line error."""
-  logging.info('Compilation cache: %s',
-               jax.config.jax_compilation_cache_dir
-               if jax.config.jax_enable_compilation_cache else 'off')
-  logging.info('JAX process %d of %d; local devices: %s; all devices: %d',
-               jax.process_index(), jax.process_count(), jax.local_devices(),
-               jax.device_count())
+  logging.info(
+      'Compilation cache: %s',
+      jax.config.jax_compilation_cache_dir
+      if jax.config.jax_enable_compilation_cache
+      else 'off',
+  )
+  logging.info(
+      'JAX process %d of %d; local devices: %s; all devices: %d',
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_devices(),
+      jax.device_count(),
+  )
   logging.info('Config:\n%s', config)
 
 
@@ -43,23 +50,27 @@ def mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
   """
   totals = jax.device_get(totals)
   count = max(int(totals['count']), 1)
-  means = {'loss': float(totals['loss']) / count,
-           'accuracy': float(totals['correct']) / count}
+  means = {
+      'loss': float(totals['loss']) / count,
+      'accuracy': float(totals['correct']) / count,
+  }
   flipped = int(totals.get('count_flipped', 0))
   if flipped:
     means['accuracy_clean'] = (
-        (float(totals['correct']) - float(totals['correct_flipped'])) /
-        max(count - flipped, 1))
+        float(totals['correct']) - float(totals['correct_flipped'])
+    ) / max(count - flipped, 1)
     means['accuracy_flipped'] = float(totals['correct_flipped']) / flipped
   return means
 
 
 # TensorBoard names of the per-epoch record's entries (others keep theirs).
 _TENSORBOARD_NAMES = {
-    'train_loss': 'train/loss', 'train_accuracy': 'train/accuracy',
+    'train_loss': 'train/loss',
+    'train_accuracy': 'train/accuracy',
     'train_accuracy_clean': 'train/accuracy_clean',
     'train_accuracy_flipped': 'train/accuracy_flipped',
-    'test_loss': 'test/loss', 'test_accuracy': 'test/accuracy',
+    'test_loss': 'test/loss',
+    'test_accuracy': 'test/accuracy',
     'validation_loss': 'validation/loss',
     'validation_accuracy': 'validation/accuracy',
     'test_average_precision': 'test/average_precision',
@@ -138,44 +149,63 @@ class ProgressScalars:
   def __call__(self, step: int) -> None:
     now = time.monotonic()
     last_step, last_time = self._last
-    self._writer.write_scalars(step, {
-        'steps_per_sec': (step - last_step) / max(now - last_time, 1e-9),
-        'uptime': now - self._start})
+    self._writer.write_scalars(
+        step,
+        {
+            'steps_per_sec': (step - last_step) / max(now - last_time, 1e-9),
+            'uptime': now - self._start,
+        },
+    )
     self._last = (step, now)
 
 
 def write_epoch(writer: Writer, record: dict[str, Any]) -> None:
   """Logs an epoch's record (a history entry) as TensorBoard scalars."""
-  writer.write_scalars(record['step'], {
-      _TENSORBOARD_NAMES.get(k, k): v for k, v in record.items()
-      if k not in ('epoch', 'step', 'sam') and v is not None})
+  writer.write_scalars(
+      record['step'],
+      {
+          _TENSORBOARD_NAMES.get(k, k): v
+          for k, v in record.items()
+          if k not in ('epoch', 'step', 'sam') and v is not None
+      },
+  )
 
 
 def hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """TensorBoard hparams: scalars as they are, tuples as strings (so that
   the HParams view can group runs by num_neurons, the sweep axis)."""
-  return {k: str(tuple(v)) if isinstance(v, (tuple, list)) else v
-          for k, v in config.to_dict().items()
-          if isinstance(v, (int, float, str, bool, tuple, list))}
+  return {
+      k: str(tuple(v)) if isinstance(v, (tuple, list)) else v
+      for k, v in config.to_dict().items()
+      if isinstance(v, (int, float, str, bool, tuple, list))
+  }
 
 
-def already_done(workdir: epath.Path, config: ml_collections.ConfigDict
-                  ) -> dict[str, Any] | None:
+def already_done(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> dict[str, Any] | None:
   """The summary of a run in `workdir` that already ended (finished or
   diverged) with this config's num_epochs, else None."""
   summary = rundir.read_json(workdir / 'summary.json')
-  if not isinstance(summary, dict) or summary.get('config', {}).get(
-      'num_epochs') != config.num_epochs:
+  if (
+      not isinstance(summary, dict)
+      or summary.get('config', {}).get('num_epochs') != config.num_epochs
+  ):
     return None
   return summary
 
 
-def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
-                     progress: dict[str, Any], num_params: int,
-                     flipped_fractions: list[float], statuses: list[str],
-                     replica_details: list[dict[str, Any]] | None = None,
-                     index_details: dict[str, Any] | None = None,
-                     **details: Any) -> dict[str, Any]:
+def write_summaries(
+    workdir: epath.Path,
+    config: ml_collections.ConfigDict,
+    progress: dict[str, Any],
+    num_params: int,
+    flipped_fractions: list[float],
+    statuses: list[str],
+    replica_details: list[dict[str, Any]] | None = None,
+    index_details: dict[str, Any] | None = None,
+    **details: Any,
+) -> dict[str, Any]:
   """Writes each replica's summary.json (and, with replicas, the index in
   workdir/summary.json), adding `details` to each, `replica_details[r]` to
   replica r's and `index_details` to the workdir's; returns the workdir's
@@ -185,24 +215,44 @@ def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
   dirs = rundir.replica_dirs(workdir, num_replicas)
   replica_details = replica_details or [{}] * num_replicas
   summaries = [
-      {**make_summary(single, history, progress, num_params, fraction,
-                      num_replicas, status), **details, **extra}
+      {
+          **make_summary(
+              single,
+              history,
+              progress,
+              num_params,
+              fraction,
+              num_replicas,
+              status,
+          ),
+          **details,
+          **extra,
+      }
       for single, history, fraction, status, extra in zip(
-          configs, progress['histories'], flipped_fractions, statuses,
-          replica_details)]
+          configs,
+          progress['histories'],
+          flipped_fractions,
+          statuses,
+          replica_details,
+      )
+  ]
   if num_replicas == 1:
     summary = {**summaries[0], **(index_details or {})}
   else:
     summary = {
         'config': config.to_dict(),
-        'status': (outcomes.FINISHED if set(statuses) == {outcomes.FINISHED}
-                   else outcomes.DIVERGED),
+        'status': (
+            outcomes.FINISHED
+            if set(statuses) == {outcomes.FINISHED}
+            else outcomes.DIVERGED
+        ),
         'num_replicas': num_replicas,
         'epochs': progress['epoch'],
         'wall_seconds': progress['wall_seconds'],
         'train_examples_per_sec': _steady_throughput(progress),
-        'replica_summaries': [str(d.relative_to(workdir) / 'summary.json')
-                              for d in dirs],
+        'replica_summaries': [
+            str(d.relative_to(workdir) / 'summary.json') for d in dirs
+        ],
         **details,
         **(index_details or {}),
     }
@@ -214,27 +264,43 @@ def write_summaries(workdir: epath.Path, config: ml_collections.ConfigDict,
   return rundir.as_json(summary)
 
 
-def log_epoch(progress: dict[str, Any], num_epochs: int,
-               seconds: float) -> None:
+def log_epoch(
+    progress: dict[str, Any], num_epochs: int, seconds: float
+) -> None:
   """One short line per epoch (means over replicas, if several)."""
   # Replicas frozen after diverging have no record of this epoch.
-  last = [history[-1] for history in progress['histories']
-          if history and history[-1]['epoch'] == progress['epoch']]
+  last = [
+      history[-1]
+      for history in progress['histories']
+      if history and history[-1]['epoch'] == progress['epoch']
+  ]
   mean = lambda key: float(np.mean([r[key] for r in last]))
   replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
-  validation = (f'  validation acc {100 * mean("validation_accuracy"):.2f}%'
-                if 'validation_accuracy' in last[0] else '')
+  validation = (
+      f'  validation acc {100 * mean("validation_accuracy"):.2f}%'
+      if 'validation_accuracy' in last[0]
+      else ''
+  )
   if 'test_average_precision' in last[0]:
     validation += f'  test AP {mean("test_average_precision"):.4f}'
   if 'validation_average_precision' in last[0]:
-    validation += (f'  validation AP '
-                   f'{mean("validation_average_precision"):.4f}')
+    validation += (
+        f'  validation AP ' f'{mean("validation_average_precision"):.4f}'
+    )
   logging.info(
       'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s'
-      '  lr %.3g  %.2fs%s', progress['epoch'], num_epochs,
-      mean('train_loss'), 100 * mean('train_accuracy'), mean('test_loss'),
-      100 * mean('test_accuracy'), validation, last[0]['learning_rate'],
-      seconds, replicas)
+      '  lr %.3g  %.2fs%s',
+      progress['epoch'],
+      num_epochs,
+      mean('train_loss'),
+      100 * mean('train_accuracy'),
+      mean('test_loss'),
+      100 * mean('test_accuracy'),
+      validation,
+      last[0]['learning_rate'],
+      seconds,
+      replicas,
+  )
 
 
 def _steady_throughput(progress: dict[str, Any]) -> float | None:
@@ -243,11 +309,15 @@ def _steady_throughput(progress: dict[str, Any]) -> float | None:
   return progress['steady_examples'] / seconds if seconds > 0 else None
 
 
-def make_summary(config: ml_collections.ConfigDict,
-                 history: list[dict[str, Any]], progress: dict[str, Any],
-                 num_params: int, flipped_fraction: float,
-                 num_replicas: int = 1,
-                 status: str = outcomes.FINISHED) -> dict[str, Any]:
+def make_summary(
+    config: ml_collections.ConfigDict,
+    history: list[dict[str, Any]],
+    progress: dict[str, Any],
+    num_params: int,
+    flipped_fraction: float,
+    num_replicas: int = 1,
+    status: str = outcomes.FINISHED,
+) -> dict[str, Any]:
   """One run's (or replica's) results, as written to summary.json.
 
   `status` is outcomes.FINISHED, or DIVERGED / INCOMPLETE for a run that
@@ -258,18 +328,26 @@ def make_summary(config: ml_collections.ConfigDict,
   # Epochs are ranked by the task's metric (accuracy, or mean average
   # precision for a multi-label set).
   metric = sources.get_spec(config.dataset).task.primary_metric
-  best = (max(history, key=lambda r: r[f'test_{metric}']) if history else {})
+  best = max(history, key=lambda r: r[f'test_{metric}']) if history else {}
   # The epoch one would pick without looking at the test set.
   best_validation = (
       max(history, key=lambda r: r[f'validation_{metric}'])
-      if history and f'validation_{metric}' in final else {})
+      if history and f'validation_{metric}' in final
+      else {}
+  )
   throughput = _steady_throughput(progress)
-  task_metrics = {} if metric == 'accuracy' else {
-      f'final_test_{metric}': final.get(f'test_{metric}'),
-      f'best_test_{metric}': best.get(f'test_{metric}'),
-      f'final_validation_{metric}': final.get(f'validation_{metric}'),
-      f'best_validation_{metric}': best_validation.get(
-          f'validation_{metric}')}
+  task_metrics = (
+      {}
+      if metric == 'accuracy'
+      else {
+          f'final_test_{metric}': final.get(f'test_{metric}'),
+          f'best_test_{metric}': best.get(f'test_{metric}'),
+          f'final_validation_{metric}': final.get(f'validation_{metric}'),
+          f'best_validation_{metric}': best_validation.get(
+              f'validation_{metric}'
+          ),
+      }
+  )
   return {
       'config': config.to_dict(),
       'status': status,
@@ -298,7 +376,8 @@ def make_summary(config: ml_collections.ConfigDict,
       'wall_seconds': progress['wall_seconds'],
       # Training examples per second after compilation, evaluation excluded;
       # replicas trained side by side share it.
-      'train_examples_per_sec': (throughput / num_replicas
-                                 if throughput else None),
+      'train_examples_per_sec': (
+          throughput / num_replicas if throughput else None
+      ),
       'history': history,
   }

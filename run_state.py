@@ -10,8 +10,9 @@ live here too, because pruning at initialization (SNIP) needs them before
 the first step.
 """
 
+from collections.abc import Callable
 import functools
-from typing import Any, Callable
+from typing import Any
 
 from absl import logging
 from etils import epath
@@ -43,21 +44,31 @@ class TrainState(train_state.TrainState):
   batch_stats: PyTree = None
   mask: PyTree = None  # sparsity.compute_mask's output; None when dense.
   task: tasks.Task = flax.struct.field(
-      pytree_node=False, default=tasks.TASKS['classification'])
+      pytree_node=False, default=tasks.TASKS['classification']
+  )
 
 
-def inference_logits(state: TrainState, params: PyTree, images: jax.Array,
-                     spec: sources.DatasetSpec) -> jax.Array:
+def inference_logits(
+    state: TrainState,
+    params: PyTree,
+    images: jax.Array,
+    spec: sources.DatasetSpec,
+) -> jax.Array:
   """Logits of raw `images` at masked `params`, BatchNorm in inference mode
   (evaluation and the analysed loss)."""
   return state.apply_fn(
-      {'params': sparsity.apply_mask(params, state.mask),
-       'batch_stats': state.batch_stats},
-      sources.normalize(images, spec), train=False)
+      {
+          'params': sparsity.apply_mask(params, state.mask),
+          'batch_stats': state.batch_stats,
+      },
+      sources.normalize(images, spec),
+      train=False,
+  )
 
 
-def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
-                  params: PyTree) -> tuple[PyTree, tuple[Any, ...]]:
+def loss_gradient(
+    state: TrainState, images: jax.Array, labels: jax.Array, params: PyTree
+) -> tuple[PyTree, tuple[Any, ...]]:
   """Gradient of the mean training loss at `params`, masked.
 
   Returns (grads, (per-example losses, logits, new BatchNorm statistics)).
@@ -65,8 +76,11 @@ def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
 
   def loss_fn(params):
     logits, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, images,
-        train=True, mutable=['batch_stats'])
+        {'params': params, 'batch_stats': state.batch_stats},
+        images,
+        train=True,
+        mutable=['batch_stats'],
+    )
     losses = state.task.losses(logits, labels)
     return losses.mean(), (losses, logits, updates.get('batch_stats', {}))
 
@@ -76,50 +90,66 @@ def loss_gradient(state: TrainState, images: jax.Array, labels: jax.Array,
   return sparsity.apply_mask(grads, state.mask), aux
 
 
-
-def create_train_state(model: flax.linen.Module,
-                       example_shape: tuple[int, ...], key: jax.Array,
-                       tx: optax.GradientTransformation,
-                       task: tasks.Task = tasks.TASKS['classification']
-                       ) -> TrainState:
+def create_train_state(
+    model: flax.linen.Module,
+    example_shape: tuple[int, ...],
+    key: jax.Array,
+    tx: optax.GradientTransformation,
+    task: tasks.Task = tasks.TASKS['classification'],
+) -> TrainState:
   """Initial, dense state on the host."""
   variables = jax.jit(functools.partial(model.init, train=False))(
-      key, jnp.zeros((1,) + tuple(example_shape), jnp.float32))
+      key, jnp.zeros((1,) + tuple(example_shape), jnp.float32)
+  )
   return TrainState.create(
-      apply_fn=model.apply, params=variables['params'], tx=tx,
-      batch_stats=variables.get('batch_stats', {}), mask=None, task=task)
+      apply_fn=model.apply,
+      params=variables['params'],
+      tx=tx,
+      batch_stats=variables.get('batch_stats', {}),
+      mask=None,
+      task=task,
+  )
 
 
-def prune_at_initialization(state: TrainState,
-                            config: ml_collections.ConfigDict, key: jax.Array,
-                            first_batch_gradient: Callable[[], PyTree]
-                            ) -> TrainState:
+def prune_at_initialization(
+    state: TrainState,
+    config: ml_collections.ConfigDict,
+    key: jax.Array,
+    first_batch_gradient: Callable[[], PyTree],
+) -> TrainState:
   """Computes the mask and zeroes the pruned weights (a no-op at sparsity 0)."""
   grads = first_batch_gradient() if config.pruner == 'snip' else None
-  mask = sparsity.compute_mask(config.pruner, config.sparsity, state.params,
-                               key, grads)
-  return state.replace(params=sparsity.apply_mask(state.params, mask),
-                       mask=mask)
+  mask = sparsity.compute_mask(
+      config.pruner, config.sparsity, state.params, key, grads
+  )
+  return state.replace(
+      params=sparsity.apply_mask(state.params, mask), mask=mask
+  )
 
 
-def _first_batch_gradient(state: TrainState,
-                          train_data: feeding.TrainFeeder,
-                          mesh: jax.sharding.Mesh, replica: int) -> PyTree:
+def _first_batch_gradient(
+    state: TrainState,
+    train_data: feeding.TrainFeeder,
+    mesh: jax.sharding.Mesh,
+    replica: int,
+) -> PyTree:
   """Gradient of the mean loss on a replica's first batch (for SNIP)."""
   inputs, _ = next(train_data.epoch_chunks(0, 1))
 
   def gradient(state, inputs):
-    inputs = parallel.select_replica(inputs, train_data.replica_axes,
-                                     replica)
+    inputs = parallel.select_replica(inputs, train_data.replica_axes, replica)
     batch = train_data.device_batch(inputs, 0, state.step)
-    grads, _ = loss_gradient(state, batch['images'], batch['labels'],
-                             state.params)
+    grads, _ = loss_gradient(
+        state, batch['images'], batch['labels'], state.params
+    )
     return parallel.device_mean(grads)
 
   return parallel.jit_shard(
-      gradient, mesh, (parallel.REPLICATED, train_data.input_specs),
-      parallel.REPLICATED)(state, inputs)
-
+      gradient,
+      mesh,
+      (parallel.REPLICATED, train_data.input_specs),
+      parallel.REPLICATED,
+  )(state, inputs)
 
 
 def count_params(params: PyTree) -> int:
@@ -134,8 +164,9 @@ def _has_mask(config: ml_collections.ConfigDict) -> bool:
   return config.sparsity > 0
 
 
-def replica_configs(config: ml_collections.ConfigDict
-                    ) -> list[ml_collections.ConfigDict]:
+def replica_configs(
+    config: ml_collections.ConfigDict,
+) -> list[ml_collections.ConfigDict]:
   """The separate runs that a run of `config.num_replicas` replicas trains.
 
   Replica r is the run with seed config.seed + r (and rho replica_rho[r] if
@@ -154,7 +185,6 @@ def replica_configs(config: ml_collections.ConfigDict
   return configs
 
 
-
 def _initialize_from(state: TrainState, workdir: str) -> TrainState:
   """`state` with another run's final weights, BN statistics and mask
   (`workdir` a run's directory, or a replica's: RUN/replica_<r>).
@@ -170,22 +200,27 @@ def _initialize_from(state: TrainState, workdir: str) -> TrainState:
   if shapes(source.params) != shapes(state.params):
     raise config_util.ConfigError(
         f'init_from={workdir} holds a different model (parameter shapes '
-        'differ); use the same model and width')
-  logging.info('Initialized from %s (its step %d).', workdir,
-               int(source.step))
+        'differ); use the same model and width'
+    )
+  logging.info('Initialized from %s (its step %d).', workdir, int(source.step))
   params = jax.device_get(source.params)
-  return state.replace(params=params,
-                       batch_stats=jax.device_get(source.batch_stats),
-                       mask=jax.device_get(source.mask),
-                       opt_state=state.tx.init(params))
+  return state.replace(
+      params=params,
+      batch_stats=jax.device_get(source.batch_stats),
+      mask=jax.device_get(source.mask),
+      opt_state=state.tx.init(params),
+  )
 
 
-def fresh_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
-                example_shape: tuple[int, ...],
-                tx: optax.GradientTransformation,
-                train_data: feeding.TrainFeeder | None,
-                mesh: jax.sharding.Mesh, initialize: bool = True
-                ) -> TrainState:
+def fresh_state(
+    config: ml_collections.ConfigDict,
+    model: flax.linen.Module,
+    example_shape: tuple[int, ...],
+    tx: optax.GradientTransformation,
+    train_data: feeding.TrainFeeder | None,
+    mesh: jax.sharding.Mesh,
+    initialize: bool = True,
+) -> TrainState:
   """Every replica's initial state, stacked, replicated over the devices.
 
   Each replica is initialized and pruned from its own seed (or starts from
@@ -196,50 +231,68 @@ def fresh_state(config: ml_collections.ConfigDict, model: flax.linen.Module,
   states = []
   for replica, single in enumerate(replica_configs(config)):
     keys = seed_keys(single.seed)
-    state = jax.device_put(create_train_state(
-        model, example_shape, keys['init'], tx,
-        sources.get_spec(config.dataset).task), replicated)
+    state = jax.device_put(
+        create_train_state(
+            model,
+            example_shape,
+            keys['init'],
+            tx,
+            sources.get_spec(config.dataset).task,
+        ),
+        replicated,
+    )
     if not initialize:
       if _has_mask(config):
-        state = state.replace(mask=jax.tree.map(
-            lambda p: np.ones(p.shape, bool), state.params))
+        state = state.replace(
+            mask=jax.tree.map(lambda p: np.ones(p.shape, bool), state.params)
+        )
     elif config.init_from:
       state = _initialize_from(state, config.init_from)
     else:
       state = prune_at_initialization(
-          state, single, keys['prune'],
-          functools.partial(_first_batch_gradient, state, train_data, mesh,
-                            replica))
+          state,
+          single,
+          keys['prune'],
+          functools.partial(
+              _first_batch_gradient, state, train_data, mesh, replica
+          ),
+      )
     states.append(jax.device_get(state))
   return jax.device_put(parallel.stack(states), replicated)
 
 
-def initial_state(config: ml_collections.ConfigDict,
-                  checkpointer: rundir.Checkpointer,
-                  model: flax.linen.Module, example_shape: tuple[int, ...],
-                  tx: optax.GradientTransformation,
-                  train_data: feeding.TrainFeeder, mesh: jax.sharding.Mesh
-                  ) -> tuple[TrainState, dict[str, Any]]:
+def initial_state(
+    config: ml_collections.ConfigDict,
+    checkpointer: rundir.Checkpointer,
+    model: flax.linen.Module,
+    example_shape: tuple[int, ...],
+    tx: optax.GradientTransformation,
+    train_data: feeding.TrainFeeder,
+    mesh: jax.sharding.Mesh,
+) -> tuple[TrainState, dict[str, Any]]:
   """The newest checkpoint that restores if there is one, else the fresh
   state; and the run's progress."""
   resume = checkpointer.latest_step() is not None
-  state = fresh_state(config, model, example_shape, tx, train_data, mesh,
-                      initialize=not resume)
+  state = fresh_state(
+      config, model, example_shape, tx, train_data, mesh, initialize=not resume
+  )
   restored = checkpointer.restore(state) if resume else None
   if restored is not None:
     return restored
   if resume:  # Every checkpoint was damaged: start again.
     state = fresh_state(config, model, example_shape, tx, train_data, mesh)
-  return state, {'epoch': 0,
-                 'histories': [[] for _ in range(config.num_replicas)],
-                 'wall_seconds': 0.0, 'steady_examples': 0,
-                 'steady_seconds': 0.0}
+  return state, {
+      'epoch': 0,
+      'histories': [[] for _ in range(config.num_replicas)],
+      'wall_seconds': 0.0,
+      'steady_examples': 0,
+      'steady_seconds': 0.0,
+  }
 
 
-def load_checkpoint(workdir: str | epath.Path,
-                    config: ml_collections.ConfigDict | None = None
-                    ) -> tuple[ml_collections.ConfigDict, TrainState,
-                               dict[str, Any]]:
+def load_checkpoint(
+    workdir: str | epath.Path, config: ml_collections.ConfigDict | None = None
+) -> tuple[ml_collections.ConfigDict, TrainState, dict[str, Any]]:
   """(config, state, progress) of a run's newest checkpoint that restores.
 
   The state is replicated over all devices (replicas stacked on a leading
@@ -249,16 +302,25 @@ def load_checkpoint(workdir: str | epath.Path,
   """
   workdir = rundir.require_absolute(workdir, 'run directory')
   config = config or rundir.load_config(workdir)
-  checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep,
-                                     read_only=True)
+  checkpointer = rundir.Checkpointer(
+      workdir, config.checkpoints_to_keep, read_only=True
+  )
   if checkpointer.latest_step() is None:
     raise config_util.ConfigError(f'{workdir} has no checkpoint')
   spec = sources.get_spec(config.dataset)
   tx = optimizers.create_optimizer(
-      config, optax.constant_schedule(config.learning_rate))
+      config, optax.constant_schedule(config.learning_rate)
+  )
   model = models.create_model(config, spec.num_classes)
-  state = fresh_state(config, model, sources.example_shape(config), tx,
-                      None, parallel.create_mesh(), initialize=False)
+  state = fresh_state(
+      config,
+      model,
+      sources.example_shape(config),
+      tx,
+      None,
+      parallel.create_mesh(),
+      initialize=False,
+  )
   restored = checkpointer.restore(state)
   checkpointer.close()
   if restored is None:
@@ -270,4 +332,3 @@ def seed_keys(seed: int) -> dict[str, jax.Array]:
   """Independent PRNG keys for each random choice of a run, from its seed."""
   names = ('init', 'prune', 'data', 'augment', 'label_noise')
   return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
-

@@ -41,8 +41,10 @@ def require_absolute(path: str | os.PathLike[str], what: str) -> epath.Path:
   """`path` as an epath; entry points resolve user paths, libraries don't."""
   path = epath.Path(path)
   if not path.is_absolute():
-    raise ValueError(f'{what} must be an absolute path (entry points resolve '
-                     f'relative ones), got {path}')
+    raise ValueError(
+        f'{what} must be an absolute path (entry points resolve '
+        f'relative ones), got {path}'
+    )
   return path
 
 
@@ -51,8 +53,11 @@ def run_and_replica(path: epath.Path) -> tuple[epath.Path, int | None]:
   None), or the directory of one replica of a run of several,
   RUN/replica_<r> (replica_dirs)."""
   match = re.fullmatch(r'replica_(\d+)', path.name)
-  if (match and not (path / 'config.json').exists() and
-      (path.parent / 'config.json').exists()):
+  if (
+      match
+      and not (path / 'config.json').exists()
+      and (path.parent / 'config.json').exists()
+  ):
     return path.parent, int(match.group(1))
   return path, None
 
@@ -97,8 +102,9 @@ def read_json(path: epath.Path) -> Any:
     return None
 
 
-def comparable(config: ml_collections.ConfigDict | dict[str, Any]
-               ) -> dict[str, Any]:
+def comparable(
+    config: ml_collections.ConfigDict | dict[str, Any],
+) -> dict[str, Any]:
   """A config as its config.json holds it (JSON turns tuples into lists)."""
   if isinstance(config, ml_collections.ConfigDict):
     config = config.to_dict()
@@ -109,13 +115,15 @@ def load_config(workdir: epath.Path) -> ml_collections.ConfigDict:
   """The config a run was started with (its workdir's config.json)."""
   path = workdir / 'config.json'
   if not path.exists():
-    raise config_util.ConfigError(f'{workdir} is not a run directory: it has '
-                                  'no config.json')
+    raise config_util.ConfigError(
+        f'{workdir} is not a run directory: it has ' 'no config.json'
+    )
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def changed_keys(workdir: epath.Path,
-                 config: ml_collections.ConfigDict) -> list[str]:
+def changed_keys(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> list[str]:
   """Top-level keys whose value differs from the run's config.json ([] when
   there is none)."""
   old = read_json(workdir / 'config.json')
@@ -126,8 +134,9 @@ def changed_keys(workdir: epath.Path,
   return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
-def check_workdir(workdir: epath.Path,
-                  config: ml_collections.ConfigDict) -> None:
+def check_workdir(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> None:
   """Refuses a workdir that is (or lies under) a file, or that holds a run
   whose config differs in a key that changes training (only
   default.TRAJECTORY_NEUTRAL_KEYS and num_epochs may change;
@@ -135,17 +144,25 @@ def check_workdir(workdir: epath.Path,
   for parent in (workdir, *workdir.parents):
     if parent.exists():
       config_util.require(
-          parent.is_dir(), f'workdir {workdir} exists and is not a directory'
-          if parent == workdir else f'workdir {workdir} lies under {parent}, '
-          'which is a file, not a directory')
+          parent.is_dir(),
+          f'workdir {workdir} exists and is not a directory'
+          if parent == workdir
+          else f'workdir {workdir} lies under {parent}, '
+          'which is a file, not a directory',
+      )
       break
-  refused = [k for k in changed_keys(workdir, config)
-             if k not in default.TRAJECTORY_NEUTRAL_KEYS + ('num_epochs',)]
+  refused = [
+      k
+      for k in changed_keys(workdir, config)
+      if k not in default.TRAJECTORY_NEUTRAL_KEYS + ('num_epochs',)
+  ]
   config_util.require(
-      not refused, f'workdir {workdir} holds a run with a different config '
+      not refused,
+      f'workdir {workdir} holds a run with a different config '
       f'(differs in: {", ".join(refused)}); resume it with the same config '
       f'or choose a new workdir (a resumed run may change only num_epochs '
-      f'and {", ".join(default.TRAJECTORY_NEUTRAL_KEYS)})')
+      f'and {", ".join(default.TRAJECTORY_NEUTRAL_KEYS)})',
+  )
 
 
 class WorkdirLock:
@@ -167,7 +184,8 @@ class WorkdirLock:
       os.close(self._fd)
       raise config_util.ConfigError(
           f'workdir {workdir} is in use by another run (process '
-          f'{holder or "unknown"}); wait for it or stop it first') from None
+          f'{holder or "unknown"}); wait for it or stop it first'
+      ) from None
     os.ftruncate(self._fd, 0)
     os.pwrite(self._fd, f'{os.getpid()}\n'.encode(), 0)
 
@@ -189,8 +207,9 @@ def _first_reason(error: BaseException) -> str:
     error = error.__cause__
   lines = str(error).strip().splitlines()
   # TensorStore appends the JSON spec of every store involved.
-  line = re.sub(r" \[tensorstore_spec(\[\d+\])?='[^']*'\]", '',
-                lines[0] if lines else '')
+  line = re.sub(
+      r" \[tensorstore_spec(\[\d+\])?='[^']*'\]", '', lines[0] if lines else ''
+  )
   return f'{type(error).__name__}: {line}'[:1000]
 
 
@@ -212,15 +231,17 @@ class _AbandonedReads(logging_lib.Filter):
   def is_echo(unraisable: Any) -> bool:
     """For sys.unraisablehook's argument."""
     code = getattr(unraisable.object, 'cr_code', None)
-    return ((code is not None and '/orbax/' in code.co_filename) or
-            (isinstance(unraisable.exc_value, RuntimeError) and
-             str(unraisable.exc_value) == 'Event loop is closed'))
+    return (code is not None and '/orbax/' in code.co_filename) or (
+        isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == 'Event loop is closed'
+    )
 
   def filter(self, record: logging_lib.LogRecord) -> bool:
     """For the asyncio logger: drops its report of an unretrieved read."""
     error = record.exc_info[1] if record.exc_info else None
-    return not ('never retrieved' in record.getMessage() and
-                _raised_in_orbax(error))
+    return not (
+        'never retrieved' in record.getMessage() and _raised_in_orbax(error)
+    )
 
 
 def _ignore_abandoned_reads() -> None:
@@ -233,8 +254,11 @@ def _ignore_abandoned_reads() -> None:
 
   def hook(unraisable):
     if _AbandonedReads.is_echo(unraisable):
-      logging.debug('Ignored after a failed restore: %s: %s',
-                    unraisable.exc_type.__name__, unraisable.exc_value)
+      logging.debug(
+          'Ignored after a failed restore: %s: %s',
+          unraisable.exc_type.__name__,
+          unraisable.exc_value,
+      )
     else:
       previous(unraisable)
 
@@ -253,18 +277,24 @@ class Checkpointer:
   checkpoints_corrupt/ so that later saves are not shadowed by it.
   """
 
-  def __init__(self, workdir: epath.Path, checkpoints_to_keep: int,
-               read_only: bool = False):
+  def __init__(
+      self,
+      workdir: epath.Path,
+      checkpoints_to_keep: int,
+      read_only: bool = False,
+  ):
     self._directory = workdir / 'checkpoints'
     self._corrupt = workdir / 'checkpoints_corrupt'
     self._read_only = read_only
     self._manager = ocp.CheckpointManager(
-        self._directory, item_names=('state', 'progress'),
+        self._directory,
+        item_names=('state', 'progress'),
         # The directory is made by the first save, not here: a run refused
         # before training starts leaves nothing behind.
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=checkpoints_to_keep, create=False,
-            read_only=read_only))
+            max_to_keep=checkpoints_to_keep, create=False, read_only=read_only
+        ),
+    )
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -275,36 +305,52 @@ class Checkpointer:
     if jax.process_index() == 0:
       self._directory.mkdir(parents=True, exist_ok=True)
     try:
-      self._manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(
-              flax.serialization.to_state_dict(state)),
-          # A copy: the save completes in the background, while the
-          # caller goes on changing `progress`.
-          progress=ocp.args.JsonSave(as_json(progress))), force=True)
+      self._manager.save(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardSave(
+                  flax.serialization.to_state_dict(state)
+              ),
+              # A copy: the save completes in the background, while the
+              # caller goes on changing `progress`.
+              progress=ocp.args.JsonSave(as_json(progress)),
+          ),
+          force=True,
+      )
     except Exception as e:  # pylint: disable=broad-except
       raise self._write_error(e) from e
 
   def restore(self, target: PyTree) -> tuple[PyTree, dict[str, Any]] | None:
     """The newest checkpoint that restores onto `target`'s shapes and
     shardings, as (state, progress); None if no checkpoint restores."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
-                            flax.serialization.to_state_dict(target))
+    abstract = jax.tree.map(
+        ocp.utils.to_shape_dtype_struct,
+        flax.serialization.to_state_dict(target),
+    )
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract),
-            progress=ocp.args.JsonRestore()))
+        restored = self._manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract),
+                progress=ocp.args.JsonRestore(),
+            ),
+        )
       except Exception as e:  # pylint: disable=broad-except
         # Orbax and TensorStore raise many types for a damaged checkpoint.
         _ignore_abandoned_reads()
         moved = self._set_aside(step)
-        logging.warning('Skipping checkpoint %s, which does not restore%s: %s',
-                        self._directory / str(step),
-                        f' (moved to {moved})' if moved else '',
-                        _first_reason(e))
+        logging.warning(
+            'Skipping checkpoint %s, which does not restore%s: %s',
+            self._directory / str(step),
+            f' (moved to {moved})' if moved else '',
+            _first_reason(e),
+        )
         continue
-      return (flax.serialization.from_state_dict(target, restored.state),
-              restored.progress)
+      return (
+          flax.serialization.from_state_dict(target, restored.state),
+          restored.progress,
+      )
     return None
 
   def _set_aside(self, step: int) -> epath.Path | None:
@@ -352,5 +398,8 @@ class Checkpointer:
       if os.strerror(code) in text:
         return OSError(code, os.strerror(code), str(self._directory))
     lines = text.strip().splitlines()
-    return OSError(errno.EIO, f'{type(error).__name__}: '
-                   f'{lines[0][:300] if lines else ""}', str(self._directory))
+    return OSError(
+        errno.EIO,
+        f'{type(error).__name__}: ' f'{lines[0][:300] if lines else ""}',
+        str(self._directory),
+    )

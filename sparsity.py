@@ -5,8 +5,9 @@ Only kernels are pruned, in every model family alike: the weights of Dense
 and Conv layers and of the attention projections (query, key, value, out;
 in a ViT also its patch embedding, and in every model the classifier). The
 biases, normalization parameters and embedding tables (positions, the
-class token, tokens) are always kept: they are not connections. Given `sparsity` s, exactly round(s * n) kernel
-entries are pruned, where n counts
+class token, tokens) are always kept: they are not connections. Given
+`sparsity` s, exactly round(s * n) kernel entries are pruned, where n
+counts
 
 * `random`: the entries of each kernel separately (layer-wise, uniform);
 * `magnitude`: all kernel entries together, lowest |w| first (global);
@@ -34,18 +35,23 @@ def is_kernel(path: tuple[Any, ...]) -> bool:
 
 
 def _kernels(tree: PyTree) -> list[jax.Array]:
-  return [x for path, x in jax.tree_util.tree_leaves_with_path(tree)
-          if is_kernel(path)]
+  return [
+      x
+      for path, x in jax.tree_util.tree_leaves_with_path(tree)
+      if is_kernel(path)
+  ]
 
 
-def saliency(pruner: str, params: PyTree, key: jax.Array,
-             grads: PyTree | None = None) -> PyTree:
+def saliency(
+    pruner: str, params: PyTree, key: jax.Array, grads: PyTree | None = None
+) -> PyTree:
   """Per-weight scores; the lowest are pruned. SNIP needs `grads`."""
   if pruner == 'random':
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
     return treedef.unflatten(
-        [jax.random.uniform(k, x.shape) for k, x in zip(keys, leaves)])
+        [jax.random.uniform(k, x.shape) for k, x in zip(keys, leaves)]
+    )
   if pruner == 'magnitude':
     return jax.tree.map(jnp.abs, params)
   if pruner == 'snip':
@@ -65,9 +71,13 @@ def _keep_highest(scores: np.ndarray, num_pruned: int) -> np.ndarray:
   return keep.reshape(scores.shape)
 
 
-def compute_mask(pruner: str, sparsity: float, params: PyTree,
-                 key: jax.Array, grads: PyTree | None = None
-                 ) -> PyTree | None:
+def compute_mask(
+    pruner: str,
+    sparsity: float,
+    params: PyTree,
+    key: jax.Array,
+    grads: PyTree | None = None,
+) -> PyTree | None:
   """Returns the pruning mask for `params`, or None when sparsity is 0."""
   if sparsity == 0:
     return None
@@ -75,26 +85,33 @@ def compute_mask(pruner: str, sparsity: float, params: PyTree,
   paths_and_scores, treedef = jax.tree_util.tree_flatten_with_path(scores)
   kernel_scores = [np.asarray(s) for p, s in paths_and_scores if is_kernel(p)]
   if pruner == 'random':
-    kernel_masks = [_keep_highest(s, round(sparsity * s.size))
-                    for s in kernel_scores]
+    kernel_masks = [
+        _keep_highest(s, round(sparsity * s.size)) for s in kernel_scores
+    ]
   else:
     flat = np.concatenate([s.ravel() for s in kernel_scores])
     keep = _keep_highest(flat, round(sparsity * flat.size))
     splits = np.cumsum([s.size for s in kernel_scores])[:-1]
-    kernel_masks = [k.reshape(s.shape) for k, s in
-                    zip(np.split(keep, splits), kernel_scores)]
+    kernel_masks = [
+        k.reshape(s.shape)
+        for k, s in zip(np.split(keep, splits), kernel_scores)
+    ]
   kernel_masks = iter(kernel_masks)
-  return treedef.unflatten([
-      next(kernel_masks) if is_kernel(p) else np.ones(s.shape, dtype=bool)
-      for p, s in paths_and_scores])
+  return treedef.unflatten(
+      [
+          next(kernel_masks) if is_kernel(p) else np.ones(s.shape, dtype=bool)
+          for p, s in paths_and_scores
+      ]
+  )
 
 
 def apply_mask(tree: PyTree, mask: PyTree | None) -> PyTree:
   """Zeroes the pruned entries of `tree` (parameters or gradients)."""
   if mask is None:
     return tree
-  return jax.tree.map(lambda x, m: jnp.where(m, x, jnp.zeros_like(x)),
-                      tree, mask)
+  return jax.tree.map(
+      lambda x, m: jnp.where(m, x, jnp.zeros_like(x)), tree, mask
+  )
 
 
 def kernel_sparsity(params: PyTree) -> jax.Array:

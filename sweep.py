@@ -49,68 +49,139 @@ import cli
 import config_util
 import outcomes
 import sweep_launch
+from sweep_plan import build_sweep
+from sweep_plan import is_finished
+from sweep_plan import plan_runs
+from sweep_plan import SweepError
 import sweep_slurm
-from sweep_plan import SweepError, build_sweep, is_finished, plan_runs
 
 FLAGS = flags.FLAGS
 # The SLURM flags: --slurm_<name> sets sweep_slurm.SlurmSettings.<name>.
-_SLURM_FLAGS = ('partition', 'time', 'nodes', 'gpus_per_node',
-                'tasks_per_node', 'cpus_per_task', 'account', 'signal_delay_s', 'max_timeouts')
+_SLURM_FLAGS = (
+    'partition',
+    'time',
+    'nodes',
+    'gpus_per_node',
+    'tasks_per_node',
+    'cpus_per_task',
+    'account',
+    'signal_delay_s',
+    'max_timeouts',
+)
 
 
 def define_flags() -> None:
   """The command line's flags (defined when run as a script, so that tests
   can import this module beside others that define --workdir)."""
-  flags.DEFINE_string('workdir', None, 'Directory holding one subdirectory per '
-                      'run.')
-  flags.DEFINE_string('config', None, 'Training config file handed to main.py '
-                      '(relative to the current directory); replaces the sweep '
-                      "config's.")
-  flags.DEFINE_multi_string('sweep', [], "An axis of the grid, KEY=[V1,V2,...], "
-                            "e.g. 'num_neurons=[(75,25),(150,50)]'; values are "
-                            'passed to main.py as --config.KEY=V. Repeat for '
-                            'more axes; the first axis varies slowest.')
-  flags.DEFINE_string('sweep_config', None, 'Python file whose get_sweep() '
-                      'returns the grid (see configs/sweeps/).')
-  flags.DEFINE_multi_string('set', [], 'KEY=VALUE given to every run (not part '
-                            'of the run names), e.g. num_epochs=10.')
-  flags.DEFINE_integer('parallel', 1, 'Runs trained at the same time, each in '
-                       'its own process. Above 1, runs allocate accelerator '
-                       'memory as needed (XLA_PYTHON_CLIENT_PREALLOCATE=false) '
-                       'so that they can share a GPU.')
-  flags.DEFINE_bool('dry_run', False, 'Print the runs and their main.py '
-                    'commands without running anything.')
-  flags.DEFINE_enum('launcher', 'local', ['local', 'slurm'], 'local: main.py '
-                    'processes on this machine; slurm: one SLURM job per run, '
-                    'submitted with submitit (see the --slurm_* flags).')
-  flags.DEFINE_bool('detach', False, 'With --launcher=slurm: return once the '
-                    'jobs are submitted. The same command later reports each '
-                    "run's status and resubmits runs neither finished nor "
-                    'queued.')
-  flags.DEFINE_float('slurm_poll_seconds', 10, 'With --launcher=slurm: '
-                     'seconds between two looks at the queue.')
+  flags.DEFINE_string(
+      'workdir', None, 'Directory holding one subdirectory per ' 'run.'
+  )
+  flags.DEFINE_string(
+      'config',
+      None,
+      'Training config file handed to main.py '
+      '(relative to the current directory); replaces the sweep '
+      "config's.",
+  )
+  flags.DEFINE_multi_string(
+      'sweep',
+      [],
+      'An axis of the grid, KEY=[V1,V2,...], '
+      "e.g. 'num_neurons=[(75,25),(150,50)]'; values are "
+      'passed to main.py as --config.KEY=V. Repeat for '
+      'more axes; the first axis varies slowest.',
+  )
+  flags.DEFINE_string(
+      'sweep_config',
+      None,
+      'Python file whose get_sweep() '
+      'returns the grid (see configs/sweeps/).',
+  )
+  flags.DEFINE_multi_string(
+      'set',
+      [],
+      'KEY=VALUE given to every run (not part '
+      'of the run names), e.g. num_epochs=10.',
+  )
+  flags.DEFINE_integer(
+      'parallel',
+      1,
+      'Runs trained at the same time, each in '
+      'its own process. Above 1, runs allocate accelerator '
+      'memory as needed (XLA_PYTHON_CLIENT_PREALLOCATE=false) '
+      'so that they can share a GPU.',
+  )
+  flags.DEFINE_bool(
+      'dry_run',
+      False,
+      'Print the runs and their main.py ' 'commands without running anything.',
+  )
+  flags.DEFINE_enum(
+      'launcher',
+      'local',
+      ['local', 'slurm'],
+      'local: main.py '
+      'processes on this machine; slurm: one SLURM job per run, '
+      'submitted with submitit (see the --slurm_* flags).',
+  )
+  flags.DEFINE_bool(
+      'detach',
+      False,
+      'With --launcher=slurm: return once the '
+      'jobs are submitted. The same command later reports each '
+      "run's status and resubmits runs neither finished nor "
+      'queued.',
+  )
+  flags.DEFINE_float(
+      'slurm_poll_seconds',
+      10,
+      'With --launcher=slurm: ' 'seconds between two looks at the queue.',
+  )
   flags.DEFINE_string('slurm_partition', None, 'SLURM partition of the jobs.')
-  flags.DEFINE_integer('slurm_time', None, "Each job's time limit in minutes "
-                       '(default 60); a longer run is requeued from its '
-                       'checkpoint (up to --slurm_max_timeouts times).')
-  flags.DEFINE_integer('slurm_nodes', None, 'Nodes per run (default 1); the '
-                       'tasks of all nodes form one JAX run.')
-  flags.DEFINE_integer('slurm_gpus_per_node', None, 'GPUs per node (default '
-                       '0); one task per GPU.')
-  flags.DEFINE_integer('slurm_tasks_per_node', None, 'Tasks (processes) per '
-                       'node; default one per GPU, or 1.')
+  flags.DEFINE_integer(
+      'slurm_time',
+      None,
+      "Each job's time limit in minutes "
+      '(default 60); a longer run is requeued from its '
+      'checkpoint (up to --slurm_max_timeouts times).',
+  )
+  flags.DEFINE_integer(
+      'slurm_nodes',
+      None,
+      'Nodes per run (default 1); the ' 'tasks of all nodes form one JAX run.',
+  )
+  flags.DEFINE_integer(
+      'slurm_gpus_per_node',
+      None,
+      'GPUs per node (default ' '0); one task per GPU.',
+  )
+  flags.DEFINE_integer(
+      'slurm_tasks_per_node',
+      None,
+      'Tasks (processes) per ' 'node; default one per GPU, or 1.',
+  )
   flags.DEFINE_integer('slurm_cpus_per_task', None, 'CPUs per task.')
   flags.DEFINE_string('slurm_account', None, 'SLURM account to charge.')
-  flags.DEFINE_integer('slurm_signal_delay_s', None, 'Seconds between the '
-                       'warning signal and the time limit (default 120): '
-                       'time for the checkpoint.')
-  flags.DEFINE_integer('slurm_max_timeouts', None, 'How often a run that '
-                       'reaches the time limit is requeued (default 3).')
-  flags.DEFINE_multi_string('slurm_option', [], 'Any other sbatch option as '
-                            'NAME=VALUE, e.g. qos=high or constraint=a100; '
-                            'repeat for more.')
+  flags.DEFINE_integer(
+      'slurm_signal_delay_s',
+      None,
+      'Seconds between the '
+      'warning signal and the time limit (default 120): '
+      'time for the checkpoint.',
+  )
+  flags.DEFINE_integer(
+      'slurm_max_timeouts',
+      None,
+      'How often a run that ' 'reaches the time limit is requeued (default 3).',
+  )
+  flags.DEFINE_multi_string(
+      'slurm_option',
+      [],
+      'Any other sbatch option as '
+      'NAME=VALUE, e.g. qos=high or constraint=a100; '
+      'repeat for more.',
+  )
   flags.mark_flag_as_required('workdir')
-
 
 
 def slurm_settings(sweep_slurm_fields: dict) -> sweep_slurm.SlurmSettings:
@@ -124,8 +195,9 @@ def slurm_settings(sweep_slurm_fields: dict) -> sweep_slurm.SlurmSettings:
   for text in FLAGS.slurm_option:
     name, equals, value = text.partition('=')
     if not equals or not name.strip():
-      raise SweepError(f'--slurm_option={text!r}: expected NAME=VALUE, e.g. '
-                       'qos=high')
+      raise SweepError(
+          f'--slurm_option={text!r}: expected NAME=VALUE, e.g. ' 'qos=high'
+      )
     options[name.strip()] = value.strip()
   values['options'] = options
   return sweep_slurm.SlurmSettings.from_dict(values)
@@ -140,17 +212,22 @@ def main(argv: Sequence[str]) -> int:
     raise app.UsageError('--detach needs --launcher=slurm')
   try:
     workdir = pathlib.Path(cli.absolute_path(FLAGS.workdir, '--workdir'))
-    sweep = build_sweep(FLAGS.config, FLAGS.sweep, FLAGS.set,
-                        FLAGS.sweep_config)
+    sweep = build_sweep(
+        FLAGS.config, FLAGS.sweep, FLAGS.set, FLAGS.sweep_config
+    )
     runs, shared = plan_runs(sweep, workdir)
-    settings = (slurm_settings(sweep.slurm) if FLAGS.launcher == 'slurm'
-                else None)
+    settings = (
+        slurm_settings(sweep.slurm) if FLAGS.launcher == 'slurm' else None
+    )
   except (SweepError, config_util.ConfigError) as e:
     cli.fail(str(e))
   for point in shared:
-    print(f'{point.name}: the same run as {point.same_as} (they differ only '
-          f'in {", ".join(point.unread)}, which does not change what it '
-          'trains); trained once', flush=True)
+    print(
+        f'{point.name}: the same run as {point.same_as} (they differ only '
+        f'in {", ".join(point.unread)}, which does not change what it '
+        'trains); trained once',
+        flush=True,
+    )
   if FLAGS.dry_run:
     for run in runs:
       status = 'finished' if is_finished(run) else 'to run'
@@ -161,12 +238,16 @@ def main(argv: Sequence[str]) -> int:
     results = sweep_launch.run_all(runs, FLAGS.parallel)
   else:
     results, interrupted = sweep_slurm.run_all(
-        runs, settings, FLAGS.detach, FLAGS.slurm_poll_seconds)
+        runs, settings, FLAGS.detach, FLAGS.slurm_poll_seconds
+    )
   print(sweep_launch.format_table(results))
   code = sweep_launch.exit_code(results)
   if interrupted:
-    print('the SLURM jobs go on; the same command reports their status and '
-          'waits again', flush=True)
+    print(
+        'the SLURM jobs go on; the same command reports their status and '
+        'waits again',
+        flush=True,
+    )
     return code or outcomes.EXIT_STOPPED
   if code == outcomes.EXIT_STOPPED:
     print('stopped; run the same command again to resume', flush=True)

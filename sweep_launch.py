@@ -16,8 +16,8 @@ import time
 
 import cli
 import outcomes
-from sweep_plan import Run, is_finished
-
+from sweep_plan import is_finished
+from sweep_plan import Run
 
 # How a run ended (its main.py exit code), that it did not run, or, for a
 # SLURM job not waited for, where it stands.
@@ -25,10 +25,23 @@ OK, FAILED, DIVERGED, STOPPED = 'ok', 'failed', 'diverged', 'stopped'
 SKIPPED, NOT_STARTED = 'skipped', 'not started'
 SUBMITTED, PENDING, RUNNING = 'submitted', 'pending', 'running'
 IN_USE = 'in use'  # Trained by another process (another sweep), for now.
-STATUSES = (OK, FAILED, DIVERGED, STOPPED, SKIPPED, NOT_STARTED, SUBMITTED,
-            PENDING, RUNNING, IN_USE)
-STATUS_OF_EXIT_CODE = {0: OK, outcomes.EXIT_DIVERGED: DIVERGED,
-                       outcomes.EXIT_STOPPED: STOPPED}
+STATUSES = (
+    OK,
+    FAILED,
+    DIVERGED,
+    STOPPED,
+    SKIPPED,
+    NOT_STARTED,
+    SUBMITTED,
+    PENDING,
+    RUNNING,
+    IN_USE,
+)
+STATUS_OF_EXIT_CODE = {
+    0: OK,
+    outcomes.EXIT_DIVERGED: DIVERGED,
+    outcomes.EXIT_STOPPED: STOPPED,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +52,6 @@ class Outcome:
   status: str
   seconds: float = 0.0
   error: str = ''
-
 
 
 def _now() -> str:
@@ -79,8 +91,11 @@ class Children:
     del frame
     with self._lock:
       if not self.stopping:
-        print(f'{signal.Signals(signum).name}: stopping the running runs '
-              '(each saves a checkpoint)...', flush=True)
+        print(
+            f'{signal.Signals(signum).name}: stopping the running runs '
+            '(each saves a checkpoint)...',
+            flush=True,
+        )
       self.stopping = True
       for process in self._running:
         process.send_signal(signal.SIGTERM)
@@ -107,8 +122,13 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
     log.write(f'=== sweep.py started at {_now()}: {shlex.join(run.command)}\n')
     log.flush()
     output_start = log.tell()
-    process = children.start(run.command, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, env=env)
+    process = children.start(
+        run.command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     if process is None:
       log.write('=== sweep.py did not start it: the sweep was stopped\n')
       return Outcome(run, NOT_STARTED)
@@ -127,13 +147,15 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
     return Outcome(run, OK, seconds)
   if _in_use_error(output):  # Locked between the look above and the start.
     status = IN_USE
-  return Outcome(run, status, seconds,
-                 outcomes.error_line(output, returncode))
+  return Outcome(run, status, seconds, outcomes.error_line(output, returncode))
 
 
-def _after_other_process(run: Run, env: Mapping[str, str],
-                         children: Children,
-                         poll_seconds: float = 2.0) -> Outcome:
+def _after_other_process(
+    run: Run,
+    env: Mapping[str, str],
+    children: Children,
+    poll_seconds: float = 2.0,
+) -> Outcome:
   """A run another process was training: waits for it to let go, then
   reports it finished (by the other process) or, if that one stopped
   before the end, trains it here."""
@@ -147,22 +169,27 @@ def _after_other_process(run: Run, env: Mapping[str, str],
 def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:
   """Skips finished runs and executes the others, `parallel` at a time.
 
-  SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 stop the running runs (with checkpoints) and
-  start no more; the same command resumes.
+  SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 stop the running runs (with
+  checkpoints) and start no more; the same command resumes.
   """
-  results = {run.name: Outcome(run, SKIPPED)
-              for run in runs if is_finished(run)}
+  results = {
+      run.name: Outcome(run, SKIPPED) for run in runs if is_finished(run)
+  }
   todo = [run for run in runs if run.name not in results]
-  print(f'{len(runs)} runs: {len(results)} finished already, {len(todo)} to '
-        f'run, {parallel} at a time.', flush=True)
+  print(
+      f'{len(runs)} runs: {len(results)} finished already, {len(todo)} to '
+      f'run, {parallel} at a time.',
+      flush=True,
+  )
   env = dict(os.environ)
   if parallel > 1:
     # By default each JAX process claims 75% of an accelerator's memory up
     # front, so a second run on the same GPU would fail to start.
     env.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
   children = Children()
-  previous = {sig: signal.signal(sig, children.stop)
-              for sig in cli.STOP_SIGNALS}
+  previous = {
+      sig: signal.signal(sig, children.stop) for sig in cli.STOP_SIGNALS
+  }
   with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
     # A run another sweep is training waits for it; this sweep goes on
     # with the others meanwhile (so two sweeps on one grid share it).
@@ -173,15 +200,20 @@ def run_all(runs: Sequence[Run], parallel: int) -> list[Outcome]:
       futures.remove(future)
       outcome = future.result()
       if outcome.status == IN_USE:
-        print(f'{outcome.run.name}: {outcome.error}; waiting for it',
-              flush=True)
-        futures.append(pool.submit(_after_other_process, outcome.run, env,
-                                   children))
+        print(
+            f'{outcome.run.name}: {outcome.error}; waiting for it', flush=True
+        )
+        futures.append(
+            pool.submit(_after_other_process, outcome.run, env, children)
+        )
         continue
       done += 1
       results[outcome.run.name] = outcome
-      print(f'[{done}/{len(todo)}] {outcome.status:8} '
-            f'{outcome.seconds:7.1f}s  {outcome.run.name}', flush=True)
+      print(
+          f'[{done}/{len(todo)}] {outcome.status:8} '
+          f'{outcome.seconds:7.1f}s  {outcome.run.name}',
+          flush=True,
+      )
   for sig, handler in previous.items():
     signal.signal(sig, handler)
   return [results[run.name] for run in runs]
@@ -193,13 +225,22 @@ def format_table(results: Sequence[Outcome]) -> str:
   width = max(len(o.run.name) for o in results)
   lines = [f'{"status":11} {"seconds":>8}  {"run":{width}}  error']
   for o in results:
-    seconds = (f'{o.seconds:8.1f}' if o.status in
-               (OK, FAILED, DIVERGED, STOPPED) else f'{"":8}')
-    lines.append(f'{o.status:11} {seconds}  {o.run.name:{width}}  {o.error}'
-                 .rstrip())
+    seconds = (
+        f'{o.seconds:8.1f}'
+        if o.status in (OK, FAILED, DIVERGED, STOPPED)
+        else f'{"":8}'
+    )
+    lines.append(
+        f'{o.status:11} {seconds}  {o.run.name:{width}}  {o.error}'.rstrip()
+    )
   counts = collections.Counter(o.status for o in results)
-  lines.append(', '.join(f'{counts[s]} {s}' for s in STATUSES
-                         if counts[s] or s in (OK, FAILED, SKIPPED)))
+  lines.append(
+      ', '.join(
+          f'{counts[s]} {s}'
+          for s in STATUSES
+          if counts[s] or s in (OK, FAILED, SKIPPED)
+      )
+  )
   return '\n'.join(lines)
 
 
@@ -213,4 +254,3 @@ def exit_code(results: Sequence[Outcome]) -> int:
   if statuses & {STOPPED, NOT_STARTED}:
     return outcomes.EXIT_STOPPED
   return 0
-

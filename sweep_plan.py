@@ -173,29 +173,42 @@ def load_sweep_config(path: str) -> Sweep:
   description = module.get_sweep()
   fields = set(description)
   if not {'config', 'grid'} <= fields <= {'config', 'grid', 'fixed', 'slurm'}:
-    raise SweepError(f'get_sweep() of {path} returned the fields '
-                     f'{sorted(fields)}; expected config, grid and optionally '
-                     'fixed and slurm')
+    raise SweepError(
+        f'get_sweep() of {path} returned the fields '
+        f'{sorted(fields)}; expected config, grid and optionally '
+        'fixed and slurm'
+    )
   return Sweep(
       config=str(REPO / description['config']),
-      grid={key: [format_value(v) for v in values]
-            for key, values in description['grid'].items()},
-      fixed={key: format_value(value)
-             for key, value in description.get('fixed', {}).items()},
-      slurm=dict(description.get('slurm', {})))
+      grid={
+          key: [format_value(v) for v in values]
+          for key, values in description['grid'].items()
+      },
+      fixed={
+          key: format_value(value)
+          for key, value in description.get('fixed', {}).items()
+      },
+      slurm=dict(description.get('slurm', {})),
+  )
 
 
-def build_sweep(config: str | None, axes: Sequence[str],
-                assignments: Sequence[str],
-                sweep_config: str | None) -> Sweep:
+def build_sweep(
+    config: str | None,
+    axes: Sequence[str],
+    assignments: Sequence[str],
+    sweep_config: str | None,
+) -> Sweep:
   """Merges a sweep config with command-line flags, which take precedence.
 
   A `--sweep` axis replaces the sweep config's axis or fixed value of its
   key; `--set` replaces a fixed value but may not fix a swept key (the run
   names would change; restrict the axis with --sweep instead).
   """
-  base = (load_sweep_config(sweep_config) if sweep_config else
-          Sweep(config=None, grid={}, fixed={}))
+  base = (
+      load_sweep_config(sweep_config)
+      if sweep_config
+      else Sweep(config=None, grid={}, fixed={})
+  )
   grid, fixed = dict(base.grid), dict(base.fixed)
   for text in axes:
     key, values = parse_axis(text)
@@ -204,15 +217,19 @@ def build_sweep(config: str | None, axes: Sequence[str],
   for text in assignments:
     key, value = parse_assignment(text)
     if key in grid:
-      raise SweepError(f'--set={text!r}: {key} is swept; restrict its axis '
-                       f"with --sweep='{key}=[{value}]' instead")
+      raise SweepError(
+          f'--set={text!r}: {key} is swept; restrict its axis '
+          f"with --sweep='{key}=[{value}]' instead"
+      )
     fixed[key] = value
   config = config or base.config
   if not config:
     raise SweepError('give --config=FILE or --sweep_config=FILE')
   if not grid:
-    raise SweepError("the grid is empty: give --sweep='KEY=[V1,V2,...]' or a "
-                     '--sweep_config (for a single run use main.py)')
+    raise SweepError(
+        "the grid is empty: give --sweep='KEY=[V1,V2,...]' or a "
+        '--sweep_config (for a single run use main.py)'
+    )
   return Sweep(config=config, grid=grid, fixed=fixed, slurm=base.slurm)
 
 
@@ -231,8 +248,9 @@ def run_name(point: Mapping[str, str]) -> str:
 
 def grid_points(grid: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
   """The cartesian product of the axes; the first axis varies slowest."""
-  return [dict(zip(grid, values))
-          for values in itertools.product(*grid.values())]
+  return [
+      dict(zip(grid, values)) for values in itertools.product(*grid.values())
+  ]
 
 
 def _ignored_keys(config: ml_collections.ConfigDict) -> set[str]:
@@ -247,12 +265,16 @@ def _ignored_keys(config: ml_collections.ConfigDict) -> set[str]:
 def _training(config: ml_collections.ConfigDict) -> str:
   """What a run trains: its config without _ignored_keys."""
   ignored = _ignored_keys(config)
-  return json.dumps({k: v for k, v in config.to_dict().items()
-                     if k not in ignored}, sort_keys=True, default=str)
+  return json.dumps(
+      {k: v for k, v in config.to_dict().items() if k not in ignored},
+      sort_keys=True,
+      default=str,
+  )
 
 
-def plan_runs(sweep: Sweep, workdir: pathlib.Path
-              ) -> tuple[list[Run], list[SharedRun]]:
+def plan_runs(
+    sweep: Sweep, workdir: pathlib.Path
+) -> tuple[list[Run], list[SharedRun]]:
   """One Run per grid point that trains something no earlier point trains,
   and a SharedRun for each other point. Every config is resolved and
   checked in full (validate.check_config, bar the rules that depend on the
@@ -271,34 +293,46 @@ def plan_runs(sweep: Sweep, workdir: pathlib.Path
     name = run_name(point)
     names[name] += 1
     if len(name.encode()) > MAX_NAME_LENGTH:
-      raise SweepError(f'run name {name!r} is longer than {MAX_NAME_LENGTH} '
-                       'bytes; sweep fewer keys')
+      raise SweepError(
+          f'run name {name!r} is longer than {MAX_NAME_LENGTH} '
+          'bytes; sweep fewer keys'
+      )
     overrides = {**sweep.fixed, **point}
     try:
       config = cli.load_config_file(sweep.config, overrides)
       validate.check_config(config, device_checks=False)
     except config_util.ConfigError as e:
-      hint = (' (a path that holds commas, as a sweep\'s run directories '
-              'do, is quoted in the list: init_from=["DIR"])'
-              if 'init_from' in sweep.grid and 'init_from=' in str(e) else '')
+      hint = (
+          " (a path that holds commas, as a sweep's run directories "
+          'do, is quoted in the list: init_from=["DIR"])'
+          if 'init_from' in sweep.grid and 'init_from=' in str(e)
+          else ''
+      )
       raise SweepError(f'run {name}: {e}{hint}') from e
     run_workdir = workdir / name
-    command = [sys.executable, str(MAIN), f'--workdir={run_workdir}',
-               f'--config={sweep.config}',
-               *(f'--config.{key}={value}' for key, value in overrides.items())]
+    command = [
+        sys.executable,
+        str(MAIN),
+        f'--workdir={run_workdir}',
+        f'--config={sweep.config}',
+        *(f'--config.{key}={value}' for key, value in overrides.items()),
+    ]
     runs.append(Run(name, run_workdir, command, config))
   duplicates = [name for name, count in names.items() if count > 1]
   if duplicates:
-    raise SweepError(f'several grid points share the run name {duplicates[0]} '
-                     '(an axis repeats a value?)')
+    raise SweepError(
+        f'several grid points share the run name {duplicates[0]} '
+        '(an axis repeats a value?)'
+    )
   first, unique, shared = {}, [], []
   for run in runs:
     original = first.setdefault(_training(run.config), run)
     if original is run:
       unique.append(run)
       continue
-    differ = sorted(k for k in run.config.keys()
-                    if run.config[k] != original.config[k])
+    differ = sorted(
+        k for k in run.config.keys() if run.config[k] != original.config[k]
+    )
     shared.append(SharedRun(run.name, original.name, tuple(differ)))
   return unique, shared
 
@@ -315,7 +349,8 @@ def is_finished(run: Run) -> bool:
     content = json.loads(summary.read_text())
   except ValueError:
     return False
-  return (isinstance(content, dict) and
-          default.completed(content.get('config', {})) == expected and
-          content.get('status', outcomes.FINISHED) == outcomes.FINISHED)
-
+  return (
+      isinstance(content, dict)
+      and default.completed(content.get('config', {})) == expected
+      and content.get('status', outcomes.FINISHED) == outcomes.FINISHED
+  )

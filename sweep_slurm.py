@@ -1,8 +1,9 @@
 """Running a sweep's runs as SLURM jobs, through submitit.
 
 Each run is one job of `nodes` nodes with one task per GPU (one per node
-without GPUs, or `tasks_per_node`). Every task runs the run's main.py command, which finds the
-other tasks in SLURM's environment and joins them into one JAX run
+without GPUs, or `tasks_per_node`). Every task runs the run's main.py
+command, which finds the other tasks in SLURM's environment and joins them
+into one JAX run
 (distributed.py). In the run's directory, `slurm_job.json` names its job
 (and the earlier ones), `slurm/` holds submitit's sbatch script, pickles
 and logs, and main.py's output is appended to `train.log` (task 0; task
@@ -41,20 +42,41 @@ import submitit
 
 import cli
 import outcomes
-from outcomes import LOG_NAME, error_line
-from sweep_launch import (FAILED, OK, Outcome, PENDING,
-                          RUNNING, SKIPPED, STATUS_OF_EXIT_CODE,
-                          SUBMITTED)
-from sweep_plan import REPO, Run, SweepError, is_finished
+from outcomes import error_line
+from outcomes import LOG_NAME
+from sweep_launch import FAILED
+from sweep_launch import OK
+from sweep_launch import Outcome
+from sweep_launch import PENDING
+from sweep_launch import RUNNING
+from sweep_launch import SKIPPED
+from sweep_launch import STATUS_OF_EXIT_CODE
+from sweep_launch import SUBMITTED
+from sweep_plan import is_finished
+from sweep_plan import REPO
+from sweep_plan import Run
+from sweep_plan import SweepError
 
 JOB_FILE = 'slurm_job.json'
 SUBMITIT_DIR = 'slurm'
 # SLURM states of a job that has not ended (a preempted job may be
 # requeued); any other state, or no state at all, means it has ended.
-ACTIVE_STATES = frozenset({
-    'PENDING', 'RUNNING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD',
-    'CONFIGURING', 'COMPLETING', 'RESIZING', 'SUSPENDED', 'STAGE_OUT',
-    'SIGNALING', 'PREEMPTED'})
+ACTIVE_STATES = frozenset(
+    {
+        'PENDING',
+        'RUNNING',
+        'REQUEUED',
+        'REQUEUE_FED',
+        'REQUEUE_HOLD',
+        'CONFIGURING',
+        'COMPLETING',
+        'RESIZING',
+        'SUSPENDED',
+        'STAGE_OUT',
+        'SIGNALING',
+        'PREEMPTED',
+    }
+)
 # How long a job must look ended, without a result, before it counts as
 # ended: longer than a requeue takes (see _Watch).
 ENDED_CONFIRM_SECONDS = 30
@@ -92,37 +114,52 @@ class SlurmSettings:
     fields = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
-      raise SweepError(f'unknown SLURM setting {unknown[0]!r}; expected one '
-                       f'of {", ".join(sorted(fields))}')
+      raise SweepError(
+          f'unknown SLURM setting {unknown[0]!r}; expected one '
+          f'of {", ".join(sorted(fields))}'
+      )
     settings = cls(**values)
     for name in ('time', 'nodes', 'signal_delay_s'):
       if getattr(settings, name) < 1:
-        raise SweepError(f'the SLURM setting {name} must be >= 1, got '
-                         f'{getattr(settings, name)}')
+        raise SweepError(
+            f'the SLURM setting {name} must be >= 1, got '
+            f'{getattr(settings, name)}'
+        )
     if settings.tasks_per_node is not None and settings.tasks_per_node < 1:
       raise SweepError('the SLURM setting tasks_per_node must be >= 1')
     if settings.gpus_per_node < 0 or settings.max_timeouts < 0:
-      raise SweepError('the SLURM settings gpus_per_node and max_timeouts '
-                       'must be >= 0')
+      raise SweepError(
+          'the SLURM settings gpus_per_node and max_timeouts ' 'must be >= 0'
+      )
     if settings.signal_delay_s >= 60 * settings.time:
-      raise SweepError(f'signal_delay_s={settings.signal_delay_s} leaves no '
-                       f'time to train in a {settings.time}-minute job')
+      raise SweepError(
+          f'signal_delay_s={settings.signal_delay_s} leaves no '
+          f'time to train in a {settings.time}-minute job'
+      )
     return settings
 
   def executor_parameters(self) -> dict[str, Any]:
     """submitit.SlurmExecutor.update_parameters arguments."""
     parameters = dict(
-        time=self.time, nodes=self.nodes,
+        time=self.time,
+        nodes=self.nodes,
         ntasks_per_node=self.tasks_per_node or max(self.gpus_per_node, 1),
-        signal_delay_s=self.signal_delay_s, stderr_to_stdout=True,
+        signal_delay_s=self.signal_delay_s,
+        stderr_to_stdout=True,
         # The job imports this module to run RunJob, wherever sbatch was
         # called from.
-        setup=[f'export PYTHONPATH={shlex.quote(str(REPO))}'
-               '${PYTHONPATH:+:$PYTHONPATH}'],
-        additional_parameters=dict(self.options))
-    optional = dict(partition=self.partition, account=self.account,
-                    cpus_per_task=self.cpus_per_task,
-                    gpus_per_node=self.gpus_per_node or None)
+        setup=[
+            f'export PYTHONPATH={shlex.quote(str(REPO))}'
+            '${PYTHONPATH:+:$PYTHONPATH}'
+        ],
+        additional_parameters=dict(self.options),
+    )
+    optional = dict(
+        partition=self.partition,
+        account=self.account,
+        cpus_per_task=self.cpus_per_task,
+        gpus_per_node=self.gpus_per_node or None,
+    )
     parameters.update({k: v for k, v in optional.items() if v is not None})
     return parameters
 
@@ -152,15 +189,19 @@ class RunJob(submitit.helpers.Checkpointable):
       log.write(f'=== {job} started at {_now()}: {shlex.join(self.command)}\n')
       log.flush()
       self._process = subprocess.Popen(
-          self.command, stdout=log, stderr=subprocess.STDOUT,
-          stdin=subprocess.DEVNULL)
+          self.command,
+          stdout=log,
+          stderr=subprocess.STDOUT,
+          stdin=subprocess.DEVNULL,
+      )
       # A thread reaps main.py so that this (main) thread only sleeps: the
       # signal handler that calls checkpoint() runs here, and must not wait
       # inside Popen.wait, which holds a lock.
       threading.Thread(target=self._reap, daemon=True).start()
       self._sleep_until_main_ends()
-      log.write(f'=== {job} finished at {_now()}: exit code '
-                f'{self._returncode}\n')
+      log.write(
+          f'=== {job} finished at {_now()}: exit code ' f'{self._returncode}\n'
+      )
     if self._returncode == outcomes.EXIT_STOPPED:
       # main.py stopped on a signal from SLURM: a requeue, a cancellation or
       # a preemption, which ends this job in moments (and a requeued job
@@ -185,7 +226,8 @@ class RunJob(submitit.helpers.Checkpointable):
       self._process.send_signal(signal.SIGTERM)
       self._sleep_until_main_ends()
     return submitit.helpers.DelayedSubmission(
-        RunJob(self.command, self.log_path))
+        RunJob(self.command, self.log_path)
+    )
 
 
 def _job_file(run: Run) -> pathlib.Path:
@@ -198,17 +240,20 @@ def recorded_job(run: Run) -> submitit.SlurmJob | None:
     record = json.loads(_job_file(run).read_text())
   except FileNotFoundError:
     return None
-  return submitit.SlurmJob(folder=run.workdir / SUBMITIT_DIR,
-                           job_id=str(record['job_id']))
+  return submitit.SlurmJob(
+      folder=run.workdir / SUBMITIT_DIR, job_id=str(record['job_id'])
+  )
 
 
 def submit(run: Run, settings: SlurmSettings) -> submitit.SlurmJob:
   """Submits the run as a job and records its id in the run's directory."""
   run.workdir.mkdir(parents=True, exist_ok=True)
-  executor = submitit.SlurmExecutor(folder=run.workdir / SUBMITIT_DIR,
-                                    max_num_timeout=settings.max_timeouts)
-  executor.update_parameters(job_name=f'sweep:{run.name}'[:200],
-                             **settings.executor_parameters())
+  executor = submitit.SlurmExecutor(
+      folder=run.workdir / SUBMITIT_DIR, max_num_timeout=settings.max_timeouts
+  )
+  executor.update_parameters(
+      job_name=f'sweep:{run.name}'[:200], **settings.executor_parameters()
+  )
   job = executor.submit(RunJob(run.command, str(run.workdir / LOG_NAME)))
   # Task 0 (JAX process 0) writes the run's files; its result is the run's.
   if job.num_tasks > 1:
@@ -218,8 +263,12 @@ def submit(run: Run, settings: SlurmSettings) -> submitit.SlurmJob:
   if path.exists():
     old = json.loads(path.read_text())
     earlier = [*old.get('earlier_job_ids', []), old['job_id']]
-  record = {'job_id': job.job_id, 'submitted': _now(),
-            'command': run.command, 'earlier_job_ids': earlier}
+  record = {
+      'job_id': job.job_id,
+      'submitted': _now(),
+      'command': run.command,
+      'earlier_job_ids': earlier,
+  }
   # Atomically: a status command reading it never sees half a file.
   partial = path.with_name(path.name + '.tmp')
   partial.write_text(json.dumps(record, indent=2) + '\n')
@@ -234,9 +283,17 @@ def job_states(job_ids: Sequence[str]) -> dict[str, str] | None:
     return {}
   try:
     listing = subprocess.run(
-        ['squeue', '--noheader', '--states=all', '--format=%i %T',
-         f'--jobs={",".join(job_ids)}'],
-        capture_output=True, text=True, timeout=60)
+        [
+            'squeue',
+            '--noheader',
+            '--states=all',
+            '--format=%i %T',
+            f'--jobs={",".join(job_ids)}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
   except (OSError, subprocess.TimeoutExpired):
     return None
   # squeue refuses a list whose jobs it has all forgotten.
@@ -254,11 +311,14 @@ def _log_after_last_start(run: Run, job_id: str) -> tuple[str, float]:
   """train.log's output of the job's last attempt and the job's seconds."""
   path = run.workdir / LOG_NAME
   text = path.read_text(errors='replace') if path.exists() else ''
-  header = re.compile(rf'^=== SLURM job {re.escape(job_id)} task 0 '
-                      r'(started|finished) at (\S+):', re.MULTILINE)
+  header = re.compile(
+      rf'^=== SLURM job {re.escape(job_id)} task 0 '
+      r'(started|finished) at (\S+):',
+      re.MULTILINE,
+  )
   marks = list(header.finditer(text))
   starts = [m for m in marks if m.group(1) == 'started']
-  output = text[starts[-1].end():] if starts else text
+  output = text[starts[-1].end() :] if starts else text
   seconds = 0.0
   if starts and marks[-1].group(1) == 'finished':
     first = datetime.datetime.fromisoformat(starts[0].group(2))
@@ -267,20 +327,29 @@ def _log_after_last_start(run: Run, job_id: str) -> tuple[str, float]:
   return output, seconds
 
 
-def ended_outcome(run: Run, job: submitit.SlurmJob,
-                  state: str | None) -> Outcome:
+def ended_outcome(
+    run: Run, job: submitit.SlurmJob, state: str | None
+) -> Outcome:
   """How a run whose job has ended went: from submitit's result file (the
   exit code of main.py in task 0), or SLURM's state when there is none."""
   output, seconds = _log_after_last_start(run, job.job_id)
   if not job.paths.result_pickle.exists():
-    return Outcome(run, FAILED, seconds,
-                   f'SLURM job {job.job_id} ended ({state or "gone"}) before '
-                   f'main.py did; see {job.paths.stdout}')
+    return Outcome(
+        run,
+        FAILED,
+        seconds,
+        f'SLURM job {job.job_id} ended ({state or "gone"}) before '
+        f'main.py did; see {job.paths.stdout}',
+    )
   try:
     returncode = job.result()
   except Exception as e:  # submitit re-raises what the job raised.
-    return Outcome(run, FAILED, seconds,
-                   f'SLURM job {job.job_id}: {str(e).splitlines()[0]}')
+    return Outcome(
+        run,
+        FAILED,
+        seconds,
+        f'SLURM job {job.job_id}: {str(e).splitlines()[0]}',
+    )
   status = STATUS_OF_EXIT_CODE.get(returncode, FAILED)
   error = '' if status == OK else error_line(output, returncode)
   return Outcome(run, status, seconds, error)
@@ -326,13 +395,17 @@ class _StopWaiting:
 
   def __init__(self):
     self.requested = False
-    self._previous = {sig: signal.signal(sig, self._handle)
-                      for sig in cli.STOP_SIGNALS}
+    self._previous = {
+        sig: signal.signal(sig, self._handle) for sig in cli.STOP_SIGNALS
+    }
 
   def _handle(self, signum: int, frame) -> None:
     del frame
-    print(f'{signal.Signals(signum).name}: no longer waiting; the SLURM jobs '
-          'go on', flush=True)
+    print(
+        f'{signal.Signals(signum).name}: no longer waiting; the SLURM jobs '
+        'go on',
+        flush=True,
+    )
     self.requested = True
 
   def restore(self) -> None:
@@ -340,13 +413,18 @@ class _StopWaiting:
       signal.signal(sig, handler)
 
 
-def run_all(runs: Sequence[Run], settings: SlurmSettings, detach: bool,
-            poll_seconds: float) -> tuple[list[Outcome], bool]:
+def run_all(
+    runs: Sequence[Run],
+    settings: SlurmSettings,
+    detach: bool,
+    poll_seconds: float,
+) -> tuple[list[Outcome], bool]:
   """Submits every run that is neither finished nor has a job in the queue;
   unless `detach`, waits for them all. Returns the outcomes and whether the
   wait was cut short by a signal."""
-  results = {run.name: Outcome(run, SKIPPED)
-             for run in runs if is_finished(run)}
+  results = {
+      run.name: Outcome(run, SKIPPED) for run in runs if is_finished(run)
+  }
   todo = [run for run in runs if run.name not in results]
   watch = _Watch(ENDED_CONFIRM_SECONDS)
   recorded = {run.name: recorded_job(run) for run in todo}
@@ -363,9 +441,12 @@ def run_all(runs: Sequence[Run], settings: SlurmSettings, detach: bool,
     else:
       jobs[run.name] = submit(run, settings)
       submitted.add(run.name)
-  print(f'{len(runs)} runs: {len(results)} finished already, '
-        f'{len(submitted)} submitted to SLURM, '
-        f'{len(jobs) - len(submitted)} already queued.', flush=True)
+  print(
+      f'{len(runs)} runs: {len(results)} finished already, '
+      f'{len(submitted)} submitted to SLURM, '
+      f'{len(jobs) - len(submitted)} already queued.',
+      flush=True,
+  )
   stop = None if detach else _StopWaiting()
   try:
     while jobs:
@@ -378,15 +459,27 @@ def run_all(runs: Sequence[Run], settings: SlurmSettings, detach: bool,
         if watch.ended(job):
           outcome = results[run.name] = ended_outcome(run, job, state)
           del jobs[run.name]
-          print(f'[{len(results)}/{len(runs)}] {outcome.status:8} '
-                f'{outcome.seconds:7.1f}s  {run.name} (SLURM job '
-                f'{job.job_id})', flush=True)
+          print(
+              f'[{len(results)}/{len(runs)}] {outcome.status:8} '
+              f'{outcome.seconds:7.1f}s  {run.name} (SLURM job '
+              f'{job.job_id})',
+              flush=True,
+          )
         elif detach or stop.requested:
-          status = (SUBMITTED if run.name in submitted else
-                    RUNNING if state in ('RUNNING', 'COMPLETING') else
-                    PENDING)
-          results[run.name] = Outcome(run, status, error=(
-              f'SLURM job {job.job_id}' + (f' {state}' if state else '')))
+          status = (
+              SUBMITTED
+              if run.name in submitted
+              else RUNNING
+              if state in ('RUNNING', 'COMPLETING')
+              else PENDING
+          )
+          results[run.name] = Outcome(
+              run,
+              status,
+              error=(
+                  f'SLURM job {job.job_id}' + (f' {state}' if state else '')
+              ),
+          )
           del jobs[run.name]
       if jobs:
         time.sleep(poll_seconds)

@@ -41,8 +41,9 @@ class Task(Protocol):
   def correct(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Per-example accuracy in [0, 1] (float32 [n])."""
 
-  def set_metrics(self, logits: np.ndarray, labels: np.ndarray
-                  ) -> dict[str, float]:
+  def set_metrics(
+      self, logits: np.ndarray, labels: np.ndarray
+  ) -> dict[str, float]:
     """Metrics of a whole evaluation set that sums cannot give."""
 
 
@@ -60,8 +61,9 @@ class Classification:
   def correct(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     return (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
 
-  def set_metrics(self, logits: np.ndarray, labels: np.ndarray
-                  ) -> dict[str, float]:
+  def set_metrics(
+      self, logits: np.ndarray, labels: np.ndarray
+  ) -> dict[str, float]:
     del logits, labels
     return {}
 
@@ -77,18 +79,22 @@ class MultiLabel:
   def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     labeled = labels != MISSING
     losses = optax.sigmoid_binary_cross_entropy(
-        logits, (labels == 1).astype(logits.dtype))
-    return (jnp.sum(jnp.where(labeled, losses, 0), -1) /
-            jnp.maximum(jnp.sum(labeled, -1), 1))
+        logits, (labels == 1).astype(logits.dtype)
+    )
+    return jnp.sum(jnp.where(labeled, losses, 0), -1) / jnp.maximum(
+        jnp.sum(labeled, -1), 1
+    )
 
   def correct(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     labeled = labels != MISSING
     right = (logits > 0) == (labels == 1)
-    return (jnp.sum(right & labeled, -1) /
-            jnp.maximum(jnp.sum(labeled, -1), 1)).astype(jnp.float32)
+    return (
+        jnp.sum(right & labeled, -1) / jnp.maximum(jnp.sum(labeled, -1), 1)
+    ).astype(jnp.float32)
 
-  def set_metrics(self, logits: np.ndarray, labels: np.ndarray
-                  ) -> dict[str, float]:
+  def set_metrics(
+      self, logits: np.ndarray, labels: np.ndarray
+  ) -> dict[str, float]:
     return {'average_precision': mean_average_precision(logits, labels)}
 
 
@@ -125,10 +131,16 @@ def mean_average_precision(logits: np.ndarray, labels: np.ndarray) -> float:
   return float(np.mean(precisions)) if precisions else float('nan')
 
 
-def metric_sums(task: Task, losses: jax.Array, logits: jax.Array,
-                labels: jax.Array, valid: jax.Array) -> dict[str, jax.Array]:
+def metric_sums(
+    task: Task,
+    losses: jax.Array,
+    logits: jax.Array,
+    labels: jax.Array,
+    valid: jax.Array,
+) -> dict[str, jax.Array]:
   """Sums over the valid examples of a batch: loss, accuracy, count."""
-  return {'loss': jnp.sum(jnp.where(valid, losses, 0)),
-          'correct': jnp.sum(jnp.where(valid, task.correct(logits, labels),
-                                       0)),
-          'count': jnp.sum(valid.astype(jnp.int32))}
+  return {
+      'loss': jnp.sum(jnp.where(valid, losses, 0)),
+      'correct': jnp.sum(jnp.where(valid, task.correct(logits, labels), 0)),
+      'count': jnp.sum(valid.astype(jnp.int32)),
+  }

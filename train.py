@@ -9,10 +9,11 @@ checkpoint; at the end it writes the summaries. Nothing imports this module
 but the programs.
 """
 
+from collections.abc import Callable, Sequence
 import dataclasses
 import functools
 import time
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from absl import logging
 from etils import epath
@@ -31,9 +32,9 @@ import models
 import optimizers
 import outcomes
 import parallel
-import rundir
 import run_log
 import run_state
+import rundir
 import train_step
 import validate
 import xla_cpu
@@ -73,10 +74,12 @@ def _device_totals(saved: dict[str, Any]) -> dict[str, jax.Array]:
   return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       should_stop: Callable[[], bool] = lambda: False,
-                       evaluators: Sequence[EpochEvaluator] = ()
-                       ) -> dict[str, Any]:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    should_stop: Callable[[], bool] = lambda: False,
+    evaluators: Sequence[EpochEvaluator] = (),
+) -> dict[str, Any]:
   """Trains and evaluates; resumes from `workdir`; returns the summary.
 
   With config.num_replicas > 1, trains the replicas side by side in one
@@ -104,7 +107,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   validate.require(
       not config.analysis_every_epochs or evaluators,
       'analysis_every_epochs is set but no evaluator was given: pass '
-      'analysis.measure.training_evaluators(config) (main.py does)')
+      'analysis.measure.training_evaluators(config) (main.py does)',
+  )
   if config.init_from:
     rundir.require_absolute(config.init_from, 'init_from')
   rundir.check_workdir(workdir, config)
@@ -117,25 +121,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   finally:
     if lock:
       # A new workdir refused before training started is removed again.
-      lock.release(remove_workdir=created and
-                   not (workdir / 'config.json').exists())
+      lock.release(
+          remove_workdir=created and not (workdir / 'config.json').exists()
+      )
 
 
-def _finished_before(workdir: epath.Path,
-                     config: ml_collections.ConfigDict) -> dict[str, Any] | None:
+def _finished_before(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> dict[str, Any] | None:
   """The summary of a run in `workdir` that already ended, None if there is
   none; Diverged again if it diverged."""
   done = run_log.already_done(workdir, config)
   if done is None:
     return None
   if done.get('status', outcomes.FINISHED) == outcomes.DIVERGED:
-    diverged = Diverged(done['diverged_epoch'], done['diverged_replicas'],
-                        config.num_replicas, done.get('others_finished', False))
+    diverged = Diverged(
+        done['diverged_epoch'],
+        done['diverged_replicas'],
+        config.num_replicas,
+        done.get('others_finished', False),
+    )
     diverged.kept_step = rundir.Checkpointer(
-        workdir, config.checkpoints_to_keep, read_only=True).latest_step()
+        workdir, config.checkpoints_to_keep, read_only=True
+    ).latest_step()
     raise diverged
-  logging.info('%s already finished its %d epochs; nothing to do (its '
-               'summary.json is left as it is).', workdir, config.num_epochs)
+  logging.info(
+      '%s already finished its %d epochs; nothing to do (its '
+      'summary.json is left as it is).',
+      workdir,
+      config.num_epochs,
+  )
   return done
 
 
@@ -160,7 +175,8 @@ class _Run:
   start_seconds: float  # This process's clock when it took up the run.
   wall_seconds_before: float  # The run's training time before this process.
   train_chunks: dict[bool, Callable[..., Any]] = dataclasses.field(
-      default_factory=dict)  # use_sam -> compiled chunk, built when needed.
+      default_factory=dict
+  )  # use_sam -> compiled chunk, built when needed.
 
   @property
   def num_replicas(self) -> int:
@@ -171,8 +187,9 @@ class _Run:
     return self.train_data.steps_per_epoch
 
   @classmethod
-  def start(cls, config: ml_collections.ConfigDict, workdir: epath.Path
-            ) -> tuple['_Run', run_state.TrainState]:
+  def start(
+      cls, config: ml_collections.ConfigDict, workdir: epath.Path
+  ) -> tuple['_Run', run_state.TrainState]:
     """Reads the data, restores the newest checkpoint or initializes, checks
     an extended run, writes config.json and the hparams: (run, state)."""
     start_seconds = time.perf_counter()
@@ -180,43 +197,68 @@ class _Run:
     configs = run_state.replica_configs(config)
     spec = sources.get_spec(config.dataset)
     train_data, eval_sets = input_pipeline.create_datasets(
-        config, mesh, [run_state.seed_keys(c.seed) for c in configs])
+        config, mesh, [run_state.seed_keys(c.seed) for c in configs]
+    )
     steps_per_epoch = train_data.steps_per_epoch
     if steps_per_epoch < 1:
       raise validate.ConfigError(
           f'the training split has fewer examples per process than the batch '
-          f'({train_data.local_batch_size}); lower batch_size')
-    schedule = optimizers.create_learning_rate_schedule(config,
-                                                        steps_per_epoch)
+          f'({train_data.local_batch_size}); lower batch_size'
+      )
+    schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch)
     model = models.create_model(config, spec.num_classes)
     checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
     tx = optimizers.create_optimizer(config, schedule)
     state, progress = run_state.initial_state(
-        config, checkpointer, model, train_data.example_shape, tx,
-        train_data, mesh)
+        config,
+        checkpointer,
+        model,
+        train_data.example_shape,
+        tx,
+        train_data,
+        mesh,
+    )
     step = _step_of(state)
     if (workdir / 'config.json').exists():
-      validate.check_extension(rundir.load_config(workdir), config, step,
-                               steps_per_epoch, progress['epoch'])
+      validate.check_extension(
+          rundir.load_config(workdir),
+          config,
+          step,
+          steps_per_epoch,
+          progress['epoch'],
+      )
     epoch, position = divmod(step, steps_per_epoch)
     if position:
-      logging.info('Resumed from the checkpoint of step %d (epoch %d, step %d '
-                   'of %d).', step, epoch + 1, position, steps_per_epoch)
+      logging.info(
+          'Resumed from the checkpoint of step %d (epoch %d, step %d '
+          'of %d).',
+          step,
+          epoch + 1,
+          position,
+          steps_per_epoch,
+      )
     elif step:
-      logging.info('Resumed from the checkpoint at the end of epoch %d.',
-                   epoch)
+      logging.info('Resumed from the checkpoint at the end of epoch %d.', epoch)
     # Written only now that training can start, so that a run refused above
     # leaves a workdir that accepts the corrected command.
     run_log.log_start(config)
     if jax.process_index() == 0:
       rundir.write_json(workdir / 'config.json', config.to_dict())
     num_params = run_state.count_params(
-        parallel.per_replica(state.params, config.num_replicas)[0])
-    logging.info('%s: %s parameters, %d steps per epoch, %d devices, %d '
-                 'replicas.', config.model, f'{num_params:,}',
-                 steps_per_epoch, jax.device_count(), config.num_replicas)
-    writers = [run_log.writer(d)
-               for d in rundir.replica_dirs(workdir, config.num_replicas)]
+        parallel.per_replica(state.params, config.num_replicas)[0]
+    )
+    logging.info(
+        '%s: %s parameters, %d steps per epoch, %d devices, %d ' 'replicas.',
+        config.model,
+        f'{num_params:,}',
+        steps_per_epoch,
+        jax.device_count(),
+        config.num_replicas,
+    )
+    writers = [
+        run_log.writer(d)
+        for d in rundir.replica_dirs(workdir, config.num_replicas)
+    ]
     if step == 0:
       for writer, single in zip(writers, configs):
         writer.write_hparams(run_log.hparams(single))
@@ -227,27 +269,38 @@ class _Run:
       restored = checkpointer.restore(state)
       if restored is not None:
         return restored[0]
-      return run_state.fresh_state(config, model, train_data.example_shape,
-                                   tx, train_data, mesh)
+      return run_state.fresh_state(
+          config, model, train_data.example_shape, tx, train_data, mesh
+      )
 
     run = cls(
-        config=config, workdir=workdir, mesh=mesh, spec=spec,
-        train_data=train_data, eval_sets=eval_sets, schedule=schedule,
-        checkpointer=checkpointer, progress=progress, num_params=num_params,
+        config=config,
+        workdir=workdir,
+        mesh=mesh,
+        spec=spec,
+        train_data=train_data,
+        eval_sets=eval_sets,
+        schedule=schedule,
+        checkpointer=checkpointer,
+        progress=progress,
+        num_params=num_params,
         writers=writers,
-        run_writer=(writers[0] if config.num_replicas == 1 else
-                    run_log.writer(workdir)),
+        run_writer=(
+            writers[0] if config.num_replicas == 1 else run_log.writer(workdir)
+        ),
         guard=divergence.Guard(config, progress, mesh, last_finite_state),
         evaluate=evaluation.make_evaluate(spec, mesh, config.num_replicas),
         start_seconds=start_seconds,
-        wall_seconds_before=progress['wall_seconds'])
+        wall_seconds_before=progress['wall_seconds'],
+    )
     return run, state
 
   def _clock(self) -> dict[str, Any]:
     """The progress, with the run's training time over all the processes
     that trained it."""
-    self.progress['wall_seconds'] = (self.wall_seconds_before +
-                                     time.perf_counter() - self.start_seconds)
+    self.progress['wall_seconds'] = (
+        self.wall_seconds_before + time.perf_counter() - self.start_seconds
+    )
     return self.progress
 
   def save(self, state: run_state.TrainState, **partial_epoch: Any) -> None:
@@ -257,20 +310,27 @@ class _Run:
     """The compiled dispatch of SGD or SAM steps, built when first needed."""
     if use_sam not in self.train_chunks:
       self.train_chunks[use_sam] = train_step.make_train_chunk(
-          self.config, self.train_data, self.mesh, use_sam)
+          self.config, self.train_data, self.mesh, use_sam
+      )
     return self.train_chunks[use_sam]
 
   def close(self) -> None:
     self.checkpointer.close()
-    for writer in {id(w): w for w in self.writers + [self.run_writer]
-                   }.values():
+    for writer in {id(w): w for w in self.writers + [self.run_writer]}.values():
       writer.close()
 
-  def write_summaries(self, statuses: list[str], **details: Any
-                      ) -> dict[str, Any]:
+  def write_summaries(
+      self, statuses: list[str], **details: Any
+  ) -> dict[str, Any]:
     return run_log.write_summaries(
-        self.workdir, self.config, self._clock(), self.num_params,
-        self.train_data.flipped_fractions, statuses, **details)
+        self.workdir,
+        self.config,
+        self._clock(),
+        self.num_params,
+        self.train_data.flipped_fractions,
+        statuses,
+        **details,
+    )
 
 
 @dataclasses.dataclass
@@ -283,9 +343,13 @@ class _EpochTraining:
   steady_seconds: float
 
 
-def _train_epoch(run: _Run, state: run_state.TrainState, epoch: int,
-                 use_sam: bool, should_stop: Callable[[], bool]
-                 ) -> tuple[run_state.TrainState, _EpochTraining]:
+def _train_epoch(
+    run: _Run,
+    state: run_state.TrainState,
+    epoch: int,
+    use_sam: bool,
+    should_stop: Callable[[], bool],
+) -> tuple[run_state.TrainState, _EpochTraining]:
   """Trains `epoch` from where the state is, dispatch by dispatch; saves a
   checkpoint every config.checkpoint_every_steps steps, and on a stop
   request (then raises Stopped)."""
@@ -301,8 +365,11 @@ def _train_epoch(run: _Run, state: run_state.TrainState, epoch: int,
   steady_start, steady_steps = time.perf_counter(), steps_per_epoch - position
   previous = None
   for inputs, num_steps in run.train_data.epoch_chunks(
-      epoch, xla_cpu.steps_per_dispatch(config), position,
-      config.checkpoint_every_steps):
+      epoch,
+      xla_cpu.steps_per_dispatch(config),
+      position,
+      config.checkpoint_every_steps,
+  ):
     state, totals = chunk(state, inputs, num_steps, run.guard.active)
     position += num_steps
     chunk_totals.append(totals)
@@ -316,43 +383,68 @@ def _train_epoch(run: _Run, state: run_state.TrainState, epoch: int,
       jax.block_until_ready(totals)
       compiling = False
       # benchmarks/startup.py times a process up to this line.
-      logging.info('First dispatch of the %s program done (%d steps).',
-                   'SAM' if use_sam else 'SGD', num_steps)
+      logging.info(
+          'First dispatch of the %s program done (%d steps).',
+          'SAM' if use_sam else 'SGD',
+          num_steps,
+      )
       steady_start = time.perf_counter()
       steady_steps -= num_steps
     every = config.checkpoint_every_steps
     # Every process takes the same decision (saving is collective).
-    stopping = (position < steps_per_epoch and
-                parallel.any_process(should_stop()))
-    if stopping or (position < steps_per_epoch and every and
-                    position % every == 0):
+    stopping = position < steps_per_epoch and parallel.any_process(
+        should_stop()
+    )
+    if stopping or (
+        position < steps_per_epoch and every and position % every == 0
+    ):
       state = run.guard.checked(state, totals['loss'], epoch)
       state = run.guard.checked_weights(state, epoch)
-      run.save(state, epoch_totals=_host_totals(
-          jax.tree.map(lambda *x: sum(x), *chunk_totals)))
+      run.save(
+          state,
+          epoch_totals=_host_totals(
+              jax.tree.map(lambda *x: sum(x), *chunk_totals)
+          ),
+      )
       if stopping:
-        raise Stopped(f'stopped at step {_step_of(state)} (epoch '
-                      f'{epoch + 1}, step {position} of {steps_per_epoch}) '
-                      'with a checkpoint; run the same command to resume')
+        raise Stopped(
+            f'stopped at step {_step_of(state)} (epoch '
+            f'{epoch + 1}, step {position} of {steps_per_epoch}) '
+            'with a checkpoint; run the same command to resume'
+        )
   totals = jax.tree.map(lambda *x: sum(x), *chunk_totals)
   state = run.guard.checked(state, totals['loss'], epoch)
   return state, _EpochTraining(
-      parallel.per_replica(totals, run.num_replicas), steady_steps,
-      time.perf_counter() - steady_start)
+      parallel.per_replica(totals, run.num_replicas),
+      steady_steps,
+      time.perf_counter() - steady_start,
+  )
 
 
-def _evaluate(run: _Run, state: run_state.TrainState, epoch: int,
-              evaluators: Sequence[EpochEvaluator]
-              ) -> tuple[run_state.TrainState, dict[str, Any],
-                         list[dict[str, float]], list[dict[str, float]]]:
+def _evaluate(
+    run: _Run,
+    state: run_state.TrainState,
+    epoch: int,
+    evaluators: Sequence[EpochEvaluator],
+) -> tuple[
+    run_state.TrainState,
+    dict[str, Any],
+    list[dict[str, float]],
+    list[dict[str, float]],
+]:
   """The evaluation sets' metrics, the weights' norm and sparsity, and the
   evaluators' scalars due this epoch, per replica; a replica whose
   evaluation loss is not finite is frozen first (the state returned)."""
   while True:  # Again if a replica is frozen on its evaluation loss.
     try:
       evaluated, weights = evaluation.evaluate_sets(
-          run.evaluate, run.eval_sets, state, run.spec.task, run.num_replicas,
-          functools.partial(run.guard.check, epoch=epoch))
+          run.evaluate,
+          run.eval_sets,
+          state,
+          run.spec.task,
+          run.num_replicas,
+          functools.partial(run.guard.check, epoch=epoch),
+      )
       break
     except Diverged as e:
       state = run.guard.freeze(state, e)
@@ -364,37 +456,56 @@ def _evaluate(run: _Run, state: run_state.TrainState, epoch: int,
   return state, evaluated, weights, measured
 
 
-def _record_epoch(run: _Run, epoch: int, use_sam: bool,
-                  trained: _EpochTraining, evaluated: dict[str, Any],
-                  weights: list[dict[str, float]],
-                  measured: list[dict[str, float]]) -> None:
+def _record_epoch(
+    run: _Run,
+    epoch: int,
+    use_sam: bool,
+    trained: _EpochTraining,
+    evaluated: dict[str, Any],
+    weights: list[dict[str, float]],
+    measured: list[dict[str, float]],
+) -> None:
   """Appends the epoch to each training replica's history and TensorBoard."""
   step = (epoch + 1) * run.steps_per_epoch
   for replica, history in enumerate(run.progress['histories']):
     if str(replica) in run.guard.frozen:
       continue  # Its history ends with its last finite epoch.
     record = {
-        'epoch': epoch + 1, 'step': step, 'sam': use_sam,
-        **{f'train_{k}': v for k, v in
-           run_log.mean_metrics(trained.totals[replica]).items()},
-        **{f'{name}_{k}': v for name, means in evaluated.items()
-           for k, v in means[replica].items()},
+        'epoch': epoch + 1,
+        'step': step,
+        'sam': use_sam,
+        **{
+            f'train_{k}': v
+            for k, v in run_log.mean_metrics(trained.totals[replica]).items()
+        },
+        **{
+            f'{name}_{k}': v
+            for name, means in evaluated.items()
+            for k, v in means[replica].items()
+        },
         'learning_rate': float(run.schedule(step - 1)),
         'weight_norm': float(weights[replica]['weight_norm']),
         'sparsity': float(weights[replica]['sparsity']),
         # Each replica's share of the training throughput.
         'examples_per_sec': (
-            trained.steady_steps * run.config.batch_size /
-            trained.steady_seconds if trained.steady_steps else None),
+            trained.steady_steps
+            * run.config.batch_size
+            / trained.steady_seconds
+            if trained.steady_steps
+            else None
+        ),
         **measured[replica],
     }
     history.append(record)
     run_log.write_epoch(run.writers[replica], record)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
-           should_stop: Callable[[], bool],
-           evaluators: Sequence[EpochEvaluator]) -> dict[str, Any]:
+def _train(
+    config: ml_collections.ConfigDict,
+    workdir: epath.Path,
+    should_stop: Callable[[], bool],
+    evaluators: Sequence[EpochEvaluator],
+) -> dict[str, Any]:
   """train_and_evaluate, once the config is checked and the workdir
   locked."""
   done = _finished_before(workdir, config)
@@ -406,32 +517,40 @@ def _train(config: ml_collections.ConfigDict, workdir: epath.Path,
   try:
     for epoch in range(progress['epoch'], config.num_epochs):
       epoch_start = time.perf_counter()
-      use_sam = (config.optimizer == 'sam' and
-                 epoch >= config.sam_start_epoch)
+      use_sam = config.optimizer == 'sam' and epoch >= config.sam_start_epoch
       state, trained = _train_epoch(run, state, epoch, use_sam, should_stop)
-      progress['steady_examples'] += (trained.steady_steps * config.batch_size
-                                      * run.num_replicas)
+      progress['steady_examples'] += (
+          trained.steady_steps * config.batch_size * run.num_replicas
+      )
       progress['steady_seconds'] += trained.steady_seconds
-      state, evaluated, weights, measured = _evaluate(run, state, epoch,
-                                                      evaluators)
-      _record_epoch(run, epoch, use_sam, trained, evaluated, weights,
-                    measured)
+      state, evaluated, weights, measured = _evaluate(
+          run, state, epoch, evaluators
+      )
+      _record_epoch(run, epoch, use_sam, trained, evaluated, weights, measured)
       progress['epoch'] = epoch + 1
       report_progress((epoch + 1) * run.steps_per_epoch)
-      run_log.log_epoch(progress, config.num_epochs,
-                        time.perf_counter() - epoch_start)
+      run_log.log_epoch(
+          progress, config.num_epochs, time.perf_counter() - epoch_start
+      )
       run.save(state)
-      if (epoch + 1 < config.num_epochs and
-          parallel.any_process(should_stop())):
-        raise Stopped(f'stopped at step {_step_of(state)} (the end of epoch '
-                      f'{epoch + 1}) with a checkpoint; run the same command '
-                      'to resume')
+      if epoch + 1 < config.num_epochs and parallel.any_process(should_stop()):
+        raise Stopped(
+            f'stopped at step {_step_of(state)} (the end of epoch '
+            f'{epoch + 1}) with a checkpoint; run the same command '
+            'to resume'
+        )
   except Diverged as e:
     e.kept_step = run.checkpointer.latest_step()
     run.write_summaries(
-        [outcomes.DIVERGED if r in e.replicas or str(r) in run.guard.frozen
-         else outcomes.INCOMPLETE for r in range(run.num_replicas)],
-        diverged_epoch=e.epoch, diverged_replicas=e.replicas)
+        [
+            outcomes.DIVERGED
+            if r in e.replicas or str(r) in run.guard.frozen
+            else outcomes.INCOMPLETE
+            for r in range(run.num_replicas)
+        ],
+        diverged_epoch=e.epoch,
+        diverged_replicas=e.replicas,
+    )
     raise
   finally:
     run.close()
@@ -445,14 +564,25 @@ def _finish(run: _Run) -> dict[str, Any]:
   frozen = sorted(int(r) for r in run.guard.frozen)
   if not frozen:
     return run.write_summaries([outcomes.FINISHED] * run.num_replicas)
-  diverged = Diverged(min(run.guard.frozen.values()), frozen,
-                      run.num_replicas, others_finished=True)
+  diverged = Diverged(
+      min(run.guard.frozen.values()),
+      frozen,
+      run.num_replicas,
+      others_finished=True,
+  )
   run.write_summaries(
-      [outcomes.DIVERGED if r in frozen else outcomes.FINISHED
-       for r in range(run.num_replicas)],
-      replica_details=[{'diverged_epoch': run.guard.frozen[str(r)]}
-                       if r in frozen else {}
-                       for r in range(run.num_replicas)],
-      index_details={'diverged_epoch': diverged.epoch,
-                     'diverged_replicas': frozen, 'others_finished': True})
+      [
+          outcomes.DIVERGED if r in frozen else outcomes.FINISHED
+          for r in range(run.num_replicas)
+      ],
+      replica_details=[
+          {'diverged_epoch': run.guard.frozen[str(r)]} if r in frozen else {}
+          for r in range(run.num_replicas)
+      ],
+      index_details={
+          'diverged_epoch': diverged.epoch,
+          'diverged_replicas': frozen,
+          'others_finished': True,
+      },
+  )
   raise diverged

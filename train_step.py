@@ -12,8 +12,9 @@ copies nor the Python loop sit between steps. Metrics are summed on device
 and read once per epoch.
 """
 
+from collections.abc import Callable
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import jax
 from jax import lax
@@ -33,10 +34,14 @@ import xla_cpu
 PyTree = Any
 
 
-def sam_step_gradient(state: run_state.TrainState, images: jax.Array,
-                      labels: jax.Array, config: ml_collections.ConfigDict,
-                      rho: float | jax.Array, learning_rate: jax.Array
-                      ) -> tuple[PyTree, tuple[Any, ...]]:
+def sam_step_gradient(
+    state: run_state.TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    config: ml_collections.ConfigDict,
+    rho: float | jax.Array,
+    learning_rate: jax.Array,
+) -> tuple[PyTree, tuple[Any, ...]]:
   """The SAM variant's gradient on this device's batch (config.sam_variant,
   see the sam package), and (losses, logits, BN stats).
 
@@ -49,39 +54,59 @@ def sam_step_gradient(state: run_state.TrainState, images: jax.Array,
   variant = sam.get(config.sam_variant)
 
   def gradient(images, labels):
-    grads, clean, perturbed = variant.gradient(sam.Oracle(
-        grad_fn=functools.partial(run_state.loss_gradient, state, images,
-                                  labels),
-        params=state.params, rho=rho, config=config, step=state.step,
-        learning_rate=learning_rate))
+    grads, clean, perturbed = variant.gradient(
+        sam.Oracle(
+            grad_fn=functools.partial(
+                run_state.loss_gradient, state, images, labels
+            ),
+            params=state.params,
+            rho=rho,
+            config=config,
+            step=state.step,
+            learning_rate=learning_rate,
+        )
+    )
     (losses, logits, clean_stats), (_, _, perturbed_stats) = clean, perturbed
-    stats = (perturbed_stats if config.sam_batchnorm_stats == 'perturbed' else
-             clean_stats)
+    stats = (
+        perturbed_stats
+        if config.sam_batchnorm_stats == 'perturbed'
+        else clean_stats
+    )
     return grads, (losses, logits, stats)
 
   if not config.sam_m:
     return gradient(images, labels)
   micro = lambda x: x.reshape((-1, config.sam_m) + x.shape[1:])
-  grads, (losses, logits, stats) = jax.vmap(gradient)(micro(images),
-                                                      micro(labels))
+  grads, (losses, logits, stats) = jax.vmap(gradient)(
+      micro(images), micro(labels)
+  )
   mean = lambda tree: jax.tree.map(lambda x: x.mean(0), tree)
-  return mean(grads), (losses.reshape(-1), logits.reshape(
-      (-1,) + logits.shape[2:]), mean(stats))
+  return mean(grads), (
+      losses.reshape(-1),
+      logits.reshape((-1,) + logits.shape[2:]),
+      mean(stats),
+  )
 
 
-def train_step(state: run_state.TrainState, batch: dict[str, jax.Array], *,
-               config: ml_collections.ConfigDict, use_sam: bool,
-               rho: float | jax.Array,
-               schedule: Callable[[jax.Array], jax.Array]
-               ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
+def train_step(
+    state: run_state.TrainState,
+    batch: dict[str, jax.Array],
+    *,
+    config: ml_collections.ConfigDict,
+    use_sam: bool,
+    rho: float | jax.Array,
+    schedule: Callable[[jax.Array], jax.Array]
+) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
   """One SGD or SAM step on this device's batch; runs inside shard_map."""
   images, labels = batch['images'], batch['labels']
   if use_sam:
     grads, (losses, logits, batch_stats) = sam_step_gradient(
-        state, images, labels, config, rho, schedule(state.step))
+        state, images, labels, config, rho, schedule(state.step)
+    )
   else:
     grads, (losses, logits, batch_stats) = run_state.loss_gradient(
-        state, images, labels, state.params)
+        state, images, labels, state.params
+    )
   grads = parallel.device_mean(grads)
   # Each device normalized with its own batch; averaging the running
   # statistics keeps the devices' copies identical.
@@ -90,17 +115,23 @@ def train_step(state: run_state.TrainState, batch: dict[str, jax.Array], *,
   # Metrics come from the unperturbed pass.
   correct = state.task.correct(logits, labels)
   flipped = batch.get('flipped', jnp.zeros(labels.shape[0], bool))
-  metrics = tasks.metric_sums(state.task, losses, logits, labels,
-                              jnp.ones(labels.shape[0], bool))
-  metrics.update(correct_flipped=jnp.sum(jnp.where(flipped, correct, 0)),
-                 count_flipped=jnp.sum(flipped.astype(jnp.int32)))
+  metrics = tasks.metric_sums(
+      state.task, losses, logits, labels, jnp.ones(labels.shape[0], bool)
+  )
+  metrics.update(
+      correct_flipped=jnp.sum(jnp.where(flipped, correct, 0)),
+      count_flipped=jnp.sum(flipped.astype(jnp.int32)),
+  )
   return state, metrics
 
 
 def zero_metrics() -> dict[str, jax.Array]:
   """Zero sums of the training metrics (evaluation's plus flipped labels)."""
-  return dict(evaluation.zero_sums(), correct_flipped=jnp.float32(0),
-              count_flipped=jnp.int32(0))
+  return dict(
+      evaluation.zero_sums(),
+      correct_flipped=jnp.float32(0),
+      count_flipped=jnp.int32(0),
+  )
 
 
 def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -109,24 +140,29 @@ def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:
   return np.ones(config.num_replicas, bool)
 
 
-def _frozen_unless(active: jax.Array, new: run_state.TrainState,
-                   old: run_state.TrainState,
-                   metrics: dict[str, jax.Array]
-                   ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
+def _frozen_unless(
+    active: jax.Array,
+    new: run_state.TrainState,
+    old: run_state.TrainState,
+    metrics: dict[str, jax.Array],
+) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
   """One replica's step, or, unless `active`, its state unchanged (bar the
   step counter, which replicas share) and zero metrics."""
   keep = lambda new, old: jnp.where(active, new, old)
-  state = new.replace(params=jax.tree.map(keep, new.params, old.params),
-                      opt_state=jax.tree.map(keep, new.opt_state,
-                                             old.opt_state),
-                      batch_stats=jax.tree.map(keep, new.batch_stats,
-                                               old.batch_stats))
+  state = new.replace(
+      params=jax.tree.map(keep, new.params, old.params),
+      opt_state=jax.tree.map(keep, new.opt_state, old.opt_state),
+      batch_stats=jax.tree.map(keep, new.batch_stats, old.batch_stats),
+  )
   return state, jax.tree.map(lambda m: jnp.where(active, m, 0), metrics)
 
 
-def make_train_chunk(config: ml_collections.ConfigDict,
-                     data: feeding.TrainFeeder, mesh: jax.sharding.Mesh,
-                     use_sam: bool) -> Callable[..., Any]:
+def make_train_chunk(
+    config: ml_collections.ConfigDict,
+    data: feeding.TrainFeeder,
+    mesh: jax.sharding.Mesh,
+    use_sam: bool,
+) -> Callable[..., Any]:
   """(state, inputs, num_steps, active) -> (state, summed metrics), on all
   devices.
 
@@ -139,16 +175,19 @@ def make_train_chunk(config: ml_collections.ConfigDict,
   train all) leaves a replica whose loss diverged as it is.
   """
   num_replicas = config.num_replicas
-  rhos = jnp.asarray([c.rho for c in run_state.replica_configs(config)],
-                     jnp.float32)
+  rhos = jnp.asarray(
+      [c.rho for c in run_state.replica_configs(config)], jnp.float32
+  )
   # The base optimizer's learning rate, for the variants that read it.
-  schedule = optimizers.create_learning_rate_schedule(config,
-                                                      data.steps_per_epoch)
+  schedule = optimizers.create_learning_rate_schedule(
+      config, data.steps_per_epoch
+  )
 
   def replica_step(index, state, inputs, rho, active):
     batch = data.device_batch(inputs, index, state.step)
-    new, metrics = train_step(state, batch, config=config, use_sam=use_sam,
-                              rho=rho, schedule=schedule)
+    new, metrics = train_step(
+        state, batch, config=config, use_sam=use_sam, rho=rho, schedule=schedule
+    )
     if num_replicas == 1:
       return new, metrics
     return _frozen_unless(active, new, state, metrics)
@@ -160,15 +199,19 @@ def make_train_chunk(config: ml_collections.ConfigDict,
 
     def body(index, carry):
       state, totals = carry
-      step = parallel.over_replicas(functools.partial(replica_step, index),
-                                    num_replicas,
-                                    (0, data.replica_axes, 0, 0))
-      state, metrics = step(state, inputs,
-                            rhos if num_replicas > 1 else config.rho, active)
+      step = parallel.over_replicas(
+          functools.partial(replica_step, index),
+          num_replicas,
+          (0, data.replica_axes, 0, 0),
+      )
+      state, metrics = step(
+          state, inputs, rhos if num_replicas > 1 else config.rho, active
+      )
       return state, jax.tree.map(jnp.add, totals, metrics)
 
-    zeros = parallel.over_replicas(lambda _: zero_metrics(), num_replicas,
-                                   0)(rhos)
+    zeros = parallel.over_replicas(lambda _: zero_metrics(), num_replicas, 0)(
+        rhos
+    )
     carry = (state, zeros)
     if xla_cpu.steps_per_dispatch(config) == 1:
       state, totals = body(0, carry)
@@ -178,6 +221,10 @@ def make_train_chunk(config: ml_collections.ConfigDict,
 
   replicated = parallel.REPLICATED
   return parallel.jit_shard(
-      chunk, mesh, (replicated, data.input_specs, replicated, replicated),
-      (replicated, replicated), donate_argnums=(0,),
-      compiler_options=xla_cpu.compiler_options(config))
+      chunk,
+      mesh,
+      (replicated, data.input_specs, replicated, replicated),
+      (replicated, replicated),
+      donate_argnums=(0,),
+      compiler_options=xla_cpu.compiler_options(config),
+  )

@@ -5,8 +5,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from config_util import ConfigError, require  # pylint: disable=unused-import
 import config_util
+from config_util import require  # pylint: disable=unused-import
 from configs import default
 from input_pipeline import graphs
 from input_pipeline import sources
@@ -22,12 +22,15 @@ OPTIMIZERS = ('sgd', 'sam')
 
 def _one_of(config: ml_collections.ConfigDict, key: str, known) -> None:
   value = config[key]
-  require(value in known, f'unknown {key} {value!r}; known: '
-           f'{", ".join(sorted(known))}')
+  require(
+      value in known,
+      f'unknown {key} {value!r}; known: ' f'{", ".join(sorted(known))}',
+  )
 
 
-def check_config(config: ml_collections.ConfigDict,
-                 device_checks: bool = True) -> None:
+def check_config(
+    config: ml_collections.ConfigDict, device_checks: bool = True
+) -> None:
   """Raises ConfigError for the first problem found in `config`.
 
   Without `device_checks`, the rules that depend on this process's devices
@@ -35,8 +38,10 @@ def check_config(config: ml_collections.ConfigDict,
   run before the first starts, maybe on another machine.
   """
   config_util.check_types(config, default.get_config())
-  require(config.num_epochs >= 1,
-          f'num_epochs must be >= 1, got {config.num_epochs}')
+  require(
+      config.num_epochs >= 1,
+      f'num_epochs must be >= 1, got {config.num_epochs}',
+  )
   _one_of(config, 'model', models.MODELS)
   _one_of(config, 'dataset', sources.DATASETS)
   _one_of(config, 'optimizer', OPTIMIZERS)
@@ -49,172 +54,273 @@ def check_config(config: ml_collections.ConfigDict,
 
   spec = sources.DATASETS[config.dataset]
   if config.model == 'mlp':
-    require(len(config.num_neurons) > 0,
-             'num_neurons is empty: the MLP needs at least one hidden layer')
-    require(all(int(w) == w and w >= 1 for w in config.num_neurons),
-             f'num_neurons must be positive integers, got '
-             f'{tuple(config.num_neurons)}')
+    require(
+        len(config.num_neurons) > 0,
+        'num_neurons is empty: the MLP needs at least one hidden layer',
+    )
+    require(
+        all(int(w) == w and w >= 1 for w in config.num_neurons),
+        f'num_neurons must be positive integers, got '
+        f'{tuple(config.num_neurons)}',
+    )
   elif config.model in models.TRANSFORMERS:
     _one_of(config, 'pooling', models.POOLINGS)
     heads = transformer.num_heads(config.hidden_size, config.num_heads)
-    require(min(config.hidden_size, config.depth, config.patch_size,
-                config.mlp_ratio) >= 1 and config.num_heads >= 0,
-            'hidden_size, depth, patch_size and mlp_ratio must be >= 1 and '
-            'num_heads >= 0')
-    require(config.hidden_size % heads == 0,
-            f'hidden_size {config.hidden_size} is not divisible by the '
-            f'{heads} attention heads')
+    require(
+        min(
+            config.hidden_size,
+            config.depth,
+            config.patch_size,
+            config.mlp_ratio,
+        )
+        >= 1
+        and config.num_heads >= 0,
+        'hidden_size, depth, patch_size and mlp_ratio must be >= 1 and '
+        'num_heads >= 0',
+    )
+    require(
+        config.hidden_size % heads == 0,
+        f'hidden_size {config.hidden_size} is not divisible by the '
+        f'{heads} attention heads',
+    )
     if config.model == 'vit' and spec.is_image:
       side = spec.image_size or config.image_size
-      require(side % config.patch_size == 0,
-              f'patch_size {config.patch_size} does not divide the '
-              f'{side}x{side} images of {config.dataset}')
+      require(
+          side % config.patch_size == 0,
+          f'patch_size {config.patch_size} does not divide the '
+          f'{side}x{side} images of {config.dataset}',
+      )
   elif config.model in models.GRAPH_MODELS:
-    require(min(config.hidden_size, config.depth) >= 1,
-            'hidden_size and depth must be >= 1')
+    require(
+        min(config.hidden_size, config.depth) >= 1,
+        'hidden_size and depth must be >= 1',
+    )
   elif config.model.startswith('wrn'):
-    require(config.width_factor >= 1,
-             f'width_factor must be >= 1, got {config.width_factor}')
+    require(
+        config.width_factor >= 1,
+        f'width_factor must be >= 1, got {config.width_factor}',
+    )
   else:
-    require(config.num_filters >= 1,
-             f'num_filters must be >= 1, got {config.num_filters}')
+    require(
+        config.num_filters >= 1,
+        f'num_filters must be >= 1, got {config.num_filters}',
+    )
   if config.model in models.IMAGE_MODELS:
-    require(spec.is_image, f'{config.model} needs images, but '
-             f'{config.dataset} holds {spec.inputs}')
-  require((spec.inputs == 'tokens') == (config.model in models.TEXT_MODELS),
-          f'{config.dataset} holds {spec.inputs}, which {config.model} does '
-          'not read; text needs model=text_transformer')
-  require(spec.inputs != 'graphs' or config.model in models.GRAPH_MODELS,
-          f'{config.dataset} holds graphs, which {config.model} does not '
-          'read; graphs need model=gcn')
-  require(config.model not in models.GRAPH_MODELS or spec.inputs == 'graphs',
-          f'{config.model} reads graphs, but {config.dataset} holds '
-          f'{spec.inputs}')
+    require(
+        spec.is_image,
+        f'{config.model} needs images, but '
+        f'{config.dataset} holds {spec.inputs}',
+    )
+  require(
+      (spec.inputs == 'tokens') == (config.model in models.TEXT_MODELS),
+      f'{config.dataset} holds {spec.inputs}, which {config.model} does '
+      'not read; text needs model=text_transformer',
+  )
+  require(
+      spec.inputs != 'graphs' or config.model in models.GRAPH_MODELS,
+      f'{config.dataset} holds graphs, which {config.model} does not '
+      'read; graphs need model=gcn',
+  )
+  require(
+      config.model not in models.GRAPH_MODELS or spec.inputs == 'graphs',
+      f'{config.model} reads graphs, but {config.dataset} holds '
+      f'{spec.inputs}',
+  )
   if spec.inputs == 'graphs':
-    require(1 <= config.max_nodes <= graphs.MAX_BUDGET and
-            1 <= config.max_edges <= graphs.MAX_BUDGET,
-            f'max_nodes and max_edges must be in [1, {graphs.MAX_BUDGET}], '
-            f'got {config.max_nodes} and {config.max_edges}')
+    require(
+        1 <= config.max_nodes <= graphs.MAX_BUDGET
+        and 1 <= config.max_edges <= graphs.MAX_BUDGET,
+        f'max_nodes and max_edges must be in [1, {graphs.MAX_BUDGET}], '
+        f'got {config.max_nodes} and {config.max_edges}',
+    )
   if spec.inputs == 'tokens':
-    require(config.vocab_size >= 3 and config.max_length >= 1,
-            f'vocab_size must be >= 3 (padding, unknown and a word) and '
-            f'max_length >= 1, got {config.vocab_size} and '
-            f'{config.max_length}')
-  require(not config.augment or spec.is_image,
-           f'augment=True needs images, but {config.dataset} holds '
-           f'{spec.inputs}')
+    require(
+        config.vocab_size >= 3 and config.max_length >= 1,
+        f'vocab_size must be >= 3 (padding, unknown and a word) and '
+        f'max_length >= 1, got {config.vocab_size} and '
+        f'{config.max_length}',
+    )
+  require(
+      not config.augment or spec.is_image,
+      f'augment=True needs images, but {config.dataset} holds '
+      f'{spec.inputs}',
+  )
 
   if config.optimizer == 'sam':
     require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
   sam.check(config)
-  require(0 <= config.sam_start_epoch < config.num_epochs,
-           f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
-           f'got {config.sam_start_epoch}')
+  require(
+      0 <= config.sam_start_epoch < config.num_epochs,
+      f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
+      f'got {config.sam_start_epoch}',
+  )
   require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
-  if (device_checks and config.sam_m and
-      config.batch_size % jax.device_count() == 0):
+  if (
+      device_checks
+      and config.sam_m
+      and config.batch_size % jax.device_count() == 0
+  ):
     per_device = config.batch_size // jax.device_count()
-    require(per_device % config.sam_m == 0,
-             f'sam_m={config.sam_m} must divide the per-device batch '
-             f'({config.batch_size} / {jax.device_count()} devices = '
-             f'{per_device})')
-  require(config.num_replicas >= 1,
-           f'num_replicas must be >= 1, got {config.num_replicas}')
-  require(len(config.replica_rho) in (0, config.num_replicas),
-           f'replica_rho has {len(config.replica_rho)} values for '
-           f'{config.num_replicas} replicas')
-  require(not config.replica_rho or config.optimizer == 'sam',
-          f'replica_rho sets each replica\'s rho, which {config.optimizer} '
-          'does not read; leave it empty (replicas then differ in their seed '
-          'alone)')
-  require(all(rho > 0 for rho in config.replica_rho),
-          f'replica_rho must be > 0, got {tuple(config.replica_rho)}')
-  require(config.num_replicas == 1 or spec.in_memory,
-           f'num_replicas > 1 needs an in-memory dataset, not '
-           f'{config.dataset}')
-  require(0 <= config.label_noise < 1,
-           f'label_noise must be in [0, 1), got {config.label_noise}')
-  require(not config.label_noise or spec.task.name == 'classification',
-          f'label_noise flips class labels; {config.dataset} is '
-          f'{spec.task.name}')
-  require(not config.label_noise or spec.in_memory,
-           f'label_noise needs an in-memory dataset, not {config.dataset}')
-  require(0 <= config.validation_fraction < 1,
-          f'validation_fraction must be in [0, 1), got '
-          f'{config.validation_fraction}')
-  require(not config.validation_fraction or spec.in_memory,
-          f'validation_fraction needs an in-memory dataset, not '
-          f'{config.dataset}')
+    require(
+        per_device % config.sam_m == 0,
+        f'sam_m={config.sam_m} must divide the per-device batch '
+        f'({config.batch_size} / {jax.device_count()} devices = '
+        f'{per_device})',
+    )
+  require(
+      config.num_replicas >= 1,
+      f'num_replicas must be >= 1, got {config.num_replicas}',
+  )
+  require(
+      len(config.replica_rho) in (0, config.num_replicas),
+      f'replica_rho has {len(config.replica_rho)} values for '
+      f'{config.num_replicas} replicas',
+  )
+  require(
+      not config.replica_rho or config.optimizer == 'sam',
+      f"replica_rho sets each replica's rho, which {config.optimizer} "
+      'does not read; leave it empty (replicas then differ in their seed '
+      'alone)',
+  )
+  require(
+      all(rho > 0 for rho in config.replica_rho),
+      f'replica_rho must be > 0, got {tuple(config.replica_rho)}',
+  )
+  require(
+      config.num_replicas == 1 or spec.in_memory,
+      f'num_replicas > 1 needs an in-memory dataset, not ' f'{config.dataset}',
+  )
+  require(
+      0 <= config.label_noise < 1,
+      f'label_noise must be in [0, 1), got {config.label_noise}',
+  )
+  require(
+      not config.label_noise or spec.task.name == 'classification',
+      f'label_noise flips class labels; {config.dataset} is '
+      f'{spec.task.name}',
+  )
+  require(
+      not config.label_noise or spec.in_memory,
+      f'label_noise needs an in-memory dataset, not {config.dataset}',
+  )
+  require(
+      0 <= config.validation_fraction < 1,
+      f'validation_fraction must be in [0, 1), got '
+      f'{config.validation_fraction}',
+  )
+  require(
+      not config.validation_fraction or spec.in_memory,
+      f'validation_fraction needs an in-memory dataset, not '
+      f'{config.dataset}',
+  )
   if config.init_from:
     source, replica = rundir.run_and_replica(epath.Path(config.init_from))
-    require((source / 'config.json').exists() and
-            (source / 'checkpoints').exists(),
-            f'init_from={config.init_from} is not a run directory with '
-            'checkpoints')
+    require(
+        (source / 'config.json').exists() and (source / 'checkpoints').exists(),
+        f'init_from={config.init_from} is not a run directory with '
+        'checkpoints',
+    )
     replicas = rundir.load_config(source).get('num_replicas', 1)
-    require(replica is not None or replicas == 1,
-            f'init_from={config.init_from} holds {replicas} replicas trained '
-            'side by side; start from one of them: init_from='
-            f'{config.init_from}/replica_<r>, r from 0 to {replicas - 1}')
-    require(replica is None or replica < replicas,
-            f'init_from={config.init_from}: its run has {replicas} replicas '
-            f'(0 to {replicas - 1})')
-    require(config.sparsity == 0, 'init_from takes the pruning mask of the '
-             'run it starts from; leave sparsity at 0')
-  require(0 <= config.sparsity < 1,
-           f'sparsity must be in [0, 1), got {config.sparsity}')
+    require(
+        replica is not None or replicas == 1,
+        f'init_from={config.init_from} holds {replicas} replicas trained '
+        'side by side; start from one of them: init_from='
+        f'{config.init_from}/replica_<r>, r from 0 to {replicas - 1}',
+    )
+    require(
+        replica is None or replica < replicas,
+        f'init_from={config.init_from}: its run has {replicas} replicas '
+        f'(0 to {replicas - 1})',
+    )
+    require(
+        config.sparsity == 0,
+        'init_from takes the pruning mask of the '
+        'run it starts from; leave sparsity at 0',
+    )
+  require(
+      0 <= config.sparsity < 1,
+      f'sparsity must be in [0, 1), got {config.sparsity}',
+  )
 
-  require(config.batch_size >= 1, f'batch_size must be >= 1, got '
-           f'{config.batch_size}')
-  require(not device_checks or config.batch_size % jax.device_count() == 0,
-          f'batch_size {config.batch_size} is not divisible by the '
-          f'{jax.device_count()} devices')
-  require(config.learning_rate > 0,
-           f'learning_rate must be > 0, got {config.learning_rate}')
-  require(0 <= config.momentum < 1,
-           f'momentum must be in [0, 1), got {config.momentum}')
+  require(
+      config.batch_size >= 1,
+      f'batch_size must be >= 1, got ' f'{config.batch_size}',
+  )
+  require(
+      not device_checks or config.batch_size % jax.device_count() == 0,
+      f'batch_size {config.batch_size} is not divisible by the '
+      f'{jax.device_count()} devices',
+  )
+  require(
+      config.learning_rate > 0,
+      f'learning_rate must be > 0, got {config.learning_rate}',
+  )
+  require(
+      0 <= config.momentum < 1,
+      f'momentum must be in [0, 1), got {config.momentum}',
+  )
   for key in ('adam_b1', 'adam_b2'):
-    require(0 <= config[key] < 1, f'{key} must be in [0, 1), got '
-             f'{config[key]}')
+    require(
+        0 <= config[key] < 1, f'{key} must be in [0, 1), got ' f'{config[key]}'
+    )
   require(config.adam_eps > 0, f'adam_eps must be > 0, got {config.adam_eps}')
-  require(0 <= config.warmup_epochs < config.num_epochs,
-           f'warmup_epochs must be in [0, num_epochs={config.num_epochs}), '
-           f'got {config.warmup_epochs}')
-  require(config.weight_decay >= 0,
-           f'weight_decay must be >= 0, got {config.weight_decay}')
+  require(
+      0 <= config.warmup_epochs < config.num_epochs,
+      f'warmup_epochs must be in [0, num_epochs={config.num_epochs}), '
+      f'got {config.warmup_epochs}',
+  )
+  require(
+      config.weight_decay >= 0,
+      f'weight_decay must be >= 0, got {config.weight_decay}',
+  )
   boundaries = tuple(config.lr_boundaries)
-  require(all(0 < b < 1 for b in boundaries) and
-           list(boundaries) == sorted(set(boundaries)),
-           'lr_boundaries must be increasing fractions of training in (0, 1), '
-           f'got {boundaries}')
-  require(config.num_train_examples >= 0,
-           f'num_train_examples must be >= 0 (0 = all), got '
-           f'{config.num_train_examples}')
+  require(
+      all(0 < b < 1 for b in boundaries)
+      and list(boundaries) == sorted(set(boundaries)),
+      'lr_boundaries must be increasing fractions of training in (0, 1), '
+      f'got {boundaries}',
+  )
+  require(
+      config.num_train_examples >= 0,
+      f'num_train_examples must be >= 0 (0 = all), got '
+      f'{config.num_train_examples}',
+  )
   for key in ('steps_per_dispatch', 'eval_batch_size', 'checkpoints_to_keep'):
     require(config[key] >= 1, f'{key} must be >= 1, got {config[key]}')
-  require(config.checkpoint_every_steps >= 0,
-          f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
-          f'{config.checkpoint_every_steps}')
+  require(
+      config.checkpoint_every_steps >= 0,
+      f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
+      f'{config.checkpoint_every_steps}',
+  )
 
 
-def check_extension(old: ml_collections.ConfigDict,
-                    new: ml_collections.ConfigDict, steps_done: int,
-                    steps_per_epoch: int, epochs_done: int) -> None:
+def check_extension(
+    old: ml_collections.ConfigDict,
+    new: ml_collections.ConfigDict,
+    steps_done: int,
+    steps_per_epoch: int,
+    epochs_done: int,
+) -> None:
   """Allows a run to continue with a changed num_epochs only if the
   learning rate of every step already trained stays the same (e.g. a
   constant schedule); otherwise the run would mix two schedules."""
   if old.num_epochs == new.num_epochs:
     return
   require(
-      new.num_epochs >= epochs_done, f'num_epochs={new.num_epochs} is fewer '
-      f'than the {epochs_done} epochs this run has trained')
+      new.num_epochs >= epochs_done,
+      f'num_epochs={new.num_epochs} is fewer '
+      f'than the {epochs_done} epochs this run has trained',
+  )
   steps = np.arange(steps_done)
   before = optimizers.create_learning_rate_schedule(old, steps_per_epoch)
   after = optimizers.create_learning_rate_schedule(new, steps_per_epoch)
   require(
-      np.array_equal(np.asarray(jax.vmap(before)(steps)),
-                     np.asarray(jax.vmap(after)(steps))),
+      np.array_equal(
+          np.asarray(jax.vmap(before)(steps)),
+          np.asarray(jax.vmap(after)(steps)),
+      ),
       f'num_epochs {old.num_epochs} -> {new.num_epochs} changes the learning '
       f'rate of steps already trained (lr_schedule={new.lr_schedule} scales '
       'with the length of training); start a new workdir, e.g. with '
-      'init_from=<this run> to continue from its weights')
+      'init_from=<this run> to continue from its weights',
+  )

@@ -20,13 +20,17 @@ import models
 # XLA:CPU's YNNPACK library fusions, as in its default list, but without
 # convolutions.
 _CPU_CONVOLUTION_OPTIONS = {
-    'xla_cpu_experimental_ynn_fusion_type':
-        'LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'}
+    'xla_cpu_experimental_ynn_fusion_type': (
+        'LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'
+    )
+}
 
 
 def _convolutional_on_cpu(config: ml_collections.ConfigDict) -> bool:
-  return (config.model in models.CONVOLUTIONAL and
-          jax.local_devices()[0].platform == 'cpu')
+  return (
+      config.model in models.CONVOLUTIONAL
+      and jax.local_devices()[0].platform == 'cpu'
+  )
 
 
 def steps_per_dispatch(config: ml_collections.ConfigDict) -> int:
@@ -59,7 +63,8 @@ def _xla_accepts(options: tuple[tuple[str, str], ...]) -> bool:
 def compiler_options(config: ml_collections.ConfigDict) -> dict[str, str]:
   """XLA options of the training step: _CPU_CONVOLUTION_OPTIONS for
   convolutional models on CPU where XLA knows them, else none."""
-  if (_convolutional_on_cpu(config) and
-      _xla_accepts(tuple(_CPU_CONVOLUTION_OPTIONS.items()))):
+  if _convolutional_on_cpu(config) and _xla_accepts(
+      tuple(_CPU_CONVOLUTION_OPTIONS.items())
+  ):
     return _CPU_CONVOLUTION_OPTIONS
   return {}

@@ -37,7 +37,8 @@ network) is done by the operator (H restricted to it) together with a
 Krylov spaces never leave it.
 """
 
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 from jax import lax
@@ -53,14 +54,16 @@ Matvec = Callable[[jax.Array], jax.Array]
 _BREAKDOWN_TOLERANCE = 1e-5
 
 
-def hvp(loss_fn: Callable[[PyTree], jax.Array], params: PyTree,
-        vector: PyTree) -> PyTree:
+def hvp(
+    loss_fn: Callable[[PyTree], jax.Array], params: PyTree, vector: PyTree
+) -> PyTree:
   """H v, forward-over-reverse: the JVP of the gradient along `vector`."""
   return jax.jvp(jax.grad(loss_fn), (params,), (vector,))[1]
 
 
-def flat_operator(linear_fn: Callable[[PyTree], PyTree],
-                  params: PyTree) -> Matvec:
+def flat_operator(
+    linear_fn: Callable[[PyTree], PyTree], params: PyTree
+) -> Matvec:
   """`linear_fn` over pytrees shaped like `params`, as a map R^n -> R^n."""
   _, unravel = ravel_pytree(params)
   return lambda x: ravel_pytree(linear_fn(unravel(x)))[0]
@@ -72,7 +75,8 @@ def flat_support(params: PyTree, mask: PyTree | None) -> jax.Array:
   if mask is None:
     return jnp.ones_like(flat)
   return ravel_pytree(
-      jax.tree.map(lambda m, p: m.astype(p.dtype), mask, params))[0]
+      jax.tree.map(lambda m, p: m.astype(p.dtype), mask, params)
+  )[0]
 
 
 class LanczosResult(NamedTuple):
@@ -83,9 +87,13 @@ class LanczosResult(NamedTuple):
   basis: jax.Array  # [m, n] orthonormal rows V.
 
 
-def lanczos(matvec: Matvec, start: jax.Array, num_iterations: int,
-            key: jax.Array, support: jax.Array | None = None
-            ) -> LanczosResult:
+def lanczos(
+    matvec: Matvec,
+    start: jax.Array,
+    num_iterations: int,
+    key: jax.Array,
+    support: jax.Array | None = None,
+) -> LanczosResult:
   """Lanczos with full reorthogonalization, from `start` (any norm).
 
   m = num_iterations steps of `lanczos_steps` from `lanczos_start`.
@@ -110,8 +118,14 @@ def lanczos(matvec: Matvec, start: jax.Array, num_iterations: int,
   Returns:
     The tridiagonal coefficients and the basis.
   """
-  return lanczos_steps(matvec, lanczos_start(start, num_iterations), 0,
-                       num_iterations, key, support)
+  return lanczos_steps(
+      matvec,
+      lanczos_start(start, num_iterations),
+      0,
+      num_iterations,
+      key,
+      support,
+  )
 
 
 def lanczos_start(start: jax.Array, max_iterations: int) -> LanczosResult:
@@ -123,9 +137,14 @@ def lanczos_start(start: jax.Array, max_iterations: int) -> LanczosResult:
   return LanczosResult(zeros, zeros, basis)
 
 
-def lanczos_steps(matvec: Matvec, result: LanczosResult,
-                  first: int | jax.Array, count: int, key: jax.Array,
-                  support: jax.Array | None = None) -> LanczosResult:
+def lanczos_steps(
+    matvec: Matvec,
+    result: LanczosResult,
+    first: int | jax.Array,
+    count: int,
+    key: jax.Array,
+    support: jax.Array | None = None,
+) -> LanczosResult:
   """Lanczos steps first, ..., first + count - 1 (those below the room of
   `result`), continuing `result`; see `lanczos`. `first` may be traced, so
   one compilation serves every block of `count` steps."""
@@ -147,26 +166,36 @@ def lanczos_steps(matvec: Matvec, result: LanczosResult,
     broke_down = beta <= _BREAKDOWN_TOLERANCE * jnp.linalg.norm(hv)
 
     def restart():
-      fresh = orthogonalize(support * jax.random.normal(
-          jax.random.fold_in(key, i), v.shape, v.dtype), basis)
+      fresh = orthogonalize(
+          support
+          * jax.random.normal(jax.random.fold_in(key, i), v.shape, v.dtype),
+          basis,
+      )
       return fresh / jnp.linalg.norm(fresh)
 
     following = lax.cond(broke_down, restart, lambda: residual / beta)
     # After the last step the index is out of bounds and the row is dropped.
     basis = basis.at[i + 1].set(following, mode='drop')
-    return (basis, alphas.at[i].set(alpha),
-            betas.at[i].set(jnp.where(broke_down, 0.0, beta)))
+    return (
+        basis,
+        alphas.at[i].set(alpha),
+        betas.at[i].set(jnp.where(broke_down, 0.0, beta)),
+    )
 
   last = jnp.minimum(first + count, basis.shape[0])
-  basis, alphas, betas = lax.fori_loop(first, last, step,
-                                       (basis, result.alphas, result.betas))
+  basis, alphas, betas = lax.fori_loop(
+      first, last, step, (basis, result.alphas, result.betas)
+  )
   return LanczosResult(alphas, betas, basis)
 
 
 def lanczos_to_tolerance(
     run_block: Callable[[LanczosResult, int], LanczosResult],
-    result: LanczosResult, block: int, num_top: int, tolerance: float,
-    converge_smallest: bool = True
+    result: LanczosResult,
+    block: int,
+    num_top: int,
+    tolerance: float,
+    converge_smallest: bool = True,
 ) -> tuple[LanczosResult, int, np.ndarray, np.ndarray]:
   """Lanczos in blocks of `block` steps until the extreme Ritz values have
   converged, or the room of `result` is full.
@@ -189,9 +218,11 @@ def lanczos_to_tolerance(
   """
   max_iterations = result.basis.shape[0]
   if max_iterations <= num_top:
-    raise ValueError(f'{max_iterations} Lanczos steps give no more than '
-                     f'{max_iterations} Ritz values; {num_top + 1} are '
-                     'reported')
+    raise ValueError(
+        f'{max_iterations} Lanczos steps give no more than '
+        f'{max_iterations} Ritz values; {num_top + 1} are '
+        'reported'
+    )
   steps, previous = 0, None
   while True:
     result = run_block(result, steps)
@@ -199,32 +230,37 @@ def lanczos_to_tolerance(
     if steps <= num_top:
       continue
     alphas, betas = jax.device_get((result.alphas, result.betas))
-    values, coefficients, bounds = extreme_ritz(alphas[:steps],
-                                                betas[:steps], num_top)
+    values, coefficients, bounds = extreme_ritz(
+        alphas[:steps], betas[:steps], num_top
+    )
     limit = tolerance * np.max(np.abs(values))
-    converged = np.all((bounds if converge_smallest else bounds[:-1])
-                       <= limit)
+    converged = np.all((bounds if converge_smallest else bounds[:-1]) <= limit)
     if steps == max_iterations or (
-        converged and previous is not None and
-        np.all(np.abs(values[:-1] - previous) <= limit)):
+        converged
+        and previous is not None
+        and np.all(np.abs(values[:-1] - previous) <= limit)
+    ):
       return result, steps, values, coefficients
     previous = values[:-1] if converged else None
 
 
-def extreme_ritz(alphas: np.ndarray, betas: np.ndarray, num_top: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def extreme_ritz(
+    alphas: np.ndarray, betas: np.ndarray, num_top: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """After m steps: the `num_top` largest Ritz values (largest first) and
   the smallest, the eigenvectors u of T [m, num_top + 1] that give their
   Ritz vectors y = V^T u, and the bounds beta_m |u_m| on their residuals
   ||H y - theta y|| (exact in exact arithmetic), from the coefficients of
   the m steps, in float64 on the host."""
   alphas, betas = np.float64(alphas), np.float64(betas)
-  matrix = (np.diag(alphas) + np.diag(betas[:-1], 1) +
-            np.diag(betas[:-1], -1))
+  matrix = np.diag(alphas) + np.diag(betas[:-1], 1) + np.diag(betas[:-1], -1)
   values, vectors = np.linalg.eigh(matrix)
   chosen = np.append(np.arange(-1, -num_top - 1, -1), 0)
-  return (values[chosen], vectors[:, chosen],
-          betas[-1] * np.abs(vectors[-1, chosen]))
+  return (
+      values[chosen],
+      vectors[:, chosen],
+      betas[-1] * np.abs(vectors[-1, chosen]),
+  )
 
 
 def tridiagonal(result: LanczosResult) -> jax.Array:
@@ -233,16 +269,21 @@ def tridiagonal(result: LanczosResult) -> jax.Array:
   return jnp.diag(result.alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
 
 
-def residual_norms(matvec: Matvec, values: jax.Array,
-                   vectors: jax.Array) -> jax.Array:
+def residual_norms(
+    matvec: Matvec, values: jax.Array, vectors: jax.Array
+) -> jax.Array:
   """||H y - theta y|| for each pair: H has an eigenvalue within it of theta.
 
   Computed with one product per pair rather than from the Lanczos
   coefficients (beta_m |u_m|), which underflow to zero in float32 once a
   pair has converged and so understate the rounding error.
   """
-  return jnp.stack([jnp.linalg.norm(matvec(y) - theta * y)
-                    for theta, y in zip(values, vectors)])
+  return jnp.stack(
+      [
+          jnp.linalg.norm(matvec(y) - theta * y)
+          for theta, y in zip(values, vectors)
+      ]
+  )
 
 
 def rademacher(key: jax.Array, support: jax.Array) -> jax.Array:
@@ -250,8 +291,9 @@ def rademacher(key: jax.Array, support: jax.Array) -> jax.Array:
   return support * jax.random.rademacher(key, support.shape, support.dtype)
 
 
-def hutchinson_samples(matvec: Matvec,
-                       probes: Iterable[jax.Array]) -> jax.Array:
+def hutchinson_samples(
+    matvec: Matvec, probes: Iterable[jax.Array]
+) -> jax.Array:
   """z^T H z for each probe z: unbiased samples of tr(H) (Hutchinson, 1989).
 
   With Rademacher probes on a support S, E[z z^T] is the projector on S, so
@@ -260,8 +302,12 @@ def hutchinson_samples(matvec: Matvec,
   return jnp.stack([jnp.vdot(z, matvec(z)) for z in probes])
 
 
-def samples_to_tolerance(sample: Callable[[int], jax.Array], max_count: int,
-                         min_count: int, tolerance: float) -> np.ndarray:
+def samples_to_tolerance(
+    sample: Callable[[int], jax.Array],
+    max_count: int,
+    min_count: int,
+    tolerance: float,
+) -> np.ndarray:
   """sample(0), sample(1), ... until their mean's standard error is below
   `tolerance` times its absolute value (once there are `min_count`), or
   `max_count` of them; tolerance = 0 takes all.
@@ -290,11 +336,14 @@ class Quadrature(NamedTuple):
 def gauss_quadrature(result: LanczosResult) -> Quadrature:
   """The quadrature of the spectral measure of Lanczos's start vector."""
   values, eigenvectors = jnp.linalg.eigh(tridiagonal(result))
-  return Quadrature(values, eigenvectors[0]**2)
+  return Quadrature(values, eigenvectors[0] ** 2)
 
 
-def slq(lanczos_fn: Callable[[jax.Array, jax.Array], LanczosResult],
-        probes: Iterable[jax.Array], key: jax.Array) -> Quadrature:
+def slq(
+    lanczos_fn: Callable[[jax.Array, jax.Array], LanczosResult],
+    probes: Iterable[jax.Array],
+    key: jax.Array,
+) -> Quadrature:
   """Stochastic Lanczos quadrature: one Lanczos run per probe, stacked.
 
   Args:
@@ -303,33 +352,40 @@ def slq(lanczos_fn: Callable[[jax.Array, jax.Array], LanczosResult],
     probes: start vectors (memory holds one probe and its basis at a time).
     key: PRNG key for the restart vectors.
   """
-  rows = [gauss_quadrature(lanczos_fn(probe, jax.random.fold_in(key, i)))
-          for i, probe in enumerate(probes)]
+  rows = [
+      gauss_quadrature(lanczos_fn(probe, jax.random.fold_in(key, i)))
+      for i, probe in enumerate(probes)
+  ]
   return Quadrature(*(jnp.stack(x) for x in zip(*rows)))
 
 
-def quadrature_moments(quadrature: Quadrature,
-                       orders: Sequence[int]) -> jax.Array:
+def quadrature_moments(
+    quadrature: Quadrature, orders: Sequence[int]
+) -> jax.Array:
   """[probes, len(orders)]: sum_j tau_j theta_j^k, samples of E[lambda^k]."""
   powers = jnp.asarray(orders)[:, None, None]
   return jnp.sum(quadrature.weights * quadrature.nodes**powers, axis=-1).T
 
 
-def spectral_density(quadrature: Quadrature, grid: jax.Array,
-                     sigma: float | jax.Array) -> jax.Array:
+def spectral_density(
+    quadrature: Quadrature, grid: jax.Array, sigma: float | jax.Array
+) -> jax.Array:
   """The spectral density on `grid`, each node smoothed by N(0, sigma^2).
 
   phi(t) = mean over probes of sum_j tau_j N(t; theta_j, sigma^2); it
   integrates to 1 (up to the mass of the Gaussians outside the grid).
   """
   distance = grid[:, None, None] - quadrature.nodes[None]
-  gaussians = jnp.exp(-0.5 * (distance / sigma)**2) / (
-      sigma * jnp.sqrt(2 * jnp.pi))
+  gaussians = jnp.exp(-0.5 * (distance / sigma) ** 2) / (
+      sigma * jnp.sqrt(2 * jnp.pi)
+  )
   return jnp.mean(jnp.sum(quadrature.weights * gaussians, axis=-1), axis=-1)
 
 
 def mean_and_stderr(samples: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Mean over the first axis and its standard error, std / sqrt(count)."""
   count = samples.shape[0]
-  return (jnp.mean(samples, axis=0),
-          jnp.std(samples, axis=0, ddof=1) / jnp.sqrt(count))
+  return (
+      jnp.mean(samples, axis=0),
+      jnp.std(samples, axis=0, ddof=1) / jnp.sqrt(count),
+  )

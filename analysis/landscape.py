@@ -18,7 +18,8 @@ Python, calling `loss_fn` (jit it) once per point, and return its outputs
 (e.g. dicts of loss and accuracy) as nested lists.
 """
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import jax
 from jax.flatten_util import ravel_pytree
@@ -59,29 +60,53 @@ def gaussian_like(key: jax.Array, tree: PyTree) -> PyTree:
   return unravel(jax.random.normal(key, flat.shape, flat.dtype))
 
 
-def random_direction(key: jax.Array, params: PyTree,
-                     mask: PyTree | None = None) -> PyTree:
+def random_direction(
+    key: jax.Array, params: PyTree, mask: PyTree | None = None
+) -> PyTree:
   """A Gaussian direction, zero on pruned weights, filter-normalized."""
   return filter_normalize(
-      sparsity.apply_mask(gaussian_like(key, params), mask), params)
+      sparsity.apply_mask(gaussian_like(key, params), mask), params
+  )
 
 
-def line(loss_fn: Callable[[PyTree], Any], params: PyTree, direction: PyTree,
-         alphas: Iterable[float]) -> list[Any]:
+def line(
+    loss_fn: Callable[[PyTree], Any],
+    params: PyTree,
+    direction: PyTree,
+    alphas: Iterable[float],
+) -> list[Any]:
   """[loss_fn(w + alpha d) for each alpha]."""
-  return [loss_fn(optax.tree_utils.tree_add_scale(params, alpha, direction))
-          for alpha in alphas]
+  return [
+      loss_fn(optax.tree_utils.tree_add_scale(params, alpha, direction))
+      for alpha in alphas
+  ]
 
 
-def plane(loss_fn: Callable[[PyTree], Any], params: PyTree, first: PyTree,
-          second: PyTree, alphas: Iterable[float],
-          betas: Iterable[float]) -> list[list[Any]]:
+def plane(
+    loss_fn: Callable[[PyTree], Any],
+    params: PyTree,
+    first: PyTree,
+    second: PyTree,
+    alphas: Iterable[float],
+    betas: Iterable[float],
+) -> list[list[Any]]:
   """[[loss_fn(w + alpha d1 + beta d2) for each beta] for each alpha]."""
-  return [line(loss_fn, optax.tree_utils.tree_add_scale(params, alpha, first),
-               second, betas) for alpha in alphas]
+  return [
+      line(
+          loss_fn,
+          optax.tree_utils.tree_add_scale(params, alpha, first),
+          second,
+          betas,
+      )
+      for alpha in alphas
+  ]
 
 
-def interpolation(loss_fn: Callable[[PyTree], Any], start: PyTree,
-                  end: PyTree, ts: Iterable[float]) -> list[Any]:
+def interpolation(
+    loss_fn: Callable[[PyTree], Any],
+    start: PyTree,
+    end: PyTree,
+    ts: Iterable[float],
+) -> list[Any]:
   """[loss_fn((1 - t) start + t end) for each t]."""
   return line(loss_fn, start, optax.tree_utils.tree_sub(end, start), ts)

@@ -56,60 +56,97 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   devices = jax.device_count()
   per_device = settings.batch_size // devices
   checks = [
-      (len(settings.parts) >= 1 and set(settings.parts) <= set(PARTS),
-       f'analysis.parts must name some of {", ".join(PARTS)}, got '
-       f'{tuple(settings.parts)}'),
-      (config.analysis_every_epochs >= 0,
-       f'analysis_every_epochs must be >= 0 (0 = off), got '
-       f'{config.analysis_every_epochs}'),
-      (settings.num_examples >= 1 and settings.batch_size >= 1,
-       'analysis.num_examples and analysis.batch_size must be >= 1'),
-      (settings.num_examples % settings.batch_size == 0,
-       f'analysis.num_examples {settings.num_examples} is not a multiple of '
-       f'analysis.batch_size {settings.batch_size}'),
-      (settings.batch_size % devices == 0,
-       f'analysis.batch_size {settings.batch_size} is not divisible by the '
-       f'{devices} devices'),
-      (settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
-       f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
-       f'batch (analysis.batch_size / devices = {per_device})'),
-      (settings.trace_tolerance >= 0,
-       f'analysis.trace_tolerance must be >= 0 (0 = every probe), got '
-       f'{settings.trace_tolerance}'),
-      (settings.lanczos_tolerance >= 0,
-       f'analysis.lanczos_tolerance must be >= 0 (0 = every step), got '
-       f'{settings.lanczos_tolerance}'),
-      (1 <= settings.top_k < settings.lanczos_iterations,
-       f'analysis.top_k ({settings.top_k}) must be >= 1 and below '
-       f'analysis.lanczos_iterations ({settings.lanczos_iterations})'),
-      (settings.hutchinson_probes >= 2 and settings.noise_samples >= 2,
-       'analysis.hutchinson_probes and noise_samples must be >= 2 (a standard '
-       'error needs two samples)'),
-      (settings.slq_probes == 0 or settings.slq_probes >= 2,
-       f'analysis.slq_probes must be 0 (no spectral density or moments) or '
-       f'>= 2 (a standard error needs two samples), got '
-       f'{settings.slq_probes}'),
-      (1 <= settings.num_moments <= 2 * settings.slq_iterations - 1,
-       f'analysis.num_moments ({settings.num_moments}) must be in [1, '
-       '2 * analysis.slq_iterations - 1] (the degrees Gauss quadrature '
-       'integrates exactly)'),
-      (settings.density_points >= 2 and settings.density_sigma > 0,
-       'analysis.density_points must be >= 2 and density_sigma > 0'),
-      (settings.rho > 0 and settings.adaptive_rho > 0 and
-       settings.noise_sigma > 0 and settings.adaptive_eta > 0,
-       'analysis.rho, adaptive_rho, adaptive_eta and noise_sigma must be '
-       '> 0'),
-      (settings.ascent_steps >= 1,
-       f'analysis.ascent_steps must be >= 1, got {settings.ascent_steps}'),
-      (settings.landscape_points >= 2 and settings.landscape_2d_points >= 2
-       and settings.interpolation_points >= 2 and
-       settings.landscape_radius > 0,
-       'analysis.landscape_points, landscape_2d_points and '
-       'interpolation_points must be >= 2 and landscape_radius > 0'),
-      (len(settings.interpolation_range) == 2 and
-       settings.interpolation_range[0] < settings.interpolation_range[1],
-       f'analysis.interpolation_range must be (low, high) with low < high, '
-       f'got {tuple(settings.interpolation_range)}'),
+      (
+          len(settings.parts) >= 1 and set(settings.parts) <= set(PARTS),
+          f'analysis.parts must name some of {", ".join(PARTS)}, got '
+          f'{tuple(settings.parts)}',
+      ),
+      (
+          config.analysis_every_epochs >= 0,
+          f'analysis_every_epochs must be >= 0 (0 = off), got '
+          f'{config.analysis_every_epochs}',
+      ),
+      (
+          settings.num_examples >= 1 and settings.batch_size >= 1,
+          'analysis.num_examples and analysis.batch_size must be >= 1',
+      ),
+      (
+          settings.num_examples % settings.batch_size == 0,
+          f'analysis.num_examples {settings.num_examples} is not a multiple of '
+          f'analysis.batch_size {settings.batch_size}',
+      ),
+      (
+          settings.batch_size % devices == 0,
+          f'analysis.batch_size {settings.batch_size} is not divisible by the '
+          f'{devices} devices',
+      ),
+      (
+          settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
+          f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
+          f'batch (analysis.batch_size / devices = {per_device})',
+      ),
+      (
+          settings.trace_tolerance >= 0,
+          f'analysis.trace_tolerance must be >= 0 (0 = every probe), got '
+          f'{settings.trace_tolerance}',
+      ),
+      (
+          settings.lanczos_tolerance >= 0,
+          f'analysis.lanczos_tolerance must be >= 0 (0 = every step), got '
+          f'{settings.lanczos_tolerance}',
+      ),
+      (
+          1 <= settings.top_k < settings.lanczos_iterations,
+          f'analysis.top_k ({settings.top_k}) must be >= 1 and below '
+          f'analysis.lanczos_iterations ({settings.lanczos_iterations})',
+      ),
+      (
+          settings.hutchinson_probes >= 2 and settings.noise_samples >= 2,
+          'analysis.hutchinson_probes and noise_samples must be >= 2 (a '
+          'standard error needs two samples)',
+      ),
+      (
+          settings.slq_probes == 0 or settings.slq_probes >= 2,
+          f'analysis.slq_probes must be 0 (no spectral density or moments) or '
+          f'>= 2 (a standard error needs two samples), got '
+          f'{settings.slq_probes}',
+      ),
+      (
+          1 <= settings.num_moments <= 2 * settings.slq_iterations - 1,
+          f'analysis.num_moments ({settings.num_moments}) must be in [1, '
+          '2 * analysis.slq_iterations - 1] (the degrees Gauss quadrature '
+          'integrates exactly)',
+      ),
+      (
+          settings.density_points >= 2 and settings.density_sigma > 0,
+          'analysis.density_points must be >= 2 and density_sigma > 0',
+      ),
+      (
+          settings.rho > 0
+          and settings.adaptive_rho > 0
+          and settings.noise_sigma > 0
+          and settings.adaptive_eta > 0,
+          'analysis.rho, adaptive_rho, adaptive_eta and noise_sigma must be '
+          '> 0',
+      ),
+      (
+          settings.ascent_steps >= 1,
+          f'analysis.ascent_steps must be >= 1, got {settings.ascent_steps}',
+      ),
+      (
+          settings.landscape_points >= 2
+          and settings.landscape_2d_points >= 2
+          and settings.interpolation_points >= 2
+          and settings.landscape_radius > 0,
+          'analysis.landscape_points, landscape_2d_points and '
+          'interpolation_points must be >= 2 and landscape_radius > 0',
+      ),
+      (
+          len(settings.interpolation_range) == 2
+          and settings.interpolation_range[0] < settings.interpolation_range[1],
+          f'analysis.interpolation_range must be (low, high) with low < high, '
+          f'got {tuple(settings.interpolation_range)}',
+      ),
   ]
   for ok, message in checks:
     if not ok:
@@ -139,16 +176,16 @@ class Analyzer:
   reused for every probe, grid point and later state of the same model.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict,
-               mesh: jax.sharding.Mesh):
+  def __init__(
+      self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+  ):
     check_config(config)
     self.settings = config.analysis
     self.data = objective.load_subset(config, mesh)
     # Where the Lanczos kernel leaves its state; its first block starts
     # there too, or it would trace and compile for that block alone.
     self._replicated = jax.sharding.NamedSharding(mesh, parallel.REPLICATED)
-    self.objective = objective.Objective(
-        sources.get_spec(config.dataset), mesh)
+    self.objective = objective.Objective(sources.get_spec(config.dataset), mesh)
     self._key = jax.random.key(self.settings.seed)
     self._metrics = jax.jit(self.objective.metrics)
     self._gradient = jax.jit(self.objective.gradient)
@@ -157,8 +194,9 @@ class Analyzer:
     self._lanczos_steps = jax.jit(self._lanczos_steps_fn)
     # Ritz vectors y = V^T u from the eigenvectors u of T, padded to the
     # room of the basis (one compilation whatever the number of steps).
-    self._ritz_vectors = jax.jit(lambda coefficients, basis:
-                                 coefficients.T @ basis)
+    self._ritz_vectors = jax.jit(
+        lambda coefficients, basis: coefficients.T @ basis
+    )
     self._worst_case = jax.jit(self._worst_case_fn)
     self._noise_increase = jax.jit(self._noise_increase_fn)
     self._m_sharpness = jax.jit(self._m_sharpness_fn)
@@ -169,56 +207,90 @@ class Analyzer:
 
   def _flat_hvp_fn(self, state, data, vector):
     return hessian.flat_operator(
-        lambda v: self.objective.hvp(state, state.params, data, v),
-        state.params)(vector)
+        lambda v: self.objective.hvp(state, state.params, data, v), state.params
+    )(vector)
 
   def _lanczos_fn(self, state, data, start, key, num_iterations):
     return hessian.lanczos(
-        lambda v: self._flat_hvp_fn(state, data, v), start, num_iterations,
-        key, hessian.flat_support(state.params, state.mask))
+        lambda v: self._flat_hvp_fn(state, data, v),
+        start,
+        num_iterations,
+        key,
+        hessian.flat_support(state.params, state.mask),
+    )
 
   def _lanczos_steps_fn(self, state, data, result, first, key):
     return hessian.lanczos_steps(
-        lambda v: self._flat_hvp_fn(state, data, v), result, first,
-        LANCZOS_CHECK_EVERY, key,
-        hessian.flat_support(state.params, state.mask))
+        lambda v: self._flat_hvp_fn(state, data, v),
+        result,
+        first,
+        LANCZOS_CHECK_EVERY,
+        key,
+        hessian.flat_support(state.params, state.mask),
+    )
 
   def _worst_case_fn(self, state, data, rho, scale, num_steps):
     return sharpness.worst_case(
         lambda p: self.objective.loss(state, p, data),
-        lambda p: self.objective.gradient(state, p, data), state.params, rho,
-        num_steps, scale)[0]
+        lambda p: self.objective.gradient(state, p, data),
+        state.params,
+        rho,
+        num_steps,
+        scale,
+    )[0]
 
   def _noise_increase_fn(self, state, data, key):
     return sharpness.average_case_increase(
-        lambda p: self.objective.loss(state, p, data), state.params, key,
-        self.settings.noise_sigma)
+        lambda p: self.objective.loss(state, p, data),
+        state.params,
+        key,
+        self.settings.noise_sigma,
+    )
 
   def _m_sharpness_fn(self, state, data):
     settings = self.settings
     return self.objective.group_mean(
         lambda group_loss, params: sharpness.worst_case(
-            group_loss, jax.grad(group_loss), params, settings.rho,
-            settings.ascent_steps)[0],
-        state, state.params, data, settings.m)
+            group_loss,
+            jax.grad(group_loss),
+            params,
+            settings.rho,
+            settings.ascent_steps,
+        )[0],
+        state,
+        state.params,
+        data,
+        settings.m,
+    )
 
-  def operator(self, state: run_state.TrainState
-               ) -> tuple[hessian.Matvec, jax.Array]:
+  def operator(
+      self, state: run_state.TrainState
+  ) -> tuple[hessian.Matvec, jax.Array]:
     """(H at `state` as a map on flat vectors, 0/1 support of the free
     weights)."""
     state = _analysis_state(state)
-    return (lambda v: self._flat_hvp(state, self.data, v),
-            hessian.flat_support(state.params, state.mask))
+    return (
+        lambda v: self._flat_hvp(state, self.data, v),
+        hessian.flat_support(state.params, state.mask),
+    )
 
   def metrics(self, state: run_state.TrainState) -> dict[str, float]:
     """Loss and accuracy on the analysis subset."""
-    return {k: float(v) for k, v in self._metrics(
-        _analysis_state(state), state.params, self.data).items()}
+    return {
+        k: float(v)
+        for k, v in self._metrics(
+            _analysis_state(state), state.params, self.data
+        ).items()
+    }
 
-  def eigenpairs(self, state: run_state.TrainState, max_iterations: int,
-                 num_top: int, tolerance: float | None = None,
-                 converge_smallest: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray, PyTree, int]:
+  def eigenpairs(
+      self,
+      state: run_state.TrainState,
+      max_iterations: int,
+      num_top: int,
+      tolerance: float | None = None,
+      converge_smallest: bool = True,
+  ) -> tuple[np.ndarray, np.ndarray, PyTree, int]:
     """The `num_top` largest Hessian eigenvalues (largest first) then the
     most negative one, from one Lanczos run, with their residuals
     ||H y - theta y||, unit eigenvectors y (a list of pytrees) and the
@@ -238,11 +310,17 @@ class Analyzer:
     start_key, restart_key = jax.random.split(self._key_for(_LANCZOS))
     start = support * jax.random.normal(start_key, support.shape)
     result, steps, values, coefficients = hessian.lanczos_to_tolerance(
-        lambda result, first: self._lanczos_steps(state, self.data, result,
-                                                  first, restart_key),
-        jax.device_put(hessian.lanczos_start(start, max_iterations),
-                       self._replicated), LANCZOS_CHECK_EVERY,
-        num_top, tolerance, converge_smallest)
+        lambda result, first: self._lanczos_steps(
+            state, self.data, result, first, restart_key
+        ),
+        jax.device_put(
+            hessian.lanczos_start(start, max_iterations), self._replicated
+        ),
+        LANCZOS_CHECK_EVERY,
+        num_top,
+        tolerance,
+        converge_smallest,
+    )
     padded = np.zeros((max_iterations, num_top + 1), np.float32)
     padded[:steps] = coefficients
     vectors = self._ritz_vectors(padded, result.basis)
@@ -250,13 +328,17 @@ class Analyzer:
     measured = len(values) if converge_smallest else num_top
     residuals = np.full(len(values), np.nan, np.float32)
     residuals[:measured] = hessian.residual_norms(
-        matvec, values[:measured], vectors[:measured])
+        matvec, values[:measured], vectors[:measured]
+    )
     _, unravel = jax.flatten_util.ravel_pytree(state.params)
-    return (values, residuals,
-            _to_host([unravel(v) for v in vectors]), steps)
+    return (values, residuals, _to_host([unravel(v) for v in vectors]), steps)
 
-  def trace(self, state: run_state.TrainState, max_probes: int,
-            tolerance: float | None = None) -> tuple[float, float, int]:
+  def trace(
+      self,
+      state: run_state.TrainState,
+      max_probes: int,
+      tolerance: float | None = None,
+  ) -> tuple[float, float, int]:
     """Hutchinson's estimate of tr(H), its standard error and the number of
     probes it took: probes are drawn until the standard error is below
     `tolerance` (default analysis.trace_tolerance; 0 takes all) times
@@ -267,8 +349,12 @@ class Analyzer:
     keys = jax.random.split(self._key_for(_HUTCHINSON), max_probes)
     samples = hessian.samples_to_tolerance(
         lambda i: hessian.hutchinson_samples(
-            matvec, [hessian.rademacher(keys[i], support)])[0],
-        max_probes, MIN_TRACE_PROBES, tolerance)
+            matvec, [hessian.rademacher(keys[i], support)]
+        )[0],
+        max_probes,
+        MIN_TRACE_PROBES,
+        tolerance,
+    )
     mean, stderr = hessian.mean_and_stderr(samples)
     return float(mean), float(stderr), len(samples)
 
@@ -277,12 +363,19 @@ class Analyzer:
     support = hessian.flat_support(state.params, state.mask)
     state = _analysis_state(state)
     probe_key, restart_key = jax.random.split(self._key_for(_SLQ))
-    probes = (hessian.rademacher(key, support) for key in jax.random.split(
-        probe_key, self.settings.slq_probes))
-    return _to_host(hessian.slq(
-        lambda start, key: self._lanczos(state, self.data, start, key,
-                                         self.settings.slq_iterations),
-        probes, restart_key))
+    probes = (
+        hessian.rademacher(key, support)
+        for key in jax.random.split(probe_key, self.settings.slq_probes)
+    )
+    return _to_host(
+        hessian.slq(
+            lambda start, key: self._lanczos(
+                state, self.data, start, key, self.settings.slq_iterations
+            ),
+            probes,
+            restart_key,
+        )
+    )
 
   def sharpness(self, state: run_state.TrainState) -> dict[str, Any]:
     """Worst-case (one- and multi-step), adaptive, average-case (samples)
@@ -290,31 +383,47 @@ class Analyzer:
     settings = self.settings
     analysis_state = _analysis_state(state)
     worst_case = functools.partial(self.worst_case_sharpness, state)
-    noise_keys = jax.random.split(self._key_for(_NOISE),
-                                  settings.noise_samples)
+    noise_keys = jax.random.split(self._key_for(_NOISE), settings.noise_samples)
     results = {
         'one_step': worst_case(settings.rho, 1),
         'multi_step': worst_case(settings.rho, settings.ascent_steps),
-        'adaptive': worst_case(settings.adaptive_rho, settings.ascent_steps,
-                               adaptive=True),
-        'average_samples': jnp.stack([
-            self._noise_increase(analysis_state, self.data, key)
-            for key in noise_keys]),
+        'adaptive': worst_case(
+            settings.adaptive_rho, settings.ascent_steps, adaptive=True
+        ),
+        'average_samples': jnp.stack(
+            [
+                self._noise_increase(analysis_state, self.data, key)
+                for key in noise_keys
+            ]
+        ),
     }
     if settings.m:
       results['m_sharpness'] = self.m_sharpness(state)
     return _to_host(results)
 
-  def worst_case_sharpness(self, state: run_state.TrainState, rho: float,
-                           num_steps: int, adaptive: bool = False) -> float:
+  def worst_case_sharpness(
+      self,
+      state: run_state.TrainState,
+      rho: float,
+      num_steps: int,
+      adaptive: bool = False,
+  ) -> float:
     """Worst-case sharpness on the whole subset; adaptive uses ASAM's scale
     |w| + analysis.adaptive_eta on kernels."""
-    scale = (sam.adaptive_scale(state.params, self.settings.adaptive_eta,
-                                sparsity.is_kernel) if adaptive else
-             # The plain L2 ball; ones share the adaptive compilation.
-             optax.tree_utils.tree_ones_like(state.params))
-    return float(self._worst_case(_analysis_state(state), self.data, rho,
-                                  scale, num_steps))
+    scale = (
+        sam.adaptive_scale(
+            state.params, self.settings.adaptive_eta, sparsity.is_kernel
+        )
+        if adaptive
+        else
+        # The plain L2 ball; ones share the adaptive compilation.
+        optax.tree_utils.tree_ones_like(state.params)
+    )
+    return float(
+        self._worst_case(
+            _analysis_state(state), self.data, rho, scale, num_steps
+        )
+    )
 
   def m_sharpness(self, state: run_state.TrainState) -> float:
     """Mean over groups of analysis.m examples of each group's worst-case
@@ -323,8 +432,10 @@ class Analyzer:
 
   def directions(self, state: run_state.TrainState) -> tuple[PyTree, PyTree]:
     """The landscapes' two filter-normalized random directions."""
-    return tuple(self._random_direction(key, state.params, state.mask)
-                 for key in jax.random.split(self._key_for(_DIRECTIONS)))
+    return tuple(
+        self._random_direction(key, state.params, state.mask)
+        for key in jax.random.split(self._key_for(_DIRECTIONS))
+    )
 
   def landscape(self, state: run_state.TrainState) -> dict[str, Any]:
     """Metrics along one and on two filter-normalized random directions."""
@@ -337,15 +448,21 @@ class Analyzer:
     grid = np.linspace(-radius, radius, settings.landscape_2d_points)
     return {
         'alphas': alphas,
-        'line': _stack(landscape.line(metrics_fn, state.params, first,
-                                      alphas)),
+        'line': _stack(landscape.line(metrics_fn, state.params, first, alphas)),
         'grid': grid,
-        'plane': _stack([_stack(row) for row in landscape.plane(
-            metrics_fn, state.params, first, second, grid, grid)]),
+        'plane': _stack(
+            [
+                _stack(row)
+                for row in landscape.plane(
+                    metrics_fn, state.params, first, second, grid, grid
+                )
+            ]
+        ),
     }
 
-  def interpolation(self, state: run_state.TrainState,
-                    other: run_state.TrainState) -> dict[str, Any]:
+  def interpolation(
+      self, state: run_state.TrainState, other: run_state.TrainState
+  ) -> dict[str, Any]:
     """Metrics along (1 - t) (w, BN stats) + t (w_other, BN stats_other)."""
     low, high = self.settings.interpolation_range
     ts = np.linspace(low, high, self.settings.interpolation_points)
@@ -353,26 +470,40 @@ class Analyzer:
     # masks is a dense network, so the loss is taken without a mask.
     dense = _analysis_state(state).replace(mask=None)
     metrics_fn = lambda point: self._metrics(
-        dense.replace(batch_stats=point[1]), point[0], self.data)
-    return {'ts': ts, 'path': _stack(landscape.interpolation(
-        metrics_fn, (state.params, state.batch_stats),
-        (other.params, other.batch_stats), ts))}
+        dense.replace(batch_stats=point[1]), point[0], self.data
+    )
+    return {
+        'ts': ts,
+        'path': _stack(
+            landscape.interpolation(
+                metrics_fn,
+                (state.params, state.batch_stats),
+                (other.params, other.batch_stats),
+                ts,
+            )
+        ),
+    }
 
   def training_scalars(self, state: run_state.TrainState) -> dict[str, float]:
     """Top Hessian eigenvalue, trace and one-step sharpness, for TensorBoard
     during training (the same tags analyze.py writes)."""
     values, _, _, steps = self.eigenpairs(
-        state, self.settings.lanczos_iterations, 1, converge_smallest=False)
+        state, self.settings.lanczos_iterations, 1, converge_smallest=False
+    )
     trace, _, _ = self.trace(state, self.settings.hutchinson_probes)
-    return {'hessian/top_eigenvalue': float(values[0]),
-            'hessian/lanczos_steps': steps,
-            'hessian/trace': trace,
-            'sharpness/one_step': self.worst_case_sharpness(
-                state, self.settings.rho, 1)}
+    return {
+        'hessian/top_eigenvalue': float(values[0]),
+        'hessian/lanczos_steps': steps,
+        'hessian/trace': trace,
+        'sharpness/one_step': self.worst_case_sharpness(
+            state, self.settings.rho, 1
+        ),
+    }
 
 
-def replica_analyzers(configs: list[ml_collections.ConfigDict],
-                      mesh: jax.sharding.Mesh) -> list[Analyzer]:
+def replica_analyzers(
+    configs: list[ml_collections.ConfigDict], mesh: jax.sharding.Mesh
+) -> list[Analyzer]:
   """An Analyzer for each replica's config (run_state.replica_configs).
 
   Replicas differ in seed; without label noise they train on the same
@@ -384,8 +515,10 @@ def replica_analyzers(configs: list[ml_collections.ConfigDict],
     labels = config.seed if config.get('label_noise') else None
     if labels not in by_labels:
       by_labels[labels] = Analyzer(config, mesh)
-  return [by_labels[config.seed if config.get('label_noise') else None]
-          for config in configs]
+  return [
+      by_labels[config.seed if config.get('label_noise') else None]
+      for config in configs
+  ]
 
 
 class TrainingAnalysis:
@@ -395,30 +528,38 @@ class TrainingAnalysis:
   train.EpochEvaluator: built before the first epoch, so that a bad analysis
   setting fails before any training."""
 
-  def __init__(self, config: ml_collections.ConfigDict,
-               mesh: jax.sharding.Mesh):
+  def __init__(
+      self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+  ):
     self.every_epochs = config.analysis_every_epochs
-    self._analyzers = replica_analyzers(run_state.replica_configs(config),
-                                        mesh)
+    self._analyzers = replica_analyzers(run_state.replica_configs(config), mesh)
 
   def run(self, state: run_state.TrainState) -> list[dict[str, float]]:
     measured = []
     for replica, analyzer in enumerate(self._analyzers):
       start = time.perf_counter()
       scalars = analyzer.training_scalars(
-          parallel.replica(state, replica) if len(self._analyzers) > 1
-          else state)
+          parallel.replica(state, replica)
+          if len(self._analyzers) > 1
+          else state
+      )
       seconds = time.perf_counter() - start
-      logging.info('replica %d: top Hessian eigenvalue %.4g, trace %.4g, '
-                   'one-step sharpness %.4g (%.1fs)', replica,
-                   scalars['hessian/top_eigenvalue'], scalars['hessian/trace'],
-                   scalars['sharpness/one_step'], seconds)
+      logging.info(
+          'replica %d: top Hessian eigenvalue %.4g, trace %.4g, '
+          'one-step sharpness %.4g (%.1fs)',
+          replica,
+          scalars['hessian/top_eigenvalue'],
+          scalars['hessian/trace'],
+          scalars['sharpness/one_step'],
+          seconds,
+      )
       measured.append({**scalars, 'analysis/seconds': seconds})
     return measured
 
 
-def training_evaluators(config: ml_collections.ConfigDict
-                        ) -> list[TrainingAnalysis]:
+def training_evaluators(
+    config: ml_collections.ConfigDict,
+) -> list[TrainingAnalysis]:
   """The evaluators train.train_and_evaluate runs for `config`: the
   training analysis if config.analysis_every_epochs, else none."""
   if not config.analysis_every_epochs:

@@ -20,7 +20,8 @@ The functions are not jitted: callers jit whole computations (a Lanczos
 loop, a grid of losses) around them, with the data as an argument.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from jax import lax
@@ -44,8 +45,9 @@ SPECS = {'images': P(None, AXIS), 'labels': P(None, AXIS)}
 REPLICATED = parallel.REPLICATED
 
 
-def _training_examples(config: ml_collections.ConfigDict,
-                       count: int) -> sources.Split:
+def _training_examples(
+    config: ml_collections.ConfigDict, count: int
+) -> sources.Split:
   """This process's `count` examples of the analysis subset.
 
   In-memory datasets are loaded whole, with the run's label noise (the
@@ -61,41 +63,52 @@ def _training_examples(config: ml_collections.ConfigDict,
     split = sources.load_split(config, train=True, decode=False)
     if config.get('label_noise'):
       split = sources.add_label_noise(
-          split, spec.num_classes, config.label_noise,
+          split,
+          spec.num_classes,
+          config.label_noise,
           config.label_noise_type,
-          run_state.seed_keys(config.seed)['label_noise'])
+          run_state.seed_keys(config.seed)['label_noise'],
+      )
     total = count * jax.process_count()
     if total > len(split):
       batch = config.analysis.batch_size
       fits = len(split) // batch * batch
-      advice = (f'set --config.analysis.num_examples={fits} (a multiple of '
-                f'analysis.batch_size {batch})' if fits else
-                f'set --config.analysis.num_examples and batch_size to at most '
-                f'{len(split)}')
+      advice = (
+          f'set --config.analysis.num_examples={fits} (a multiple of '
+          f'analysis.batch_size {batch})'
+          if fits
+          else f'set --config.analysis.num_examples and batch_size to at most '
+          f'{len(split)}'
+      )
       raise validate.ConfigError(
           f'analysis.num_examples asks for {total} examples, but the '
-          f'training split holds {len(split)}: {advice}')
+          f'training split holds {len(split)}: {advice}'
+      )
     rng = np.random.default_rng(config.analysis.seed)
     chosen = np.sort(rng.choice(len(split), total, replace=False))
-    chosen = chosen[jax.process_index() * count:][:count]
-    return sources.Split(sources.decode_images(config, split.images[chosen]),
-                         split.labels[chosen])
+    chosen = chosen[jax.process_index() * count :][:count]
+    return sources.Split(
+        sources.decode_images(config, split.images[chosen]),
+        split.labels[chosen],
+    )
   # Imported here: it imports TensorFlow, which a cached subset never needs.
   from input_pipeline import streaming  # pylint: disable=g-import-not-at-top
+
   unaugmented = ml_collections.ConfigDict(config.to_dict())
   unaugmented.augment = False
-  batches, num_batches = streaming.imagenet_batches(
-      unaugmented, True, 0, count)
+  batches, num_batches = streaming.imagenet_batches(unaugmented, True, 0, count)
   if num_batches < 1:
     raise validate.ConfigError(
         f'analysis.num_examples asks for {count} examples per process, more '
-        'than the training split holds')
+        'than the training split holds'
+    )
   batch = next(batches)
   return sources.Split(batch['image'], batch['label'])
 
 
-def load_subset(config: ml_collections.ConfigDict,
-                mesh: jax.sharding.Mesh) -> Data:
+def load_subset(
+    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+) -> Data:
   """The analysis subset on the devices, laid out as `SPECS` says.
 
   Images stay uint8 on the devices (normalized in the loss). The size and
@@ -106,29 +119,38 @@ def load_subset(config: ml_collections.ConfigDict,
   settings = config.analysis
   processes = jax.process_count()
   count = settings.num_examples // processes
-  split = subset_cache.cached(config, count,
-                              lambda: _training_examples(config, count))
+  split = subset_cache.cached(
+      config, count, lambda: _training_examples(config, count)
+  )
   local_batch = settings.batch_size // processes
 
   def layout(x):
     return parallel.global_array(
-        mesh, P(None, AXIS), x.reshape((-1, local_batch) + x.shape[1:]))
+        mesh, P(None, AXIS), x.reshape((-1, local_batch) + x.shape[1:])
+    )
 
   return {'images': layout(split.images), 'labels': layout(split.labels)}
 
 
-def batch_metrics(state: run_state.TrainState, params: PyTree,
-                  images: jax.Array, labels: jax.Array,
-                  spec: sources.DatasetSpec) -> dict[str, jax.Array]:
+def batch_metrics(
+    state: run_state.TrainState,
+    params: PyTree,
+    images: jax.Array,
+    labels: jax.Array,
+    spec: sources.DatasetSpec,
+) -> dict[str, jax.Array]:
   """Mean loss and accuracy (see tasks) of one batch at masked `params`,
   BN inference."""
   logits = run_state.inference_logits(state, params, images, spec)
-  return {'loss': state.task.losses(logits, labels).mean(),
-          'accuracy': state.task.correct(logits, labels).mean()}
+  return {
+      'loss': state.task.losses(logits, labels).mean(),
+      'accuracy': state.task.correct(logits, labels).mean(),
+  }
 
 
-def _mean_over_batches(fn: Callable[[jax.Array, jax.Array], PyTree],
-                       data: Data) -> PyTree:
+def _mean_over_batches(
+    fn: Callable[[jax.Array, jax.Array], PyTree], data: Data
+) -> PyTree:
   """Mean of fn(images, labels) over this device's micro-batches, then over
   all devices (per-device code)."""
   images, labels = data['images'], data['labels']
@@ -140,7 +162,8 @@ def _mean_over_batches(fn: Callable[[jax.Array, jax.Array], PyTree],
 
   total, _ = lax.scan(add, zeros, (images, labels))
   return parallel.device_mean(
-      jax.tree.map(lambda t: t / images.shape[0], total))
+      jax.tree.map(lambda t: t / images.shape[0], total)
+  )
 
 
 class Objective:
@@ -150,61 +173,79 @@ class Objective:
   model, BatchNorm statistics and mask, `params` the point w.
   """
 
-  def __init__(self, spec: sources.DatasetSpec,
-               mesh: jax.sharding.Mesh):
+  def __init__(self, spec: sources.DatasetSpec, mesh: jax.sharding.Mesh):
     self._spec = spec
     self._mesh = mesh
 
-  def _parallel(self, fn: Callable[..., Any], num_replicated: int
-                ) -> Callable[..., Any]:
+  def _parallel(
+      self, fn: Callable[..., Any], num_replicated: int
+  ) -> Callable[..., Any]:
     """shard_map of fn(state, params, data, *rest): data split, rest
     replicated, output replicated."""
     in_specs = (REPLICATED, REPLICATED, SPECS) + (REPLICATED,) * num_replicated
     return parallel.shard(fn, self._mesh, in_specs, REPLICATED)
 
   def _batch_loss(self, state, images, labels):
-    return lambda params: batch_metrics(state, params, images, labels,
-                                        self._spec)['loss']
+    return lambda params: batch_metrics(
+        state, params, images, labels, self._spec
+    )['loss']
 
-  def metrics(self, state: run_state.TrainState, params: PyTree,
-              data: Data) -> dict[str, jax.Array]:
+  def metrics(
+      self, state: run_state.TrainState, params: PyTree, data: Data
+  ) -> dict[str, jax.Array]:
     """{'loss': L(w), 'accuracy': the subset's accuracy at w}."""
 
     def per_device(state, params, data):
       return _mean_over_batches(
-          lambda x, y: batch_metrics(state, params, x, y, self._spec), data)
+          lambda x, y: batch_metrics(state, params, x, y, self._spec), data
+      )
 
     return self._parallel(per_device, 0)(state, params, data)
 
-  def loss(self, state: run_state.TrainState, params: PyTree,
-           data: Data) -> jax.Array:
+  def loss(
+      self, state: run_state.TrainState, params: PyTree, data: Data
+  ) -> jax.Array:
     return self.metrics(state, params, data)['loss']
 
-  def gradient(self, state: run_state.TrainState, params: PyTree,
-               data: Data) -> PyTree:
+  def gradient(
+      self, state: run_state.TrainState, params: PyTree, data: Data
+  ) -> PyTree:
     """M * grad L(w)."""
 
     def per_device(state, params, data):
       return _mean_over_batches(
-          lambda x, y: jax.grad(self._batch_loss(state, x, y))(params), data)
+          lambda x, y: jax.grad(self._batch_loss(state, x, y))(params), data
+      )
 
     return self._parallel(per_device, 0)(state, params, data)
 
-  def hvp(self, state: run_state.TrainState, params: PyTree, data: Data,
-          vector: PyTree) -> PyTree:
+  def hvp(
+      self,
+      state: run_state.TrainState,
+      params: PyTree,
+      data: Data,
+      vector: PyTree,
+  ) -> PyTree:
     """M H (M v), forward-over-reverse, per micro-batch."""
 
     def per_device(state, params, data, vector):
       return _mean_over_batches(
-          lambda x, y: hessian.hvp(self._batch_loss(state, x, y), params,
-                                   vector), data)
+          lambda x, y: hessian.hvp(
+              self._batch_loss(state, x, y), params, vector
+          ),
+          data,
+      )
 
     return self._parallel(per_device, 1)(state, params, data, vector)
 
-  def group_mean(self, fn: Callable[[Callable[[PyTree], jax.Array], PyTree],
-                                    jax.Array],
-                 state: run_state.TrainState, params: PyTree, data: Data,
-                 group_size: int) -> jax.Array:
+  def group_mean(
+      self,
+      fn: Callable[[Callable[[PyTree], jax.Array], PyTree], jax.Array],
+      state: run_state.TrainState,
+      params: PyTree,
+      data: Data,
+      group_size: int,
+  ) -> jax.Array:
     """Mean over groups of `group_size` consecutive examples of
     fn(group loss, params), e.g. each group's own sharpness (m-sharpness).
 
@@ -215,10 +256,13 @@ class Objective:
 
     def per_device(state, params, data):
       def of_groups(images, labels):
-        grouped = (images.reshape((-1, group_size) + images.shape[1:]),
-                   labels.reshape((-1, group_size) + labels.shape[1:]))
-        return jnp.mean(lax.map(
-            lambda g: fn(self._batch_loss(state, *g), params), grouped))
+        grouped = (
+            images.reshape((-1, group_size) + images.shape[1:]),
+            labels.reshape((-1, group_size) + labels.shape[1:]),
+        )
+        return jnp.mean(
+            lax.map(lambda g: fn(self._batch_loss(state, *g), params), grouped)
+        )
 
       return _mean_over_batches(of_groups, data)
 

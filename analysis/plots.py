@@ -6,8 +6,9 @@ with the first figure: an analysis that draws none (the Hessian's scalars
 alone) does not pay for it (about 0.4 s).
 """
 
+from collections.abc import Mapping
 import textwrap
-from typing import Mapping, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from etils import epath
 import numpy as np
@@ -30,6 +31,7 @@ def _label(axes, title: str, **labels: str) -> None:
 
 def _figure(width: float, height: float) -> 'Figure':
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
   return Figure(figsize=(width, height))
 
 
@@ -39,8 +41,15 @@ def _save(figure: 'Figure', path: epath.Path) -> None:
     figure.savefig(f, format='png', dpi=_DPI)
 
 
-def lines(path: epath.Path, xs: np.ndarray, series: Mapping[str, np.ndarray],
-          xlabel: str, ylabel: str, title: str, log_y: bool = False) -> None:
+def lines(
+    path: epath.Path,
+    xs: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log_y: bool = False,
+) -> None:
   """One line per entry of `series` (label -> values at `xs`)."""
   figure = _figure(5, 3.5)
   axes = figure.add_subplot()
@@ -56,29 +65,45 @@ def lines(path: epath.Path, xs: np.ndarray, series: Mapping[str, np.ndarray],
   _save(figure, path)
 
 
-def contour(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
-            values: np.ndarray, title: str) -> None:
+def contour(
+    path: epath.Path,
+    alphas: np.ndarray,
+    betas: np.ndarray,
+    values: np.ndarray,
+    title: str,
+) -> None:
   """Filled contours of values[i, j] at (alphas[i], betas[j])."""
   figure = _figure(4.5, 4)
   axes = figure.add_subplot()
   filled = axes.contourf(alphas, betas, values.T, levels=30, cmap='viridis')
-  axes.contour(alphas, betas, values.T, levels=15, colors='white',
-               linewidths=0.4)
+  axes.contour(
+      alphas, betas, values.T, levels=15, colors='white', linewidths=0.4
+  )
   figure.colorbar(filled, ax=axes)
   axes.plot([0], [0], 'r+')  # The trained weights.
-  _label(axes, title, xlabel='alpha (direction 1)',
-         ylabel='beta (direction 2)')
+  _label(axes, title, xlabel='alpha (direction 1)', ylabel='beta (direction 2)')
   axes.set_aspect('equal')
   _save(figure, path)
 
 
-def surface(path: epath.Path, alphas: np.ndarray, betas: np.ndarray,
-            values: np.ndarray, title: str) -> None:
+def surface(
+    path: epath.Path,
+    alphas: np.ndarray,
+    betas: np.ndarray,
+    values: np.ndarray,
+    title: str,
+) -> None:
   """3D surface of values[i, j] over the (alpha, beta) grid."""
   figure = _figure(5, 4)
   axes = figure.add_subplot(projection='3d')
   grid_alphas, grid_betas = np.meshgrid(alphas, betas, indexing='ij')
-  axes.plot_surface(grid_alphas, grid_betas, values, cmap='viridis',
-                    linewidth=0, antialiased=True)
+  axes.plot_surface(
+      grid_alphas,
+      grid_betas,
+      values,
+      cmap='viridis',
+      linewidth=0,
+      antialiased=True,
+  )
   _label(axes, title, xlabel='alpha', ylabel='beta', zlabel='loss')
   _save(figure, path)

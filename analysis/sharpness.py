@@ -30,7 +30,8 @@ Functions take `loss_fn` (params -> scalar) and `grad_fn` (params -> its
 gradient) separately, so a data-parallel gradient can be passed in.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from jax import lax
@@ -48,9 +49,14 @@ GradFn = Callable[[PyTree], PyTree]
 _STEP_FACTOR = 2.5
 
 
-def worst_case(loss_fn: LossFn, grad_fn: GradFn, params: PyTree,
-               rho: float | jax.Array, num_steps: int | jax.Array = 1,
-               scale: PyTree | None = None) -> tuple[jax.Array, PyTree]:
+def worst_case(
+    loss_fn: LossFn,
+    grad_fn: GradFn,
+    params: PyTree,
+    rho: float | jax.Array,
+    num_steps: int | jax.Array = 1,
+    scale: PyTree | None = None,
+) -> tuple[jax.Array, PyTree]:
   """Largest loss increase found within ||T^{-1} e|| <= rho by ascent.
 
   Args:
@@ -66,8 +72,9 @@ def worst_case(loss_fn: LossFn, grad_fn: GradFn, params: PyTree,
   Returns:
     (max over the iterates of L(w + e_t) - L(w), the maximizing e_t).
   """
-  step_size = jnp.where(num_steps == 1, rho,
-                        _STEP_FACTOR * rho / jnp.maximum(num_steps, 1))
+  step_size = jnp.where(
+      num_steps == 1, rho, _STEP_FACTOR * rho / jnp.maximum(num_steps, 1)
+  )
   base = loss_fn(params)
 
   def ascend(_, carry):
@@ -75,22 +82,29 @@ def worst_case(loss_fn: LossFn, grad_fn: GradFn, params: PyTree,
     gradient = grad_fn(optax.tree_utils.tree_add(params, perturbation))
     perturbation = sam.project_to_ball(
         optax.tree_utils.tree_add(
-            perturbation, sam.ascent_perturbation(gradient, step_size, scale)),
-        rho, scale)
+            perturbation, sam.ascent_perturbation(gradient, step_size, scale)
+        ),
+        rho,
+        scale,
+    )
     increase = loss_fn(optax.tree_utils.tree_add(params, perturbation)) - base
     better = increase > best
-    return (perturbation, jnp.where(better, increase, best),
-            optax.tree_utils.tree_where(better, perturbation,
-                                        best_perturbation))
+    return (
+        perturbation,
+        jnp.where(better, increase, best),
+        optax.tree_utils.tree_where(better, perturbation, best_perturbation),
+    )
 
   zeros = optax.tree_utils.tree_zeros_like(params)
   _, best, perturbation = lax.fori_loop(
-      0, num_steps, ascend, (zeros, jnp.array(-jnp.inf, base.dtype), zeros))
+      0, num_steps, ascend, (zeros, jnp.array(-jnp.inf, base.dtype), zeros)
+  )
   return best, perturbation
 
 
-def average_case_increase(loss_fn: LossFn, params: PyTree, key: jax.Array,
-                          sigma: float | jax.Array) -> jax.Array:
+def average_case_increase(
+    loss_fn: LossFn, params: PyTree, key: jax.Array, sigma: float | jax.Array
+) -> jax.Array:
   """One draw of L(w + e) - L(w), e ~ N(0, sigma^2 I).
 
   The mean of independent draws estimates the average-case sharpness (see
@@ -98,4 +112,5 @@ def average_case_increase(loss_fn: LossFn, params: PyTree, key: jax.Array,
   """
   noise = landscape.gaussian_like(key, params)
   return loss_fn(optax.tree_utils.tree_add_scale(params, sigma, noise)) - (
-      loss_fn(params))
+      loss_fn(params)
+  )

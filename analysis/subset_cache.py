@@ -32,9 +32,17 @@ OFF = disk_cache.OFF
 FORMAT = 1
 # The run's config keys that decide which examples form the subset, and
 # with which labels and input encoding.
-RUN_KEYS = ('dataset', 'num_train_examples', 'validation_fraction',
-            'label_noise', 'label_noise_type', 'vocab_size', 'max_length',
-            'max_nodes', 'max_edges')
+RUN_KEYS = (
+    'dataset',
+    'num_train_examples',
+    'validation_fraction',
+    'label_noise',
+    'label_noise_type',
+    'vocab_size',
+    'max_length',
+    'max_nodes',
+    'max_edges',
+)
 
 
 def directory() -> str | None:
@@ -49,26 +57,35 @@ def subset_key(config: ml_collections.ConfigDict, count: int) -> str:
   config.data_dir or TFDS_DATA_DIR resolve it, with its version)."""
   fields = {key: config.get(key) for key in RUN_KEYS}
   fields.update(
-      format=FORMAT, count=count, analysis_seed=config.analysis.seed,
+      format=FORMAT,
+      count=count,
+      analysis_seed=config.analysis.seed,
       label_noise_seed=config.seed if config.get('label_noise') else None,
       process=(jax.process_index(), jax.process_count()),
-      dataset_dir=str(sources.prepared_builder(config).data_dir))
+      dataset_dir=str(sources.prepared_builder(config).data_dir),
+  )
   return disk_cache.digest(fields)
 
 
-def cached(config: ml_collections.ConfigDict, count: int,
-           load: Callable[[], sources.Split]) -> sources.Split:
+def cached(
+    config: ml_collections.ConfigDict,
+    count: int,
+    load: Callable[[], sources.Split],
+) -> sources.Split:
   """The subset `load()` returns, from the cache if it holds it (else loaded
   and stored). Only in-memory TFDS datasets are cached: MNIST-1D is
   generated once per user (sources) and ImageNet is streamed."""
-  if config.dataset == 'mnist1d' or not sources.get_spec(
-      config.dataset).in_memory:
+  if (
+      config.dataset == 'mnist1d'
+      or not sources.get_spec(config.dataset).in_memory
+  ):
     return load()
 
   def arrays():
     split = load()
     return {'inputs': split.images, 'labels': split.labels}
 
-  stored = disk_cache.cached_arrays(directory(), subset_key(config, count),
-                                    arrays)
+  stored = disk_cache.cached_arrays(
+      directory(), subset_key(config, count), arrays
+  )
   return sources.Split(stored['inputs'], stored['labels'])

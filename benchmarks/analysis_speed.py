@@ -52,15 +52,16 @@ def main(argv):
   del argv
   workdir = os.path.abspath(FLAGS.workdir)
   config = analyze.analysis_config(
-      workdir, FLAGS.config,
-      config_flags.get_override_values(FLAGS['config']))
+      workdir, FLAGS.config, config_flags.get_override_values(FLAGS['config'])
+  )
   _, state, _ = run_state.load_checkpoint(workdir, config)
   state = analyze.replicas(config, state)[0]
   settings = config.analysis
   analyzer = measure.Analyzer(config, parallel.create_mesh())
   matvec, support = analyzer.operator(state)
   results = {
-      'model': config.model, 'dataset': config.dataset,
+      'model': config.model,
+      'dataset': config.dataset,
       'num_params': run_state.count_params(state.params),
       'num_examples': settings.num_examples,
       'lanczos_iterations': settings.lanczos_iterations,
@@ -71,24 +72,34 @@ def main(argv):
       'trace_tolerance': settings.trace_tolerance,
       'training_scalars': _twice(lambda: analyzer.training_scalars(state)),
   }
-  for name, tolerance in (('top_eigenvalue', None),
-                          ('top_eigenvalue_all_steps', 0.0)):
-    eigenpairs = functools.partial(analyzer.eigenpairs, state,
-                                   settings.lanczos_iterations, 1, tolerance,
-                                   converge_smallest=False)
+  for name, tolerance in (
+      ('top_eigenvalue', None),
+      ('top_eigenvalue_all_steps', 0.0),
+  ):
+    eigenpairs = functools.partial(
+        analyzer.eigenpairs,
+        state,
+        settings.lanczos_iterations,
+        1,
+        tolerance,
+        converge_smallest=False,
+    )
     results[name] = _twice(eigenpairs)
     values, _, _, steps = eigenpairs()
     results[name].update(value=float(values[0]), lanczos_steps=steps)
   for name, tolerance in (('trace', None), ('trace_all_probes', 0.0)):
-    trace = functools.partial(analyzer.trace, state,
-                              settings.hutchinson_probes, tolerance)
+    trace = functools.partial(
+        analyzer.trace, state, settings.hutchinson_probes, tolerance
+    )
     if name not in results:
       results[name] = _twice(trace)
     value, stderr, probes = trace()
     results[name].update(value=value, stderr=stderr, probes=probes)
   results['top_eigenvalue_relative_difference'] = abs(
-      results['top_eigenvalue']['value'] /
-      results['top_eigenvalue_all_steps']['value'] - 1)
+      results['top_eigenvalue']['value']
+      / results['top_eigenvalue_all_steps']['value']
+      - 1
+  )
   print(json.dumps(results, indent=2))
   with open(FLAGS.output, 'w') as f:
     json.dump(results, f, indent=2)

@@ -20,10 +20,10 @@ pixels, and the stride-2 convolution that enters it):
 docs/benchmarks.md, "Convolutions on CPU", says what the figures showed.
 """
 
+from collections.abc import Callable
 import functools
 import json
 import time
-from typing import Callable
 
 from absl import app
 from absl import flags
@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from benchmarks import throughput
 import xla_cpu
 
-flags.DEFINE_integer('num_filters', 16, 'The ResNet-18\'s width.')
+flags.DEFINE_integer('num_filters', 16, "The ResNet-18's width.")
 flags.DEFINE_integer('batch_size', 128, 'Images per gradient.')
 # --min_seconds (here per formulation and shape) and --output are
 # throughput.py's.
@@ -45,17 +45,24 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 Conv = Callable[[jax.Array, jax.Array, tuple[int, int], Padding], jax.Array]
 
 
-def xla(x: jax.Array, w: jax.Array, strides: tuple[int, int],
-        padding: Padding) -> jax.Array:
-  return lax.conv_general_dilated(x, w, strides, padding,
-                                  dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+def xla(
+    x: jax.Array, w: jax.Array, strides: tuple[int, int], padding: Padding
+) -> jax.Array:
+  return lax.conv_general_dilated(
+      x, w, strides, padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
 
 
-def nchw(x: jax.Array, w: jax.Array, strides: tuple[int, int],
-         padding: Padding) -> jax.Array:
-  y = lax.conv_general_dilated(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1),
-                               strides, padding,
-                               dimension_numbers=('NCHW', 'OIHW', 'NCHW'))
+def nchw(
+    x: jax.Array, w: jax.Array, strides: tuple[int, int], padding: Padding
+) -> jax.Array:
+  y = lax.conv_general_dilated(
+      x.transpose(0, 3, 1, 2),
+      w.transpose(3, 2, 0, 1),
+      strides,
+      padding,
+      dimension_numbers=('NCHW', 'OIHW', 'NCHW'),
+  )
   return y.transpose(0, 2, 3, 1)
 
 
@@ -63,33 +70,54 @@ def _padded_extent(size: int, padding: tuple[int, int]) -> int:
   return size + padding[0] + padding[1]
 
 
-def _patches(x: jax.Array, kernel: tuple[int, int], strides: tuple[int, int],
-             padding: Padding) -> jax.Array:
+def _patches(
+    x: jax.Array,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    padding: Padding,
+) -> jax.Array:
   """[N, Ho, Wo, kh * kw * C], ordered as an HWIO kernel's rows."""
   xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
   n, hp, wp, c = xp.shape
   ho = (hp - kernel[0]) // strides[0] + 1
   wo = (wp - kernel[1]) // strides[1] + 1
-  views = [lax.slice(xp, (0, i, j, 0),
-                     (n, i + strides[0] * (ho - 1) + 1,
-                      j + strides[1] * (wo - 1) + 1, c),
-                     (1, *strides, 1))
-           for i in range(kernel[0]) for j in range(kernel[1])]
+  views = [
+      lax.slice(
+          xp,
+          (0, i, j, 0),
+          (n, i + strides[0] * (ho - 1) + 1, j + strides[1] * (wo - 1) + 1, c),
+          (1, *strides, 1),
+      )
+      for i in range(kernel[0])
+      for j in range(kernel[1])
+  ]
   return jnp.concatenate(views, axis=-1)
 
 
-def _input_gradient(dy: jax.Array, w: jax.Array, input_shape: tuple[int, ...],
-                    strides: tuple[int, int], padding: Padding) -> jax.Array:
+def _input_gradient(
+    dy: jax.Array,
+    w: jax.Array,
+    input_shape: tuple[int, ...],
+    strides: tuple[int, int],
+    padding: Padding,
+) -> jax.Array:
   """d/dx of <dy, conv(x, w)>."""
   kh, kw, cin, cout = w.shape
   if strides == (1, 1):
     flipped = jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)
-    return xla(dy, flipped, (1, 1),
-               ((kh - 1 - padding[0][0], kh - 1 - padding[0][1]),
-                (kw - 1 - padding[1][0], kw - 1 - padding[1][1])))
+    return xla(
+        dy,
+        flipped,
+        (1, 1),
+        (
+            (kh - 1 - padding[0][0], kh - 1 - padding[0][1]),
+            (kw - 1 - padding[1][0], kw - 1 - padding[1][1]),
+        ),
+    )
   n, ho, wo, _ = dy.shape
   dpatches = (dy.reshape(-1, cout) @ w.reshape(-1, cout).T).reshape(
-      n, ho, wo, kh, kw, cin)
+      n, ho, wo, kh, kw, cin
+  )
   hp = _padded_extent(input_shape[1], padding[0])
   wp = _padded_extent(input_shape[2], padding[1])
   zero = jnp.zeros((), dy.dtype)
@@ -98,19 +126,31 @@ def _input_gradient(dy: jax.Array, w: jax.Array, input_shape: tuple[int, ...],
     for j in range(kw):
       # Back onto the padded input at (i, j) with the stride's gaps, then
       # the padding cropped (negative pads).
-      dx += lax.pad(dpatches[:, :, :, i, j, :], zero, (
-          (0, 0, 0),
-          (i - padding[0][0],
-           hp - i - strides[0] * (ho - 1) - 1 - padding[0][1], strides[0] - 1),
-          (j - padding[1][0],
-           wp - j - strides[1] * (wo - 1) - 1 - padding[1][1], strides[1] - 1),
-          (0, 0, 0)))
+      dx += lax.pad(
+          dpatches[:, :, :, i, j, :],
+          zero,
+          (
+              (0, 0, 0),
+              (
+                  i - padding[0][0],
+                  hp - i - strides[0] * (ho - 1) - 1 - padding[0][1],
+                  strides[0] - 1,
+              ),
+              (
+                  j - padding[1][0],
+                  wp - j - strides[1] * (wo - 1) - 1 - padding[1][1],
+                  strides[1] - 1,
+              ),
+              (0, 0, 0),
+          ),
+      )
   return dx
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def im2col(x: jax.Array, w: jax.Array, strides: tuple[int, int],
-           padding: Padding) -> jax.Array:
+def im2col(
+    x: jax.Array, w: jax.Array, strides: tuple[int, int], padding: Padding
+) -> jax.Array:
   return xla(x, w, strides, padding)
 
 
@@ -122,9 +162,11 @@ def _im2col_backward(strides, padding, residuals, dy):
   x, w = residuals
   cout = w.shape[-1]
   patches = _patches(x, w.shape[:2], strides, padding)
-  dw = (patches.reshape(-1, patches.shape[-1]).T @ dy.reshape(-1, cout))
-  return (_input_gradient(dy, w, x.shape, strides, padding),
-          dw.reshape(w.shape))
+  dw = patches.reshape(-1, patches.shape[-1]).T @ dy.reshape(-1, cout)
+  return (
+      _input_gradient(dy, w, x.shape, strides, padding),
+      dw.reshape(w.shape),
+  )
 
 
 im2col.defvjp(_im2col_forward, _im2col_backward)
@@ -132,17 +174,25 @@ im2col.defvjp(_im2col_forward, _im2col_backward)
 FORMULATIONS: dict[str, Conv] = {'xla': xla, 'nchw': nchw, 'im2col': im2col}
 
 
-def gradient(conv: Conv, strides: tuple[int, int], padding: Padding,
-             compiler_options: dict[str, str]) -> Callable:
+def gradient(
+    conv: Conv,
+    strides: tuple[int, int],
+    padding: Padding,
+    compiler_options: dict[str, str],
+) -> Callable:
   """The jitted (dx, dw) of sum(conv(x, w)**2)."""
+
   def loss(x, w):
     return jnp.sum(conv(x, w, strides, padding) ** 2)
-  return jax.jit(jax.grad(loss, argnums=(0, 1)),
-                 compiler_options=compiler_options)
+
+  return jax.jit(
+      jax.grad(loss, argnums=(0, 1)), compiler_options=compiler_options
+  )
 
 
-def milliseconds(step: Callable, x: jax.Array, w: jax.Array,
-                 min_seconds: float) -> float:
+def milliseconds(
+    step: Callable, x: jax.Array, w: jax.Array, min_seconds: float
+) -> float:
   """Wall time per call, after a call that compiles."""
   jax.block_until_ready(step(x, w))
   calls, start = 0, time.perf_counter()
@@ -164,18 +214,28 @@ def main(argv):
     if stage:  # The stride-2 convolution that enters the stage.
       shapes.insert(0, (width // 2, 2 * size, 2))
     for in_channels, in_size, stride in shapes:
-      x = jax.random.normal(jax.random.key(0),
-                            (FLAGS.batch_size, in_size, in_size, in_channels))
-      w = 0.1 * jax.random.normal(jax.random.key(1),
-                                  (3, 3, in_channels, width))
-      ms = {name: milliseconds(gradient(conv, (stride, stride), padding,
-                                        options), x, w, FLAGS.min_seconds)
-            for name, conv in FORMULATIONS.items()}
-      results.append({'input': [FLAGS.batch_size, in_size, in_size,
-                                in_channels],
-                      'out_channels': width, 'stride': stride,
-                      'milliseconds': ms,
-                      'over_xla': {k: v / ms['xla'] for k, v in ms.items()}})
+      x = jax.random.normal(
+          jax.random.key(0), (FLAGS.batch_size, in_size, in_size, in_channels)
+      )
+      w = 0.1 * jax.random.normal(jax.random.key(1), (3, 3, in_channels, width))
+      ms = {
+          name: milliseconds(
+              gradient(conv, (stride, stride), padding, options),
+              x,
+              w,
+              FLAGS.min_seconds,
+          )
+          for name, conv in FORMULATIONS.items()
+      }
+      results.append(
+          {
+              'input': [FLAGS.batch_size, in_size, in_size, in_channels],
+              'out_channels': width,
+              'stride': stride,
+              'milliseconds': ms,
+              'over_xla': {k: v / ms['xla'] for k, v in ms.items()},
+          }
+      )
       print(json.dumps(results[-1]), flush=True)
   with open(FLAGS.output, 'w') as f:
     json.dump({'compiler_options': options, 'shapes': results}, f, indent=2)

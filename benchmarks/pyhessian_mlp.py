@@ -55,23 +55,28 @@ def main(path: str) -> None:
   pyhessian_module.hessian_vector_product = counted_hvp
   arrays = np.load(path)
   data = (torch.tensor(arrays['inputs']), torch.tensor(arrays['labels']).long())
-  computer = pyhessian_module.hessian(mlp(arrays), torch.nn.CrossEntropyLoss(),
-                                      data=data, cuda=False)
+  computer = pyhessian_module.hessian(
+      mlp(arrays), torch.nn.CrossEntropyLoss(), data=data, cuda=False
+  )
   start = time.perf_counter()
   top, _ = computer.eigenvalues(top_n=1)
   eigenvalue_seconds = time.perf_counter() - start
   eigenvalue_products = products
   start = time.perf_counter()
   samples = computer.trace()
-  print(json.dumps({
-      'top_eigenvalue': float(top[0]),
-      'eigenvalue_products': eigenvalue_products,
-      'eigenvalue_seconds': eigenvalue_seconds,
-      'trace_samples': [float(s) for s in samples],
-      'trace_products': products - eigenvalue_products,
-      'trace_seconds': time.perf_counter() - start,
-      'threads': torch.get_num_threads(),
-  }))
+  print(
+      json.dumps(
+          {
+              'top_eigenvalue': float(top[0]),
+              'eigenvalue_products': eigenvalue_products,
+              'eigenvalue_seconds': eigenvalue_seconds,
+              'trace_samples': [float(s) for s in samples],
+              'trace_products': products - eigenvalue_products,
+              'trace_seconds': time.perf_counter() - start,
+              'threads': torch.get_num_threads(),
+          }
+      )
+  )
 
 
 if __name__ == '__main__':

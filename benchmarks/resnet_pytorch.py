@@ -38,7 +38,8 @@ class BasicBlock(nn.Module):
     if stride != 1 or inputs != filters:
       self.shortcut = nn.Sequential(
           nn.Conv2d(inputs, filters, 1, stride, bias=False),
-          nn.BatchNorm2d(filters))
+          nn.BatchNorm2d(filters),
+      )
 
   def forward(self, x):
     y = torch.relu(self.bn1(self.conv1(x)))
@@ -46,19 +47,27 @@ class BasicBlock(nn.Module):
     return torch.relu(y + self.shortcut(x))
 
 
-def resnet18(num_filters: int, channels: int, num_classes: int = 10
-             ) -> nn.Module:
-  layers = [nn.Conv2d(channels, num_filters, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(num_filters), nn.ReLU()]
+def resnet18(
+    num_filters: int, channels: int, num_classes: int = 10
+) -> nn.Module:
+  layers = [
+      nn.Conv2d(channels, num_filters, 3, 1, 1, bias=False),
+      nn.BatchNorm2d(num_filters),
+      nn.ReLU(),
+  ]
   inputs = num_filters
   for stage in range(4):
     filters = num_filters * 2**stage
     for block in range(2):
-      layers.append(BasicBlock(inputs, filters,
-                               2 if stage > 0 and block == 0 else 1))
+      layers.append(
+          BasicBlock(inputs, filters, 2 if stage > 0 and block == 0 else 1)
+      )
       inputs = filters
-  layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-             nn.Linear(inputs, num_classes)]
+  layers += [
+      nn.AdaptiveAvgPool2d(1),
+      nn.Flatten(),
+      nn.Linear(inputs, num_classes),
+  ]
   return nn.Sequential(*layers)
 
 
@@ -88,8 +97,9 @@ def sgd_step(model, optimizer, images, labels) -> None:
   optimizer.zero_grad()
 
 
-def images_per_second(step, batch_size: int, min_seconds: float,
-                      repeats: int) -> float:
+def images_per_second(
+    step, batch_size: int, min_seconds: float, repeats: int
+) -> float:
   for _ in range(3):  # Warm-up.
     step()
   best = 0.0
@@ -106,30 +116,41 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--num_filters', type=int, default=16)
   parser.add_argument('--batch_size', type=int, default=128)
-  parser.add_argument('--image_shape', default='32,32,3',
-                      help='height,width,channels')
+  parser.add_argument(
+      '--image_shape', default='32,32,3', help='height,width,channels'
+  )
   parser.add_argument('--channels_last', action='store_true')
   parser.add_argument('--min_seconds', type=float, default=4.0)
   parser.add_argument('--repeats', type=int, default=2)
   args = parser.parse_args()
   torch.manual_seed(0)
-  memory_format = (torch.channels_last if args.channels_last else
-                   torch.contiguous_format)
+  memory_format = (
+      torch.channels_last if args.channels_last else torch.contiguous_format
+  )
   height, width, channels = map(int, args.image_shape.split(','))
-  model = resnet18(args.num_filters, channels).to(
-      memory_format=memory_format).train()
-  optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
-                              weight_decay=5e-4)
+  model = (
+      resnet18(args.num_filters, channels)
+      .to(memory_format=memory_format)
+      .train()
+  )
+  optimizer = torch.optim.SGD(
+      model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4
+  )
   images = torch.randn(args.batch_size, channels, height, width).to(
-      memory_format=memory_format)
+      memory_format=memory_format
+  )
   labels = torch.randint(0, 10, (args.batch_size,))
-  results = {'threads': torch.get_num_threads(),
-             'channels_last': args.channels_last}
+  results = {
+      'threads': torch.get_num_threads(),
+      'channels_last': args.channels_last,
+  }
   for name, step in (
       ('sgd', lambda: sgd_step(model, optimizer, images, labels)),
-      ('sam', lambda: sam_step(model, optimizer, images, labels, 0.05))):
-    results[name] = images_per_second(step, args.batch_size, args.min_seconds,
-                                      args.repeats)
+      ('sam', lambda: sam_step(model, optimizer, images, labels, 0.05)),
+  ):
+    results[name] = images_per_second(
+        step, args.batch_size, args.min_seconds, args.repeats
+    )
   print(json.dumps(results))
 
 

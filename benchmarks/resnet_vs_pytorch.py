@@ -28,9 +28,10 @@ from absl import flags
 from benchmarks import throughput
 import compilation_cache
 
-flags.DEFINE_string('pytorch_python', None,
-                    'The Python interpreter that has torch.')
-flags.DEFINE_integer('num_filters', 16, 'The ResNet-18\'s width.')
+flags.DEFINE_string(
+    'pytorch_python', None, 'The Python interpreter that has torch.'
+)
+flags.DEFINE_integer('num_filters', 16, "The ResNet-18's width.")
 flags.DEFINE_integer('batch_size', 128, 'Images per step.')
 flags.DEFINE_integer('rounds', 2, 'Times each side is timed, in turn.')
 flags.mark_flags_as_required(['pytorch_python'])
@@ -41,19 +42,25 @@ FLAGS = flags.FLAGS
 
 # (name, image shape, dataset whose normalization and augmentation the
 # training code applies).
-SHAPES = (('32x32x3', (32, 32, 3), 'cifar10'),
-          ('28x28x1', (28, 28, 1), 'fashion_mnist'))
+SHAPES = (
+    ('32x32x3', (32, 32, 3), 'cifar10'),
+    ('28x28x1', (28, 28, 1), 'fashion_mnist'),
+)
 
 
-def pytorch(shape: tuple[int, int, int],
-            channels_last: bool) -> dict[str, float]:
+def pytorch(
+    shape: tuple[int, int, int], channels_last: bool
+) -> dict[str, float]:
   """PyTorch eager's images/s for SGD and SAM (resnet_pytorch.py)."""
-  command = [FLAGS.pytorch_python,
-             str(pathlib.Path(__file__).with_name('resnet_pytorch.py')),
-             f'--num_filters={FLAGS.num_filters}',
-             f'--batch_size={FLAGS.batch_size}',
-             f'--image_shape={",".join(map(str, shape))}',
-             f'--min_seconds={FLAGS.min_seconds}', '--repeats=1']
+  command = [
+      FLAGS.pytorch_python,
+      str(pathlib.Path(__file__).with_name('resnet_pytorch.py')),
+      f'--num_filters={FLAGS.num_filters}',
+      f'--batch_size={FLAGS.batch_size}',
+      f'--image_shape={",".join(map(str, shape))}',
+      f'--min_seconds={FLAGS.min_seconds}',
+      '--repeats=1',
+  ]
   if channels_last:
     command.append('--channels_last')
   done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -81,15 +88,18 @@ def main(argv):
         for optimizer in ('sgd', 'sam'):
           name = f'{shape_name}/pytorch_{layout}/{optimizer}'
           best[name] = max(best.get(name, 0.0), measured[optimizer])
-  results = {'num_filters': FLAGS.num_filters,
-             'batch_size': FLAGS.batch_size,
-             'images_per_second': best}
+  results = {
+      'num_filters': FLAGS.num_filters,
+      'batch_size': FLAGS.batch_size,
+      'images_per_second': best,
+  }
   for shape_name, _, _ in SHAPES:
     for optimizer in ('sgd', 'sam'):
       for layout in ('nchw', 'channels_last'):
         results[f'{shape_name}/jax_over_pytorch_{layout}/{optimizer}'] = (
-            best[f'{shape_name}/jax/{optimizer}'] /
-            best[f'{shape_name}/pytorch_{layout}/{optimizer}'])
+            best[f'{shape_name}/jax/{optimizer}']
+            / best[f'{shape_name}/pytorch_{layout}/{optimizer}']
+        )
   print(json.dumps(results, indent=2))
   with open(FLAGS.output, 'w') as f:
     json.dump(results, f, indent=2)

@@ -42,17 +42,28 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 FIRST_DISPATCH = 'First dispatch of the'
 
 
-def timed_run(workdir: pathlib.Path, cache: str,
-              data_cache: pathlib.Path) -> dict[str, float]:
+def timed_run(
+    workdir: pathlib.Path, cache: str, data_cache: pathlib.Path
+) -> dict[str, float]:
   """Runs main.py; returns the seconds to its first dispatch and in all."""
-  command = [sys.executable, 'main.py', f'--workdir={workdir}',
-             f'--config={FLAGS.config}',
-             f'--config.num_epochs={FLAGS.num_epochs}',
-             f'--config.compilation_cache_dir={cache}']
+  command = [
+      sys.executable,
+      'main.py',
+      f'--workdir={workdir}',
+      f'--config={FLAGS.config}',
+      f'--config.num_epochs={FLAGS.num_epochs}',
+      f'--config.compilation_cache_dir={cache}',
+  ]
   env = dict(os.environ, **{sources.GENERATED_CACHE_VARIABLE: str(data_cache)})
   start = time.perf_counter()
-  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=env)
+  process = subprocess.Popen(
+      command,
+      cwd=REPO,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+      env=env,
+  )
   first_dispatch = None
   output = []
   for line in process.stdout:
@@ -61,8 +72,10 @@ def timed_run(workdir: pathlib.Path, cache: str,
       first_dispatch = time.perf_counter() - start
   if process.wait() != 0 or first_dispatch is None:
     raise RuntimeError(f'{command} failed:\n{"".join(output[-30:])}')
-  return {'first_dispatch_seconds': first_dispatch,
-          'process_seconds': time.perf_counter() - start}
+  return {
+      'first_dispatch_seconds': first_dispatch,
+      'process_seconds': time.perf_counter() - start,
+  }
 
 
 def main(argv):
@@ -74,24 +87,38 @@ def main(argv):
       cache = root / f'cache_{repeat}'
       for kind in runs:
         entries = len(os.listdir(cache)) if cache.exists() else 0
-        result = timed_run(root / f'{kind}_{repeat}',
-                           'off' if kind == 'off' else str(cache),
-                           root / f'data_cache_{repeat}')
+        result = timed_run(
+            root / f'{kind}_{repeat}',
+            'off' if kind == 'off' else str(cache),
+            root / f'data_cache_{repeat}',
+        )
         result['cache_entries_added'] = (
-            (len(os.listdir(cache)) if cache.exists() else 0) - entries)
+            len(os.listdir(cache)) if cache.exists() else 0
+        ) - entries
         runs[kind].append(result)
   results = {
-      'config': FLAGS.config, 'num_epochs': FLAGS.num_epochs,
-      'repeats': FLAGS.repeats, 'runs': runs,
-      'median': {kind: {key: statistics.median(r[key] for r in kind_runs)
-                        for key in kind_runs[0]}
-                 for kind, kind_runs in runs.items()}}
-  print(f'{"":6} {"to first dispatch":>18} {"whole process":>14} '
-        f'{"cache entries added":>20}')
+      'config': FLAGS.config,
+      'num_epochs': FLAGS.num_epochs,
+      'repeats': FLAGS.repeats,
+      'runs': runs,
+      'median': {
+          kind: {
+              key: statistics.median(r[key] for r in kind_runs)
+              for key in kind_runs[0]
+          }
+          for kind, kind_runs in runs.items()
+      },
+  }
+  print(
+      f'{"":6} {"to first dispatch":>18} {"whole process":>14} '
+      f'{"cache entries added":>20}'
+  )
   for kind, median in results['median'].items():
-    print(f'{kind:6} {median["first_dispatch_seconds"]:17.2f}s '
-          f'{median["process_seconds"]:13.2f}s '
-          f'{median["cache_entries_added"]:20.0f}')
+    print(
+        f'{kind:6} {median["first_dispatch_seconds"]:17.2f}s '
+        f'{median["process_seconds"]:13.2f}s '
+        f'{median["cache_entries_added"]:20.0f}'
+    )
   with open(FLAGS.output, 'w') as f:
     json.dump(results, f, indent=2)
 

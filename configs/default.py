@@ -16,11 +16,18 @@ from ml_collections import config_dict
 # Keys that never change the trajectory (the parameters after each step):
 # evaluation, logging, checkpointing and where data is read from. A resumed
 # run may change them (rundir.check_workdir).
-TRAJECTORY_NEUTRAL_KEYS = ('eval_batch_size', 'checkpoints_to_keep',
-                           'checkpoint_every_steps', 'steps_per_dispatch',
-                           'data_dir', 'manual_dir', 'download',
-                           'analysis_every_epochs', 'analysis',
-                           'compilation_cache_dir')
+TRAJECTORY_NEUTRAL_KEYS = (
+    'eval_batch_size',
+    'checkpoints_to_keep',
+    'checkpoint_every_steps',
+    'steps_per_dispatch',
+    'data_dir',
+    'manual_dir',
+    'download',
+    'analysis_every_epochs',
+    'analysis',
+    'compilation_cache_dir',
+)
 # Keys that make a run one seed of a setting: report.py averages runs that
 # differ only in these and the keys above.
 SEED_KEYS = ('seed', 'num_replicas', 'replica_rho')
@@ -32,6 +39,8 @@ SAM_PREFIX = 'sam_'
 
 def is_sam_only(key: str) -> bool:
   return key == 'rho' or key.startswith(SAM_PREFIX)
+
+
 # The width of each model family (the x axis of the paper's Figure 1).
 WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor', 'hidden_size')
 

@@ -2,7 +2,8 @@
 
 SAM (rho 0.05) around SGD with momentum 0.9, lr 0.2 decayed x0.1 at 25/50/75%
 of 90 epochs, batch 512, weight decay 1e-4, Inception-style crops and flips.
-TFDS prepares ImageNet from the archives in config.manual_dir (see docs/running.md).
+TFDS prepares ImageNet from the archives in config.manual_dir (see
+docs/running.md).
 """
 
 from configs import default

@@ -1,7 +1,8 @@
 """What every feeder shares: the interface the training loop uses, the
 grid of dispatches in an epoch, and the evaluation layout."""
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 import jax
 from jax.experimental import multihost_utils
@@ -27,14 +28,15 @@ class TrainFeeder(Protocol):
   input_specs: dict[str, P]  # How each input is split over the devices.
   replica_axes: dict[str, int | None]  # Each input's replica axis, if any.
 
-  def epoch_chunks(self, epoch: int, steps_per_dispatch: int,
-                   start: int = 0, every: int = 0
-                   ) -> Iterator[tuple[dict[str, jax.Array], int]]:
+  def epoch_chunks(
+      self, epoch: int, steps_per_dispatch: int, start: int = 0, every: int = 0
+  ) -> Iterator[tuple[dict[str, jax.Array], int]]:
     """(inputs, number of steps) of each dispatch of `epoch` from its step
     `start` on, on the grid of dispatch_sizes."""
 
-  def device_batch(self, inputs: dict[str, jax.Array], index: jax.Array,
-                   step: jax.Array) -> dict[str, jax.Array]:
+  def device_batch(
+      self, inputs: dict[str, jax.Array], index: jax.Array, step: jax.Array
+  ) -> dict[str, jax.Array]:
     """This device's batch ('images', normalized; 'labels'; with label noise
     'flipped') for the `index`-th step of the dispatch, global step
     `step`; runs inside shard_map on one replica's view of the inputs."""
@@ -48,8 +50,12 @@ class EvalFeeder(Protocol):
     """Yields the test split as [batches, batch, ...] arrays."""
 
 
-def dispatch_sizes(steps_per_epoch: int, steps_per_dispatch: int,
-                   start: int = 0, every: int = 0) -> list[int]:
+def dispatch_sizes(
+    steps_per_epoch: int,
+    steps_per_dispatch: int,
+    start: int = 0,
+    every: int = 0,
+) -> list[int]:
   """Steps of each dispatch of an epoch resumed at step `start` of it.
 
   Dispatches end at the multiples of `steps_per_dispatch` and, if `every`,
@@ -65,7 +71,6 @@ def dispatch_sizes(steps_per_epoch: int, steps_per_dispatch: int,
   return [end - begin for begin, end in zip([start] + ends, ends)]
 
 
-
 def local_eval_batch_size(config: ml_collections.ConfigDict) -> int:
   """Per-process evaluation batch, rounded up to a multiple of its devices."""
   devices = jax.local_device_count()
@@ -77,6 +82,8 @@ def max_over_processes(value: int) -> int:
 
 
 # Evaluation inputs are [batches, batch, ...], each batch split over devices.
-EVAL_INPUT_SPECS = {'images': P(None, AXIS), 'labels': P(None, AXIS),
-                    'valid': P(None, AXIS)}
-
+EVAL_INPUT_SPECS = {
+    'images': P(None, AXIS),
+    'labels': P(None, AXIS),
+    'valid': P(None, AXIS),
+}

@@ -10,7 +10,7 @@ OGB stores them). Absent nodes and edges are PADDING. A graph with more
 nodes or edges than the budgets is refused with the sizes that would fit.
 """
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -35,43 +35,54 @@ def record_size(max_nodes: int, max_edges: int) -> int:
   return max_nodes * NUM_ATOM_FEATURES + 2 * max_edges
 
 
-def pack(graphs: Iterable[tuple[np.ndarray, np.ndarray]], max_nodes: int,
-         max_edges: int) -> np.ndarray:
+def pack(
+    graphs: Iterable[tuple[np.ndarray, np.ndarray]],
+    max_nodes: int,
+    max_edges: int,
+) -> np.ndarray:
   """int16 [n, record_size] records of (atom features [v, 9], edge index
   [e, 2] as (sender, receiver)) pairs."""
   graphs = list(graphs)
-  largest = (max((len(f) for f, _ in graphs), default=0),
-             max((len(e) for _, e in graphs), default=0))
+  largest = (
+      max((len(f) for f, _ in graphs), default=0),
+      max((len(e) for _, e in graphs), default=0),
+  )
   if largest[0] > max_nodes or largest[1] > max_edges:
     raise GraphTooLargeError(
         f'the largest graph has {largest[0]} nodes and {largest[1]} edges, '
         f'more than max_nodes={max_nodes} or max_edges={max_edges}: raise '
-        'them to at least those sizes')
-  records = np.full((len(graphs), record_size(max_nodes, max_edges)),
-                    PADDING, np.int16)
+        'them to at least those sizes'
+    )
+  records = np.full(
+      (len(graphs), record_size(max_nodes, max_edges)), PADDING, np.int16
+  )
   features_end = max_nodes * NUM_ATOM_FEATURES
   for record, (features, edges) in zip(records, graphs):
     features = np.asarray(features).astype(np.int64)
-    if features.size and (features.min() < 0 or np.any(
-        features.max(0) >= ATOM_FEATURE_SIZES)):
-      raise ValueError(f'atom features outside OGB\'s ranges '
-                       f'{ATOM_FEATURE_SIZES}: {features.max(0)}')
-    record[:features.size] = features.ravel()
+    if features.size and (
+        features.min() < 0 or np.any(features.max(0) >= ATOM_FEATURE_SIZES)
+    ):
+      raise ValueError(
+          f"atom features outside OGB's ranges "
+          f'{ATOM_FEATURE_SIZES}: {features.max(0)}'
+      )
+    record[: features.size] = features.ravel()
     edges = np.asarray(edges, np.int64).reshape(-1, 2)
-    record[features_end:features_end + len(edges)] = edges[:, 0]
-    record[features_end + max_edges:
-           features_end + max_edges + len(edges)] = edges[:, 1]
+    record[features_end : features_end + len(edges)] = edges[:, 0]
+    record[features_end + max_edges : features_end + max_edges + len(edges)] = (
+        edges[:, 1]
+    )
   return records
 
 
-def unpack(records: jax.Array, max_nodes: int, max_edges: int
-           ) -> tuple[jax.Array, jax.Array, jax.Array]:
+def unpack(
+    records: jax.Array, max_nodes: int, max_edges: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   """(atom features [b, max_nodes, 9], senders [b, max_edges], receivers
   [b, max_edges]) as int32, PADDING where absent."""
   records = records.astype(jnp.int32)
   features_end = max_nodes * NUM_ATOM_FEATURES
-  features = records[:, :features_end].reshape(
-      -1, max_nodes, NUM_ATOM_FEATURES)
-  senders = records[:, features_end:features_end + max_edges]
-  receivers = records[:, features_end + max_edges:]
+  features = records[:, :features_end].reshape(-1, max_nodes, NUM_ATOM_FEATURES)
+  senders = records[:, features_end : features_end + max_edges]
+  receivers = records[:, features_end + max_edges :]
   return features, senders, receivers

@@ -2,25 +2,28 @@
 to the devices once, and every step gathers, augments and normalizes its
 batch on device (inside the training loop's dispatch)."""
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
-from jax.sharding import PartitionSpec as P
 
 from input_pipeline import feeding
-from input_pipeline.sources import (DatasetSpec, Split, add_label_noise,
-                                    normalize)
+from input_pipeline.sources import add_label_noise
+from input_pipeline.sources import DatasetSpec
+from input_pipeline.sources import normalize
+from input_pipeline.sources import Split
 import parallel
 
 # Random crops pad this many pixels on each side (CIFAR convention).
 CROP_PADDING = 4
 
 
-def random_crop_flip(images: jax.Array, keys: jax.Array,
-                     padding: int = CROP_PADDING) -> jax.Array:
+def random_crop_flip(
+    images: jax.Array, keys: jax.Array, padding: int = CROP_PADDING
+) -> jax.Array:
   """Zero-pads by `padding`, crops back at a random offset, flips half the time.
 
   `keys` holds one PRNG key per example, so an example's augmentation does not
@@ -55,9 +58,14 @@ class OnDeviceTrainData:
   each input runs over replicas (None: shared).
   """
 
-  def __init__(self, split: Split, spec: DatasetSpec,
-               config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-               replica_keys: Sequence[dict[str, jax.Array]]):
+  def __init__(
+      self,
+      split: Split,
+      spec: DatasetSpec,
+      config: ml_collections.ConfigDict,
+      mesh: jax.sharding.Mesh,
+      replica_keys: Sequence[dict[str, jax.Array]],
+  ):
     self.spec = spec
     self.augment = config.augment
     self.local_batch_size = config.batch_size // jax.process_count()
@@ -68,43 +76,65 @@ class OnDeviceTrainData:
     self._arrays = {'images': parallel.per_device_copies(mesh, split.images)}
     self.replica_axes = {'images': None, 'permutation': 0, 'augment_key': 0}
     if config.label_noise:
-      noisy = [add_label_noise(split, spec.num_classes, config.label_noise,
-                               config.label_noise_type, keys['label_noise'])
-               for keys in replica_keys]
+      noisy = [
+          add_label_noise(
+              split,
+              spec.num_classes,
+              config.label_noise,
+              config.label_noise_type,
+              keys['label_noise'],
+          )
+          for keys in replica_keys
+      ]
       self.flipped_fractions = [float(np.mean(n.flipped)) for n in noisy]
       for name in ('labels', 'flipped'):
         self._arrays[name] = parallel.per_device_copies(
-            mesh, np.stack([getattr(n, name) for n in noisy]))
+            mesh, np.stack([getattr(n, name) for n in noisy])
+        )
         self.replica_axes[name] = 1  # [device, replica, example]
     else:
       self.flipped_fractions = [0.0] * len(replica_keys)
       self._arrays['labels'] = parallel.per_device_copies(mesh, split.labels)
       self.replica_axes['labels'] = None
     self.input_specs = {name: P(parallel.AXIS) for name in self._arrays} | {
-        'permutation': P(), 'augment_key': P()}
+        'permutation': P(),
+        'augment_key': P(),
+    }
     replicated = jax.NamedSharding(mesh, P())
-    self._augment_keys = jax.device_put(jnp.stack([
-        jax.random.key_data(keys['augment']) for keys in replica_keys]),
-                                        replicated)
+    self._augment_keys = jax.device_put(
+        jnp.stack(
+            [jax.random.key_data(keys['augment']) for keys in replica_keys]
+        ),
+        replicated,
+    )
     data_keys = jnp.stack([keys['data'] for keys in replica_keys])
     self._permutations = jax.jit(
-        lambda epoch: jax.vmap(lambda key: jax.random.permutation(
-            jax.random.fold_in(key, epoch), len(split)))(data_keys),
-        out_shardings=replicated)
+        lambda epoch: jax.vmap(
+            lambda key: jax.random.permutation(
+                jax.random.fold_in(key, epoch), len(split)
+            )
+        )(data_keys),
+        out_shardings=replicated,
+    )
 
-  def epoch_chunks(self, epoch: int, steps_per_dispatch: int,
-                   start: int = 0, every: int = 0
-                   ) -> Iterator[tuple[dict[str, jax.Array], int]]:
+  def epoch_chunks(
+      self, epoch: int, steps_per_dispatch: int, start: int = 0, every: int = 0
+  ) -> Iterator[tuple[dict[str, jax.Array], int]]:
     """Yields (inputs, number of steps) for each dispatch of `epoch` from
     its step `start` on (see dispatch_sizes)."""
-    inputs = dict(self._arrays, permutation=self._permutations(epoch),
-                  augment_key=self._augment_keys)
-    for size in feeding.dispatch_sizes(self.steps_per_epoch,
-                                       steps_per_dispatch, start, every):
+    inputs = dict(
+        self._arrays,
+        permutation=self._permutations(epoch),
+        augment_key=self._augment_keys,
+    )
+    for size in feeding.dispatch_sizes(
+        self.steps_per_epoch, steps_per_dispatch, start, every
+    ):
       yield inputs, size
 
-  def device_batch(self, inputs: dict[str, jax.Array], index: jax.Array,
-                   step: jax.Array) -> dict[str, jax.Array]:
+  def device_batch(
+      self, inputs: dict[str, jax.Array], index: jax.Array, step: jax.Array
+  ) -> dict[str, jax.Array]:
     """This device's batch for global step `step`, for one replica's view of
     the inputs: normalized images, labels and, with label noise, which labels
     were flipped.
@@ -114,30 +144,39 @@ class OnDeviceTrainData:
     """
     del index
     epoch, position = jnp.divmod(step, self.steps_per_epoch)
-    start = (position * self.global_batch_size +
-             jax.lax.axis_index(parallel.AXIS) * self.device_batch_size)
-    indices = jax.lax.dynamic_slice(inputs['permutation'], (start,),
-                                    (self.device_batch_size,))
+    start = (
+        position * self.global_batch_size
+        + jax.lax.axis_index(parallel.AXIS) * self.device_batch_size
+    )
+    indices = jax.lax.dynamic_slice(
+        inputs['permutation'], (start,), (self.device_batch_size,)
+    )
     images = inputs['images'][0][indices]
     if self.augment:
       # Keyed by (epoch, example): independent of batch size and devices.
       epoch_key = jax.random.fold_in(
-          jax.random.wrap_key_data(inputs['augment_key']), epoch)
+          jax.random.wrap_key_data(inputs['augment_key']), epoch
+      )
       keys = jax.vmap(jax.random.fold_in, (None, 0))(epoch_key, indices)
       images = random_crop_flip(images, keys)
-    batch = {'images': normalize(images, self.spec),
-             'labels': inputs['labels'][0][indices]}
+    batch = {
+        'images': normalize(images, self.spec),
+        'labels': inputs['labels'][0][indices],
+    }
     if 'flipped' in inputs:
       batch['flipped'] = inputs['flipped'][0][indices]
     return batch
 
 
-
 class OnDeviceEvalData:
   """The test split, padded to whole batches, split over the devices."""
 
-  def __init__(self, split: Split, config: ml_collections.ConfigDict,
-               mesh: jax.sharding.Mesh):
+  def __init__(
+      self,
+      split: Split,
+      config: ml_collections.ConfigDict,
+      mesh: jax.sharding.Mesh,
+  ):
     batch = feeding.local_eval_batch_size(config)
     # Every process runs the same number of batches (the collectives need
     # it); padded examples are masked out by `valid`.
@@ -146,14 +185,16 @@ class OnDeviceEvalData:
 
     def layout(x):
       x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
-      return parallel.global_array(mesh, P(None, parallel.AXIS),
-                                   x.reshape((-1, batch) + x.shape[1:]))
+      return parallel.global_array(
+          mesh, P(None, parallel.AXIS), x.reshape((-1, batch) + x.shape[1:])
+      )
 
-    self._inputs = {'images': layout(split.images),
-                    'labels': layout(split.labels),
-                    'valid': layout(np.ones(len(split), dtype=bool))}
+    self._inputs = {
+        'images': layout(split.images),
+        'labels': layout(split.labels),
+        'valid': layout(np.ones(len(split), dtype=bool)),
+    }
 
   def groups(self) -> Iterator[dict[str, jax.Array]]:
     """Yields the whole padded test split as one group of batches."""
     yield self._inputs
-

@@ -75,13 +75,25 @@ DATASETS = {
     # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.
     'mnist': DatasetSpec(num_classes=10, image_size=28),
     'fashion_mnist': DatasetSpec(num_classes=10, image_size=28),
-    'cifar10': DatasetSpec(num_classes=10, mean=(0.4914, 0.4822, 0.4465),
-                           std=(0.2470, 0.2435, 0.2616), image_size=32),
-    'cifar100': DatasetSpec(num_classes=100, mean=(0.5071, 0.4865, 0.4409),
-                            std=(0.2673, 0.2564, 0.2762), image_size=32),
-    'imagenet2012': DatasetSpec(num_classes=1000, test_split='validation',
-                                mean=(0.485, 0.456, 0.406),
-                                std=(0.229, 0.224, 0.225), in_memory=False),
+    'cifar10': DatasetSpec(
+        num_classes=10,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+        image_size=32,
+    ),
+    'cifar100': DatasetSpec(
+        num_classes=100,
+        mean=(0.5071, 0.4865, 0.4409),
+        std=(0.2673, 0.2564, 0.2762),
+        image_size=32,
+    ),
+    'imagenet2012': DatasetSpec(
+        num_classes=1000,
+        test_split='validation',
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        in_memory=False,
+    ),
     # Greydanus (2020): 4,000 train / 1,000 test signals of length 40,
     # generated locally by the `mnist1d` package.
     'mnist1d': DatasetSpec(num_classes=10, inputs='features'),
@@ -90,15 +102,18 @@ DATASETS = {
     'imdb_reviews': DatasetSpec(num_classes=2, inputs='tokens'),
     # Hu et al. (2020), OGB: 437,929 molecules (350,343 training, 43,793
     # test), 128 bioassays each, most of them unlabeled for a given molecule.
-    'ogbg_molpcba': DatasetSpec(num_classes=128, inputs='graphs',
-                                task=tasks.TASKS['multilabel']),
+    'ogbg_molpcba': DatasetSpec(
+        num_classes=128, inputs='graphs', task=tasks.TASKS['multilabel']
+    ),
 }
 
 
 def get_spec(name: str) -> DatasetSpec:
   if name not in DATASETS:
-    raise ValueError(f'unknown dataset {name!r}; known datasets: '
-                     f'{", ".join(sorted(DATASETS))}')
+    raise ValueError(
+        f'unknown dataset {name!r}; known datasets: '
+        f'{", ".join(sorted(DATASETS))}'
+    )
   return DATASETS[name]
 
 
@@ -140,30 +155,39 @@ def tensorflow_off_accelerators() -> None:
   cached analysis subset, never imports TensorFlow (about 2.5 s).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   tf.config.set_visible_devices([], 'GPU')
 
 
-def prepared_builder(config: ml_collections.ConfigDict
-                      ) -> 'tfds.core.DatasetBuilder':
+def prepared_builder(
+    config: ml_collections.ConfigDict,
+) -> 'tfds.core.DatasetBuilder':
   """Returns the TFDS builder, downloading the data if allowed and needed."""
   builder = tfds.builder(config.dataset, data_dir=config.data_dir)
   if builder.is_prepared():
     return builder
-  where = (f'config.data_dir={config.data_dir!r}' if config.data_dir else
-           f'the TFDS data directory {tfds.core.constants.DATA_DIR!r}'
-           ' (set by TFDS_DATA_DIR)')
-  advice = ('point config.data_dir or the TFDS_DATA_DIR environment variable '
-            'at a TFDS data directory that holds it')
+  where = (
+      f'config.data_dir={config.data_dir!r}'
+      if config.data_dir
+      else f'the TFDS data directory {tfds.core.constants.DATA_DIR!r}'
+      ' (set by TFDS_DATA_DIR)'
+  )
+  advice = (
+      'point config.data_dir or the TFDS_DATA_DIR environment variable '
+      'at a TFDS data directory that holds it'
+  )
   if not config.download:
     raise DatasetUnavailableError(
         f'dataset {config.dataset!r} is not in {where} and '
-        f'config.download is False: {advice}')
+        f'config.download is False: {advice}'
+    )
   unreachable = _unreachable_host(builder)
   if unreachable:
     raise DatasetUnavailableError(
         f'dataset {config.dataset!r} is not in {where} and is not available '
         f'offline ({unreachable} cannot be reached): {advice}, or download '
-        'it where there is a network')
+        'it where there is a network'
+    )
   download_config = tfds.download.DownloadConfig(manual_dir=config.manual_dir)
   data_dir = epath.Path(builder.data_dir_root)
   before = _entries(data_dir)
@@ -175,7 +199,8 @@ def prepared_builder(config: ml_collections.ConfigDict
     raise DatasetUnavailableError(
         f'dataset {config.dataset!r} is not in {where} and could not be '
         f'downloaded ({type(e).__name__}: {lines[0][:300] if lines else ""})'
-        f': {advice}') from e
+        f': {advice}'
+    ) from e
   return builder
 
 
@@ -194,8 +219,9 @@ def _unreachable_host(builder) -> str | None:
       continue
     port = parts.port or (443 if parts.scheme == 'https' else 80)
     try:
-      socket.create_connection((parts.hostname, port),
-                               timeout=CONNECT_TIMEOUT).close()
+      socket.create_connection(
+          (parts.hostname, port), timeout=CONNECT_TIMEOUT
+      ).close()
     except OSError:
       return parts.hostname
   return None
@@ -206,12 +232,14 @@ def _entries(data_dir: epath.Path) -> set[str] | None:
   versions, downloads); None if it does not exist."""
   if not data_dir.exists():
     return None
-  return {str(p) for top in data_dir.iterdir()
-          for p in ([top, *top.iterdir()] if top.is_dir() else [top])}
+  return {
+      str(p)
+      for top in data_dir.iterdir()
+      for p in ([top, *top.iterdir()] if top.is_dir() else [top])
+  }
 
 
-def _remove_new_entries(data_dir: epath.Path, before: set[str] | None
-                        ) -> None:
+def _remove_new_entries(data_dir: epath.Path, before: set[str] | None) -> None:
   """Removes what a failed download added to the data directory (partial
   downloads, an incomplete dataset), and nothing that was there before."""
   if before is None:
@@ -239,9 +267,15 @@ def _mnist1d() -> dict[str, np.ndarray]:
   defaults, and generation is seeded) and once per process."""
   return disk_cache.cached_arrays(
       disk_cache.directory(GENERATED_CACHE_VARIABLE, 'generated-data'),
-      disk_cache.digest({'dataset': 'mnist1d', 'format': 1,
-                         'version': importlib.metadata.version('mnist1d')}),
-      _generate_mnist1d)
+      disk_cache.digest(
+          {
+              'dataset': 'mnist1d',
+              'format': 1,
+              'version': importlib.metadata.version('mnist1d'),
+          }
+      ),
+      _generate_mnist1d,
+  )
 
 
 def _generate_mnist1d() -> dict[str, np.ndarray]:
@@ -272,14 +306,16 @@ def _held_out(count: int, fraction: float) -> np.ndarray:
   """Whether each of `count` training examples is held out for validation
   (round(fraction * count) of them)."""
   chosen = np.random.default_rng(VALIDATION_SEED).permutation(count)[
-      :round(fraction * count)]
+      : round(fraction * count)
+  ]
   held_out = np.zeros(count, bool)
   held_out[chosen] = True
   return held_out
 
 
-def load_split(config: ml_collections.ConfigDict, train: bool,
-               decode: bool = True) -> Split:
+def load_split(
+    config: ml_collections.ConfigDict, train: bool, decode: bool = True
+) -> Split:
   """Loads the training examples, or this process's share of the test
   split, into memory.
 
@@ -293,19 +329,22 @@ def load_split(config: ml_collections.ConfigDict, train: bool,
   """
   if not train:
     return _tokenized(config, _read(config, train=False, decode=decode))
-  return _tokenized(config, _kept(config, _read(config, train=True,
-                                                decode=decode)))
+  return _tokenized(
+      config, _kept(config, _read(config, train=True, decode=decode))
+  )
 
 
-def decode_images(config: ml_collections.ConfigDict,
-                  images: np.ndarray) -> np.ndarray:
+def decode_images(
+    config: ml_collections.ConfigDict, images: np.ndarray
+) -> np.ndarray:
   """uint8 images of the encoded ones `load_split(decode=False)` returned
   (other inputs as they are)."""
   if images.dtype != object or not get_spec(config.dataset).is_image:
     return images
   feature = prepared_builder(config).info.features['image']
   return np.stack([feature.decode_example_np(x) for x in images]).astype(
-      np.uint8)
+      np.uint8
+  )
 
 
 def load_validation_split(config: ml_collections.ConfigDict) -> Split:
@@ -313,8 +352,13 @@ def load_validation_split(config: ml_collections.ConfigDict) -> Split:
   (config.validation_fraction of the training split, with their labels)."""
   split = _read(config, train=True)
   held_out = _held_out(len(split), config.validation_fraction)
-  return _tokenized(config, Split(_process_shard(split.images[held_out]),
-                                  _process_shard(split.labels[held_out])))
+  return _tokenized(
+      config,
+      Split(
+          _process_shard(split.images[held_out]),
+          _process_shard(split.labels[held_out]),
+      ),
+  )
 
 
 def _kept(config: ml_collections.ConfigDict, split: Split) -> Split:
@@ -343,53 +387,72 @@ def _tokenized(config: ml_collections.ConfigDict, split: Split) -> Split:
   """Texts as config.max_length token ids; other inputs unchanged."""
   if get_spec(config.dataset).inputs != 'tokens':
     return split
-  return Split(text.encode(split.images, vocabulary(config),
-                           config.max_length), split.labels)
+  return Split(
+      text.encode(split.images, vocabulary(config), config.max_length),
+      split.labels,
+  )
 
 
-def _read(config: ml_collections.ConfigDict, train: bool,
-          decode: bool = True) -> Split:
+def _read(
+    config: ml_collections.ConfigDict, train: bool, decode: bool = True
+) -> Split:
   """The whole training split, or this process's share of the test split
   (texts as raw bytes; TFDS images as encoded bytes unless `decode`)."""
   spec = get_spec(config.dataset)
   if config.dataset == 'mnist1d':
     data = _mnist1d()
-    images, labels = (data['x'], data['y']) if train else (
-        data['x_test'], data['y_test'])
+    images, labels = (
+        (data['x'], data['y']) if train else (data['x_test'], data['y_test'])
+    )
     if train and config.num_train_examples:
-      images = images[:config.num_train_examples]
-      labels = labels[:config.num_train_examples]
+      images = images[: config.num_train_examples]
+      labels = labels[: config.num_train_examples]
     if not train:
       images, labels = _process_shard(images), _process_shard(labels)
     return Split(images.astype(np.float32), labels.astype(np.int32))
   tensorflow_off_accelerators()
   builder = prepared_builder(config)
-  split = (train_split_name(config) if train else
-           process_split(spec.test_split, train=False))
+  split = (
+      train_split_name(config)
+      if train
+      else process_split(spec.test_split, train=False)
+  )
   if spec.inputs == 'graphs':
-    return _read_graphs(config, builder.as_dataset(split=split,
-                                                   shuffle_files=False))
+    return _read_graphs(
+        config, builder.as_dataset(split=split, shuffle_files=False)
+    )
   encoded = not decode and spec.is_image
   ds = builder.as_dataset(
-      split=split, as_supervised=True, shuffle_files=False,
-      decoders={'image': tfds.decode.SkipDecoding()} if encoded else None)
+      split=split,
+      as_supervised=True,
+      shuffle_files=False,
+      decoders={'image': tfds.decode.SkipDecoding()} if encoded else None,
+  )
   inputs, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
   inputs = np.concatenate(inputs)
-  return Split(inputs if spec.inputs == 'tokens' or encoded else
-               inputs.astype(np.uint8),
-               np.concatenate(labels).astype(np.int32))
+  return Split(
+      inputs if spec.inputs == 'tokens' or encoded else inputs.astype(np.uint8),
+      np.concatenate(labels).astype(np.int32),
+  )
 
 
 def _read_graphs(config: ml_collections.ConfigDict, ds) -> Split:
   """OGB graph-property examples as graph records and int8 labels (NaN, an
   unlabeled task, becomes tasks.MISSING)."""
   examples = list(tfds.as_numpy(ds))
-  records = graphs.pack(((e['node_feat'], e['edge_index']) for e in examples),
-                        config.max_nodes, config.max_edges)
-  labels = np.stack([e['labels'] for e in examples]) if examples else (
-      np.zeros((0, get_spec(config.dataset).num_classes), np.float32))
-  return Split(records, np.where(np.isnan(labels), tasks.MISSING,
-                                 labels).astype(np.int8))
+  records = graphs.pack(
+      ((e['node_feat'], e['edge_index']) for e in examples),
+      config.max_nodes,
+      config.max_edges,
+  )
+  labels = (
+      np.stack([e['labels'] for e in examples])
+      if examples
+      else (np.zeros((0, get_spec(config.dataset).num_classes), np.float32))
+  )
+  return Split(
+      records, np.where(np.isnan(labels), tasks.MISSING, labels).astype(np.int8)
+  )
 
 
 def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
@@ -408,8 +471,9 @@ def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
 LABEL_NOISE_TYPES = ('symmetric', 'asymmetric')
 
 
-def add_label_noise(split: Split, num_classes: int, fraction: float,
-                    kind: str, key: jax.Array) -> Split:
+def add_label_noise(
+    split: Split, num_classes: int, fraction: float, kind: str, key: jax.Array
+) -> Split:
   """Replaces the labels of exactly round(fraction * n) training examples.
 
   Which examples, and their new labels, are drawn for the whole training
@@ -427,18 +491,23 @@ def add_label_noise(split: Split, num_classes: int, fraction: float,
   offset, total = jax.process_index() * size, jax.process_count() * size
   which_key, class_key = jax.random.split(key)
   chosen = np.asarray(jax.random.permutation(which_key, total))[
-      :round(fraction * total)]
+      : round(fraction * total)
+  ]
   flipped = np.zeros(total, bool)
   flipped[chosen] = True
-  flipped = flipped[offset:offset + size]
+  flipped = flipped[offset : offset + size]
   if kind == 'symmetric':
-    shift = np.asarray(jax.random.randint(class_key, (total,), 1,
-                                          num_classes))[offset:offset + size]
+    shift = np.asarray(jax.random.randint(class_key, (total,), 1, num_classes))[
+        offset : offset + size
+    ]
   else:
     shift = 1
   noisy = (split.labels + shift) % num_classes
-  return Split(split.images, np.where(flipped, noisy, split.labels).astype(
-      np.int32), flipped)
+  return Split(
+      split.images,
+      np.where(flipped, noisy, split.labels).astype(np.int32),
+      flipped,
+  )
 
 
 def normalize(images: jax.Array, spec: DatasetSpec) -> jax.Array:

@@ -10,8 +10,8 @@ truncated, shorter ones padded with 0, which the models mask out.
 """
 
 import collections
+from collections.abc import Iterable
 import re
-from typing import Iterable
 
 import numpy as np
 
@@ -28,23 +28,24 @@ def words(text: str | bytes) -> list[str]:
   return _WORD.findall(_BREAK.sub(' ', text.lower()))
 
 
-def build_vocabulary(texts: Iterable[str | bytes], size: int
-                     ) -> dict[str, int]:
+def build_vocabulary(texts: Iterable[str | bytes], size: int) -> dict[str, int]:
   """Maps the `size - 2` most frequent words of `texts` to ids 2, 3, ..."""
   counts = collections.Counter()
   for text in texts:
     counts.update(words(text))
   ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-  return {word: UNKNOWN + 1 + i
-          for i, (word, _) in enumerate(ranked[:size - 2])}
+  return {
+      word: UNKNOWN + 1 + i for i, (word, _) in enumerate(ranked[: size - 2])
+  }
 
 
-def encode(texts: Iterable[str | bytes], vocabulary: dict[str, int],
-           max_length: int) -> np.ndarray:
+def encode(
+    texts: Iterable[str | bytes], vocabulary: dict[str, int], max_length: int
+) -> np.ndarray:
   """int32 [n, max_length] token ids: truncated, padded with PAD."""
   texts = list(texts)
   ids = np.full((len(texts), max_length), PAD, np.int32)
   for row, text in enumerate(texts):
     tokens = [vocabulary.get(w, UNKNOWN) for w in words(text)[:max_length]]
-    ids[row, :len(tokens)] = tokens
+    ids[row, : len(tokens)] = tokens
   return ids

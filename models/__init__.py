@@ -1,7 +1,7 @@
 """The one place that maps `config.model` to a network."""
 
+from collections.abc import Callable
 import functools
-from typing import Callable
 
 import flax.linen as nn
 import ml_collections
@@ -14,44 +14,62 @@ from models import vit
 from models.mlp import MLP
 
 
-def _resnet(family, config: ml_collections.ConfigDict,
-            num_classes: int) -> nn.Module:
-  return family(num_filters=config.num_filters, norm=config.norm,
-                num_classes=num_classes)
+def _resnet(
+    family, config: ml_collections.ConfigDict, num_classes: int
+) -> nn.Module:
+  return family(
+      num_filters=config.num_filters, norm=config.norm, num_classes=num_classes
+  )
 
 
-def _wide_resnet(depth: int, config: ml_collections.ConfigDict,
-                 num_classes: int) -> nn.Module:
-  return resnet.WideResNet(depth, config.width_factor, norm=config.norm,
-                           num_classes=num_classes)
+def _wide_resnet(
+    depth: int, config: ml_collections.ConfigDict, num_classes: int
+) -> nn.Module:
+  return resnet.WideResNet(
+      depth, config.width_factor, norm=config.norm, num_classes=num_classes
+  )
 
 
 def _encoder_shape(config: ml_collections.ConfigDict) -> dict[str, int]:
   """The Transformer encoder's sizes, shared by the ViT and the text
   classifier."""
-  return dict(hidden_size=config.hidden_size, depth=config.depth,
-              num_heads=transformer.num_heads(config.hidden_size,
-                                              config.num_heads),
-              mlp_dim=config.mlp_ratio * config.hidden_size)
+  return dict(
+      hidden_size=config.hidden_size,
+      depth=config.depth,
+      num_heads=transformer.num_heads(config.hidden_size, config.num_heads),
+      mlp_dim=config.mlp_ratio * config.hidden_size,
+  )
 
 
 def _vit(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  return vit.ViT(patch_size=config.patch_size, num_classes=num_classes,
-                 pooling=config.pooling, **_encoder_shape(config))
+  return vit.ViT(
+      patch_size=config.patch_size,
+      num_classes=num_classes,
+      pooling=config.pooling,
+      **_encoder_shape(config),
+  )
 
 
-def _text_transformer(config: ml_collections.ConfigDict,
-                      num_classes: int) -> nn.Module:
+def _text_transformer(
+    config: ml_collections.ConfigDict, num_classes: int
+) -> nn.Module:
   return text_transformer.TextTransformer(
-      vocab_size=config.vocab_size, max_length=config.max_length,
-      num_classes=num_classes, pooling=config.pooling,
-      **_encoder_shape(config))
+      vocab_size=config.vocab_size,
+      max_length=config.max_length,
+      num_classes=num_classes,
+      pooling=config.pooling,
+      **_encoder_shape(config),
+  )
 
 
 def _gcn(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  return gcn.GCN(hidden_size=config.hidden_size, depth=config.depth,
-                 num_classes=num_classes, max_nodes=config.max_nodes,
-                 max_edges=config.max_edges)
+  return gcn.GCN(
+      hidden_size=config.hidden_size,
+      depth=config.depth,
+      num_classes=num_classes,
+      max_nodes=config.max_nodes,
+      max_edges=config.max_edges,
+  )
 
 
 # name -> (config, num_classes) -> module. The MLP is sized by
@@ -60,7 +78,8 @@ def _gcn(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
 # `config.hidden_size`; `config.norm` picks the ResNets' normalization.
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
     'mlp': lambda config, num_classes: MLP(
-        num_neurons=tuple(config.num_neurons), num_classes=num_classes),
+        num_neurons=tuple(config.num_neurons), num_classes=num_classes
+    ),
     'resnet18': functools.partial(_resnet, resnet.ResNet18),
     'resnet34': functools.partial(_resnet, resnet.ResNet34),
     'preact_resnet18': functools.partial(_resnet, resnet.PreActResNet18),
@@ -86,10 +105,13 @@ NORMS = resnet.NORMS
 POOLINGS = transformer.POOLINGS
 
 
-def create_model(config: ml_collections.ConfigDict, num_classes: int
-                 ) -> nn.Module:
+def create_model(
+    config: ml_collections.ConfigDict, num_classes: int
+) -> nn.Module:
   """Returns the untrained network that `config.model` names."""
   if config.model not in MODELS:
-    raise ValueError(f'unknown model {config.model!r}; known models: '
-                     f'{", ".join(sorted(MODELS))}')
+    raise ValueError(
+        f'unknown model {config.model!r}; known models: '
+        f'{", ".join(sorted(MODELS))}'
+    )
   return MODELS[config.model](config, num_classes)

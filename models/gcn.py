@@ -32,12 +32,18 @@ class GraphConvolution(nn.Module):
   features: int
 
   @nn.compact
-  def __call__(self, hidden: jax.Array, senders: jax.Array,
-               receivers: jax.Array, scale: jax.Array) -> jax.Array:
+  def __call__(
+      self,
+      hidden: jax.Array,
+      senders: jax.Array,
+      receivers: jax.Array,
+      scale: jax.Array,
+  ) -> jax.Array:
     nodes = hidden.shape[0]
     scaled = nn.Dense(self.features, use_bias=False)(hidden) * scale
     messages = jnp.concatenate(
-        [scaled, jnp.zeros((1, self.features), scaled.dtype)])[senders]
+        [scaled, jnp.zeros((1, self.features), scaled.dtype)]
+    )[senders]
     summed = jax.ops.segment_sum(messages, receivers, nodes + 1)[:nodes]
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     return nn.relu((summed + scaled) * scale + bias)
@@ -55,17 +61,20 @@ class GCN(nn.Module):
   @nn.compact
   def __call__(self, records: jax.Array, train: bool = False) -> jax.Array:
     del train  # No dropout or batch statistics.
-    features, senders, receivers = graphs.unpack(records, self.max_nodes,
-                                                 self.max_edges)
+    features, senders, receivers = graphs.unpack(
+        records, self.max_nodes, self.max_edges
+    )
     batch, max_nodes = features.shape[:2]
     nodes = batch * max_nodes
     node_valid = features[..., 0] != graphs.PADDING
     offsets = np.cumsum((0,) + graphs.ATOM_FEATURE_SIZES[:-1])
     ids = jnp.where(node_valid[..., None], features + offsets, 0)
-    hidden = nn.Embed(sum(graphs.ATOM_FEATURE_SIZES), self.hidden_size,
-                      name='atom_embedding')(ids).sum(-2)
+    hidden = nn.Embed(
+        sum(graphs.ATOM_FEATURE_SIZES), self.hidden_size, name='atom_embedding'
+    )(ids).sum(-2)
     hidden = jnp.where(node_valid[..., None], hidden, 0).reshape(
-        nodes, self.hidden_size)
+        nodes, self.hidden_size
+    )
 
     # Edges of graph g point at nodes g * max_nodes + i; padding edges at
     # the extra segment `nodes`, which is dropped.
@@ -73,12 +82,17 @@ class GCN(nn.Module):
     first = (jnp.arange(batch) * max_nodes)[:, None]
     senders = jnp.where(edge_valid, senders + first, nodes).ravel()
     receivers = jnp.where(edge_valid, receivers + first, nodes).ravel()
-    degree = 1.0 + jax.ops.segment_sum(
-        jnp.ones_like(receivers, jnp.float32), receivers, nodes + 1)[:-1]
+    degree = (
+        1.0
+        + jax.ops.segment_sum(
+            jnp.ones_like(receivers, jnp.float32), receivers, nodes + 1
+        )[:-1]
+    )
     scale = jax.lax.rsqrt(degree)[:, None]
     for layer in range(self.depth):
       hidden = GraphConvolution(self.hidden_size, name=f'conv_{layer}')(
-          hidden, senders, receivers, scale)
+          hidden, senders, receivers, scale
+      )
 
     hidden = hidden.reshape(batch, max_nodes, self.hidden_size)
     count = jnp.maximum(node_valid.sum(-1, keepdims=True), 1)

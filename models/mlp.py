@@ -1,6 +1,6 @@
 """Fully connected network whose width is set by `num_neurons`."""
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

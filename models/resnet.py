@@ -17,9 +17,10 @@ normalization: BatchNorm, GroupNorm (batch-independent, as in the m-sharpness
 studies) or none.
 """
 
+from collections.abc import Callable, Sequence
 import functools
 import math
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -29,9 +30,11 @@ ModuleDef = Any
 NORMS = ('batch', 'group', 'none')
 
 conv3x3 = functools.partial(
-    nn.Conv, kernel_size=(3, 3), padding=((1, 1), (1, 1)), use_bias=False)
+    nn.Conv, kernel_size=(3, 3), padding=((1, 1), (1, 1)), use_bias=False
+)
 conv1x1 = functools.partial(
-    nn.Conv, kernel_size=(1, 1), padding='VALID', use_bias=False)
+    nn.Conv, kernel_size=(1, 1), padding='VALID', use_bias=False
+)
 
 
 class GroupNorm(nn.Module):
@@ -41,8 +44,11 @@ class GroupNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return nn.GroupNorm(num_groups=math.gcd(32, x.shape[-1]), epsilon=1e-5,
-                        scale_init=self.scale_init)(x)
+    return nn.GroupNorm(
+        num_groups=math.gcd(32, x.shape[-1]),
+        epsilon=1e-5,
+        scale_init=self.scale_init,
+    )(x)
 
 
 def _identity(**unused_kwargs) -> Callable[[jax.Array], jax.Array]:
@@ -55,8 +61,9 @@ def normalization(kind: str, train: bool) -> ModuleDef:
     # As in the reference code: momentum 0.9, eps 1e-5. It normalizes over
     # the batch each device (or SAM micro-batch) sees, without cross-device
     # synchronization.
-    return functools.partial(nn.BatchNorm, use_running_average=not train,
-                             momentum=0.9, epsilon=1e-5)
+    return functools.partial(
+        nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5
+    )
   if kind == 'group':
     return GroupNorm
   if kind == 'none':
@@ -79,8 +86,9 @@ class BasicBlock(nn.Module):
     y = conv3x3(self.filters)(y)
     y = self.norm()(y)
     if residual.shape != y.shape:
-      residual = conv1x1(self.filters, strides=self.strides,
-                         name='conv_proj')(residual)
+      residual = conv1x1(self.filters, strides=self.strides, name='conv_proj')(
+          residual
+      )
       residual = self.norm(name='norm_proj')(residual)
     return nn.relu(residual + y)
 
@@ -97,8 +105,9 @@ class PreActBlock(nn.Module):
     y = nn.relu(self.norm()(x))
     residual = x
     if x.shape[-1] != self.filters or self.strides != 1:
-      residual = conv1x1(self.filters, strides=self.strides,
-                         name='conv_proj')(y)
+      residual = conv1x1(self.filters, strides=self.strides, name='conv_proj')(
+          y
+      )
     y = conv3x3(self.filters, strides=self.strides)(y)
     y = conv3x3(self.filters)(nn.relu(self.norm()(y)))
     return residual + y
@@ -122,8 +131,9 @@ class BottleneckBlock(nn.Module):
     # (Goyal et al., 2017), as in Flax's ImageNet example.
     y = self.norm(scale_init=nn.initializers.zeros)(y)
     if residual.shape != y.shape:
-      residual = conv1x1(self.filters * self.expansion, strides=self.strides,
-                         name='conv_proj')(residual)
+      residual = conv1x1(
+          self.filters * self.expansion, strides=self.strides, name='conv_proj'
+      )(residual)
       residual = self.norm(name='norm_proj')(residual)
     return nn.relu(residual + y)
 
@@ -152,8 +162,14 @@ class ResNet(nn.Module):
     norm = normalization(self.norm, train)
     stem_filters = self.stem_filters or self.num_filters
     if self.imagenet_stem:
-      x = nn.Conv(stem_filters, (7, 7), strides=2, padding=((3, 3), (3, 3)),
-                  use_bias=False, name='conv_init')(x)
+      x = nn.Conv(
+          stem_filters,
+          (7, 7),
+          strides=2,
+          padding=((3, 3), (3, 3)),
+          use_bias=False,
+          name='conv_init',
+      )(x)
       x = nn.relu(norm(name='norm_init')(x))
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     else:
@@ -163,27 +179,40 @@ class ResNet(nn.Module):
     for stage, num_blocks in enumerate(self.stage_sizes):
       for block in range(num_blocks):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = self.block_cls(self.num_filters * 2**stage, strides=strides,
-                           norm=norm)(x)
+        x = self.block_cls(
+            self.num_filters * 2**stage, strides=strides, norm=norm
+        )(x)
     if self.preactivation:
       x = nn.relu(norm(name='norm_final')(x))
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes)(x)
 
 
-ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2),
-                             block_cls=BasicBlock)
-ResNet34 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3),
-                             block_cls=BasicBlock)
-PreActResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2),
-                                   block_cls=PreActBlock, preactivation=True)
-ResNet50 = functools.partial(ResNet, stage_sizes=(3, 4, 6, 3),
-                             block_cls=BottleneckBlock, imagenet_stem=True)
+ResNet18 = functools.partial(
+    ResNet, stage_sizes=(2, 2, 2, 2), block_cls=BasicBlock
+)
+ResNet34 = functools.partial(
+    ResNet, stage_sizes=(3, 4, 6, 3), block_cls=BasicBlock
+)
+PreActResNet18 = functools.partial(
+    ResNet, stage_sizes=(2, 2, 2, 2), block_cls=PreActBlock, preactivation=True
+)
+ResNet50 = functools.partial(
+    ResNet,
+    stage_sizes=(3, 4, 6, 3),
+    block_cls=BottleneckBlock,
+    imagenet_stem=True,
+)
 
 
 def WideResNet(depth: int, width_factor: int, **kwargs) -> ResNet:  # pylint: disable=invalid-name
   """WRN-depth-k: (depth - 4) / 6 blocks in each of three stages."""
   blocks = (depth - 4) // 6
-  return ResNet(stage_sizes=(blocks,) * 3, block_cls=PreActBlock,
-                preactivation=True, stem_filters=16,
-                num_filters=16 * width_factor, **kwargs)
+  return ResNet(
+      stage_sizes=(blocks,) * 3,
+      block_cls=PreActBlock,
+      preactivation=True,
+      stem_filters=16,
+      num_filters=16 * width_factor,
+      **kwargs,
+  )

@@ -36,20 +36,27 @@ class TextTransformer(nn.Module):
     tokens = tokens.astype(jnp.int32)
     batch = tokens.shape[0]
     valid = tokens != text.PAD
-    x = nn.Embed(self.vocab_size, self.hidden_size,
-                 embedding_init=nn.initializers.normal(0.02),
-                 name='token_embedding')(tokens)
+    x = nn.Embed(
+        self.vocab_size,
+        self.hidden_size,
+        embedding_init=nn.initializers.normal(0.02),
+        name='token_embedding',
+    )(tokens)
     if self.pooling == 'cls':
       cls = self.param('cls', nn.initializers.zeros, (1, 1, self.hidden_size))
-      x = jnp.concatenate([jnp.broadcast_to(cls, (batch, 1, self.hidden_size)),
-                           x], axis=1)
+      x = jnp.concatenate(
+          [jnp.broadcast_to(cls, (batch, 1, self.hidden_size)), x], axis=1
+      )
       valid = jnp.concatenate([jnp.ones((batch, 1), bool), valid], axis=1)
-    positions = self.param('pos_embedding', nn.initializers.normal(0.02),
-                           (1, self.max_length + (self.pooling == 'cls'),
-                            self.hidden_size))
-    x = x + positions[:, :x.shape[1]]
+    positions = self.param(
+        'pos_embedding',
+        nn.initializers.normal(0.02),
+        (1, self.max_length + (self.pooling == 'cls'), self.hidden_size),
+    )
+    x = x + positions[:, : x.shape[1]]
     x = transformer.Encoder(self.depth, self.num_heads, self.mlp_dim)(
-        x, nn.make_attention_mask(valid, valid))
+        x, nn.make_attention_mask(valid, valid)
+    )
     if self.pooling == 'cls':
       x = x[:, 0]
     else:

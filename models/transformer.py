@@ -30,17 +30,17 @@ class EncoderBlock(nn.Module):
   mlp_dim: int
 
   @nn.compact
-  def __call__(self, x: jax.Array, mask: jax.Array | None = None
-               ) -> jax.Array:
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     y = nn.LayerNorm(epsilon=_EPSILON)(x)
     y = nn.MultiHeadDotProductAttention(
-        num_heads=self.num_heads,
-        kernel_init=nn.initializers.xavier_uniform())(y, y, mask=mask)
+        num_heads=self.num_heads, kernel_init=nn.initializers.xavier_uniform()
+    )(y, y, mask=mask)
     x = x + y
     y = nn.LayerNorm(epsilon=_EPSILON)(x)
     y = nn.Dense(self.mlp_dim, kernel_init=nn.initializers.xavier_uniform())(y)
     y = nn.Dense(x.shape[-1], kernel_init=nn.initializers.xavier_uniform())(
-        nn.gelu(y))
+        nn.gelu(y)
+    )
     return x + y
 
 
@@ -54,8 +54,7 @@ class Encoder(nn.Module):
   mlp_dim: int
 
   @nn.compact
-  def __call__(self, x: jax.Array, mask: jax.Array | None = None
-               ) -> jax.Array:
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     for _ in range(self.depth):
       x = EncoderBlock(self.num_heads, self.mlp_dim)(x, mask)
     return nn.LayerNorm(epsilon=_EPSILON)(x)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from models import transformer
 
+
 class ViT(nn.Module):
   """Patches -> linear embedding (+ class token) + learned positions ->
   Encoder -> the class token's (or the tokens' mean) features -> Dense.
@@ -35,10 +36,14 @@ class ViT(nn.Module):
     x = nn.Dense(self.hidden_size, name='embedding')(x)
     if self.pooling == 'cls':
       cls = self.param('cls', nn.initializers.zeros, (1, 1, self.hidden_size))
-      x = jnp.concatenate([jnp.broadcast_to(cls, (batch, 1, self.hidden_size)),
-                           x], axis=1)
-    x = x + self.param('pos_embedding', nn.initializers.normal(0.02),
-                       (1, x.shape[1], self.hidden_size))
+      x = jnp.concatenate(
+          [jnp.broadcast_to(cls, (batch, 1, self.hidden_size)), x], axis=1
+      )
+    x = x + self.param(
+        'pos_embedding',
+        nn.initializers.normal(0.02),
+        (1, x.shape[1], self.hidden_size),
+    )
     x = transformer.Encoder(self.depth, self.num_heads, self.mlp_dim)(x)
     x = x[:, 0] if self.pooling == 'cls' else x.mean(axis=1)
     return nn.Dense(self.num_classes, name='head')(x)

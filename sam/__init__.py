@@ -41,8 +41,16 @@ from sam.geometry import GradFn
 from sam.geometry import project_to_ball
 from sam.geometry import sam_gradient
 
-__all__ = ['Oracle', 'Variant', 'VARIANTS', 'get', 'adaptive_scale',
-           'ascent_perturbation', 'project_to_ball', 'sam_gradient']
+__all__ = [
+    'Oracle',
+    'Variant',
+    'VARIANTS',
+    'get',
+    'adaptive_scale',
+    'ascent_perturbation',
+    'project_to_ball',
+    'sam_gradient',
+]
 
 PyTree = Any
 # (the descent gradient, aux at w, aux at the last point evaluated).
@@ -92,8 +100,9 @@ def _find_variants() -> dict[str, Variant]:
   """The VARIANT of every module of this package, by name."""
   variants = {}
   for module in pkgutil.iter_modules(__path__):
-    variant = getattr(importlib.import_module(f'{__name__}.{module.name}'),
-                      'VARIANT', None)
+    variant = getattr(
+        importlib.import_module(f'{__name__}.{module.name}'), 'VARIANT', None
+    )
     if isinstance(variant, Variant):
       variants[variant.name] = variant
   return dict(sorted(variants.items()))
@@ -105,8 +114,9 @@ VARIANTS = _find_variants()
 def get(name: str) -> Variant:
   """The variant `name`; ConfigError naming the known ones otherwise."""
   config_util.require(
-      name in VARIANTS, f'unknown sam_variant {name!r}; known: '
-      f'{", ".join(VARIANTS)}')
+      name in VARIANTS,
+      f'unknown sam_variant {name!r}; known: ' f'{", ".join(VARIANTS)}',
+  )
   return VARIANTS[name]
 
 
@@ -116,10 +126,12 @@ def check(config: ml_collections.ConfigDict) -> None:
   variant = get(config.sam_variant)
   variant.check(config)
   from configs import default  # pylint: disable=g-import-not-at-top
+
   defaults = default.get_config()
   for other in VARIANTS.values():
     for key in other.keys:
       config_util.require(
           key in variant.keys or config[key] == defaults[key],
           f'{key}={config[key]} is read by sam_variant={other.name}, not '
-          f'{variant.name}; leave it at its default ({defaults[key]})')
+          f'{variant.name}; leave it at its default ({defaults[key]})',
+      )

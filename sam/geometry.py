@@ -28,7 +28,8 @@ Which batch the ascent sees (m-sharpness) is the caller's choice: it calls
 this per device, or per micro-batch under `jax.vmap`.
 """
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -52,8 +53,11 @@ def _safe_inverse(norm: jax.Array) -> jax.Array:
   return 1.0 / jnp.where(norm > 0, norm, 1.0)
 
 
-def ascent_perturbation(direction: PyTree, rho: float | jax.Array,
-                        adaptive_scale: PyTree | None = None) -> PyTree:
+def ascent_perturbation(
+    direction: PyTree,
+    rho: float | jax.Array,
+    adaptive_scale: PyTree | None = None,
+) -> PyTree:
   """The maximizer of <d, e> over the ball ||T^{-1} e||_2 <= rho.
 
   e = rho * T^2 d / ||T d||_2, with T = `adaptive_scale` (elementwise) or the
@@ -61,25 +65,35 @@ def ascent_perturbation(direction: PyTree, rho: float | jax.Array,
   the whole pytree.
   """
   scaled = _times(direction, adaptive_scale)
-  return _scale(_times(scaled, adaptive_scale),
-                rho * _safe_inverse(optax.global_norm(scaled)))
+  return _scale(
+      _times(scaled, adaptive_scale),
+      rho * _safe_inverse(optax.global_norm(scaled)),
+  )
 
 
-def project_to_ball(perturbation: PyTree, rho: float | jax.Array,
-                    adaptive_scale: PyTree | None = None) -> PyTree:
+def project_to_ball(
+    perturbation: PyTree,
+    rho: float | jax.Array,
+    adaptive_scale: PyTree | None = None,
+) -> PyTree:
   """Projects e onto {e : ||T^{-1} e||_2 <= rho} (T as above)."""
-  unscaled = (perturbation if adaptive_scale is None else
-              jax.tree.map(jnp.divide, perturbation, adaptive_scale))
+  unscaled = (
+      perturbation
+      if adaptive_scale is None
+      else jax.tree.map(jnp.divide, perturbation, adaptive_scale)
+  )
   norm = optax.global_norm(unscaled)
   return _scale(perturbation, jnp.minimum(1.0, rho * _safe_inverse(norm)))
 
 
-def adaptive_scale(params: PyTree, eta: float,
-                   is_scaled: Callable[[tuple[Any, ...]], bool]) -> PyTree:
+def adaptive_scale(
+    params: PyTree, eta: float, is_scaled: Callable[[tuple[Any, ...]], bool]
+) -> PyTree:
   """ASAM's T_w: |w| + eta where `is_scaled(path)`, else 1."""
   return jax.tree_util.tree_map_with_path(
-      lambda path, w: jnp.abs(w) + eta if is_scaled(path) else
-      jnp.ones_like(w), params)
+      lambda path, w: jnp.abs(w) + eta if is_scaled(path) else jnp.ones_like(w),
+      params,
+  )
 
 
 def sam_gradient(
@@ -113,21 +127,24 @@ def sam_gradient(
   def direction(grads, point):
     if not ascent_weight_decay:
       return grads
-    return jax.tree.map(lambda g, v: g + ascent_weight_decay * v, grads,
-                        point)
+    return jax.tree.map(lambda g, v: g + ascent_weight_decay * v, grads, point)
 
   grads, clean_aux = grad_fn(params)
-  perturbation = ascent_perturbation(direction(grads, params), rho / steps,
-                                     adaptive_scale)
+  perturbation = ascent_perturbation(
+      direction(grads, params), rho / steps, adaptive_scale
+  )
   # Further steps are unrolled: `steps` is small, and XLA:CPU runs
   # convolution gradients inside loop bodies much more slowly.
   for _ in range(steps - 1):
     point = jax.tree.map(jnp.add, params, perturbation)
     grads, _ = grad_fn(point)
-    step = ascent_perturbation(direction(grads, point), rho / steps,
-                               adaptive_scale)
+    step = ascent_perturbation(
+        direction(grads, point), rho / steps, adaptive_scale
+    )
     perturbation = project_to_ball(
-        jax.tree.map(jnp.add, perturbation, step), rho, adaptive_scale)
-  sam_grads, perturbed_aux = grad_fn(jax.tree.map(jnp.add, params,
-                                                  perturbation))
+        jax.tree.map(jnp.add, perturbation, step), rho, adaptive_scale
+    )
+  sam_grads, perturbed_aux = grad_fn(
+      jax.tree.map(jnp.add, params, perturbation)
+  )
   return sam_grads, clean_aux, perturbed_aux

@@ -17,31 +17,43 @@ normalized steps of size rho / k, each projected onto the ball
 import ml_collections
 
 import config_util
-from sam import geometry
 import sam as variants
+from sam import geometry
 import sparsity
 
 
 def gradient(oracle: 'variants.Oracle') -> 'variants.Result':
   config = oracle.config
-  ascent_weight_decay = (config.weight_decay
-                         if config.sam_weight_decay_in_ascent else 0.0)
-  scale = (geometry.adaptive_scale(oracle.params, config.sam_eta,
-                                   sparsity.is_kernel)
-           if config.sam_adaptive else None)
-  return geometry.sam_gradient(oracle.grad_fn, oracle.params, oracle.rho,
-                               ascent_weight_decay, config.sam_steps, scale)
+  ascent_weight_decay = (
+      config.weight_decay if config.sam_weight_decay_in_ascent else 0.0
+  )
+  scale = (
+      geometry.adaptive_scale(oracle.params, config.sam_eta, sparsity.is_kernel)
+      if config.sam_adaptive
+      else None
+  )
+  return geometry.sam_gradient(
+      oracle.grad_fn,
+      oracle.params,
+      oracle.rho,
+      ascent_weight_decay,
+      config.sam_steps,
+      scale,
+  )
 
 
 def check(config: ml_collections.ConfigDict) -> None:
-  config_util.require(config.sam_steps >= 1,
-                      f'sam_steps must be >= 1, got {config.sam_steps}')
-  config_util.require(config.sam_eta >= 0,
-                      f'sam_eta must be >= 0, got {config.sam_eta}')
+  config_util.require(
+      config.sam_steps >= 1, f'sam_steps must be >= 1, got {config.sam_steps}'
+  )
+  config_util.require(
+      config.sam_eta >= 0, f'sam_eta must be >= 0, got {config.sam_eta}'
+  )
 
 
 VARIANT = variants.Variant(
     name='sam',
-    keys=('sam_steps', 'sam_adaptive', 'sam_eta',
-          'sam_weight_decay_in_ascent'),
-    gradient=gradient, check=check)
+    keys=('sam_steps', 'sam_adaptive', 'sam_eta', 'sam_weight_decay_in_ascent'),
+    gradient=gradient,
+    check=check,
+)

@@ -28,9 +28,16 @@ def tiny_config(**analysis_overrides):
   config = small_config(num_neurons=(8,))
   config.analysis = default.get_config().analysis
   config.analysis_every_epochs = 0
-  settings = dict(num_examples=256, batch_size=128, lanczos_iterations=60,
-                  slq_iterations=60, slq_probes=20, hutchinson_probes=200,
-                  m=32, **analysis_overrides)
+  settings = dict(
+      num_examples=256,
+      batch_size=128,
+      lanczos_iterations=60,
+      slq_iterations=60,
+      slq_probes=20,
+      hutchinson_probes=200,
+      m=32,
+      **analysis_overrides
+  )
   for key, value in settings.items():
     config.analysis[key] = value
   return config
@@ -43,13 +50,19 @@ def tiny_state(config, sparsity_level=0.0, seed=0):
   params = model.init(init_key, jnp.zeros((1, 40)))['params']
   mask = sparsity.compute_mask('random', sparsity_level, params, mask_key)
   state = run_state.TrainState.create(
-      apply_fn=model.apply, params=sparsity.apply_mask(params, mask),
-      tx=optax.sgd(0.1), batch_stats={}, mask=mask)
-  return jax.device_put(state, jax.NamedSharding(
-      parallel.create_mesh(), jax.sharding.PartitionSpec()))
+      apply_fn=model.apply,
+      params=sparsity.apply_mask(params, mask),
+      tx=optax.sgd(0.1),
+      batch_stats={},
+      mask=mask,
+  )
+  return jax.device_put(
+      state,
+      jax.NamedSharding(parallel.create_mesh(), jax.sharding.PartitionSpec()),
+  )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_analyzer():
   """The Analyzer of tiny_config(), shared so that tests share compilations."""
   return measure.Analyzer(tiny_config(), parallel.create_mesh())
@@ -58,8 +71,10 @@ def tiny_analyzer():
 def subset_arrays(analyzer):
   """The analysis subset as flat host arrays (images [n, 40], labels [n])."""
   images = np.asarray(analyzer.data['images'])
-  return (images.reshape(-1, images.shape[-1]),
-          np.asarray(analyzer.data['labels']).ravel())
+  return (
+      images.reshape(-1, images.shape[-1]),
+      np.asarray(analyzer.data['labels']).ravel(),
+  )
 
 
 def flat_loss(state, images, labels):
@@ -69,24 +84,34 @@ def flat_loss(state, images, labels):
   def loss(x):
     logits = state.apply_fn({'params': unravel(x)}, images)
     return optax.softmax_cross_entropy_with_integer_labels(
-        logits, labels).mean()
+        logits, labels
+    ).mean()
 
   return loss
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _exact(sparsity_level):
   config = tiny_config()
   state = tiny_state(config, sparsity_level)
   analyzer = tiny_analyzer()
   x0, _ = ravel_pytree(state.params)
-  hessian = np.asarray(jax.hessian(flat_loss(state, *subset_arrays(analyzer)))(
-      x0), np.float64)
+  hessian = np.asarray(
+      jax.hessian(flat_loss(state, *subset_arrays(analyzer)))(x0), np.float64
+  )
   hessian = (hessian + hessian.T) / 2
-  free = np.asarray(ravel_pytree(jax.tree.map(
-      lambda p, m: jnp.broadcast_to(m, p.shape),
-      state.params, state.mask if state.mask is not None else
-      jax.tree.map(lambda p: True, state.params)))[0], bool)
+  free = np.asarray(
+      ravel_pytree(
+          jax.tree.map(
+              lambda p, m: jnp.broadcast_to(m, p.shape),
+              state.params,
+              state.mask
+              if state.mask is not None
+              else jax.tree.map(lambda p: True, state.params),
+          )
+      )[0],
+      bool,
+  )
   return config, state, analyzer, hessian, free
 
 

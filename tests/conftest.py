@@ -26,8 +26,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # run the same small configs compile them once, and one for analysis
 # subsets (analysis/subset_cache.py) and one for generated datasets
 # (MNIST-1D, input_pipeline/sources.py). Nothing is written to ~/.cache.
-_SESSION_CACHES = ('JAX_COMPILATION_CACHE_DIR', 'SAM_OVERPARAM_SUBSET_CACHE',
-                   'SAM_OVERPARAM_DATA_CACHE')
+_SESSION_CACHES = (
+    'JAX_COMPILATION_CACHE_DIR',
+    'SAM_OVERPARAM_SUBSET_CACHE',
+    'SAM_OVERPARAM_DATA_CACHE',
+)
 
 
 def pytest_configure(config):
@@ -44,8 +47,11 @@ def pytest_unconfigure(config):
 
 
 def pytest_addoption(parser):
-  parser.addoption('--runslow', action='store_true',
-                   help='also run the tests marked slow (CI does)')
+  parser.addoption(
+      '--runslow',
+      action='store_true',
+      help='also run the tests marked slow (CI does)',
+  )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,6 +68,7 @@ def pytest_collection_modifyitems(config, items):
 def small_config(**overrides):
   """The quickstart (MNIST-1D MLP) shrunk to a few seconds of training."""
   from configs import quickstart  # pylint: disable=g-import-not-at-top
+
   config = quickstart.get_config()
   config.num_neurons = (32, 16)
   config.num_epochs = 3
@@ -78,8 +85,14 @@ def run_python(args, devices: int = 1, timeout: int = 600, check=False):
   env = dict(os.environ)
   env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
   env['JAX_PLATFORMS'] = 'cpu'
-  result = subprocess.run([sys.executable, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+  result = subprocess.run(
+      [sys.executable, *args],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
   if check and result.returncode != 0:
     raise AssertionError(f'{args} failed:\n{result.stderr[-5000:]}')
   return result
@@ -96,7 +109,8 @@ def tfds_dir():
   path = pathlib.Path(os.environ['TFDS_DATA_DIR'])
   assert (path / 'fashion_mnist').exists(), (
       f'Fashion-MNIST is not in TFDS_DATA_DIR={path}; point it at '
-      '../shared/tensorflow_datasets (see README.md, "Tests")')
+      '../shared/tensorflow_datasets (see README.md, "Tests")'
+  )
   return str(path)
 
 
@@ -107,8 +121,12 @@ def mock_tfds(**kwargs):
   which would find them offline here, is not asked)."""
   # pylint: disable=g-import-not-at-top
   from unittest import mock
+
   import tensorflow_datasets as tfds
+
   from input_pipeline import sources
+
   with tfds.testing.mock_data(**kwargs), mock.patch.object(
-      sources, '_unreachable_host', lambda builder: None):
+      sources, '_unreachable_host', lambda builder: None
+  ):
     yield

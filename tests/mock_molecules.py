@@ -24,17 +24,26 @@ NUM_TASKS = 128
 
 def molecule(rng: np.random.Generator) -> dict[str, np.ndarray]:
   atoms = int(rng.integers(3, MAX_ATOMS + 1))
-  features = np.stack([rng.integers(0, min(size, 8), atoms)
-                       for size in graphs.ATOM_FEATURE_SIZES], 1)
+  features = np.stack(
+      [
+          rng.integers(0, min(size, 8), atoms)
+          for size in graphs.ATOM_FEATURE_SIZES
+      ],
+      1,
+  )
   bonds = [(i, i + 1) for i in range(atoms - 1)] + [(0, atoms - 1)]
   edges = np.array(bonds + [(j, i) for i, j in bonds], np.int64)
   labels = rng.integers(0, 2, NUM_TASKS).astype(np.float32)
   labels[:8] = np.isin(np.arange(8), features[:, 0])
   labels[rng.random(NUM_TASKS) < 0.3] = np.nan
-  return {'num_nodes': np.array([atoms]), 'node_feat': features.astype(
-      np.float32), 'num_edges': np.array([len(edges)]),
-          'edge_feat': np.zeros((len(edges), 3), np.float32),
-          'edge_index': edges, 'labels': labels}
+  return {
+      'num_nodes': np.array([atoms]),
+      'node_feat': features.astype(np.float32),
+      'num_edges': np.array([len(edges)]),
+      'edge_feat': np.zeros((len(edges), 3), np.float32),
+      'edge_index': edges,
+      'labels': labels,
+  }
 
 
 def _split(split) -> tuple[str, int | None]:
@@ -59,9 +68,11 @@ def mock_molecules(num_examples: int):
         'num_edges': tf.TensorSpec((None,), tf.int64),
         'edge_feat': tf.TensorSpec((None, 3), tf.float32),
         'edge_index': tf.TensorSpec((None, 2), tf.int64),
-        'labels': tf.TensorSpec((NUM_TASKS,), tf.float32)}
-    return tf.data.Dataset.from_generator(lambda: iter(examples),
-                                          output_signature=signature)
+        'labels': tf.TensorSpec((NUM_TASKS,), tf.float32),
+    }
+    return tf.data.Dataset.from_generator(
+        lambda: iter(examples), output_signature=signature
+    )
 
   with conftest.mock_tfds(as_dataset_fn=as_dataset):
     yield

@@ -10,6 +10,7 @@ first step checked against a per-device computation done by hand.
 """
 
 import contextlib
+import functools
 import json
 import sys
 
@@ -24,11 +25,11 @@ import optimizers
 import parallel
 import run_state
 import sam
-import train
-import train_step
 from tests import conftest
 from tests import mock_molecules
 from tests.conftest import small_config
+import train
+import train_step
 
 
 def first_sam_step_by_hand(config):
@@ -38,35 +39,48 @@ def first_sam_step_by_hand(config):
   keys = run_state.seed_keys(config.seed)
   spec = sources.get_spec(config.dataset)
   data, _ = input_pipeline.create_datasets(config, mesh, [keys])
-  schedule = optimizers.create_learning_rate_schedule(config,
-                                                      data.steps_per_epoch)
+  schedule = optimizers.create_learning_rate_schedule(
+      config, data.steps_per_epoch
+  )
   state = run_state.create_train_state(
-      models.create_model(config, spec.num_classes), data.example_shape,
-      keys['init'], optimizers.create_optimizer(config, schedule), spec.task)
+      models.create_model(config, spec.num_classes),
+      data.example_shape,
+      keys['init'],
+      optimizers.create_optimizer(config, schedule),
+      spec.task,
+  )
   # A copy: the training step donates (and so deletes) its input state.
-  placed = jax.device_put(jax.device_get(state),
-                          jax.NamedSharding(mesh, parallel.REPLICATED))
+  placed = jax.device_put(
+      jax.device_get(state), jax.NamedSharding(mesh, parallel.REPLICATED)
+  )
   inputs, _ = next(data.epoch_chunks(0, 1))
   stepped, _ = train_step.make_train_chunk(config, data, mesh, use_sam=True)(
-      placed, inputs, 1, train_step.all_replicas(config))
+      placed, inputs, 1, train_step.all_replicas(config)
+  )
 
   split = sources.load_split(config, train=True)
-  order = np.asarray(jax.random.permutation(
-      jax.random.fold_in(keys['data'], 0), len(split)))
-  batch = order[:config.batch_size]
+  order = np.asarray(
+      jax.random.permutation(jax.random.fold_in(keys['data'], 0), len(split))
+  )
+  batch = order[: config.batch_size]
   grads = []
   for part in np.split(batch, jax.device_count()):
     images = sources.normalize(jnp.asarray(split.images[part]), spec)
     labels = jnp.asarray(split.labels[part])
     g, _, _ = sam.sam_gradient(
-        lambda p: run_state.loss_gradient(state, images, labels, p),
-        state.params, config.rho)
+        functools.partial(run_state.loss_gradient, state, images, labels),
+        state.params,
+        config.rho,
+    )
     grads.append(g)
   mean = jax.tree.map(lambda *g: sum(g) / len(g), *grads)
   expected = state.apply_gradients(grads=mean)
-  return max(float(jnp.max(jnp.abs(a - b))) for a, b in
-             zip(jax.tree.leaves(stepped.params),
-                 jax.tree.leaves(expected.params)))
+  return max(
+      float(jnp.max(jnp.abs(a - b)))
+      for a, b in zip(
+          jax.tree.leaves(stepped.params), jax.tree.leaves(expected.params)
+      )
+  )
 
 
 def main(out, workdir, overrides):
@@ -82,13 +96,22 @@ def main(out, workdir, overrides):
     mocked = contextlib.nullcontext()
   with mocked:
     summary = train.train_and_evaluate(config, workdir)
-    by_hand = (first_sam_step_by_hand(config)
-               if config.optimizer == 'sam' and not config.sam_m else -1.0)
+    by_hand = (
+        first_sam_step_by_hand(config)
+        if config.optimizer == 'sam' and not config.sam_m
+        else -1.0
+    )
   _, state, _ = run_state.load_checkpoint(workdir)
-  leaves = {str(i): np.asarray(x)
-            for i, x in enumerate(jax.tree.leaves(state.params))}
-  np.savez(out, history=json.dumps(summary['history']), by_hand=by_hand,
-           devices=jax.device_count(), **leaves)
+  leaves = {
+      str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(state.params))
+  }
+  np.savez(
+      out,
+      history=json.dumps(summary['history']),
+      by_hand=by_hand,
+      devices=jax.device_count(),
+      **leaves
+  )
 
 
 if __name__ == '__main__':

@@ -16,18 +16,29 @@ import analyze
 from configs import default
 import parallel
 import run_state
-import train
-import validate
 from tests import analysis_setup
 from tests.conftest import run_python
 from tests.conftest import small_config
+import train
+import validate
 
 # Small but complete: every measurement runs, in seconds.
-SETTINGS = dict(num_examples=512, batch_size=256, top_k=3,
-                lanczos_iterations=20, slq_iterations=20, slq_probes=4,
-                hutchinson_probes=10, m=32, ascent_steps=2, noise_samples=4,
-                density_points=200, landscape_points=5, landscape_2d_points=5,
-                interpolation_points=5)
+SETTINGS = dict(
+    num_examples=512,
+    batch_size=256,
+    top_k=3,
+    lanczos_iterations=20,
+    slq_iterations=20,
+    slq_probes=4,
+    hutchinson_probes=10,
+    m=32,
+    ascent_steps=2,
+    noise_samples=4,
+    density_points=200,
+    landscape_points=5,
+    landscape_2d_points=5,
+    interpolation_points=5,
+)
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
@@ -40,24 +51,31 @@ def settings_config():
 
 
 def run_analysis(workdir, interpolate_to=None):
-  return analyze.run(str(workdir),
-                     analyze.analysis_config(str(workdir), *settings_config()),
-                     interpolate_to and str(interpolate_to))
+  return analyze.run(
+      str(workdir),
+      analyze.analysis_config(str(workdir), *settings_config()),
+      interpolate_to and str(interpolate_to),
+  )
 
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
   """A one-epoch SGD run of two replicas (seeds 0 and 1), a SAM run of the
-  same MLP that measures itself while training, and analyze.run's results on the SGD run's replicas,
-  interpolating each to the SAM run."""
+  same MLP that measures itself while training, and analyze.run's results
+  on the SGD run's replicas, interpolating each to the SAM run."""
   root = tmp_path_factory.mktemp('runs')
-  train.train_and_evaluate(small_config(num_epochs=1, num_replicas=2),
-                           str(root / 'sgd'))
-  sam_config = small_config(optimizer='sam', num_epochs=1,
-                            analysis_every_epochs=1)
+  train.train_and_evaluate(
+      small_config(num_epochs=1, num_replicas=2), str(root / 'sgd')
+  )
+  sam_config = small_config(
+      optimizer='sam', num_epochs=1, analysis_every_epochs=1
+  )
   sam_config.analysis.update(SETTINGS)
-  train.train_and_evaluate(sam_config, str(root / 'sam'),
-                           evaluators=measure.training_evaluators(sam_config))
+  train.train_and_evaluate(
+      sam_config,
+      str(root / 'sam'),
+      evaluators=measure.training_evaluators(sam_config),
+  )
   return root, run_analysis(root / 'sgd', root / 'sam')
 
 
@@ -68,14 +86,23 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
   logdir = root / 'sgd' / f'replica_{replica}'
   outdir = logdir / 'analysis'
   assert json.loads((outdir / 'analysis.json').read_text()) == json.loads(
-      json.dumps(results))
-  for figure in ('spectral_density', 'landscape_1d', 'landscape_2d_contour',
-                 'landscape_2d_surface', 'interpolation'):
+      json.dumps(results)
+  )
+  for figure in (
+      'spectral_density',
+      'landscape_1d',
+      'landscape_2d_contour',
+      'landscape_2d_surface',
+      'interpolation',
+  ):
     assert (outdir / f'{figure}.png').read_bytes()[:8] == PNG_SIGNATURE
   assert results['replica'] == replica and results['step'] == 40
   assert results['devices'] == 1
-  assert results['num_params'] == results['num_free_params'] == (
-      40 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10)
+  assert (
+      results['num_params']
+      == results['num_free_params']
+      == (40 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10)
+  )
   # The replicas are different networks (seeds 0 and 1).
   assert results['loss'] != all_results[1 - replica]['loss']
 
@@ -87,7 +114,8 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
   # SLQ's first moment and Hutchinson both estimate tr(H) / n.
   n = results['num_free_params']
   assert abs(hessian['moments'][0] * n - hessian['trace']) < 4 * np.hypot(
-      hessian['moments_stderr'][0] * n, hessian['trace_stderr'])
+      hessian['moments_stderr'][0] * n, hessian['trace_stderr']
+  )
   # The multi-step ascent's first iterate is the one-step perturbation.
   assert sharpness['multi_step'] >= sharpness['one_step'] > 0
   assert sharpness['m_sharpness'] > 0 and sharpness['adaptive'] > 0
@@ -102,17 +130,28 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
   for loss in (line['loss'][2], plane['loss'][2, 2], path['loss'][1]):
     assert loss == pytest.approx(results['loss'], rel=1e-5)
   density = np.load(outdir / 'spectral_density.npz')
-  assert np.trapezoid(density['density'], density['eigenvalues']
-                      ) == pytest.approx(1, abs=1e-2)
+  assert np.trapezoid(
+      density['density'], density['eigenvalues']
+  ) == pytest.approx(1, abs=1e-2)
 
   assert analysis_scalars(logdir) == pytest.approx(
-      {'hessian/top_eigenvalue': top[0], 'hessian/trace': hessian['trace'],
-       'hessian/most_negative_eigenvalue': hessian[
-           'most_negative_eigenvalue'],
-       **{f'hessian/moment_{k}': m
-          for k, m in enumerate(hessian['moments'], start=1)},
-       **{f'sharpness/{k}': v for k, v in sharpness.items()
-          if not k.endswith('_stderr')}})
+      {
+          'hessian/top_eigenvalue': top[0],
+          'hessian/trace': hessian['trace'],
+          'hessian/most_negative_eigenvalue': hessian[
+              'most_negative_eigenvalue'
+          ],
+          **{
+              f'hessian/moment_{k}': m
+              for k, m in enumerate(hessian['moments'], start=1)
+          },
+          **{
+              f'sharpness/{k}': v
+              for k, v in sharpness.items()
+              if not k.endswith('_stderr')
+          },
+      }
+  )
 
 
 def analysis_scalars(logdir):
@@ -120,7 +159,8 @@ def analysis_scalars(logdir):
   are in `logdir`: in their own TensorBoard run, logdir/analysis, apart from
   training's; each once, at step 40 (the run's last)."""
   events = event_accumulator.EventAccumulator(
-      str(logdir / 'analysis'), size_guidance={event_accumulator.SCALARS: 0})
+      str(logdir / 'analysis'), size_guidance={event_accumulator.SCALARS: 0}
+  )
   events.Reload()
   scalars = {}
   for tag in events.Tags()['scalars']:
@@ -136,29 +176,49 @@ def test_the_top_eigenvalues_and_trace_alone(runs, tmp_path):
   # vector, checked to the same tolerance), nothing else of the Hessian.
   root, all_results = runs
   workdir = tmp_path / 'sgd'
-  shutil.copytree(root / 'sgd', workdir,
-                  ignore=shutil.ignore_patterns('analysis', 'events.*'))
+  shutil.copytree(
+      root / 'sgd',
+      workdir,
+      ignore=shutil.ignore_patterns('analysis', 'events.*'),
+  )
   flag_config, overrides = settings_config()
-  flag_config.analysis.update(parts=('hessian',), slq_probes=0,
-                              most_negative_eigenvalue=False)
-  overrides.update({'analysis.parts': ('hessian',), 'analysis.slq_probes': 0,
-                    'analysis.most_negative_eigenvalue': False})
-  [alone, _] = analyze.run(str(workdir), analyze.analysis_config(
-      str(workdir), flag_config, overrides))
+  flag_config.analysis.update(
+      parts=('hessian',), slq_probes=0, most_negative_eigenvalue=False
+  )
+  overrides.update(
+      {
+          'analysis.parts': ('hessian',),
+          'analysis.slq_probes': 0,
+          'analysis.most_negative_eigenvalue': False,
+      }
+  )
+  [alone, _] = analyze.run(
+      str(workdir),
+      analyze.analysis_config(str(workdir), flag_config, overrides),
+  )
   full = all_results[0]['hessian']
   assert set(alone['hessian']) == {
-      'top_eigenvalues', 'top_eigenvalue_residuals', 'lanczos_steps',
-      'trace', 'trace_stderr', 'trace_probes'}
+      'top_eigenvalues',
+      'top_eigenvalue_residuals',
+      'lanczos_steps',
+      'trace',
+      'trace_stderr',
+      'trace_probes',
+  }
   assert alone['hessian']['trace'] == full['trace']
   assert alone['hessian']['lanczos_steps'] <= full['lanczos_steps']
-  np.testing.assert_allclose(alone['hessian']['top_eigenvalues'],
-                             full['top_eigenvalues'], rtol=1e-3)
+  np.testing.assert_allclose(
+      alone['hessian']['top_eigenvalues'], full['top_eigenvalues'], rtol=1e-3
+  )
   assert set(alone['seconds']) == {'metrics', 'eigenvalues', 'trace'}
   outdir = workdir / 'replica_0' / 'analysis'
-  assert sorted(p.name for p in outdir.iterdir()
-                if not p.name.startswith('events.')) == ['analysis.json']
+  assert sorted(
+      p.name for p in outdir.iterdir() if not p.name.startswith('events.')
+  ) == ['analysis.json']
   assert set(analysis_scalars(workdir / 'replica_0')) == {
-      'hessian/top_eigenvalue', 'hessian/trace'}
+      'hessian/top_eigenvalue',
+      'hessian/trace',
+  }
 
 
 def test_a_runs_own_analysis_block_is_the_base_of_its_analysis(runs):
@@ -166,11 +226,15 @@ def test_a_runs_own_analysis_block_is_the_base_of_its_analysis(runs):
   root, _ = runs
   flag_config = default.get_config()
   config = analyze.analysis_config(str(root / 'sam'), flag_config, {})
-  assert config.analysis.num_examples == SETTINGS['num_examples'] != (
-      flag_config.analysis.num_examples)
+  assert (
+      config.analysis.num_examples
+      == SETTINGS['num_examples']
+      != (flag_config.analysis.num_examples)
+  )
   flag_config.analysis.top_k = 2
-  config = analyze.analysis_config(str(root / 'sam'), flag_config,
-                                   {'analysis.top_k': 2})
+  config = analyze.analysis_config(
+      str(root / 'sam'), flag_config, {'analysis.top_k': 2}
+  )
   assert config.analysis.top_k == 2
   assert config.analysis.num_examples == SETTINGS['num_examples']
 
@@ -186,104 +250,160 @@ def test_training_logs_the_exact_top_eigenvalue(runs):
   config, state, _ = run_state.load_checkpoint(root / 'sam')
   analyzer = measure.Analyzer(config, parallel.create_mesh())
   x0, _ = ravel_pytree(state.params)
-  exact = np.linalg.eigvalsh(np.asarray(jax.hessian(analysis_setup.flat_loss(
-      state, *analysis_setup.subset_arrays(analyzer)))(x0), np.float64))
-  assert record['hessian/top_eigenvalue'] == pytest.approx(exact[-1],
-                                                           rel=1e-3)
+  exact = np.linalg.eigvalsh(
+      np.asarray(
+          jax.hessian(
+              analysis_setup.flat_loss(
+                  state, *analysis_setup.subset_arrays(analyzer)
+              )
+          )(x0),
+          np.float64,
+      )
+  )
+  assert record['hessian/top_eigenvalue'] == pytest.approx(exact[-1], rel=1e-3)
   # Hutchinson with 10 probes: a rough estimate, but of the right trace.
   assert record['hessian/trace'] == pytest.approx(exact.sum(), rel=0.5)
   events = event_accumulator.EventAccumulator(
-      str(root / 'sam'), size_guidance={event_accumulator.SCALARS: 0})
+      str(root / 'sam'), size_guidance={event_accumulator.SCALARS: 0}
+  )
   events.Reload()
   [event] = events.Scalars('hessian/top_eigenvalue')
   assert event.step == 40 and event.value == pytest.approx(
-      record['hessian/top_eigenvalue'])
+      record['hessian/top_eigenvalue']
+  )
 
 
 @pytest.mark.slow
 def test_four_devices_agree_with_one(runs, tmp_path):
   root, all_results = runs
   workdir = tmp_path / 'sgd'
-  shutil.copytree(root / 'sgd', workdir,
-                  ignore=shutil.ignore_patterns('analysis', 'events.*'))
-  run_python(['analyze.py', f'--workdir={workdir}',
-              *(f'--config.analysis.{k}={v}' for k, v in SETTINGS.items())],
-             devices=4, check=True)
+  shutil.copytree(
+      root / 'sgd',
+      workdir,
+      ignore=shutil.ignore_patterns('analysis', 'events.*'),
+  )
+  run_python(
+      [
+          'analyze.py',
+          f'--workdir={workdir}',
+          *(f'--config.analysis.{k}={v}' for k, v in SETTINGS.items()),
+      ],
+      devices=4,
+      check=True,
+  )
   for replica, one in enumerate(all_results):
     outdir = workdir / f'replica_{replica}' / 'analysis'
     four = json.loads((outdir / 'analysis.json').read_text())
     assert four['devices'] == 4
     # Same examples, probes and directions; only float summation differs.
-    np.testing.assert_allclose(four['hessian']['top_eigenvalues'],
-                               one['hessian']['top_eigenvalues'], rtol=1e-4)
+    np.testing.assert_allclose(
+        four['hessian']['top_eigenvalues'],
+        one['hessian']['top_eigenvalues'],
+        rtol=1e-4,
+    )
     for key in ('most_negative_eigenvalue', 'trace'):
-      assert four['hessian'][key] == pytest.approx(one['hessian'][key],
-                                                   rel=1e-3), key
-    np.testing.assert_allclose(four['hessian']['moments'],
-                               one['hessian']['moments'], rtol=1e-3)
+      assert four['hessian'][key] == pytest.approx(
+          one['hessian'][key], rel=1e-3
+      ), key
+    np.testing.assert_allclose(
+        four['hessian']['moments'], one['hessian']['moments'], rtol=1e-3
+    )
     # Sharpness is a difference of losses: its rounding is that of a loss.
     for key, value in one['sharpness'].items():
       assert four['sharpness'][key] == pytest.approx(
-          value, rel=1e-3, abs=1e-5 * one['loss']), key
+          value, rel=1e-3, abs=1e-5 * one['loss']
+      ), key
     assert four['loss'] == pytest.approx(one['loss'], rel=1e-5)
     np.testing.assert_allclose(
         np.load(outdir / 'landscape_2d.npz')['loss'],
-        np.load(root / 'sgd' / f'replica_{replica}' / 'analysis' /
-                'landscape_2d.npz')['loss'], rtol=1e-5)
+        np.load(
+            root
+            / 'sgd'
+            / f'replica_{replica}'
+            / 'analysis'
+            / 'landscape_2d.npz'
+        )['loss'],
+        rtol=1e-5,
+    )
 
 
 def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
   root, _ = runs
-  with pytest.raises(validate.ConfigError,
-                     match='is not a run directory: it has no config.json'):
+  with pytest.raises(
+      validate.ConfigError,
+      match='is not a run directory: it has no config.json',
+  ):
     run_analysis(tmp_path / 'nothing')
   (tmp_path / 'fresh').mkdir()
   shutil.copy(root / 'sgd' / 'config.json', tmp_path / 'fresh')
   with pytest.raises(validate.ConfigError, match='fresh has no checkpoint'):
     run_analysis(tmp_path / 'fresh')
   flag_config, overrides = settings_config()
-  with pytest.raises(validate.ConfigError,
-                     match=r'--config.seed cannot be set: analyze.py takes '
-                     r'only --config.analysis.\* settings'):
-    analyze.analysis_config(str(root / 'sgd'), flag_config,
-                            {'seed': 1, **overrides})
+  with pytest.raises(
+      validate.ConfigError,
+      match=r'--config.seed cannot be set: analyze.py takes '
+      r'only --config.analysis.\* settings',
+  ):
+    analyze.analysis_config(
+        str(root / 'sgd'), flag_config, {'seed': 1, **overrides}
+    )
+
   def analysis_config(**analysis):
     flag_config, overrides = settings_config()
     flag_config.analysis.update(analysis)
     overrides.update({f'analysis.{k}': v for k, v in analysis.items()})
     return analyze.analysis_config(str(root / 'sgd'), flag_config, overrides)
 
-  with pytest.raises(validate.ConfigError, match='analysis.num_examples 500 '
-                     'is not a multiple of analysis.batch_size 256'):
+  with pytest.raises(
+      validate.ConfigError,
+      match='analysis.num_examples 500 '
+      'is not a multiple of analysis.batch_size 256',
+  ):
     analyze.run(str(root / 'sgd'), analysis_config(num_examples=500))
-  with pytest.raises(validate.ConfigError, match=r'analysis.parts must name '
-                     'some of hessian, sharpness, landscape'):
-    analyze.run(str(root / 'sgd'),
-                analysis_config(parts=('hessian', 'curvature')))
-  with pytest.raises(validate.ConfigError, match=r'analysis.slq_probes must '
-                     r'be 0 \(no spectral density or moments\) or >= 2'):
-    analyze.run(str(root / 'sgd'),
-                analysis_config(parts=('hessian',), slq_probes=1))
+  with pytest.raises(
+      validate.ConfigError,
+      match=r'analysis.parts must name '
+      'some of hessian, sharpness, landscape',
+  ):
+    analyze.run(
+        str(root / 'sgd'), analysis_config(parts=('hessian', 'curvature'))
+    )
+  with pytest.raises(
+      validate.ConfigError,
+      match=r'analysis.slq_probes must '
+      r'be 0 \(no spectral density or moments\) or >= 2',
+  ):
+    analyze.run(
+        str(root / 'sgd'), analysis_config(parts=('hessian',), slq_probes=1)
+    )
   # More examples than the run trained on (MNIST-1D: 4,000): what to set.
-  with pytest.raises(validate.ConfigError, match=r'analysis.num_examples asks '
-                     r'for 4096 examples, but the training split holds 4000: '
-                     r'set --config.analysis.num_examples=3840 \(a multiple '
-                     r'of analysis.batch_size 256\)'):
+  with pytest.raises(
+      validate.ConfigError,
+      match=r'analysis.num_examples asks '
+      r'for 4096 examples, but the training split holds 4000: '
+      r'set --config.analysis.num_examples=3840 \(a multiple '
+      r'of analysis.batch_size 256\)',
+  ):
     analyze.run(str(root / 'sgd'), analysis_config(num_examples=4096))
 
 
-def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
-    tmp_path):
+def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(tmp_path):
   # Two widths of a one-epoch sweep and a run that did not finish.
   for width in (8, 32):
-    train.train_and_evaluate(small_config(num_epochs=1, num_neurons=(width,)),
-                             str(tmp_path / f'num_neurons={width}'))
+    train.train_and_evaluate(
+        small_config(num_epochs=1, num_neurons=(width,)),
+        str(tmp_path / f'num_neurons={width}'),
+    )
   (tmp_path / 'unfinished').mkdir()
-  shutil.copy(tmp_path / 'num_neurons=8' / 'config.json',
-              tmp_path / 'unfinished')
-  command = ['analyze.py', f'--workdir={tmp_path}',
-             "--config.analysis.parts=('hessian',)",
-             *(f'--config.analysis.{k}={v}' for k, v in SETTINGS.items())]
+  shutil.copy(
+      tmp_path / 'num_neurons=8' / 'config.json', tmp_path / 'unfinished'
+  )
+  command = [
+      'analyze.py',
+      f'--workdir={tmp_path}',
+      "--config.analysis.parts=('hessian',)",
+      *(f'--config.analysis.{k}={v}' for k, v in SETTINGS.items()),
+  ]
   first = run_python(command, check=True)
   assert f'skipped (missing): {tmp_path / "unfinished"}' in first.stdout
   for width in (8, 32):
@@ -291,10 +411,9 @@ def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
     results = json.loads((analysis / 'analysis.json').read_text())
     # Only the Hessian was measured.
     assert 'hessian' in results and 'sharpness' not in results
-    assert sorted(p.name for p in analysis.iterdir()
-                  if not p.name.startswith('events.')) == [
-                      'analysis.json', 'spectral_density.npz',
-                      'spectral_density.png']
+    assert sorted(
+        p.name for p in analysis.iterdir() if not p.name.startswith('events.')
+    ) == ['analysis.json', 'spectral_density.npz', 'spectral_density.png']
   # Analyzed already with these settings: nothing is measured again.
   second = run_python(command, check=True)
   assert second.stdout.count('skipped (analyzed)') == 2
@@ -303,10 +422,17 @@ def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
   # TensorBoard shows each measurement once.
   narrow = tmp_path / 'num_neurons=8'
   hessian_before = json.loads(
-      (narrow / 'analysis' / 'analysis.json').read_text())
-  run_python(['analyze.py', f'--workdir={narrow}',
-              "--config.analysis.parts=('sharpness',)", *command[3:]],
-             check=True)
+      (narrow / 'analysis' / 'analysis.json').read_text()
+  )
+  run_python(
+      [
+          'analyze.py',
+          f'--workdir={narrow}',
+          "--config.analysis.parts=('sharpness',)",
+          *command[3:],
+      ],
+      check=True,
+  )
   results = json.loads((narrow / 'analysis' / 'analysis.json').read_text())
   assert results['hessian'] == hessian_before['hessian']
   assert results['parts']['hessian'] == hessian_before['parts']['hessian']
@@ -316,56 +442,81 @@ def test_a_sweep_is_analyzed_run_by_run_then_reported_against_width(
   assert scalars['hessian/trace'] == pytest.approx(results['hessian']['trace'])
   assert 'sharpness/one_step' in scalars
   # The whole sweep with both parts: num_neurons=8 has both already.
-  third = run_python([*command[:2],
-                      "--config.analysis.parts=('hessian','sharpness')",
-                      *command[3:]], check=True)
+  third = run_python(
+      [
+          *command[:2],
+          "--config.analysis.parts=('hessian','sharpness')",
+          *command[3:],
+      ],
+      check=True,
+  )
   assert third.stdout.count('skipped (analyzed)') == 1
   assert f'skipped (analyzed): {narrow}' in third.stdout
 
   # A width trained later and not analyzed: reported without Hessian.
-  train.train_and_evaluate(small_config(num_epochs=1, num_neurons=(16,)),
-                           str(tmp_path / 'num_neurons=16'))
+  train.train_and_evaluate(
+      small_config(num_epochs=1, num_neurons=(16,)),
+      str(tmp_path / 'num_neurons=16'),
+  )
   report = run_python(['report.py', str(tmp_path)], check=True)
   assert 'hessian_vs_params.png' in report.stdout
   with (tmp_path / 'results.csv').open() as f:
     rows = {row['num_neurons']: row for row in csv.DictReader(f)}
   assert rows['(16)']['hessian_trace_mean'] == ''
   for width in (8, 32):
-    measured = json.loads((tmp_path / f'num_neurons={width}' / 'analysis' /
-                           'analysis.json').read_text())['hessian']
+    measured = json.loads(
+        (
+            tmp_path / f'num_neurons={width}' / 'analysis' / 'analysis.json'
+        ).read_text()
+    )['hessian']
     row = rows[f'({width})']
     assert float(row['hessian_top_eigenvalue_mean']) == pytest.approx(
-        measured['top_eigenvalues'][0])
-    assert float(row['hessian_trace_mean']) == pytest.approx(
-        measured['trace'])
+        measured['top_eigenvalues'][0]
+    )
+    assert float(row['hessian_trace_mean']) == pytest.approx(measured['trace'])
     m1, m2 = measured['moments'][:2]
     assert float(row['hessian_spread_mean']) == pytest.approx(m2 / m1**2)
     # The settings each Hessian was measured with.
     assert row['hessian_settings'] == (
         'num_examples=512, seed=0, lanczos_iterations=20, '
         'lanczos_tolerance=0.001, hutchinson_probes=10, trace_tolerance=0.01, '
-        'slq_probes=4, slq_iterations=20')
+        'slq_probes=4, slq_iterations=20'
+    )
 
 
 def test_only_runs_of_one_model_and_dataset_are_interpolated():
   config = analysis_setup.tiny_config()
   narrow = analysis_setup.tiny_state(config)
   wide = analysis_setup.tiny_state(small_config())
-  analyze.check_interpolable('a', config, [narrow] * 2, 'b', config,
-                             [analysis_setup.tiny_state(config, seed=1)])
+  analyze.check_interpolable(
+      'a',
+      config,
+      [narrow] * 2,
+      'b',
+      config,
+      [analysis_setup.tiny_state(config, seed=1)],
+  )
   for other_config, others, reason in (
       (config, [wide], 'they differ in model or dataset'),
-      (small_config(dataset='fashion_mnist'), [narrow],
-       'they differ in model or dataset'),
-      (config, [narrow] * 3, '3 replicas cannot be paired with 2')):
-    with pytest.raises(validate.ConfigError,
-                       match=f'cannot interpolate between a and b: {reason}'):
-      analyze.check_interpolable('a', config, [narrow] * 2, 'b',
-                                 other_config, others)
+      (
+          small_config(dataset='fashion_mnist'),
+          [narrow],
+          'they differ in model or dataset',
+      ),
+      (config, [narrow] * 3, '3 replicas cannot be paired with 2'),
+  ):
+    with pytest.raises(
+        validate.ConfigError,
+        match=f'cannot interpolate between a and b: {reason}',
+    ):
+      analyze.check_interpolable(
+          'a', config, [narrow] * 2, 'b', other_config, others
+      )
 
 
 def test_the_cli_prints_one_line_errors(tmp_path):
   result = run_python(['analyze.py', f'--workdir={tmp_path}'])
   assert result.returncode != 0 and 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1] == (
-      f'error: {tmp_path} is not a run directory: it has no config.json')
+      f'error: {tmp_path} is not a run directory: it has no config.json'
+  )

@@ -14,7 +14,8 @@ def test_measure_reports_throughput_and_the_executed_flops():
   rng = np.random.default_rng(0)
   split = sources.Split(
       rng.integers(0, 256, (2048, 28, 28, 1), dtype=np.uint8),
-      rng.integers(0, 10, 2048).astype(np.int32))
+      rng.integers(0, 10, 2048).astype(np.int32),
+  )
   sgd = throughput.measure(throughput.mlp_config('sgd'), split, 0.2, 1)
   sam = throughput.measure(throughput.mlp_config('sam'), split, 0.2, 1)
   batch, weights = 128, 784 * 300 + 300 * 100 + 100 * 10
@@ -26,29 +27,48 @@ def test_measure_reports_throughput_and_the_executed_flops():
   for r in (sgd, sam):
     assert r['examples_per_sec'] > 0
     assert r['gflops'] == pytest.approx(
-        r['flops_per_step'] * r['examples_per_sec'] / batch / 1e9)
+        r['flops_per_step'] * r['examples_per_sec'] / batch / 1e9
+    )
   assert sam['model_gflops'] / sam['examples_per_sec'] == pytest.approx(
-      2 * sgd['model_gflops'] / sgd['examples_per_sec'])
+      2 * sgd['model_gflops'] / sgd['examples_per_sec']
+  )
 
 
 def test_matmul_gflops_is_positive_and_finite():
   assert 0 < throughput.matmul_gflops(0.1, 1) < 1e5
 
 
-@pytest.mark.parametrize('stride,padding,size', [
-    (1, ((1, 1), (1, 1)), 6), (2, ((1, 1), (1, 1)), 8),
-    (2, ((1, 0), (0, 1)), 7), (1, ((0, 2), (2, 0)), 5)])
+@pytest.mark.parametrize(
+    'stride,padding,size',
+    [
+        (1, ((1, 1), (1, 1)), 6),
+        (2, ((1, 1), (1, 1)), 8),
+        (2, ((1, 0), (0, 1)), 7),
+        (1, ((0, 2), (2, 0)), 5),
+    ],
+)
 def test_hand_written_convolution_gradients_equal_xlas(stride, padding, size):
   """conv_gradients' im2col and NCHW gradients against jax.grad of XLA's
   NHWC convolution, at both strides and with uneven padding."""
   x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
   w = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
-  grads = {name: conv_gradients.gradient(conv, (stride, stride), padding, {})(
-      x, w) for name, conv in conv_gradients.FORMULATIONS.items()}
+  grads = {
+      name: conv_gradients.gradient(conv, (stride, stride), padding, {})(x, w)
+      for name, conv in conv_gradients.FORMULATIONS.items()
+  }
   for name in ('im2col', 'nchw'):
     for got, want in zip(grads[name], grads['xla']):
-      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(
-          jnp.max(jnp.abs(want))))
-  assert conv_gradients.milliseconds(
-      conv_gradients.gradient(conv_gradients.im2col, (stride, stride), padding,
-                              {}), x, w, 0.0) > 0
+      np.testing.assert_allclose(
+          got, want, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(want)))
+      )
+  assert (
+      conv_gradients.milliseconds(
+          conv_gradients.gradient(
+              conv_gradients.im2col, (stride, stride), padding, {}
+          ),
+          x,
+          w,
+          0.0,
+      )
+      > 0
+  )

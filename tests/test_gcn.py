@@ -16,16 +16,26 @@ from input_pipeline import sources
 import models
 import run_state
 import tasks
-import train
 from tests.conftest import small_config
 from tests.mock_molecules import mock_molecules
-from tests.test_multidevice import assert_same_run, train_with
+from tests.test_multidevice import assert_same_run
+from tests.test_multidevice import train_with
 from tests.test_replicas import assert_replicas_are_runs
+import train
 
 # Two graph convolutions, 16 wide, budgets that fit the mock molecules.
-GCN = dict(model='gcn', dataset='ogbg_molpcba', hidden_size=16, depth=2,
-           max_nodes=12, max_edges=24, base_optimizer='sgd',
-           learning_rate=0.1, lr_schedule='constant', batch_size=20)
+GCN = dict(
+    model='gcn',
+    dataset='ogbg_molpcba',
+    hidden_size=16,
+    depth=2,
+    max_nodes=12,
+    max_edges=24,
+    base_optimizer='sgd',
+    learning_rate=0.1,
+    lr_schedule='constant',
+    batch_size=20,
+)
 MOLECULES = 120
 
 
@@ -37,16 +47,17 @@ def _precision_by_definition(scores, positive):
 
 def test_average_precision_matches_its_definition():
   # A hand example: positives ranked 1st and 3rd.
-  assert tasks.average_precision(np.array([0.9, 0.8, 0.7, 0.6]),
-                                 np.array([1, 0, 1, 0], bool)) == (
-                                     pytest.approx((1 + 2 / 3) / 2))
+  assert tasks.average_precision(
+      np.array([0.9, 0.8, 0.7, 0.6]), np.array([1, 0, 1, 0], bool)
+  ) == (pytest.approx((1 + 2 / 3) / 2))
   rng = np.random.default_rng(0)
   for _ in range(20):
     scores = rng.integers(0, 6, 40).astype(float)  # Many ties.
     positive = rng.random(40) < 0.3
     positive[0] = True
     assert tasks.average_precision(scores, positive) == pytest.approx(
-        _precision_by_definition(scores, positive))
+        _precision_by_definition(scores, positive)
+    )
 
 
 def test_mean_average_precision_skips_missing_labels_and_one_class_tasks():
@@ -55,11 +66,15 @@ def test_mean_average_precision_skips_missing_labels_and_one_class_tasks():
   labels = rng.integers(0, 2, (30, 4)).astype(np.int8)
   labels[rng.random((30, 4)) < 0.3] = tasks.MISSING
   labels[:, 3] = np.where(labels[:, 3] == tasks.MISSING, tasks.MISSING, 0)
-  expected = np.mean([_precision_by_definition(
-      logits[labels[:, t] >= 0, t], labels[labels[:, t] >= 0, t] == 1)
-                      for t in range(3)])  # Task 3 has no positive.
-  assert tasks.mean_average_precision(logits, labels) == pytest.approx(
-      expected)
+  expected = np.mean(
+      [
+          _precision_by_definition(
+              logits[labels[:, t] >= 0, t], labels[labels[:, t] >= 0, t] == 1
+          )
+          for t in range(3)
+      ]
+  )  # Task 3 has no positive.
+  assert tasks.mean_average_precision(logits, labels) == pytest.approx(expected)
 
 
 def test_multilabel_loss_averages_the_labeled_tasks_only():
@@ -67,9 +82,11 @@ def test_multilabel_loss_averages_the_labeled_tasks_only():
   labels = np.array([[1, 0, tasks.MISSING], [tasks.MISSING] * 3], np.int8)
   task = tasks.TASKS['multilabel']
   bce = lambda x, y: np.log1p(np.exp(-x)) if y else np.log1p(np.exp(x))
-  np.testing.assert_allclose(task.losses(logits, labels),
-                             [(bce(2.0, 1) + bce(-1.0, 0)) / 2, 0.0],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      task.losses(logits, labels),
+      [(bce(2.0, 1) + bce(-1.0, 0)) / 2, 0.0],
+      rtol=1e-6,
+  )
   np.testing.assert_allclose(task.correct(logits, labels), [1.0, 0.0])
 
 
@@ -83,8 +100,9 @@ def test_records_round_trip_and_oversized_graphs_are_refused():
   assert np.all(nodes[0, 3] == graphs.PADDING)
   np.testing.assert_array_equal(senders[0], [0, 1, 1, 2, -1, -1])
   np.testing.assert_array_equal(receivers[0], [1, 0, 2, 1, -1, -1])
-  with pytest.raises(graphs.GraphTooLargeError,
-                     match='largest graph has 3 nodes and 4 edges'):
+  with pytest.raises(
+      graphs.GraphTooLargeError, match='largest graph has 3 nodes and 4 edges'
+  ):
     graphs.pack([(features, edges)], max_nodes=2, max_edges=6)
   # A chirality of 5 is outside OGB's 5 values (0-4).
   bad = features.copy()
@@ -108,18 +126,27 @@ def test_mock_molecules_load_as_records_with_missing_labels():
 def _model_and_params(max_nodes=12, max_edges=24):
   config = small_config(**dict(GCN, max_nodes=max_nodes, max_edges=max_edges))
   model = models.create_model(config, num_classes=3)
-  params = model.init(jax.random.key(0), jnp.zeros(
-      (1, graphs.record_size(max_nodes, max_edges))))
+  params = model.init(
+      jax.random.key(0),
+      jnp.zeros((1, graphs.record_size(max_nodes, max_edges))),
+  )
   # Random biases too (they start at zero).
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.key(1), len(leaves))
   return model, treedef.unflatten(
-      [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+      [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
+  )
 
 
 def _triangle_with_tail():
-  features = np.array([[5, 1, 2, 3, 1, 0, 2, 1, 0], [6, 0, 3, 2, 0, 1, 3, 0, 1],
-                       [7, 2, 1, 1, 2, 0, 1, 1, 1], [8, 0, 0, 0, 0, 0, 0, 0, 0]])
+  features = np.array(
+      [
+          [5, 1, 2, 3, 1, 0, 2, 1, 0],
+          [6, 0, 3, 2, 0, 1, 3, 0, 1],
+          [7, 2, 1, 1, 2, 0, 1, 1, 1],
+          [8, 0, 0, 0, 0, 0, 0, 0, 0],
+      ]
+  )
   bonds = [(0, 1), (1, 2), (0, 2), (2, 3)]
   return features, np.array(bonds + [(j, i) for i, j in bonds])
 
@@ -136,8 +163,11 @@ def test_gcn_follows_the_dense_formula():
   scale = np.diag(adjacency.sum(1) ** -0.5)
   for layer in range(2):
     conv = p[f'conv_{layer}']
-    hidden = np.maximum(scale @ adjacency @ scale @ hidden @
-                        conv['Dense_0']['kernel'] + conv['bias'], 0)
+    hidden = np.maximum(
+        scale @ adjacency @ scale @ hidden @ conv['Dense_0']['kernel']
+        + conv['bias'],
+        0,
+    )
   expected = hidden.mean(0) @ p['head']['kernel'] + p['head']['bias']
   np.testing.assert_allclose(logits[0], expected, rtol=1e-4, atol=1e-5)
 
@@ -157,8 +187,12 @@ def test_padding_and_other_graphs_change_nothing():
 def test_parameter_count_follows_the_formula():
   _, params = _model_and_params()
   h, depth, tasks_out = 16, 2, 3
-  expected = (sum(graphs.ATOM_FEATURE_SIZES) * h + depth * (h * h + h) +
-              h * tasks_out + tasks_out)
+  expected = (
+      sum(graphs.ATOM_FEATURE_SIZES) * h
+      + depth * (h * h + h)
+      + h * tasks_out
+      + tasks_out
+  )
   assert sum(x.size for x in jax.tree.leaves(params)) == expected
 
 
@@ -169,8 +203,15 @@ def _train_mock(tmp_path, name, **overrides):
 
 
 def test_sam_lowers_the_training_loss_on_mock_molecules(tmp_path):
-  summary = _train_mock(tmp_path, 'sam', optimizer='sam', num_epochs=4,
-                        sparsity=0.5, pruner='snip', validation_fraction=0.2)
+  summary = _train_mock(
+      tmp_path,
+      'sam',
+      optimizer='sam',
+      num_epochs=4,
+      sparsity=0.5,
+      pruner='snip',
+      validation_fraction=0.2,
+  )
   losses = [record['train_loss'] for record in summary['history']]
   assert losses[-1] < losses[0], losses
   # The atom embeddings are not kernels: pruning leaves them whole.
@@ -186,9 +227,13 @@ def test_sam_lowers_the_training_loss_on_mock_molecules(tmp_path):
 
 @pytest.mark.slow
 def test_gcn_replicas_equal_separate_runs(tmp_path):
-  assert_replicas_are_runs(tmp_path,
-                           functools.partial(_train_mock, tmp_path), seed=3,
-                           optimizer='sam', num_epochs=2)
+  assert_replicas_are_runs(
+      tmp_path,
+      functools.partial(_train_mock, tmp_path),
+      seed=3,
+      optimizer='sam',
+      num_epochs=2,
+  )
 
 
 @pytest.mark.slow
@@ -198,5 +243,7 @@ def test_gcn_on_four_devices_follows_the_single_device_trajectory(tmp_path):
   one, four = (train_with(n, tmp_path, **overrides) for n in (1, 4))
   assert_same_run(one, four)
   assert [r['test_average_precision'] for r in one['history']] == (
-      pytest.approx([r['test_average_precision'] for r in four['history']],
-                    rel=1e-4))
+      pytest.approx(
+          [r['test_average_precision'] for r in four['history']], rel=1e-4
+      )
+  )

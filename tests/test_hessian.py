@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from analysis import hessian
-from analysis import results as analysis_results
 from analysis import objective
+from analysis import results as analysis_results
 from input_pipeline import sources
 import parallel
 from tests import analysis_setup
@@ -27,21 +27,27 @@ def test_hvp_is_the_exact_hessian_times_the_vector(case):
   vector = np.random.default_rng(0).standard_normal(full.shape[0])
   _, unravel = ravel_pytree(state.params)
   data_parallel = objective.Objective(
-      sources.get_spec('mnist1d'), parallel.create_mesh()).hvp(
-          state, state.params, analyzer.data, unravel(jnp.float32(vector)))
+      sources.get_spec('mnist1d'), parallel.create_mesh()
+  ).hvp(state, state.params, analyzer.data, unravel(jnp.float32(vector)))
   # Pruned weights neither move nor count: M H M v.
   expected = free * (full @ (free * vector))
-  np.testing.assert_allclose(ravel_pytree(data_parallel)[0], expected,
-                             rtol=2e-4, atol=2e-5 * np.abs(expected).max())
+  np.testing.assert_allclose(
+      ravel_pytree(data_parallel)[0],
+      expected,
+      rtol=2e-4,
+      atol=2e-5 * np.abs(expected).max(),
+  )
 
 
 def test_top_eigenpairs_and_the_most_negative_eigenvalue(case):
   state, analyzer, full, free, eigenvalues = case
   top_k = 5
   values, residuals, vectors, _ = analyzer.eigenpairs(
-      state, analyzer.settings.lanczos_iterations, top_k, tolerance=0.0)
-  np.testing.assert_allclose(values[:top_k], eigenvalues[::-1][:top_k],
-                             rtol=1e-4)
+      state, analyzer.settings.lanczos_iterations, top_k, tolerance=0.0
+  )
+  np.testing.assert_allclose(
+      values[:top_k], eigenvalues[::-1][:top_k], rtol=1e-4
+  )
   largest = eigenvalues[-1]
   assert eigenvalues[0] < 0  # An untrained network: indefinite.
   assert values[-1] == pytest.approx(eigenvalues[0], abs=1e-4 * largest)
@@ -51,11 +57,16 @@ def test_top_eigenpairs_and_the_most_negative_eigenvalue(case):
   assert np.all(residuals[:top_k] < 1e-3 * largest)
   # Without the most negative eigenvalue its residual is not measured.
   top_values, top_residuals, _, _ = analyzer.eigenpairs(
-      state, analyzer.settings.lanczos_iterations, top_k, tolerance=0.0,
-      converge_smallest=False)
+      state,
+      analyzer.settings.lanczos_iterations,
+      top_k,
+      tolerance=0.0,
+      converge_smallest=False,
+  )
   np.testing.assert_array_equal(top_values, values)
-  np.testing.assert_allclose(top_residuals[:top_k], residuals[:top_k],
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      top_residuals[:top_k], residuals[:top_k], rtol=1e-5
+  )
   assert np.isnan(top_residuals[-1])
   # The top eigenvector, against eigh's (up to sign).
   exact_top = np.linalg.eigh(full[free][:, free])[1][:, -1]
@@ -70,8 +81,9 @@ def test_lanczos_stops_once_its_residual_bounds_meet_the_tolerance(case):
   *_, all_steps = analyzer.eigenpairs(state, cap, top_k, tolerance=0.0)
   assert all_steps == cap
   for tolerance in (1e-2, 1e-3):
-    values, residuals, _, steps = analyzer.eigenpairs(state, cap, top_k,
-                                                      tolerance)
+    values, residuals, _, steps = analyzer.eigenpairs(
+        state, cap, top_k, tolerance
+    )
     assert steps < cap
     # The measured residuals agree with the bounds Lanczos stopped on.
     assert np.all(residuals <= 1.5 * tolerance * largest)
@@ -94,8 +106,11 @@ def test_lanczos_to_tolerance_does_not_stop_at_the_second_eigenvalue():
   weights = rng.standard_normal(200)
   weights[0] = 1e-3
   start = jnp.asarray(rotation @ weights, jnp.float32)
-  block = jax.jit(lambda result, first: hessian.lanczos_steps(
-      lambda v: matrix @ v, result, first, 4, jax.random.key(0)))
+  block = jax.jit(
+      lambda result, first: hessian.lanczos_steps(
+          lambda v: matrix @ v, result, first, 4, jax.random.key(0)
+      )
+  )
   tolerance = 1e-2
   # The hazard: a check whose residual bound alone says "converged" while
   # the top Ritz value is still the second eigenvalue.
@@ -103,13 +118,19 @@ def test_lanczos_to_tolerance_does_not_stop_at_the_second_eigenvalue():
   for first in range(0, 60, 4):
     result = block(result, first)
     values, _, bounds = hessian.extreme_ritz(
-        result.alphas[:first + 4], result.betas[:first + 4], 1)
+        result.alphas[: first + 4], result.betas[: first + 4], 1
+    )
     if bounds[0] <= tolerance * abs(values).max():
       break
   assert values[0] == pytest.approx(9, abs=0.01)
   _, steps, values, _ = hessian.lanczos_to_tolerance(
-      block, hessian.lanczos_start(start, 60), 4, 1, tolerance,
-      converge_smallest=False)
+      block,
+      hessian.lanczos_start(start, 60),
+      4,
+      1,
+      tolerance,
+      converge_smallest=False,
+  )
   assert values[0] == pytest.approx(10, rel=1e-5) and steps < 60
 
 
@@ -128,21 +149,28 @@ def test_lanczos_in_blocks_equals_lanczos_in_one_run():
   with pytest.raises(ValueError, match='no more than 12 Ritz values'):
     hessian.lanczos_to_tolerance(
         lambda result, first: hessian.lanczos_steps(
-            lambda v: matrix @ v, result, first, 5, key),
-        hessian.lanczos_start(start, 12), 5, 12, 1e-3)
+            lambda v: matrix @ v, result, first, 5, key
+        ),
+        hessian.lanczos_start(start, 12),
+        5,
+        12,
+        1e-3,
+    )
 
 
 def test_hutchinson_trace_is_within_its_standard_error(case):
   state, analyzer, _, _, eigenvalues = case
   exact = eigenvalues.sum()
   trace, stderr, probes = analyzer.trace(
-      state, analyzer.settings.hutchinson_probes, tolerance=0.0)
+      state, analyzer.settings.hutchinson_probes, tolerance=0.0
+  )
   assert probes == analyzer.settings.hutchinson_probes
   assert abs(trace - exact) < 4 * stderr
   assert stderr < 0.1 * abs(exact)  # The error is informative.
   # To a tolerance: fewer probes, the same estimate within its error.
   trace, stderr, probes = analyzer.trace(
-      state, analyzer.settings.hutchinson_probes, tolerance=0.05)
+      state, analyzer.settings.hutchinson_probes, tolerance=0.05
+  )
   assert 10 <= probes < analyzer.settings.hutchinson_probes
   assert stderr <= 0.05 * abs(trace)
   assert abs(trace - exact) < 4 * stderr
@@ -153,12 +181,13 @@ def test_slq_moments_are_within_their_standard_errors(case):
   quadrature = analyzer.quadrature(state)
   orders = [1, 2, 3, 4]
   moments, stderrs = hessian.mean_and_stderr(
-      hessian.quadrature_moments(quadrature, orders))
+      hessian.quadrature_moments(quadrature, orders)
+  )
   for order, moment, stderr in zip(orders, moments, stderrs):
     exact = np.mean(eigenvalues**order)  # Over the free weights only.
     assert abs(moment - exact) < 4 * stderr, order
     # Informative: small next to E|lambda|^k (odd moments may cancel).
-    assert stderr < 0.5 * np.mean(np.abs(eigenvalues)**order), order
+    assert stderr < 0.5 * np.mean(np.abs(eigenvalues) ** order), order
   np.testing.assert_allclose(quadrature.weights.sum(-1), 1, rtol=1e-5)
   grid, density, _ = analysis_results.density_grid(quadrature, 2000, 0.01)
   assert np.trapezoid(density, grid) == pytest.approx(1, abs=1e-3)
@@ -169,25 +198,26 @@ def test_lanczos_restarts_on_an_invariant_subspace():
   # 9 steps break down twice and restart in the orthogonal complement (an
   # invariant subspace with the same 3 eigenvalues): 3 exact blocks.
   eigenvalues = np.repeat([-1.0, 2.0, 5.0], 4)
-  rotation, _ = np.linalg.qr(
-      np.random.default_rng(0).standard_normal((12, 12)))
+  rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((12, 12)))
   matrix = jnp.asarray((rotation * eigenvalues) @ rotation.T, jnp.float32)
-  start = jnp.asarray(np.random.default_rng(1).standard_normal(12),
-                      jnp.float32)
+  start = jnp.asarray(np.random.default_rng(1).standard_normal(12), jnp.float32)
   result = jax.jit(hessian.lanczos, static_argnums=(0, 2))(
-      lambda v: matrix @ v, start, 9, jax.random.key(0))
-  np.testing.assert_allclose(result.basis @ result.basis.T, np.eye(9),
-                             atol=1e-5)
+      lambda v: matrix @ v, start, 9, jax.random.key(0)
+  )
+  np.testing.assert_allclose(
+      result.basis @ result.basis.T, np.eye(9), atol=1e-5
+  )
   assert result.betas[2] == 0 and result.betas[5] == 0
   assert np.all(np.delete(result.betas, [2, 5, 8]) > 0.1)
   values = np.linalg.eigvalsh(np.asarray(hessian.tridiagonal(result)))
-  np.testing.assert_allclose(values, np.repeat([-1.0, 2.0, 5.0], 3),
-                             atol=1e-4)
+  np.testing.assert_allclose(values, np.repeat([-1.0, 2.0, 5.0], 3), atol=1e-4)
   # The quadrature of the start vector's measure: later blocks weigh 0.
   nodes, weights = hessian.gauss_quadrature(result)
-  coordinates = (rotation.T @ np.asarray(start))**2 / np.sum(
-      np.asarray(start)**2)
+  coordinates = (rotation.T @ np.asarray(start)) ** 2 / np.sum(
+      np.asarray(start) ** 2
+  )
   for target in (-1.0, 2.0, 5.0):
     expected = coordinates[eigenvalues == target].sum()
     assert weights[np.abs(nodes - target) < 1e-3].sum() == pytest.approx(
-        expected, abs=1e-5)
+        expected, abs=1e-5
+    )

@@ -8,8 +8,8 @@ import input_pipeline
 from input_pipeline import sources
 import parallel
 import run_state
-import train
 from tests.conftest import small_config
+import train
 
 
 def clean_split(n=1000, num_classes=10):
@@ -18,11 +18,11 @@ def clean_split(n=1000, num_classes=10):
 
 
 @pytest.mark.parametrize('fraction', [0.0, 0.25, 0.5, 0.9])
-def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(
-    fraction):
+def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(fraction):
   split = clean_split()
-  noisy = sources.add_label_noise(split, 10, fraction, 'symmetric',
-                                         jax.random.key(0))
+  noisy = sources.add_label_noise(
+      split, 10, fraction, 'symmetric', jax.random.key(0)
+  )
   changed = noisy.labels != split.labels
   np.testing.assert_array_equal(changed, noisy.flipped)
   assert changed.sum() == round(fraction * 1000)
@@ -35,34 +35,35 @@ def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(
 
 def test_asymmetric_noise_is_a_fixed_class_permutation():
   split = clean_split()
-  noisy = sources.add_label_noise(split, 10, 0.3, 'asymmetric',
-                                         jax.random.key(0))
+  noisy = sources.add_label_noise(
+      split, 10, 0.3, 'asymmetric', jax.random.key(0)
+  )
   np.testing.assert_array_equal(
-      noisy.labels[noisy.flipped], (split.labels[noisy.flipped] + 1) % 10)
+      noisy.labels[noisy.flipped], (split.labels[noisy.flipped] + 1) % 10
+  )
   assert noisy.flipped.sum() == 300
 
 
 def test_noise_depends_on_the_seed_only():
   split = clean_split()
-  a = sources.add_label_noise(split, 10, 0.4, 'symmetric',
-                                     jax.random.key(1))
-  b = sources.add_label_noise(split, 10, 0.4, 'symmetric',
-                                     jax.random.key(1))
-  c = sources.add_label_noise(split, 10, 0.4, 'symmetric',
-                                     jax.random.key(2))
+  a = sources.add_label_noise(split, 10, 0.4, 'symmetric', jax.random.key(1))
+  b = sources.add_label_noise(split, 10, 0.4, 'symmetric', jax.random.key(1))
+  c = sources.add_label_noise(split, 10, 0.4, 'symmetric', jax.random.key(2))
   np.testing.assert_array_equal(a.labels, b.labels)
   assert not np.array_equal(a.flipped, c.flipped)
 
 
 def data_labels(config):
   train_data, eval_sets = input_pipeline.create_datasets(
-      config, parallel.create_mesh(),
-      [run_state.seed_keys(config.seed)])
+      config, parallel.create_mesh(), [run_state.seed_keys(config.seed)]
+  )
   inputs, _ = next(train_data.epoch_chunks(0, 1))
   # [device, replica, example]
-  return (np.asarray(inputs['labels'])[0, 0],
-          np.asarray(inputs['flipped'])[0, 0],
-          np.asarray(next(eval_sets['test'].groups())['labels']))
+  return (
+      np.asarray(inputs['labels'])[0, 0],
+      np.asarray(inputs['flipped'])[0, 0],
+      np.asarray(next(eval_sets['test'].groups())['labels']),
+  )
 
 
 def test_sgd_and_sam_runs_with_a_seed_see_the_same_noisy_labels():
@@ -75,7 +76,7 @@ def test_sgd_and_sam_runs_with_a_seed_see_the_same_noisy_labels():
   assert not np.array_equal(sgd[1], other_seed[1])
   # The test split is never touched.
   clean = sources.load_split(small_config(), train=False).labels
-  test_labels = sgd[2].ravel()[:len(clean)]
+  test_labels = sgd[2].ravel()[: len(clean)]
   np.testing.assert_array_equal(test_labels, clean)
   assert sgd[1].sum() == 1000  # 25% of MNIST-1D's 4,000 training labels.
 
@@ -87,8 +88,9 @@ def test_training_reports_memorization_of_the_flipped_labels(tmp_path):
   last = summary['history'][-1]
   # The epoch's accuracy is the count-weighted mean of its two halves.
   assert last['train_accuracy'] == pytest.approx(
-      0.5 * last['train_accuracy_clean'] +
-      0.5 * last['train_accuracy_flipped'], abs=1e-6)
+      0.5 * last['train_accuracy_clean'] + 0.5 * last['train_accuracy_flipped'],
+      abs=1e-6,
+  )
   # A network that learns the clean rule predicts the kept labels far more
   # often than the flipped ones early in training.
   assert last['train_accuracy_clean'] > last['train_accuracy_flipped']

@@ -20,9 +20,11 @@ def _module_name(path: pathlib.Path) -> str:
 
 def _library_modules() -> dict[str, pathlib.Path]:
   """Every module of the project but its tests and benchmarks."""
-  paths = [p for p in ROOT.rglob('*.py')
-           if not {'tests', 'benchmarks', '.venv'} & set(
-               p.relative_to(ROOT).parts)]
+  paths = [
+      p
+      for p in ROOT.rglob('*.py')
+      if not {'tests', 'benchmarks', '.venv'} & set(p.relative_to(ROOT).parts)
+  ]
   return {_module_name(p): p for p in paths}
 
 
@@ -33,16 +35,21 @@ def _imports(path: pathlib.Path, modules: set[str]) -> set[str]:
     if isinstance(node, ast.Import):
       found.update(alias.name for alias in node.names)
     elif isinstance(node, ast.ImportFrom) and node.module:
-      found.update(f'{node.module}.{alias.name}'
-                   if f'{node.module}.{alias.name}' in modules
-                   else node.module for alias in node.names)
+      found.update(
+          f'{node.module}.{alias.name}'
+          if f'{node.module}.{alias.name}' in modules
+          else node.module
+          for alias in node.names
+      )
   return found & modules
 
 
 def _graph() -> dict[str, set[str]]:
   modules = _library_modules()
-  return {name: _imports(path, set(modules)) - {name}
-          for name, path in modules.items()}
+  return {
+      name: _imports(path, set(modules)) - {name}
+      for name, path in modules.items()
+  }
 
 
 def test_the_import_graph_has_no_cycle():
@@ -52,9 +59,11 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_only_entry_points_import_train_and_other_programs():
-  importers = {name: sorted(imported & ENTRY_POINTS)
-               for name, imported in _graph().items()
-               if name not in ENTRY_POINTS and imported & ENTRY_POINTS}
+  importers = {
+      name: sorted(imported & ENTRY_POINTS)
+      for name, imported in _graph().items()
+      if name not in ENTRY_POINTS and imported & ENTRY_POINTS
+  }
   assert not importers
   # The training loop reaches the analysis only through the evaluators it
   # is given.
@@ -71,6 +80,9 @@ def test_every_module_imports_in_dependency_order():
 
 def test_key_groups_name_keys_of_the_default_config():
   keys = set(default.get_config().keys())
-  for group in (default.TRAJECTORY_NEUTRAL_KEYS, default.SEED_KEYS,
-                default.WIDTH_KEYS):
+  for group in (
+      default.TRAJECTORY_NEUTRAL_KEYS,
+      default.SEED_KEYS,
+      default.WIDTH_KEYS,
+  ):
     assert set(group) <= keys, set(group) - keys

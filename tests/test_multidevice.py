@@ -13,9 +13,17 @@ METRICS = ('train_loss', 'train_accuracy', 'test_loss', 'test_accuracy')
 def train_with(devices, tmp_path, **overrides):
   name = '_'.join(f'{k}{v}' for k, v in overrides.items()) + f'_{devices}'
   out = tmp_path / f'{name}.npz'
-  run_python(['-m', 'tests.multidevice_worker', str(out),
-              str(tmp_path / name), json.dumps(overrides)],
-             devices=devices, check=True)
+  run_python(
+      [
+          '-m',
+          'tests.multidevice_worker',
+          str(out),
+          str(tmp_path / name),
+          json.dumps(overrides),
+      ],
+      devices=devices,
+      check=True,
+  )
   result = dict(np.load(out))
   result['history'] = json.loads(str(result['history']))
   assert int(result['devices']) == devices
@@ -23,8 +31,11 @@ def train_with(devices, tmp_path, **overrides):
 
 
 def params(result):
-  return [result[k] for k in sorted(result, key=lambda k: (len(k), k))
-          if k.isdigit()]
+  return [
+      result[k]
+      for k in sorted(result, key=lambda k: (len(k), k))
+      if k.isdigit()
+  ]
 
 
 def test_sgd_on_four_devices_follows_the_single_device_trajectory(tmp_path):
@@ -57,5 +68,7 @@ def test_sam_ascends_per_device_and_m_sharpness_ignores_devices(tmp_path):
   assert_same_run(m_one, per_device)
   # Per-device ascent on one device (m = 100) is another algorithm.
   whole = train_with(1, tmp_path, optimizer='sam')
-  assert any(not np.allclose(a, b, atol=1e-4)
-             for a, b in zip(params(whole), params(per_device)))
+  assert any(
+      not np.allclose(a, b, atol=1e-4)
+      for a, b in zip(params(whole), params(per_device))
+  )

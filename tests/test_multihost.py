@@ -19,14 +19,24 @@ from tests.conftest import run_python
 
 # A checkpoint every 10 steps (in all runs: it sets where dispatches end,
 # and so the order in which the training metrics are summed).
-RUN = ['--config=configs/quickstart.py', '--config.num_epochs=3',
-       '--config.num_neurons=(64,32)', '--config.checkpoint_every_steps=10']
+RUN = [
+    '--config=configs/quickstart.py',
+    '--config.num_epochs=3',
+    '--config.num_neurons=(64,32)',
+    '--config.checkpoint_every_steps=10',
+]
 # Compared to float32 tolerance: the mean gradient is reduced in another
 # order across processes (gloo) than within one; accuracies may flip an
 # example.
-TOLERANCES = {'train_loss': 1e-5, 'test_loss': 1e-5, 'weight_norm': 1e-5,
-              'learning_rate': 0, 'train_accuracy': 2e-3,
-              'test_accuracy': 2e-3}
+TOLERANCES = {
+    'train_loss': 1e-5,
+    'test_loss': 1e-5,
+    'weight_norm': 1e-5,
+    'learning_rate': 0,
+    'train_accuracy': 2e-3,
+    'test_accuracy': 2e-3,
+}
+
 
 def free_port() -> int:
   with socket.socket() as s:
@@ -34,31 +44,49 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def start_processes(workdir: pathlib.Path, *args: str
-                    ) -> list[subprocess.Popen]:
+def start_processes(
+    workdir: pathlib.Path, *args: str
+) -> list[subprocess.Popen]:
   """main.py as 2 processes of 2 virtual CPU devices each."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu',
-             XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  env = dict(
+      os.environ,
+      JAX_PLATFORMS='cpu',
+      XLA_FLAGS='--xla_force_host_platform_device_count=2',
+  )
   address = f'localhost:{free_port()}'
-  return [subprocess.Popen(
-      [sys.executable, 'main.py', f'--workdir={workdir}', *RUN, *args,
-       f'--coordinator_address={address}', '--num_processes=2',
-       f'--process_id={process}'], cwd=REPO, env=env,
-      stdout=subprocess.DEVNULL, stderr=open(workdir.parent / (
-          f'{workdir.name}_{process}.log'), 'a'))
-      for process in range(2)]
+  return [
+      subprocess.Popen(
+          [
+              sys.executable,
+              'main.py',
+              f'--workdir={workdir}',
+              *RUN,
+              *args,
+              f'--coordinator_address={address}',
+              '--num_processes=2',
+              f'--process_id={process}',
+          ],
+          cwd=REPO,
+          env=env,
+          stdout=subprocess.DEVNULL,
+          stderr=open(workdir.parent / (f'{workdir.name}_{process}.log'), 'a'),
+      )
+      for process in range(2)
+  ]
 
 
 def two_processes(workdir: pathlib.Path, *args: str) -> None:
   processes = start_processes(workdir, *args)
   codes = [p.wait(timeout=600) for p in processes]
-  assert codes == [0, 0], (workdir.parent / f'{workdir.name}_0.log'
-                           ).read_text()[-3000:]
+  assert codes == [0, 0], (
+      workdir.parent / f'{workdir.name}_0.log'
+  ).read_text()[-3000:]
 
 
 def one_process(workdir: pathlib.Path, *args: str) -> None:
-  run_python(['main.py', f'--workdir={workdir}', *RUN, *args], devices=4,
-             check=True)
+  run_python(
+      ['main.py', f'--workdir={workdir}', *RUN, *args], devices=4, check=True
+  )
 
 
 def history(workdir: pathlib.Path) -> list[dict]:
@@ -70,22 +98,22 @@ def assert_close_trajectories(a: pathlib.Path, b: pathlib.Path) -> None:
     for key, tolerance in TOLERANCES.items():
       assert x[key] == pytest.approx(y[key], rel=tolerance, abs=tolerance), key
 
+
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp('multihost')
   for optimizer in ('sgd', 'sam'):
     one_process(root / f'one_{optimizer}', f'--config.optimizer={optimizer}')
-    two_processes(root / f'two_{optimizer}',
-                  f'--config.optimizer={optimizer}')
+    two_processes(root / f'two_{optimizer}', f'--config.optimizer={optimizer}')
   return root
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('optimizer', ['sgd', 'sam'])
-def test_two_processes_train_as_one_process_with_their_devices(
-    runs, optimizer):
-  assert_close_trajectories(runs / f'one_{optimizer}',
-                            runs / f'two_{optimizer}')
+def test_two_processes_train_as_one_process_with_their_devices(runs, optimizer):
+  assert_close_trajectories(
+      runs / f'one_{optimizer}', runs / f'two_{optimizer}'
+  )
   # Only process 0 writes the run's files.
   two = runs / f'two_{optimizer}'
   assert len(list(two.glob('events.out.tfevents.*'))) == 1
@@ -109,18 +137,24 @@ def test_both_processes_killed_mid_run_resume_exactly(runs):
   two_processes(workdir, '--config.optimizer=sam')
   assert 'Resumed from the checkpoint' in log.read_text()
   # The same processes, the same collectives: bit-equal.
-  expected = [{k: v for k, v in record.items() if k != 'examples_per_sec'}
-              for record in history(runs / 'two_sam')]
-  assert [{k: v for k, v in record.items() if k != 'examples_per_sec'}
-          for record in history(workdir)] == expected
+  expected = [
+      {k: v for k, v in record.items() if k != 'examples_per_sec'}
+      for record in history(runs / 'two_sam')
+  ]
+  assert [
+      {k: v for k, v in record.items() if k != 'examples_per_sec'}
+      for record in history(workdir)
+  ] == expected
 
 
 def test_the_process_flags_go_together(tmp_path):
-  result = run_python(['main.py', f'--workdir={tmp_path / "run"}', *RUN,
-                       '--num_processes=2'])
+  result = run_python(
+      ['main.py', f'--workdir={tmp_path / "run"}', *RUN, '--num_processes=2']
+  )
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1] == (
       'error: --num_processes given without --coordinator_address, '
       '--process_id: give all three of --coordinator_address, '
-      '--num_processes and --process_id, or none')
+      '--num_processes and --process_id, or none'
+  )
   assert not (tmp_path / 'run').exists()

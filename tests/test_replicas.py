@@ -9,11 +9,17 @@ from tensorboard.backend.event_processing import event_accumulator
 
 import parallel
 import run_state
-import train
 from tests.conftest import small_config
+import train
 
-METRICS = ('train_loss', 'train_accuracy', 'test_loss', 'test_accuracy',
-           'train_accuracy_clean', 'train_accuracy_flipped')
+METRICS = (
+    'train_loss',
+    'train_accuracy',
+    'test_loss',
+    'test_accuracy',
+    'train_accuracy_clean',
+    'train_accuracy_flipped',
+)
 
 
 def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
@@ -22,12 +28,16 @@ def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
   `run_dir` (whose summary is `separate`)."""
   _, stacked, _ = run_state.load_checkpoint(replicas_dir)
   _, state, _ = run_state.load_checkpoint(run_dir)
-  for a, b in zip(jax.tree.leaves(state.params),
-                  jax.tree.leaves(parallel.replica(stacked, replica).params)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
-                               atol=1e-5)
-  summary = json.loads((replicas_dir / f'replica_{replica}' /
-                        'summary.json').read_text())
+  for a, b in zip(
+      jax.tree.leaves(state.params),
+      jax.tree.leaves(parallel.replica(stacked, replica).params),
+  ):
+    np.testing.assert_allclose(
+        np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5
+    )
+  summary = json.loads(
+      (replicas_dir / f'replica_{replica}' / 'summary.json').read_text()
+  )
   for a, b in zip(summary['history'], separate['history']):
     assert a['test_loss'] == pytest.approx(b['test_loss'], rel=1e-4)
 
@@ -39,20 +49,29 @@ def assert_replicas_are_runs(root, train_run, seed, **knobs):
   train_run('replicas', num_replicas=2, seed=seed, **knobs)
   for replica in range(2):
     separate = train_run(f'{replica}', seed=seed + replica, **knobs)
-    assert_replica_is_run(root / 'replicas', replica, root / f'{replica}',
-                          separate)
+    assert_replica_is_run(
+        root / 'replicas', replica, root / f'{replica}', separate
+    )
 
 
 @pytest.mark.slow
 def test_replicas_equal_separate_runs_with_their_seeds_and_rhos(tmp_path):
   # Per-replica seeds drive initialization, SNIP pruning (on each replica's
   # own first batch), data order and label noise; rho differs per replica.
-  knobs = dict(optimizer='sam', sparsity=0.5, pruner='snip', label_noise=0.2,
-               num_train_examples=2000, num_epochs=2, seed=5)
+  knobs = dict(
+      optimizer='sam',
+      sparsity=0.5,
+      pruner='snip',
+      label_noise=0.2,
+      num_train_examples=2000,
+      num_epochs=2,
+      seed=5,
+  )
   rhos = (0.02, 0.1, 0.3)
   side_by_side = train.train_and_evaluate(
       small_config(num_replicas=3, replica_rho=rhos, **knobs),
-      str(tmp_path / 'replicas'))
+      str(tmp_path / 'replicas'),
+  )
   _, stacked, _ = run_state.load_checkpoint(tmp_path / 'replicas')
   assert side_by_side['num_replicas'] == 3
   for replica, rho in enumerate(rhos):
@@ -60,38 +79,51 @@ def test_replicas_equal_separate_runs_with_their_seeds_and_rhos(tmp_path):
     separate = train.train_and_evaluate(single, str(tmp_path / f'{replica}'))
     _, state, _ = run_state.load_checkpoint(tmp_path / f'{replica}')
     mine = parallel.replica(stacked, replica)
-    for a, b in zip(jax.tree.leaves(state.params),
-                    jax.tree.leaves(mine.params)):
-      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4,
-                                 atol=1e-5)
+    for a, b in zip(
+        jax.tree.leaves(state.params), jax.tree.leaves(mine.params)
+    ):
+      np.testing.assert_allclose(
+          np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5
+      )
     for a, b in zip(jax.tree.leaves(state.mask), jax.tree.leaves(mine.mask)):
       np.testing.assert_array_equal(a, b)
-    summary = json.loads((tmp_path / 'replicas' / f'replica_{replica}' /
-                          'summary.json').read_text())
+    summary = json.loads(
+        (
+            tmp_path / 'replicas' / f'replica_{replica}' / 'summary.json'
+        ).read_text()
+    )
     # A replica's summary is that of the separate run, config included.
     assert summary['config'] == json.loads(json.dumps(separate['config']))
     for a, b in zip(summary['history'], separate['history']):
       for key in METRICS:
         assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
-  finals = [json.loads((tmp_path / 'replicas' / f'replica_{r}' /
-                        'summary.json').read_text())['final_test_loss']
-            for r in range(3)]
+  finals = [
+      json.loads(
+          (tmp_path / 'replicas' / f'replica_{r}' / 'summary.json').read_text()
+      )['final_test_loss']
+      for r in range(3)
+  ]
   assert len(set(finals)) == 3  # Three different models.
 
 
 def test_each_replica_has_its_own_logs(tmp_path):
   summary = train.train_and_evaluate(
-      small_config(num_replicas=2, num_epochs=1), str(tmp_path))
-  assert summary['replica_summaries'] == ['replica_0/summary.json',
-                                          'replica_1/summary.json']
+      small_config(num_replicas=2, num_epochs=1), str(tmp_path)
+  )
+  assert summary['replica_summaries'] == [
+      'replica_0/summary.json',
+      'replica_1/summary.json',
+  ]
   assert summary['train_examples_per_sec'] > 0
   for replica in range(2):
     events = event_accumulator.EventAccumulator(
         str(tmp_path / f'replica_{replica}'),
-        size_guidance={event_accumulator.SCALARS: 0})
+        size_guidance={event_accumulator.SCALARS: 0},
+    )
     events.Reload()
     assert 'test/accuracy' in events.Tags()['scalars']
-    replica_summary = json.loads((tmp_path / f'replica_{replica}' /
-                                  'summary.json').read_text())
+    replica_summary = json.loads(
+        (tmp_path / f'replica_{replica}' / 'summary.json').read_text()
+    )
     assert replica_summary['config']['seed'] == replica
     assert replica_summary['config']['num_replicas'] == 1

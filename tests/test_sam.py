@@ -21,8 +21,10 @@ def quadratic(seed=0):
   m = rng.standard_normal((7, 7))
   a = m @ m.T + np.eye(7)
   b = rng.standard_normal(7)
-  params = {'a': jnp.asarray(rng.standard_normal(3)),
-            'b': jnp.asarray(rng.standard_normal((2, 2)))}
+  params = {
+      'a': jnp.asarray(rng.standard_normal(3)),
+      'b': jnp.asarray(rng.standard_normal((2, 2))),
+  }
 
   def flat(tree):
     return jnp.concatenate([tree['a'], tree['b'].ravel()])
@@ -30,7 +32,8 @@ def quadratic(seed=0):
   def grad_fn(tree):
     g = a @ flat(tree) - b  # grad L = A w - b.
     return {'a': g[:3], 'b': g[3:].reshape(2, 2)}, 'aux-at-' + str(
-        float(flat(tree)[0]))
+        float(flat(tree)[0])
+    )
 
   return a, b, params, flat, grad_fn
 
@@ -108,8 +111,9 @@ def test_projection_onto_the_ball_keeps_inner_points():
   np.testing.assert_allclose(sam.project_to_ball(e, 1.0)['x'], [0.6, 0.8])
   scale = {'x': jnp.array([2.0, 0.5])}  # ||T^{-1} e|| = ||(1.5, 8)||.
   projected = sam.project_to_ball(e, 1.0, scale)['x']
-  np.testing.assert_allclose(np.linalg.norm(projected / scale['x']), 1.0,
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      np.linalg.norm(projected / scale['x']), 1.0, rtol=1e-6
+  )
 
 
 def test_every_variant_is_found_and_reads_sam_keys_of_the_default_config():
@@ -122,13 +126,22 @@ def test_every_variant_is_found_and_reads_sam_keys_of_the_default_config():
 
 
 def test_an_unknown_variant_and_another_variants_key_are_refused():
-  with pytest.raises(config_util.ConfigError, match=re.escape(
-      "unknown sam_variant 'nosuch'; known: " + ', '.join(sam.VARIANTS))):
+  with pytest.raises(
+      config_util.ConfigError,
+      match=re.escape(
+          "unknown sam_variant 'nosuch'; known: " + ', '.join(sam.VARIANTS)
+      ),
+  ):
     validate.check_config(small_config(sam_variant='nosuch'))
-  with pytest.raises(config_util.ConfigError, match=re.escape(
-      'sam_steps=3 is read by sam_variant=sam, not usam; leave it at its '
-      'default (1)')):
+  with pytest.raises(
+      config_util.ConfigError,
+      match=re.escape(
+          'sam_steps=3 is read by sam_variant=sam, not usam; leave it at its '
+          'default (1)'
+      ),
+  ):
     validate.check_config(small_config(sam_variant='usam', sam_steps=3))
-  with pytest.raises(config_util.ConfigError,
-                     match='sam_steps must be >= 1, got 0'):
+  with pytest.raises(
+      config_util.ConfigError, match='sam_steps must be >= 1, got 0'
+  ):
     validate.check_config(small_config(sam_steps=0))

@@ -11,8 +11,8 @@ import numpy as np
 import optax
 import pytest
 
-import sam
 from analysis import sharpness
+import sam
 import sparsity
 from tests import analysis_setup
 
@@ -27,8 +27,11 @@ def quadratic(a, b):
 def random_quadratic(dim=6, seed=0):
   rng = np.random.default_rng(seed)
   m = rng.standard_normal((dim, dim))
-  return m @ m.T + 0.1 * np.eye(dim), rng.standard_normal(dim), {
-      'kernel': jnp.asarray(rng.standard_normal(dim), jnp.float32)}
+  return (
+      m @ m.T + 0.1 * np.eye(dim),
+      rng.standard_normal(dim),
+      {'kernel': jnp.asarray(rng.standard_normal(dim), jnp.float32)},
+  )
 
 
 @pytest.mark.parametrize('rho', [0.01, 0.3])
@@ -55,14 +58,16 @@ def test_multi_step_approaches_the_brute_force_maximum_from_below():
   e = rho * np.stack([np.cos(angles), np.sin(angles)], 1)
   brute_force = np.max(0.5 * np.einsum('ni,ij,nj->n', e, a, e) - e @ b)
   one_step = float(sharpness.worst_case(loss, grad, params, rho)[0])
-  multi_step, perturbation = sharpness.worst_case(loss, grad, params, rho,
-                                                  num_steps=20)
+  multi_step, perturbation = sharpness.worst_case(
+      loss, grad, params, rho, num_steps=20
+  )
   assert one_step < 0.3 * brute_force
   # Every iterate is feasible: a lower bound, here within 3%.
   assert 0.97 * brute_force < float(multi_step) <= brute_force * (1 + 1e-6)
   assert float(optax.global_norm(perturbation)) <= rho * (1 + 1e-6)
-  assert float(loss(optax.tree_utils.tree_add(params, perturbation))
-               ) == pytest.approx(float(multi_step), rel=1e-6)
+  assert float(
+      loss(optax.tree_utils.tree_add(params, perturbation))
+  ) == pytest.approx(float(multi_step), rel=1e-6)
 
 
 def test_adaptive_one_step_in_closed_form():
@@ -87,26 +92,30 @@ def test_adaptive_sharpness_is_invariant_to_rescaling_the_layers():
 
   def loss(p):
     logits = jax.nn.relu(x @ p['0']['kernel']) @ p['1']['kernel']
-    return optax.softmax_cross_entropy_with_integer_labels(logits,
-                                                           labels).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels
+    ).mean()
 
-  params = {'0': {'kernel': jnp.asarray(rng.standard_normal((5, 7)),
-                                        jnp.float32)},
-            '1': {'kernel': jnp.asarray(rng.standard_normal((7, 3)),
-                                        jnp.float32)}}
-  rescaled = {'0': {'kernel': 4.0 * params['0']['kernel']},
-              '1': {'kernel': params['1']['kernel'] / 4.0}}
-  assert float(loss(rescaled)) == pytest.approx(float(loss(params)),
-                                                rel=1e-5)
+  params = {
+      '0': {'kernel': jnp.asarray(rng.standard_normal((5, 7)), jnp.float32)},
+      '1': {'kernel': jnp.asarray(rng.standard_normal((7, 3)), jnp.float32)},
+  }
+  rescaled = {
+      '0': {'kernel': 4.0 * params['0']['kernel']},
+      '1': {'kernel': params['1']['kernel'] / 4.0},
+  }
+  assert float(loss(rescaled)) == pytest.approx(float(loss(params)), rel=1e-5)
 
   @functools.partial(jax.jit, static_argnums=1)
   def measure(p, adaptive):
-    scale = sam.adaptive_scale(p, 0.0, sparsity.is_kernel) if adaptive else (
-        None)
+    scale = (
+        sam.adaptive_scale(p, 0.0, sparsity.is_kernel) if adaptive else (None)
+    )
     return sharpness.worst_case(loss, jax.grad(loss), p, 0.1, 3, scale)[0]
 
   assert float(measure(rescaled, True)) == pytest.approx(
-      float(measure(params, True)), rel=1e-4)
+      float(measure(params, True)), rel=1e-4
+  )
   assert abs(measure(rescaled, False) / measure(params, False) - 1) > 0.1
 
 
@@ -116,8 +125,9 @@ def test_average_case_is_half_sigma_squared_times_the_trace():
   # At the minimum, so that no (mean-zero) linear term adds variance.
   params = {'kernel': jnp.asarray(np.linalg.solve(a, b), jnp.float32)}
   sigma = 0.05
-  draws = jax.vmap(lambda key: sharpness.average_case_increase(
-      loss, params, key, sigma))(jax.random.split(jax.random.key(0), 1000))
+  draws = jax.vmap(
+      lambda key: sharpness.average_case_increase(loss, params, key, sigma)
+  )(jax.random.split(jax.random.key(0), 1000))
   mean, stderr = np.mean(draws), np.std(draws, ddof=1) / np.sqrt(len(draws))
   # E[e.A.e / 2] = sigma^2 tr(A) / 2.
   expected = sigma**2 * np.trace(a) / 2
@@ -141,12 +151,19 @@ def test_full_batch_and_m_sharpness_match_by_hand_computations():
   one_step = analyzer.worst_case_sharpness(state, settings.rho, 1)
   assert one_step == pytest.approx(
       float(by_hand_worst_case(state, images, labels, settings.rho, 1)),
-      rel=1e-3)
+      rel=1e-3,
+  )
   # m-sharpness: each group of m consecutive examples ascends on its own.
   m = settings.m
-  groups = [by_hand_worst_case(state, images[i:i + m], labels[i:i + m],
-                               settings.rho, settings.ascent_steps)
-            for i in range(0, len(labels), m)]
-  assert analyzer.m_sharpness(state) == pytest.approx(np.mean(groups),
-                                                      rel=1e-3)
+  groups = [
+      by_hand_worst_case(
+          state,
+          images[i : i + m],
+          labels[i : i + m],
+          settings.rho,
+          settings.ascent_steps,
+      )
+      for i in range(0, len(labels), m)
+  ]
+  assert analyzer.m_sharpness(state) == pytest.approx(np.mean(groups), rel=1e-3)
   assert np.mean(groups) > one_step  # Small groups are sharper.

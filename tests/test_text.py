@@ -15,34 +15,51 @@ from input_pipeline import sources
 from input_pipeline import text
 import models
 import run_state
-import train
 from tests import conftest
 from tests.conftest import small_config
-from tests.test_multidevice import assert_same_run, train_with
+from tests.test_multidevice import assert_same_run
+from tests.test_multidevice import train_with
 from tests.test_replicas import assert_replicas_are_runs
+import train
 
 # One block, 16 wide, over 24 tokens of a 50-word vocabulary, trained with
 # SGD and momentum where two runs are compared (see tests/test_vit.py).
-TEXT = dict(model='text_transformer', dataset='imdb_reviews', hidden_size=16,
-            depth=1, vocab_size=50, max_length=24, pooling='mean',
-            base_optimizer='sgd', learning_rate=0.05, lr_schedule='constant',
-            batch_size=20)
+TEXT = dict(
+    model='text_transformer',
+    dataset='imdb_reviews',
+    hidden_size=16,
+    depth=1,
+    vocab_size=50,
+    max_length=24,
+    pooling='mean',
+    base_optimizer='sgd',
+    learning_rate=0.05,
+    lr_schedule='constant',
+    batch_size=20,
+)
 MOCK_EXAMPLES = 120
 
 
 def test_words_are_lower_cased_without_html_breaks():
   assert text.words(b"It's GREAT.<br /><br />10/10, a must-see!") == [
-      "it's", 'great', '10', '10', 'a', 'must', 'see']
+      "it's",
+      'great',
+      '10',
+      '10',
+      'a',
+      'must',
+      'see',
+  ]
 
 
 def test_vocabulary_ranks_words_by_count_then_alphabetically():
-  vocabulary = text.build_vocabulary(
-      ['b a c', 'a b', 'a d', 'e'], size=5)
+  vocabulary = text.build_vocabulary(['b a c', 'a b', 'a d', 'e'], size=5)
   # a: 3, b: 2, then c, d and e once each: c wins the tie, d and e are out.
   assert vocabulary == {'a': 2, 'b': 3, 'c': 4}
   ids = text.encode(['a x b', 'c c c c c'], vocabulary, max_length=4)
-  np.testing.assert_array_equal(ids, [[2, text.UNKNOWN, 3, text.PAD],
-                                      [4, 4, 4, 4]])
+  np.testing.assert_array_equal(
+      ids, [[2, text.UNKNOWN, 3, text.PAD], [4, 4, 4, 4]]
+  )
   assert ids.dtype == np.int32
 
 
@@ -52,8 +69,14 @@ def test_mock_reviews_load_as_token_ids_with_a_shared_vocabulary():
     train_split = sources.load_split(config, train=True)
     test_split = sources.load_split(config, train=False)
     validation = sources.load_validation_split(config)
-    raw = [t for t, _ in tfds.as_numpy(tfds.builder('imdb_reviews').as_dataset(
-        split='train', as_supervised=True, shuffle_files=False))]
+    raw = [
+        t
+        for t, _ in tfds.as_numpy(
+            tfds.builder('imdb_reviews').as_dataset(
+                split='train', as_supervised=True, shuffle_files=False
+            )
+        )
+    ]
   assert train_split.images.shape == (90, 24) and len(validation) == 30
   assert test_split.images.dtype == np.int32 and len(test_split) == 120
   assert sources.example_shape(config) == (24,)
@@ -61,14 +84,18 @@ def test_mock_reviews_load_as_token_ids_with_a_shared_vocabulary():
   kept = ~sources._held_out(MOCK_EXAMPLES, 0.25)  # pylint: disable=protected-access
   expected = text.build_vocabulary(np.asarray(raw, object)[kept], 50)
   np.testing.assert_array_equal(
-      train_split.images, text.encode(np.asarray(raw, object)[kept],
-                                      expected, 24))
+      train_split.images,
+      text.encode(np.asarray(raw, object)[kept], expected, 24),
+  )
   assert train_split.images.max() == 49
 
 
 def _model(pooling, max_length=12):
-  config = small_config(**dict(TEXT, pooling=pooling, max_length=max_length,
-                               hidden_size=32, depth=2))
+  config = small_config(
+      **dict(
+          TEXT, pooling=pooling, max_length=max_length, hidden_size=32, depth=2
+      )
+  )
   return config, models.create_model(config, num_classes=2)
 
 
@@ -78,8 +105,15 @@ def test_parameter_count_follows_the_formula(pooling):
   params = model.init(jax.random.key(0), jnp.zeros((1, 12)))
   h, m, v, length, depth = 32, 4 * 32, 50, 12, 2
   block = 2 * 2 * h + 4 * (h * h + h) + h * m + m + m * h + h
-  expected = (v * h + (length + (pooling == 'cls')) * h + h * (
-      pooling == 'cls') + depth * block + 2 * h + h * 2 + 2)
+  expected = (
+      v * h
+      + (length + (pooling == 'cls')) * h
+      + h * (pooling == 'cls')
+      + depth * block
+      + 2 * h
+      + h * 2
+      + 2
+  )
   assert sum(x.size for x in jax.tree.leaves(params)) == expected
   del config
 
@@ -91,14 +125,20 @@ def test_padding_counts_for_nothing(pooling):
   # Perturb the parameters away from their (partly zero) initial values.
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.key(2), len(leaves))
-  params = treedef.unflatten([x + 0.1 * jax.random.normal(k, x.shape)
-                              for x, k in zip(leaves, keys)])
-  words = jnp.array([[5, 7, 9, 3, 0, 0, 0, 0, 0, 0, 0, 0],
-                     [8, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+  params = treedef.unflatten(
+      [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
+  )
+  words = jnp.array(
+      [
+          [5, 7, 9, 3, 0, 0, 0, 0, 0, 0, 0, 0],
+          [8, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      ]
+  )
   padded = model.apply(params, words)
   for length in (4, 6):
-    np.testing.assert_allclose(model.apply(params, words[:, :length]),
-                               padded, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.apply(params, words[:, :length]), padded, rtol=1e-5, atol=1e-6
+    )
   # A word where there was padding does change the logits.
   other = model.apply(params, words.at[:, 5].set(4))
   assert not np.allclose(other, padded, atol=1e-4)
@@ -111,8 +151,14 @@ def _train_mock(tmp_path, name, **overrides):
 
 
 def test_sam_lowers_the_training_loss_on_mock_reviews(tmp_path):
-  summary = _train_mock(tmp_path, 'sam', optimizer='sam', num_epochs=4,
-                        sparsity=0.5, pruner='snip')
+  summary = _train_mock(
+      tmp_path,
+      'sam',
+      optimizer='sam',
+      num_epochs=4,
+      sparsity=0.5,
+      pruner='snip',
+  )
   losses = [record['train_loss'] for record in summary['history']]
   assert losses[-1] < losses[0], losses
   # Token embeddings are not kernels: pruning leaves them whole.
@@ -123,13 +169,18 @@ def test_sam_lowers_the_training_loss_on_mock_reviews(tmp_path):
 
 @pytest.mark.slow
 def test_text_replicas_equal_separate_runs(tmp_path):
-  assert_replicas_are_runs(tmp_path,
-                           functools.partial(_train_mock, tmp_path), seed=3,
-                           optimizer='sam', num_epochs=2)
+  assert_replicas_are_runs(
+      tmp_path,
+      functools.partial(_train_mock, tmp_path),
+      seed=3,
+      optimizer='sam',
+      num_epochs=2,
+  )
 
 
 @pytest.mark.slow
 def test_text_on_four_devices_follows_the_single_device_trajectory(tmp_path):
   overrides = dict(TEXT, optimizer='sgd', mock_examples=MOCK_EXAMPLES)
-  assert_same_run(train_with(1, tmp_path, **overrides),
-                  train_with(4, tmp_path, **overrides))
+  assert_same_run(
+      train_with(1, tmp_path, **overrides), train_with(4, tmp_path, **overrides)
+  )

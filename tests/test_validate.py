@@ -7,65 +7,121 @@ import pytest
 
 import config_util
 from configs import default
+from tests.conftest import REPO
+from tests.conftest import small_config
 import validate
-from tests.conftest import REPO, small_config
 
 BAD = [
     ({'label_noise': 1.0}, 'label_noise must be in [0, 1), got 1.0'),
     ({'label_noise_type': 'pairs'}, "unknown label_noise_type 'pairs'"),
-    ({'dataset': 'imagenet2012', 'label_noise': 0.2},
-     'label_noise needs an in-memory dataset'),
-    ({'optimizer': 'sam', 'sam_m': 30},
-     'sam_m=30 must divide the per-device batch (100 / 1 devices = 100)'),
+    (
+        {'dataset': 'imagenet2012', 'label_noise': 0.2},
+        'label_noise needs an in-memory dataset',
+    ),
+    (
+        {'optimizer': 'sam', 'sam_m': 30},
+        'sam_m=30 must divide the per-device batch (100 / 1 devices = 100)',
+    ),
     ({'sam_m': -1}, 'sam_m must be >= 0'),
     ({'sam_steps': 0}, 'sam_steps must be >= 1'),
     ({'sam_eta': -0.1}, 'sam_eta must be >= 0'),
     ({'sam_batchnorm_stats': 'both'}, "unknown sam_batchnorm_stats 'both'"),
     ({'sam_start_epoch': 3}, 'sam_start_epoch must be in [0, num_epochs=3)'),
     ({'base_optimizer': 'lion'}, "unknown base_optimizer 'lion'; known: adam"),
-    ({'lr_schedule': 'linear'}, "unknown lr_schedule 'linear'; known: constant"),
+    (
+        {'lr_schedule': 'linear'},
+        "unknown lr_schedule 'linear'; known: constant",
+    ),
     ({'warmup_epochs': 3}, 'warmup_epochs must be in [0, num_epochs=3)'),
     ({'adam_b2': 1.0}, 'adam_b2 must be in [0, 1)'),
     ({'norm': 'layer'}, "unknown norm 'layer'; known: batch, group, none"),
-    ({'model': 'wrn28', 'dataset': 'fashion_mnist', 'width_factor': 0},
-     'width_factor must be >= 1'),
-    ({'model': 'resnet18'}, 'resnet18 needs images, but mnist1d holds features'),
+    (
+        {'model': 'wrn28', 'dataset': 'fashion_mnist', 'width_factor': 0},
+        'width_factor must be >= 1',
+    ),
+    (
+        {'model': 'resnet18'},
+        'resnet18 needs images, but mnist1d holds features',
+    ),
     ({'model': 'vit'}, 'vit needs images, but mnist1d holds features'),
-    ({'model': 'vit', 'dataset': 'fashion_mnist', 'patch_size': 5},
-     'patch_size 5 does not divide the 28x28 images of fashion_mnist'),
-    ({'model': 'vit', 'dataset': 'cifar10', 'hidden_size': 96,
-      'num_heads': 5}, 'hidden_size 96 is not divisible by the 5 attention'),
-    ({'model': 'vit', 'dataset': 'cifar10', 'pooling': 'max'},
-     "unknown pooling 'max'; known: cls, mean"),
-    ({'model': 'text_transformer'},
-     'mnist1d holds features, which text_transformer does not read'),
-    ({'dataset': 'imdb_reviews'},
-     'imdb_reviews holds tokens, which mlp does not read; text needs '
-     'model=text_transformer'),
-    ({'model': 'text_transformer', 'dataset': 'imdb_reviews',
-      'max_length': 0}, 'vocab_size must be >= 3 (padding, unknown and a '
-     'word) and max_length >= 1, got 20000 and 0'),
-    ({'model': 'text_transformer', 'dataset': 'imdb_reviews', 'augment': True},
-     'augment=True needs images, but imdb_reviews holds tokens'),
+    (
+        {'model': 'vit', 'dataset': 'fashion_mnist', 'patch_size': 5},
+        'patch_size 5 does not divide the 28x28 images of fashion_mnist',
+    ),
+    (
+        {
+            'model': 'vit',
+            'dataset': 'cifar10',
+            'hidden_size': 96,
+            'num_heads': 5,
+        },
+        'hidden_size 96 is not divisible by the 5 attention',
+    ),
+    (
+        {'model': 'vit', 'dataset': 'cifar10', 'pooling': 'max'},
+        "unknown pooling 'max'; known: cls, mean",
+    ),
+    (
+        {'model': 'text_transformer'},
+        'mnist1d holds features, which text_transformer does not read',
+    ),
+    (
+        {'dataset': 'imdb_reviews'},
+        'imdb_reviews holds tokens, which mlp does not read; text needs '
+        'model=text_transformer',
+    ),
+    (
+        {
+            'model': 'text_transformer',
+            'dataset': 'imdb_reviews',
+            'max_length': 0,
+        },
+        'vocab_size must be >= 3 (padding, unknown and a '
+        'word) and max_length >= 1, got 20000 and 0',
+    ),
+    (
+        {
+            'model': 'text_transformer',
+            'dataset': 'imdb_reviews',
+            'augment': True,
+        },
+        'augment=True needs images, but imdb_reviews holds tokens',
+    ),
     ({'model': 'gcn'}, 'gcn reads graphs, but mnist1d holds features'),
-    ({'dataset': 'ogbg_molpcba'},
-     'ogbg_molpcba holds graphs, which mlp does not read; graphs need '
-     'model=gcn'),
-    ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'depth': 0},
-     'hidden_size and depth must be >= 1'),
-    ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'max_nodes': 0},
-     'max_nodes and max_edges must be in [1, 32767], got 0 and 128'),
-    ({'model': 'gcn', 'dataset': 'ogbg_molpcba', 'label_noise': 0.2},
-     'label_noise flips class labels; ogbg_molpcba is multilabel'),
-    ({'analysis': {'parts': ('hessian', 3)}},
-     "analysis.parts must be a tuple of names, e.g. "
-     "'('hessian','sharpness','landscape')'"),
-    ({'validation_fraction': 1.0},
-     'validation_fraction must be in [0, 1), got 1.0'),
-    ({'dataset': 'imagenet2012', 'validation_fraction': 0.1},
-     'validation_fraction needs an in-memory dataset'),
-    ({'init_from': '/nonexistent/run'},
-     'init_from=/nonexistent/run is not a run directory with checkpoints'),
+    (
+        {'dataset': 'ogbg_molpcba'},
+        'ogbg_molpcba holds graphs, which mlp does not read; graphs need '
+        'model=gcn',
+    ),
+    (
+        {'model': 'gcn', 'dataset': 'ogbg_molpcba', 'depth': 0},
+        'hidden_size and depth must be >= 1',
+    ),
+    (
+        {'model': 'gcn', 'dataset': 'ogbg_molpcba', 'max_nodes': 0},
+        'max_nodes and max_edges must be in [1, 32767], got 0 and 128',
+    ),
+    (
+        {'model': 'gcn', 'dataset': 'ogbg_molpcba', 'label_noise': 0.2},
+        'label_noise flips class labels; ogbg_molpcba is multilabel',
+    ),
+    (
+        {'analysis': {'parts': ('hessian', 3)}},
+        'analysis.parts must be a tuple of names, e.g. '
+        "'('hessian','sharpness','landscape')'",
+    ),
+    (
+        {'validation_fraction': 1.0},
+        'validation_fraction must be in [0, 1), got 1.0',
+    ),
+    (
+        {'dataset': 'imagenet2012', 'validation_fraction': 0.1},
+        'validation_fraction needs an in-memory dataset',
+    ),
+    (
+        {'init_from': '/nonexistent/run'},
+        'init_from=/nonexistent/run is not a run directory with checkpoints',
+    ),
 ]
 
 
@@ -78,8 +134,9 @@ def test_bad_knobs_are_refused_with_a_clear_message(overrides, message):
 
 
 def test_every_shipped_config_is_valid():
-  names = [p.stem for p in (REPO / 'configs').glob('*.py')
-           if p.stem != '__init__']
+  names = [
+      p.stem for p in (REPO / 'configs').glob('*.py') if p.stem != '__init__'
+  ]
   assert len(names) >= 12
   for name in names:
     config = importlib.import_module(f'configs.{name}').get_config()

@@ -10,8 +10,8 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from input_pipeline import sources
 import run_state
-import train
 from tests.conftest import small_config
+import train
 
 
 def as_rows(split):
@@ -28,8 +28,9 @@ def test_the_held_out_examples_are_fixed_and_apart_from_training():
   assert not as_rows(kept) & as_rows(held_out)
   assert as_rows(kept) | as_rows(held_out) == as_rows(whole)
   # The same examples for every seed (and optimizer).
-  other = sources.load_validation_split(small_config(validation_fraction=0.2,
-                                                     seed=7))
+  other = sources.load_validation_split(
+      small_config(validation_fraction=0.2, seed=7)
+  )
   np.testing.assert_array_equal(other.images, held_out.images)
 
 
@@ -49,16 +50,23 @@ def test_validation_metrics_are_those_of_the_held_out_examples(run):
   # one plain forward pass on the host's arrays.
   _, state, _ = run_state.load_checkpoint(workdir)
   held_out = sources.load_validation_split(config)
-  logits = state.apply_fn({'params': jax.device_get(state.params),
-                           'batch_stats': state.batch_stats},
-                          held_out.images, train=False)
+  logits = state.apply_fn(
+      {
+          'params': jax.device_get(state.params),
+          'batch_stats': state.batch_stats,
+      },
+      held_out.images,
+      train=False,
+  )
   correct = int(np.sum(np.argmax(np.asarray(logits), -1) == held_out.labels))
   accuracy = correct / len(held_out)
-  losses = -jax.nn.log_softmax(logits)[np.arange(len(held_out)),
-                                       held_out.labels]
+  losses = -jax.nn.log_softmax(logits)[
+      np.arange(len(held_out)), held_out.labels
+  ]
   assert last['validation_accuracy'] == pytest.approx(accuracy, abs=1e-9)
-  assert last['validation_loss'] == pytest.approx(float(losses.mean()),
-                                                  rel=1e-5)
+  assert last['validation_loss'] == pytest.approx(
+      float(losses.mean()), rel=1e-5
+  )
   assert summary['final_validation_accuracy'] == last['validation_accuracy']
   best = max(summary['history'], key=lambda r: r['validation_accuracy'])
   assert summary['best_validation_accuracy'] == best['validation_accuracy']
@@ -66,4 +74,5 @@ def test_validation_metrics_are_those_of_the_held_out_examples(run):
   events = event_accumulator.EventAccumulator(str(workdir))
   events.Reload()
   assert {'validation/accuracy', 'validation/loss', 'test/accuracy'} <= set(
-      events.Tags()['scalars'])
+      events.Tags()['scalars']
+  )

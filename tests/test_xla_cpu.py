@@ -11,15 +11,22 @@ import models
 import optimizers
 import parallel
 import run_state
+from tests.conftest import small_config
 import train_step
 import xla_cpu
-from tests.conftest import small_config
 
 
 def resnet_config(**keys):
-  return small_config(**{'dataset': 'cifar10', 'model': 'resnet18',
-                         'num_filters': 4, 'batch_size': 8,
-                         'steps_per_dispatch': 5, **keys})
+  return small_config(
+      **{
+          'dataset': 'cifar10',
+          'model': 'resnet18',
+          'num_filters': 4,
+          'batch_size': 8,
+          'steps_per_dispatch': 5,
+          **keys,
+      }
+  )
 
 
 def test_only_convolutional_models_on_cpu_get_them():
@@ -27,31 +34,39 @@ def test_only_convolutional_models_on_cpu_get_them():
   assert xla_cpu.steps_per_dispatch(resnet) == 1
   assert xla_cpu.steps_per_dispatch(mlp) == 5
   assert xla_cpu.compiler_options(resnet) == (
-      xla_cpu._CPU_CONVOLUTION_OPTIONS)  # pylint: disable=protected-access
+      xla_cpu._CPU_CONVOLUTION_OPTIONS
+  )  # pylint: disable=protected-access
   assert not xla_cpu.compiler_options(mlp)
   # An option this XLA does not know is left out rather than failing.
   assert not xla_cpu._xla_accepts((('xla_cpu_no_such_option', 'x'),))  # pylint: disable=protected-access
 
 
-def test_the_step_without_ynnpack_convolutions_is_the_same_step(
-    monkeypatch):
+def test_the_step_without_ynnpack_convolutions_is_the_same_step(monkeypatch):
   # The same training step compiled with and without the options: the
   # options take YNNPACK's convolutions out of the program, and the new
   # weights agree to float32 rounding.
   config = resnet_config()
   spec = sources.get_spec(config.dataset)
   rng = np.random.default_rng(0)
-  split = sources.Split(rng.integers(0, 256, (64, 32, 32, 3), np.uint8),
-                        rng.integers(0, 10, 64).astype(np.int32))
+  split = sources.Split(
+      rng.integers(0, 256, (64, 32, 32, 3), np.uint8),
+      rng.integers(0, 10, 64).astype(np.int32),
+  )
   mesh = parallel.create_mesh()
-  data = on_device.OnDeviceTrainData(split, spec, config, mesh,
-                                     [run_state.seed_keys(config.seed)])
-  schedule = optimizers.create_learning_rate_schedule(config,
-                                                      data.steps_per_epoch)
+  data = on_device.OnDeviceTrainData(
+      split, spec, config, mesh, [run_state.seed_keys(config.seed)]
+  )
+  schedule = optimizers.create_learning_rate_schedule(
+      config, data.steps_per_epoch
+  )
   state = run_state.fresh_state(
-      config, models.create_model(config, spec.num_classes),
-      data.example_shape, optimizers.create_optimizer(config, schedule),
-      data, mesh)
+      config,
+      models.create_model(config, spec.num_classes),
+      data.example_shape,
+      optimizers.create_optimizer(config, schedule),
+      data,
+      mesh,
+  )
   inputs, steps = next(data.epoch_chunks(0, 1))
   results, programs = [], []
   for with_options in (True, False):
@@ -61,13 +76,20 @@ def test_the_step_without_ynnpack_convolutions_is_the_same_step(
     active = train_step.all_replicas(config)
     compiled = chunk.lower(state, inputs, steps, active).compile()
     programs.append(compiled.as_text())
-    results.append(jax.device_get(compiled(
-        jax.tree.map(lambda x: x.copy(), state), inputs, steps, active)))
+    results.append(
+        jax.device_get(
+            compiled(
+                jax.tree.map(lambda x: x.copy(), state), inputs, steps, active
+            )
+        )
+    )
   with_options, defaults = programs
   assert with_options.count('__ynn_fusion') < defaults.count('__ynn_fusion')
   (new, totals), (reference, reference_totals) = results
-  np.testing.assert_allclose(totals['loss'], reference_totals['loss'],
-                             rtol=1e-5)
-  for a, b in zip(jax.tree.leaves(new.params),
-                  jax.tree.leaves(reference.params)):
+  np.testing.assert_allclose(
+      totals['loss'], reference_totals['loss'], rtol=1e-5
+  )
+  for a, b in zip(
+      jax.tree.leaves(new.params), jax.tree.leaves(reference.params)
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -21,8 +21,13 @@ def get_sweep():
   return {
       'config': 'configs/fashion_mnist_mlp.py',
       'grid': {'seed': [0, 5, 10]},
-      'fixed': {'num_train_examples': 4000, 'validation_fraction': 0.2,
-                'num_epochs': 100, 'num_neurons': (300, 100),
-                'optimizer': 'sam', 'num_replicas': len(RHOS),
-                'replica_rho': RHOS},
+      'fixed': {
+          'num_train_examples': 4000,
+          'validation_fraction': 0.2,
+          'num_epochs': 100,
+          'num_neurons': (300, 100),
+          'optimizer': 'sam',
+          'num_replicas': len(RHOS),
+          'replica_rho': RHOS,
+      },
   }

@@ -19,6 +19,9 @@ def get_sweep():
       'sparsity': [0.0, 0.5, 0.8, 0.9, 0.95],
       'optimizer': ['sgd', 'sam'],
   }
-  sweep['fixed'] = {**sweep['fixed'], 'num_neurons': (300, 100),
-                    'pruner': 'snip'}
+  sweep['fixed'] = {
+      **sweep['fixed'],
+      'num_neurons': (300, 100),
+      'pruner': 'snip',
+  }
   return sweep

@@ -25,6 +25,9 @@ def get_sweep():
           'num_neurons': mnist_mlp_width.WIDTHS,
           'optimizer': ['sgd', 'sam'],
       },
-      'fixed': {'num_epochs': 5, 'lr_boundaries': (0.5, 0.75),
-                'num_replicas': 3},
+      'fixed': {
+          'num_epochs': 5,
+          'lr_boundaries': (0.5, 0.75),
+          'num_replicas': 3,
+      },
   }

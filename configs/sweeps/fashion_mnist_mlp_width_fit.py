@@ -27,6 +27,11 @@ def get_sweep():
           'num_neurons': mnist_mlp_width.WIDTHS,
           'optimizer': ['sgd', 'sam'],
       },
-      'fixed': {'num_train_examples': 4000, 'validation_fraction': 0.2,
-                'num_epochs': 100, 'num_replicas': 5, 'rho': RHO},
+      'fixed': {
+          'num_train_examples': 4000,
+          'validation_fraction': 0.2,
+          'num_epochs': 100,
+          'num_replicas': 5,
+          'rho': RHO,
+      },
   }

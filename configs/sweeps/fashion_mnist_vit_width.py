@@ -18,6 +18,9 @@ def get_sweep():
           'hidden_size': [16, 32, 64, 128],
           'optimizer': ['sgd', 'sam'],
       },
-      'fixed': {'num_train_examples': 4000, 'validation_fraction': 0.2,
-                'num_replicas': 3},
+      'fixed': {
+          'num_train_examples': 4000,
+          'validation_fraction': 0.2,
+          'num_replicas': 3,
+      },
   }

@@ -10,8 +10,7 @@ of configs/mnist_mlp.py (100 epochs each).
 
 BASE_WIDTH = (300, 100)
 # (75, 25), (150, 50), (300, 100), (1200, 400), (3000, 1000).
-WIDTHS = [tuple(int(m * w) for w in BASE_WIDTH)
-          for m in (0.25, 0.5, 1, 4, 10)]
+WIDTHS = [tuple(int(m * w) for w in BASE_WIDTH) for m in (0.25, 0.5, 1, 4, 10)]
 
 
 def get_sweep():
