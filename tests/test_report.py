@@ -15,6 +15,8 @@ from scipy import stats
 
 from configs import default
 import report
+from reporting import figures
+from reporting import runs as report_runs
 import rundir
 import sweep_launch
 import sweep_plan
@@ -129,7 +131,9 @@ def width_sweep(tmp_path):
 
 def test_results_csv_has_one_row_per_setting_with_seed_statistics(width_sweep):
   report.write_report(
-      width_sweep, report.load_summaries(width_sweep), 'final_test_accuracy'
+      width_sweep,
+      report_runs.load_summaries(width_sweep),
+      'final_test_accuracy',
   )
   rows = read_csv(width_sweep / 'results.csv')
   assert list(rows[0])[:6] == [
@@ -183,7 +187,7 @@ def test_sam_gain_pairs_settings_that_differ_only_in_optimizer(
     width_sweep, metric, gains
 ):
   written = report.write_report(
-      width_sweep, report.load_summaries(width_sweep), metric
+      width_sweep, report_runs.load_summaries(width_sweep), metric
   )
   rows = {r['num_neurons']: r for r in read_csv(width_sweep / 'sam_gain.csv')}
   assert rows.keys() == gains.keys()
@@ -244,7 +248,7 @@ def test_sparsity_and_label_noise_get_their_own_figures(tmp_path):
               ),
           )
   written = report.write_report(
-      tmp_path, report.load_summaries(tmp_path), 'final_test_accuracy'
+      tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
   )
   assert [p.name for p in written] == [
       'results.csv',
@@ -376,7 +380,7 @@ def test_hessian_figures_only_along_axes_analyze_py_measured(tmp_path):
                 },
             )
   written = report.write_report(
-      tmp_path, report.load_summaries(tmp_path), 'final_test_accuracy'
+      tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
   )
   names = [p.name for p in written]
   assert 'hessian_vs_params.png' in names
@@ -414,7 +418,9 @@ def write_runs(root, accuracies, **config):
 
 def read_csv_after_report(root, name):
   """The rows of the CSV `name` that a report on `root` writes."""
-  report.write_report(root, report.load_summaries(root), 'final_test_accuracy')
+  report.write_report(
+      root, report_runs.load_summaries(root), 'final_test_accuracy'
+  )
   return read_csv(root / name)
 
 
@@ -681,7 +687,7 @@ def test_validation_accuracies_are_reported_where_every_run_has_them(tmp_path):
           },
       )
   report.write_report(
-      tmp_path, report.load_summaries(tmp_path), 'best_validation_accuracy'
+      tmp_path, report_runs.load_summaries(tmp_path), 'best_validation_accuracy'
   )
   rows = {r['optimizer']: r for r in read_csv(tmp_path / 'results.csv')}
   assert float(rows['sgd']['final_validation_accuracy_mean']) == (
@@ -700,7 +706,7 @@ def test_validation_accuracies_are_reported_where_every_run_has_them(tmp_path):
       make_summary(3, 'sgd', 0.9),
   )
   report.write_report(
-      tmp_path, report.load_summaries(tmp_path), 'final_test_accuracy'
+      tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
   )
   assert (
       'final_validation_accuracy_mean'
@@ -735,7 +741,9 @@ def test_average_precision_of_a_multilabel_set_is_reported_and_compared(
           },
       )
   report.write_report(
-      tmp_path, report.load_summaries(tmp_path), 'final_test_average_precision'
+      tmp_path,
+      report_runs.load_summaries(tmp_path),
+      'final_test_average_precision',
   )
   rows = {r['optimizer']: r for r in read_csv(tmp_path / 'results.csv')}
   assert float(rows['sam']['best_test_average_precision_mean']) == (
@@ -747,7 +755,7 @@ def test_average_precision_of_a_multilabel_set_is_reported_and_compared(
   with pytest.raises(ValueError, match='needs runs on a multi-label'):
     report.write_report(
         tmp_path,
-        report.load_summaries(tmp_path),
+        report_runs.load_summaries(tmp_path),
         'final_validation_average_precision',
     )
 
@@ -792,11 +800,13 @@ def test_runs_without_a_summary_are_listed_with_the_reason(width_sweep, capsys):
   try:
     capsys.readouterr()
     written = report.write_report(
-        width_sweep, report.load_summaries(width_sweep), 'final_test_accuracy'
+        width_sweep,
+        report_runs.load_summaries(width_sweep),
+        'final_test_accuracy',
     )
     note = report._unused_note(
-        report.unused_runs(  # pylint: disable=protected-access
-            width_sweep, report.load_summaries(width_sweep)
+        report_runs.unused_runs(  # pylint: disable=protected-access
+            width_sweep, report_runs.load_summaries(width_sweep)
         )
     )
   finally:
@@ -841,17 +851,21 @@ def test_a_figure_that_cannot_be_drawn_is_skipped_and_no_stale_one_stays(
     width_sweep, monkeypatch, capsys
 ):
   report.write_report(
-      width_sweep, report.load_summaries(width_sweep), 'final_test_accuracy'
+      width_sweep,
+      report_runs.load_summaries(width_sweep),
+      'final_test_accuracy',
   )
   assert (width_sweep / 'sam_gain_vs_params.png').exists()
 
   def cannot(*args):
     raise ValueError('Data cannot be log-scaled because all values are <= 0.')
 
-  monkeypatch.setattr(report, 'plot_gain', cannot)
+  monkeypatch.setattr(figures, 'plot_gain', cannot)
   capsys.readouterr()
   written = report.write_report(
-      width_sweep, report.load_summaries(width_sweep), 'final_test_accuracy'
+      width_sweep,
+      report_runs.load_summaries(width_sweep),
+      'final_test_accuracy',
   )
   assert (
       'skipped sam_gain_vs_params.png: ValueError: Data cannot be '
@@ -899,7 +913,7 @@ def test_hessians_without_spectral_moments_are_reported(tmp_path):
             },
         )
   written = report.write_report(
-      tmp_path, report.load_summaries(tmp_path), 'final_test_accuracy'
+      tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
   )
   assert tmp_path / 'hessian_vs_params.png' in written
   rows = read_csv(tmp_path / 'results.csv')
