@@ -59,16 +59,16 @@ import numpy as np
 from analysis import measure
 from analysis import plots
 from analysis import results as analysis_results
-import cli
-import compilation_cache
 from configs import default
-import distributed
+from configuration import cli
+from configuration import config_util
 from input_pipeline import sources
-import parallel
-import run_log
-import run_state
-import rundir
-import validate
+from runs import run_log
+from runs import run_state
+from runs import rundir
+from runtime import compilation_cache
+from runtime import distributed
+from runtime import parallel
 
 FLAGS = flags.FLAGS
 
@@ -115,13 +115,13 @@ def analysis_config(
     overrides: the keys set on the command line ('analysis.top_k', ...).
 
   Raises:
-    validate.ConfigError: `workdir` is not a run, or an override names a key
+    config_util.ConfigError: `workdir` is not a run, or an override names a key
       outside `analysis` (those come from the run).
   """
   config = rundir.load_config(epath.Path(workdir))
   outside = sorted(k for k in overrides if not k.startswith('analysis.'))
   if outside:
-    raise validate.ConfigError(
+    raise config_util.ConfigError(
         f'--config.{outside[0]} cannot be set: analyze.py takes only '
         f'--config.analysis.* settings; the rest comes from {workdir}/'
         'config.json'
@@ -158,7 +158,7 @@ def check_interpolable(
     other_config: ml_collections.ConfigDict,
     others: list[run_state.TrainState],
 ) -> None:
-  """Raises validate.ConfigError unless the runs share parameter shapes and
+  """Raises config_util.ConfigError unless the runs share parameter shapes and
   dataset (the path is evaluated on the first run's data), and the other
   run has one replica or as many as this one (paired in order)."""
   shapes = lambda s: jax.tree.map(np.shape, s.params)
@@ -168,12 +168,12 @@ def check_interpolable(
       != jax.tree.structure(others[0].params)
       or shapes(states[0]) != shapes(others[0])
   ):
-    raise validate.ConfigError(
+    raise config_util.ConfigError(
         f'cannot interpolate between {workdir} and {other_dir}: they differ '
         'in model or dataset'
     )
   if len(others) not in (1, len(states)):
-    raise validate.ConfigError(
+    raise config_util.ConfigError(
         f'cannot interpolate between {workdir} and {other_dir}: '
         f'{len(others)} replicas cannot be paired with {len(states)}'
     )
@@ -244,7 +244,7 @@ def run(
 
   `config` is `analysis_config`'s. A run of several replicas gets one
   analysis per replica, written (with its TensorBoard scalars) into
-  WORKDIR/replica_<r>/ as train.py does. Raises validate.ConfigError for a
+  WORKDIR/replica_<r>/ as train.py does. Raises config_util.ConfigError for a
   directory that is not a run, has no checkpoint, or cannot be interpolated
   with `interpolate_to`.
   """
@@ -412,7 +412,7 @@ def main(argv):
     overrides = config_flags.get_override_values(FLAGS['config'])
     runs = sweep_runs(workdir)
     if runs and interpolate_to:
-      raise validate.ConfigError('--interpolate_to needs a run, not a sweep')
+      raise config_util.ConfigError('--interpolate_to needs a run, not a sweep')
     config = analysis_config(
         runs[0] if runs else workdir, FLAGS.config, overrides
     )
@@ -422,7 +422,7 @@ def main(argv):
         if runs
         else run(workdir, config, interpolate_to)
     )
-  except (validate.ConfigError, sources.DatasetUnavailableError) as e:
+  except (config_util.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   for results in all_results:
     logging.info(

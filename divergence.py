@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 
 PyTree = Any
 

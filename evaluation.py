@@ -14,9 +14,9 @@ import optax
 
 from input_pipeline import feeding
 from input_pipeline import sources
-import parallel
-import run_log
-import run_state
+from runs import run_log
+from runs import run_state
+from runtime import parallel
 import sparsity
 import tasks
 

@@ -5,7 +5,7 @@ Any config key can be overridden on the command line, e.g.
       --config.optimizer=sam --config.num_neurons='(1200,400)'
 
 Running again with the same workdir resumes from its newest checkpoint.
-Exit codes (outcomes.py): 0 finished (or finished before), 1 error (one
+Exit codes (runs/outcomes.py): 0 finished (or finished before), 1 error (one
 line on stderr), 3 diverged, 75 stopped by SIGTERM, SIGINT, SIGUSR1 or
 SIGUSR2 with a checkpoint (the same command resumes).
 """
@@ -21,14 +21,14 @@ import jax
 from ml_collections import config_flags
 
 from analysis import measure
-import cli
-import compilation_cache
-import distributed
+from configuration import cli
+from configuration import config_util
 from input_pipeline import sources
-import outcomes
-import rundir
+from runs import outcomes
+from runs import rundir
+from runtime import compilation_cache
+from runtime import distributed
 import train
-import validate
 
 FLAGS = flags.FLAGS
 
@@ -109,7 +109,7 @@ def main(argv):
       ):
         if config[key] and config[key] != compilation_cache.OFF:
           config[key] = cli.absolute_path(config[key], f'config.{key}')
-  except validate.ConfigError as e:
+  except config_util.ConfigError as e:
     cli.fail(str(e))
   compilation_cache.enable(config.compilation_cache_dir)
   stop = cli.StopRequest()
@@ -117,7 +117,7 @@ def main(argv):
     summary = train.train_and_evaluate(
         config, workdir, stop.requested, measure.training_evaluators(config)
     )
-  except (validate.ConfigError, sources.DatasetUnavailableError) as e:
+  except (config_util.ConfigError, sources.DatasetUnavailableError) as e:
     cli.fail(str(e))
   except train.Diverged as e:
     print(f'error: {e}', file=sys.stderr, flush=True)

@@ -4,6 +4,21 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+# The config keys this module reads (tests/test_layering.py checks that
+# every key has one owner).
+CONFIG_KEYS = (
+    'base_optimizer',
+    'learning_rate',
+    'momentum',
+    'weight_decay',
+    'adam_b1',
+    'adam_b2',
+    'adam_eps',
+    'lr_schedule',
+    'lr_boundaries',
+    'lr_decay_factor',
+    'warmup_epochs',
+)
 LR_SCHEDULES = ('step', 'cosine', 'constant')
 BASE_OPTIMIZERS = ('sgd', 'nesterov', 'adam', 'adamw')
 

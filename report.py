@@ -46,7 +46,7 @@ from typing import Any
 from absl import app
 from absl import flags
 
-import cli
+from configuration import cli
 from reporting import figures
 from reporting import runs
 from reporting import tables

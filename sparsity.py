@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 PyTree = Any
+# The config keys this module reads.
+CONFIG_KEYS = ('sparsity', 'pruner')
 PRUNERS = ('random', 'magnitude', 'snip')
 
 

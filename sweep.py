@@ -21,12 +21,12 @@ printed at the end gives each run's status and error, and the exit code is 1
 when any run failed or diverged.
 
 --launcher=local (the default) runs each as a `python main.py` process on
-this machine, --parallel at a time (sweep_launch.py). SIGTERM, SIGINT
+this machine, --parallel at a time (sweeps/local.py). SIGTERM, SIGINT
 (Ctrl-C), SIGUSR1 or SIGUSR2 stops the running runs, each with a checkpoint,
 and exits with 75; the same command resumes.
 
 --launcher=slurm submits each as a SLURM job through submitit
-(sweep_slurm.py), with the resources of the --slurm_* flags or the sweep
+(sweeps/slurm.py), with the resources of the --slurm_* flags or the sweep
 config's 'slurm' field, and waits for them; with --detach it returns once
 they are submitted, and the same command later reports where each stands
 and resubmits those neither finished nor queued. Preempted jobs and jobs
@@ -45,18 +45,18 @@ import shlex
 from absl import app
 from absl import flags
 
-import cli
-import config_util
-import outcomes
-import sweep_launch
-from sweep_plan import build_sweep
-from sweep_plan import is_finished
-from sweep_plan import plan_runs
-from sweep_plan import SweepError
-import sweep_slurm
+from configuration import cli
+from configuration import config_util
+from runs import outcomes
+from sweeps import local
+from sweeps import slurm
+from sweeps.plan import build_sweep
+from sweeps.plan import is_finished
+from sweeps.plan import plan_runs
+from sweeps.plan import SweepError
 
 FLAGS = flags.FLAGS
-# The SLURM flags: --slurm_<name> sets sweep_slurm.SlurmSettings.<name>.
+# The SLURM flags: --slurm_<name> sets slurm.SlurmSettings.<name>.
 _SLURM_FLAGS = (
     'partition',
     'time',
@@ -184,7 +184,7 @@ def define_flags() -> None:
   flags.mark_flag_as_required('workdir')
 
 
-def slurm_settings(sweep_slurm_fields: dict) -> sweep_slurm.SlurmSettings:
+def slurm_settings(sweep_slurm_fields: dict) -> slurm.SlurmSettings:
   """The sweep config's SLURM settings, updated with the flags given."""
   values = dict(sweep_slurm_fields)
   for name in _SLURM_FLAGS:
@@ -200,7 +200,7 @@ def slurm_settings(sweep_slurm_fields: dict) -> sweep_slurm.SlurmSettings:
       )
     options[name.strip()] = value.strip()
   values['options'] = options
-  return sweep_slurm.SlurmSettings.from_dict(values)
+  return slurm.SlurmSettings.from_dict(values)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -235,13 +235,13 @@ def main(argv: Sequence[str]) -> int:
     return 0
   interrupted = False
   if settings is None:
-    results = sweep_launch.run_all(runs, FLAGS.parallel)
+    results = local.run_all(runs, FLAGS.parallel)
   else:
-    results, interrupted = sweep_slurm.run_all(
+    results, interrupted = slurm.run_all(
         runs, settings, FLAGS.detach, FLAGS.slurm_poll_seconds
     )
-  print(sweep_launch.format_table(results))
-  code = sweep_launch.exit_code(results)
+  print(local.format_table(results))
+  code = local.exit_code(results)
   if interrupted:
     print(
         'the SLURM jobs go on; the same command reports their status and '

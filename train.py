@@ -4,7 +4,7 @@ It restores or initializes the run (`_Run.start`), trains each epoch in
 dispatches of the compiled step (train_step.py) while watching for a stop
 request and for divergence (divergence.py), evaluates (evaluation.py), runs
 the evaluators it is given (e.g. the Hessian every few epochs), records the
-epoch (run_log.py: TensorBoard, the console, the history) and saves a
+epoch (runs/run_log.py: TensorBoard, the console, the history) and saves a
 checkpoint; at the end it writes the summaries. Nothing imports this module
 but the programs.
 """
@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from configuration import config_util
+from configuration import validate
 import divergence
 from divergence import Diverged
 import evaluation
@@ -30,16 +32,32 @@ from input_pipeline import feeding
 from input_pipeline import sources
 import models
 import optimizers
-import outcomes
-import parallel
-import run_log
-import run_state
-import rundir
+from runs import outcomes
+from runs import run_log
+from runs import run_state
+from runs import rundir
+from runtime import parallel
+from runtime import xla_cpu
 import train_step
-import validate
-import xla_cpu
 
 PyTree = Any
+# The config keys the loop reads (the others belong to the data, the model,
+# the optimizer, SAM, sparsity and the analysis).
+CONFIG_KEYS = (
+    'optimizer',
+    'num_epochs',
+    'batch_size',
+    'eval_batch_size',
+    'seed',
+    'num_replicas',
+    'replica_rho',
+    'steps_per_dispatch',
+    'checkpoint_every_steps',
+    'checkpoints_to_keep',
+    'init_from',
+    'compilation_cache_dir',
+    'sam_start_epoch',
+)
 
 
 class EpochEvaluator(Protocol):
@@ -97,14 +115,14 @@ def train_and_evaluate(
       analysis.measure.training_evaluators(config).
 
   Raises:
-    validate.ConfigError: the config or workdir cannot be trained; nothing
+    config_util.ConfigError: the config or workdir cannot be trained; nothing
       was written but the workdir's lock file.
     Diverged: the loss became non-finite (summary.json says so).
     Stopped: should_stop() asked to stop; resuming continues exactly.
   """
   workdir = rundir.require_absolute(workdir, 'workdir')
   validate.check_config(config)
-  validate.require(
+  config_util.require(
       not config.analysis_every_epochs or evaluators,
       'analysis_every_epochs is set but no evaluator was given: pass '
       'analysis.measure.training_evaluators(config) (main.py does)',
@@ -201,7 +219,7 @@ class _Run:
     )
     steps_per_epoch = train_data.steps_per_epoch
     if steps_per_epoch < 1:
-      raise validate.ConfigError(
+      raise config_util.ConfigError(
           f'the training split has fewer examples per process than the batch '
           f'({train_data.local_batch_size}); lower batch_size'
       )

@@ -25,13 +25,16 @@ import numpy as np
 import evaluation
 from input_pipeline import feeding
 import optimizers
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
+from runtime import xla_cpu
 import sam
 import tasks
-import xla_cpu
 
 PyTree = Any
+# The config keys of SAM that every variant shares (each variant reads its
+# own too, see the sam package).
+SAM_KEYS = ('rho', 'sam_variant', 'sam_m', 'sam_batchnorm_stats')
 
 
 def sam_step_gradient(

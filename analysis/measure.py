@@ -29,12 +29,12 @@ from analysis import hessian
 from analysis import landscape
 from analysis import objective
 from analysis import sharpness
+from configuration import config_util
 from input_pipeline import sources
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 import sam
 import sparsity
-import validate
 
 PyTree = Any
 
@@ -48,10 +48,12 @@ MIN_TRACE_PROBES = 10
 _LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
 # What analysis.parts may name.
 PARTS = ('hessian', 'sharpness', 'landscape')
+# The config keys the analysis reads.
+CONFIG_KEYS = ('analysis', 'analysis_every_epochs')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises validate.ConfigError for the first bad analysis setting."""
+  """Raises config_util.ConfigError for the first bad analysis setting."""
   settings = config.analysis
   devices = jax.device_count()
   per_device = settings.batch_size // devices
@@ -150,7 +152,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   ]
   for ok, message in checks:
     if not ok:
-      raise validate.ConfigError(message)
+      raise config_util.ConfigError(message)
 
 
 def _analysis_state(state: run_state.TrainState) -> run_state.TrainState:

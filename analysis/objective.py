@@ -32,10 +32,10 @@ import numpy as np
 
 from analysis import hessian
 from analysis import subset_cache
+from configuration import config_util
 from input_pipeline import sources
-import parallel
-import run_state
-import validate
+from runs import run_state
+from runtime import parallel
 
 PyTree = Any
 Data = dict[str, jax.Array]
@@ -80,7 +80,7 @@ def _training_examples(
           else f'set --config.analysis.num_examples and batch_size to at most '
           f'{len(split)}'
       )
-      raise validate.ConfigError(
+      raise config_util.ConfigError(
           f'analysis.num_examples asks for {total} examples, but the '
           f'training split holds {len(split)}: {advice}'
       )
@@ -98,7 +98,7 @@ def _training_examples(
   unaugmented.augment = False
   batches, num_batches = streaming.imagenet_batches(unaugmented, True, 0, count)
   if num_batches < 1:
-    raise validate.ConfigError(
+    raise config_util.ConfigError(
         f'analysis.num_examples asks for {count} examples per process, more '
         'than the training split holds'
     )

@@ -11,7 +11,7 @@ import numpy as np
 
 from analysis import hessian
 from analysis.measure import Analyzer
-import run_state
+from runs import run_state
 
 
 def density_grid(

@@ -22,8 +22,8 @@ from collections.abc import Callable
 import jax
 import ml_collections
 
-import disk_cache
 from input_pipeline import sources
+from runtime import disk_cache
 
 ENVIRONMENT_VARIABLE = 'SAM_OVERPARAM_SUBSET_CACHE'
 OFF = disk_cache.OFF

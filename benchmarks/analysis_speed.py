@@ -30,8 +30,8 @@ from ml_collections import config_flags
 
 from analysis import measure
 import analyze
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 
 analyze.define_flags()  # --workdir, --config.analysis.*
 flags.DEFINE_string('output', 'analysis_speed.json', 'Where to write JSON.')

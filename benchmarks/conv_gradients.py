@@ -32,7 +32,7 @@ from jax import lax
 import jax.numpy as jnp
 
 from benchmarks import throughput
-import xla_cpu
+from runtime import xla_cpu
 
 flags.DEFINE_integer('num_filters', 16, "The ResNet-18's width.")
 flags.DEFINE_integer('batch_size', 128, 'Images per gradient.')

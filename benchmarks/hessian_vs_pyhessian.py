@@ -54,8 +54,8 @@ from analysis import subset_cache
 import analyze
 from configs import default
 from input_pipeline import sources
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 
 flags.DEFINE_string('workdir', None, 'A finished MLP run of main.py.')
 flags.DEFINE_string(

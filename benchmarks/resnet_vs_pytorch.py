@@ -26,7 +26,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import throughput
-import compilation_cache
+from runtime import compilation_cache
 
 flags.DEFINE_string(
     'pytorch_python', None, 'The Python interpreter that has torch.'

@@ -34,10 +34,10 @@ from input_pipeline import on_device
 from input_pipeline import sources
 import models
 import optimizers
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
+from runtime import xla_cpu
 import train_step
-import xla_cpu
 
 flags.DEFINE_string('output', 'throughput.json', 'Where to write the JSON.')
 flags.DEFINE_float('min_seconds', 3.0, 'Timing per measurement (seconds).')

@@ -217,7 +217,7 @@ def get_config() -> ml_collections.ConfigDict:
   # the end of each epoch only. Resuming from any checkpoint continues
   # exactly as if the run had never stopped.
   config.checkpoint_every_steps = 0
-  # JAX's persistent compilation cache (see compilation_cache.py): a
+  # JAX's persistent compilation cache (see runtime/compilation_cache.py): a
   # directory, 'off', or unset (None) for $JAX_COMPILATION_CACHE_DIR or else
   # ~/.cache/sam-overparam/jax-compilation. A second run of a config, or a
   # sweep's next run, then compiles nothing the first one compiled.

@@ -10,7 +10,7 @@ from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 
-from parallel import AXIS
+from runtime.parallel import AXIS
 
 
 class TrainFeeder(Protocol):

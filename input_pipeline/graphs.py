@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import config_util
+from configuration import config_util
 
 PADDING = -1
 # OGB's get_atom_feature_dims(): atomic number, chirality, degree, formal

@@ -15,7 +15,7 @@ from input_pipeline.sources import add_label_noise
 from input_pipeline.sources import DatasetSpec
 from input_pipeline.sources import normalize
 from input_pipeline.sources import Split
-import parallel
+from runtime import parallel
 
 # Random crops pad this many pixels on each side (CIFAR convention).
 CROP_PADDING = 4

@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-import disk_cache
 from input_pipeline import graphs
 from input_pipeline import text
+from runtime import disk_cache
 import tasks
 
 # TFDS (0.3 s to import) only for the datasets it reads: a process training
@@ -70,6 +70,24 @@ class DatasetSpec:
 
 
 INPUT_KINDS = ('images', 'features', 'tokens', 'graphs')
+# The config keys the data reads: every dataset's, and those of one kind of
+# inputs only (HParams show a run the keys it reads).
+CONFIG_KEYS = (
+    'dataset',
+    'data_dir',
+    'manual_dir',
+    'download',
+    'num_train_examples',
+    'validation_fraction',
+    'label_noise',
+    'label_noise_type',
+    'augment',
+    'image_size',
+)
+INPUT_KEYS = {
+    'tokens': ('vocab_size', 'max_length'),
+    'graphs': ('max_nodes', 'max_edges'),
+}
 
 DATASETS = {
     # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.

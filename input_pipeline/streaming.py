@@ -18,7 +18,7 @@ from input_pipeline.sources import prepared_builder
 from input_pipeline.sources import process_split
 from input_pipeline.sources import tensorflow_off_accelerators
 from input_pipeline.sources import train_split_name
-import parallel
+from runtime import parallel
 
 # Inception-style crops, as in Flax's ImageNet example, made stateless (seeded
 # per example) so an epoch's data is the same after a restart.

@@ -1,11 +1,16 @@
-"""The one place that maps `config.model` to a network."""
+"""The model families: each declares what builds it, its width keys, the
+config keys it reads, the inputs it takes and its own checks; the rest of
+the framework asks the registry (MODELS) rather than naming models."""
 
 from collections.abc import Callable
+import dataclasses
 import functools
+from typing import Any
 
 import flax.linen as nn
 import ml_collections
 
+from configuration.config_util import require
 from models import gcn
 from models import resnet
 from models import text_transformer
@@ -72,46 +77,195 @@ def _gcn(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   )
 
 
-# name -> (config, num_classes) -> module. The MLP is sized by
-# `config.num_neurons`, the ResNets by `config.num_filters`, the WideResNets
-# by `config.width_factor`, the Transformers (ViT, text) and the GCN by
-# `config.hidden_size`; `config.norm` picks the ResNets' normalization.
-MODELS: dict[str, Callable[[ml_collections.ConfigDict, int], nn.Module]] = {
-    'mlp': lambda config, num_classes: MLP(
-        num_neurons=tuple(config.num_neurons), num_classes=num_classes
+# The key that names the family (each family reads its own, Family.keys).
+CONFIG_KEYS = ('model',)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """A network `config.model` names, as the rest of the framework sees it.
+
+  Attributes:
+    build: (config, number of outputs) -> the untrained Flax module.
+    width_keys: the config keys that set its width (the x axis of width
+      sweeps).
+    keys: every config key it reads (its width keys among them).
+    inputs: the kinds of dataset inputs it reads (sources.INPUT_KINDS).
+    convolutional: built from 2D convolutions (XLA:CPU dispatches these
+      differently, runtime/xla_cpu.py).
+    check: (config, dataset spec) -> raises ConfigError for a bad value of
+      its keys.
+  """
+
+  build: Callable[[ml_collections.ConfigDict, int], nn.Module]
+  width_keys: tuple[str, ...]
+  keys: tuple[str, ...]
+  inputs: tuple[str, ...]
+  convolutional: bool = False
+  check: Callable[[ml_collections.ConfigDict, Any], None] = (
+      lambda config, spec: None
+  )
+
+
+def _check_mlp(config: ml_collections.ConfigDict, spec: Any) -> None:
+  del spec
+  require(
+      len(config.num_neurons) > 0,
+      'num_neurons is empty: the MLP needs at least one hidden layer',
+  )
+  require(
+      all(int(w) == w and w >= 1 for w in config.num_neurons),
+      f'num_neurons must be positive integers, got '
+      f'{tuple(config.num_neurons)}',
+  )
+
+
+def _check_resnet(config: ml_collections.ConfigDict, spec: Any) -> None:
+  del spec
+  require(
+      config.num_filters >= 1,
+      f'num_filters must be >= 1, got {config.num_filters}',
+  )
+  _one_of(config, 'norm', resnet.NORMS)
+
+
+def _check_wide_resnet(config: ml_collections.ConfigDict, spec: Any) -> None:
+  del spec
+  require(
+      config.width_factor >= 1,
+      f'width_factor must be >= 1, got {config.width_factor}',
+  )
+  _one_of(config, 'norm', resnet.NORMS)
+
+
+def _check_encoder(config: ml_collections.ConfigDict, spec: Any) -> None:
+  del spec
+  _one_of(config, 'pooling', transformer.POOLINGS)
+  require(
+      min(config.hidden_size, config.depth, config.mlp_ratio) >= 1
+      and config.num_heads >= 0,
+      'hidden_size, depth and mlp_ratio must be >= 1 and num_heads >= 0',
+  )
+  heads = transformer.num_heads(config.hidden_size, config.num_heads)
+  require(
+      config.hidden_size % heads == 0,
+      f'hidden_size {config.hidden_size} is not divisible by the '
+      f'{heads} attention heads',
+  )
+
+
+def _check_vit(config: ml_collections.ConfigDict, spec: Any) -> None:
+  _check_encoder(config, spec)
+  require(
+      config.patch_size >= 1,
+      f'patch_size must be >= 1, got {config.patch_size}',
+  )
+  if spec.is_image:
+    side = spec.image_size or config.image_size
+    require(
+        side % config.patch_size == 0,
+        f'patch_size {config.patch_size} does not divide the '
+        f'{side}x{side} images of {config.dataset}',
+    )
+
+
+def _check_gcn(config: ml_collections.ConfigDict, spec: Any) -> None:
+  del spec
+  require(
+      min(config.hidden_size, config.depth) >= 1,
+      'hidden_size and depth must be >= 1',
+  )
+
+
+def _one_of(config: ml_collections.ConfigDict, key: str, known) -> None:
+  require(
+      config[key] in known,
+      f'unknown {key} {config[key]!r}; known: {", ".join(sorted(known))}',
+  )
+
+
+_RESNET = dict(
+    width_keys=('num_filters',),
+    keys=('num_filters', 'norm'),
+    inputs=('images',),
+    convolutional=True,
+    check=_check_resnet,
+)
+_WIDE_RESNET = dict(
+    width_keys=('width_factor',),
+    keys=('width_factor', 'norm'),
+    inputs=('images',),
+    convolutional=True,
+    check=_check_wide_resnet,
+)
+_ENCODER_KEYS = ('hidden_size', 'depth', 'num_heads', 'mlp_ratio', 'pooling')
+
+MODELS: dict[str, Family] = {
+    'mlp': Family(
+        build=lambda config, num_classes: MLP(
+            num_neurons=tuple(config.num_neurons), num_classes=num_classes
+        ),
+        width_keys=('num_neurons',),
+        keys=('num_neurons',),
+        inputs=('images', 'features'),
+        check=_check_mlp,
     ),
-    'resnet18': functools.partial(_resnet, resnet.ResNet18),
-    'resnet34': functools.partial(_resnet, resnet.ResNet34),
-    'preact_resnet18': functools.partial(_resnet, resnet.PreActResNet18),
-    'resnet50': functools.partial(_resnet, resnet.ResNet50),
-    'wrn16': functools.partial(_wide_resnet, 16),
-    'wrn28': functools.partial(_wide_resnet, 28),
-    'vit': _vit,
-    'text_transformer': _text_transformer,
-    'gcn': _gcn,
+    'resnet18': Family(functools.partial(_resnet, resnet.ResNet18), **_RESNET),
+    'resnet34': Family(functools.partial(_resnet, resnet.ResNet34), **_RESNET),
+    'preact_resnet18': Family(
+        functools.partial(_resnet, resnet.PreActResNet18), **_RESNET
+    ),
+    'resnet50': Family(functools.partial(_resnet, resnet.ResNet50), **_RESNET),
+    'wrn16': Family(functools.partial(_wide_resnet, 16), **_WIDE_RESNET),
+    'wrn28': Family(functools.partial(_wide_resnet, 28), **_WIDE_RESNET),
+    'vit': Family(
+        _vit,
+        width_keys=('hidden_size',),
+        keys=(*_ENCODER_KEYS, 'patch_size'),
+        inputs=('images',),
+        check=_check_vit,
+    ),
+    'text_transformer': Family(
+        _text_transformer,
+        width_keys=('hidden_size',),
+        keys=_ENCODER_KEYS,
+        inputs=('tokens',),
+        check=_check_encoder,
+    ),
+    'gcn': Family(
+        _gcn,
+        width_keys=('hidden_size',),
+        keys=('hidden_size', 'depth'),
+        inputs=('graphs',),
+        check=_check_gcn,
+    ),
 }
 
-# Models that read token ids (the other models read images or features).
-TEXT_MODELS = frozenset({'text_transformer'})
-# Models that read graph records (input_pipeline/graphs.py).
-GRAPH_MODELS = frozenset({'gcn'})
-# Models that need images (height, width, channels).
-IMAGE_MODELS = frozenset(MODELS) - {'mlp'} - TEXT_MODELS - GRAPH_MODELS
-# Models built from 2D convolutions (XLA:CPU dispatches them differently).
-CONVOLUTIONAL = IMAGE_MODELS - {'vit'}
-# Models built on the Transformer encoder (hidden_size, depth, heads).
-TRANSFORMERS = frozenset({'vit'}) | TEXT_MODELS
-NORMS = resnet.NORMS
-POOLINGS = transformer.POOLINGS
+
+def get(name: str) -> Family:
+  """The family `config.model` names; ConfigError naming the known ones."""
+  require(
+      name in MODELS,
+      f'unknown model {name!r}; known: {", ".join(sorted(MODELS))}',
+  )
+  return MODELS[name]
+
+
+def check(config: ml_collections.ConfigDict, spec: Any) -> None:
+  """The model's own checks, and that it reads the dataset's inputs."""
+  family = get(config.model)
+  readers = sorted(n for n, f in MODELS.items() if spec.inputs in f.inputs)
+  require(
+      spec.inputs in family.inputs,
+      f'{config.model} reads {" or ".join(family.inputs)}, but '
+      f'{config.dataset} holds {spec.inputs}, which model='
+      f'{"/".join(readers)} reads',
+  )
+  family.check(config, spec)
 
 
 def create_model(
     config: ml_collections.ConfigDict, num_classes: int
 ) -> nn.Module:
   """Returns the untrained network that `config.model` names."""
-  if config.model not in MODELS:
-    raise ValueError(
-        f'unknown model {config.model!r}; known models: '
-        f'{", ".join(sorted(MODELS))}'
-    )
-  return MODELS[config.model](config, num_classes)
+  return get(config.model).build(config, num_classes)

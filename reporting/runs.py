@@ -9,10 +9,10 @@ import re
 from typing import Any
 
 from configs import default
-import outcomes
 from reporting import tables
 from reporting.stats import finished
 from reporting.stats import setting_config
+from runs import outcomes
 
 # The analysis settings that decide the Hessian's measurements, written
 # beside them in results.csv.

@@ -34,7 +34,7 @@ from typing import Any
 import jax
 import ml_collections
 
-import config_util
+from configuration import config_util
 from sam.geometry import adaptive_scale
 from sam.geometry import ascent_perturbation
 from sam.geometry import GradFn

@@ -16,7 +16,7 @@ normalized steps of size rho / k, each projected onto the ball
 
 import ml_collections
 
-import config_util
+from configuration import config_util
 import sam as variants
 from sam import geometry
 import sparsity

@@ -13,8 +13,8 @@ import optax
 from analysis import measure
 from configs import default
 import models
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 import sparsity
 from tests.conftest import small_config
 

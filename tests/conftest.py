@@ -22,8 +22,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # The per-user caches, each set to a directory for the session unless the
 # environment already names one: one compilation cache (main.py and
-# analyze.py processes use it, see compilation_cache.py), so that tests that
-# run the same small configs compile them once, and one for analysis
+# analyze.py processes use it, see runtime/compilation_cache.py), so that
+# tests that run the same small configs compile them once, and one for analysis
 # subsets (analysis/subset_cache.py) and one for generated datasets
 # (MNIST-1D, input_pipeline/sources.py). Nothing is written to ~/.cache.
 _SESSION_CACHES = (

@@ -22,8 +22,8 @@ import input_pipeline
 from input_pipeline import sources
 import models
 import optimizers
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 import sam
 from tests import conftest
 from tests import mock_molecules

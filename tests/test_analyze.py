@@ -14,13 +14,13 @@ from tensorboard.backend.event_processing import event_accumulator
 from analysis import measure
 import analyze
 from configs import default
-import parallel
-import run_state
+from configuration import config_util
+from runs import run_state
+from runtime import parallel
 from tests import analysis_setup
 from tests.conftest import run_python
 from tests.conftest import small_config
 import train
-import validate
 
 # Small but complete: every measurement runs, in seconds.
 SETTINGS = dict(
@@ -330,17 +330,17 @@ def test_four_devices_agree_with_one(runs, tmp_path):
 def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
   root, _ = runs
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match='is not a run directory: it has no config.json',
   ):
     run_analysis(tmp_path / 'nothing')
   (tmp_path / 'fresh').mkdir()
   shutil.copy(root / 'sgd' / 'config.json', tmp_path / 'fresh')
-  with pytest.raises(validate.ConfigError, match='fresh has no checkpoint'):
+  with pytest.raises(config_util.ConfigError, match='fresh has no checkpoint'):
     run_analysis(tmp_path / 'fresh')
   flag_config, overrides = settings_config()
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match=r'--config.seed cannot be set: analyze.py takes '
       r'only --config.analysis.\* settings',
   ):
@@ -355,13 +355,13 @@ def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
     return analyze.analysis_config(str(root / 'sgd'), flag_config, overrides)
 
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match='analysis.num_examples 500 '
       'is not a multiple of analysis.batch_size 256',
   ):
     analyze.run(str(root / 'sgd'), analysis_config(num_examples=500))
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match=r'analysis.parts must name '
       'some of hessian, sharpness, landscape',
   ):
@@ -369,7 +369,7 @@ def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
         str(root / 'sgd'), analysis_config(parts=('hessian', 'curvature'))
     )
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match=r'analysis.slq_probes must '
       r'be 0 \(no spectral density or moments\) or >= 2',
   ):
@@ -378,7 +378,7 @@ def test_bad_runs_and_settings_are_refused_with_one_line(runs, tmp_path):
     )
   # More examples than the run trained on (MNIST-1D: 4,000): what to set.
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match=r'analysis.num_examples asks '
       r'for 4096 examples, but the training split holds 4000: '
       r'set --config.analysis.num_examples=3840 \(a multiple '
@@ -506,7 +506,7 @@ def test_only_runs_of_one_model_and_dataset_are_interpolated():
       (config, [narrow] * 3, '3 replicas cannot be paired with 2'),
   ):
     with pytest.raises(
-        validate.ConfigError,
+        config_util.ConfigError,
         match=f'cannot interpolate between a and b: {reason}',
     ):
       analyze.check_interpolable(

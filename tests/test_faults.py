@@ -21,8 +21,8 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-import outcomes
-import run_state
+from runs import outcomes
+from runs import run_state
 from tests.conftest import REPO
 from tests.conftest import run_python
 from tests.test_analyze import SETTINGS
@@ -605,7 +605,7 @@ def test_a_finished_run_is_left_alone_and_extended_only_where_it_can_be(
   )
 
 
-def test_hparams_keep_tuples_as_strings(tmp_path):
+def test_hparams_are_the_keys_a_run_reads_with_tuples_as_strings(tmp_path):
   code, output = main_py(tmp_path, *TINY_RUN)
   assert code == 0, output[-3000:]
   events = event_accumulator.EventAccumulator(
@@ -620,6 +620,17 @@ def test_hparams_keep_tuples_as_strings(tmp_path):
   assert hparams['num_neurons'].string_value == '(32, 16)'
   assert hparams['lr_boundaries'].string_value == '(0.5, 0.75)'
   assert hparams['rho'].number_value == 0.05
+  assert hparams['sam_steps'].number_value == 1  # SAM's own key.
+  # An MLP on MNIST-1D reads no other family's keys, nor those of text or
+  # graphs.
+  for unread in (
+      'num_filters',
+      'patch_size',
+      'hidden_size',
+      'vocab_size',
+      'max_edges',
+  ):
+    assert unread not in hparams, unread
 
 
 def _replica_ending(workdir, replica):

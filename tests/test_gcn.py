@@ -14,7 +14,7 @@ import pytest
 from input_pipeline import graphs
 from input_pipeline import sources
 import models
-import run_state
+from runs import run_state
 import tasks
 from tests.conftest import small_config
 from tests.mock_molecules import mock_molecules

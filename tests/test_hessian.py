@@ -11,7 +11,7 @@ from analysis import hessian
 from analysis import objective
 from analysis import results as analysis_results
 from input_pipeline import sources
-import parallel
+from runtime import parallel
 from tests import analysis_setup
 
 

@@ -13,8 +13,8 @@ from analysis import objective
 from input_pipeline import on_device
 from input_pipeline import sources
 from input_pipeline import streaming
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 from tests import conftest
 from tests.conftest import small_config
 

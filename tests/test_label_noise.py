@@ -6,8 +6,8 @@ import pytest
 
 import input_pipeline
 from input_pipeline import sources
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 from tests.conftest import small_config
 import train
 

@@ -86,3 +86,50 @@ def test_key_groups_name_keys_of_the_default_config():
       default.WIDTH_KEYS,
   ):
     assert set(group) <= keys, set(group) - keys
+
+
+def test_every_config_key_has_exactly_one_owner():
+  # The owners: the loop, the data, the optimizer, pruning, the analysis,
+  # SAM (the keys every variant shares, and each variant's) and the model
+  # families (which may share theirs among themselves).
+  from analysis import measure  # pylint: disable=g-import-not-at-top
+  from input_pipeline import sources  # pylint: disable=g-import-not-at-top
+  import models  # pylint: disable=g-import-not-at-top
+  import optimizers  # pylint: disable=g-import-not-at-top
+  import sam  # pylint: disable=g-import-not-at-top
+  import sparsity  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  import train_step  # pylint: disable=g-import-not-at-top
+
+  owners = {
+      'loop': set(train.CONFIG_KEYS),
+      'data': set(sources.CONFIG_KEYS).union(*sources.INPUT_KEYS.values()),
+      'optimizer': set(optimizers.CONFIG_KEYS),
+      'sparsity': set(sparsity.CONFIG_KEYS),
+      'analysis': set(measure.CONFIG_KEYS),
+      'sam': (
+          set(train_step.SAM_KEYS).union(
+              *(v.keys for v in sam.VARIANTS.values())
+          )
+      ),
+      'models': (
+          set(models.CONFIG_KEYS).union(
+              *(f.keys for f in models.MODELS.values())
+          )
+      ),
+  }
+  keys = set(default.get_config().keys())
+  owned = [key for group in owners.values() for key in group]
+  assert sorted(set(owned)) == sorted(keys), set(owned) ^ keys
+  assert len(owned) == len(set(owned)), [
+      k for k in set(owned) if owned.count(k) > 1
+  ]
+  # The derived groups: SGD ignores exactly SAM's keys (and the epoch SAM
+  # starts from, which the loop reads), and the width keys are the model
+  # families'.
+  assert {k for k in keys if default.is_sam_only(k)} == owners['sam'] | {
+      'sam_start_epoch'
+  }
+  assert set(default.WIDTH_KEYS) == set().union(
+      *(f.width_keys for f in models.MODELS.values())
+  )

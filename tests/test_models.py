@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from configs import default
+from input_pipeline import sources
 import models
 
 
@@ -207,6 +208,23 @@ def test_vit_patches_are_the_strided_convolution_of_vit():
 
 def test_unknown_model_lists_the_known_ones():
   with pytest.raises(
-      ValueError, match='known models: gcn, mlp, preact_resnet18'
+      ValueError,
+      match="unknown model 'vgg16'; known: gcn, mlp, preact_resnet18",
   ):
     models.create_model(make('vgg16'), 10)
+
+
+def test_every_family_declares_keys_of_the_default_config():
+  keys = default.get_config()
+  for name, family in models.MODELS.items():
+    assert set(family.width_keys) <= set(family.keys), name
+    assert set(family.keys) <= set(keys), name
+    assert set(family.inputs) <= set(sources.INPUT_KINDS), name
+  assert {n for n, f in models.MODELS.items() if f.convolutional} == {
+      'resnet18',
+      'resnet34',
+      'preact_resnet18',
+      'resnet50',
+      'wrn16',
+      'wrn28',
+  }

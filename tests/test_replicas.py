@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 from tests.conftest import small_config
 import train
 

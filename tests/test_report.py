@@ -17,9 +17,9 @@ from configs import default
 import report
 from reporting import figures
 from reporting import runs as report_runs
-import rundir
-import sweep_launch
-import sweep_plan
+from runs import rundir
+from sweeps import local
+from sweeps import plan
 from tests.conftest import REPO
 from tests.conftest import run_python
 
@@ -780,8 +780,8 @@ def test_runs_without_a_summary_are_listed_with_the_reason(width_sweep, capsys):
   )
   (stopped / 'checkpoints' / '120').mkdir(parents=True)
   # A real process that failed, launched as sweep.py launches a run.
-  outcome = sweep_launch.execute(
-      sweep_plan.Run(
+  outcome = local.execute(
+      plan.Run(
           failed.name,
           failed,
           [
@@ -792,9 +792,9 @@ def test_runs_without_a_summary_are_listed_with_the_reason(width_sweep, capsys):
           None,
       ),
       {},
-      sweep_launch.Children(),
+      local.Children(),
   )
-  assert outcome.status == sweep_launch.FAILED
+  assert outcome.status == local.FAILED
   lock = rundir.WorkdirLock(running)  # As a training process holds it.
   never = _run_directory(width_sweep / 'queued', summaries[0])
   try:

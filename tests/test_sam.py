@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import config_util
 from configs import default
+from configuration import config_util
+from configuration import validate
 import sam
 from tests.conftest import small_config
-import validate
 
 
 def quadratic(seed=0):

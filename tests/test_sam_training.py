@@ -7,14 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configuration import config_util
 import models
 import optimizers
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 from tests.conftest import small_config
 import train
 import train_step
-import validate
 
 
 def final_state(workdir):
@@ -87,7 +87,7 @@ def test_init_from_starts_from_another_runs_final_weights(tmp_path):
   for a, b in zip(jax.tree.leaves(source.mask), jax.tree.leaves(tuned.mask)):
     np.testing.assert_array_equal(a, b)
   assert int(tuned.step) == 20  # Its own steps, counted from 0.
-  with pytest.raises(validate.ConfigError, match='holds a different model'):
+  with pytest.raises(config_util.ConfigError, match='holds a different model'):
     run(
         tmp_path, 'wider', num_neurons=(64, 16), init_from=str(tmp_path / 'sgd')
     )
@@ -100,14 +100,14 @@ def test_fine_tuning_starts_from_the_replica_it_names(tmp_path):
   source = tmp_path / 'replicas'
   # The whole run of three: which replica is meant? Refused, in one line.
   with pytest.raises(
-      validate.ConfigError,
+      config_util.ConfigError,
       match=re.escape(
           f'init_from={source} holds 3 replicas trained side by side; start '
           f'from one of them: init_from={source}/replica_<r>, r from 0 to 2'
       ),
   ):
     run(tmp_path, 'whole', optimizer='sam', num_epochs=1, init_from=str(source))
-  with pytest.raises(validate.ConfigError, match='has 3 replicas'):
+  with pytest.raises(config_util.ConfigError, match='has 3 replicas'):
     run(
         tmp_path,
         'fourth',

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-import sweep_plan
-import sweep_slurm
+from sweeps import plan
+from sweeps import slurm
 from tests import slurm_cluster
 from tests import test_multihost
 from tests.conftest import REPO
@@ -264,14 +264,14 @@ def test_slurm_settings_come_from_the_sweep_config_and_flags(tmp_path):
       "          'slurm': {'partition': 'gpu', 'time': 240, 'nodes': 2,\n"
       "                    'gpus_per_node': 4, 'options': {'qos': 'low'}}}\n"
   )
-  loaded = sweep_plan.load_sweep_config(str(config))
-  settings = sweep_slurm.SlurmSettings.from_dict(
+  loaded = plan.load_sweep_config(str(config))
+  settings = slurm.SlurmSettings.from_dict(
       {**loaded.slurm, 'time': 30, 'options': {'qos': 'high'}}
   )
   parameters = settings.executor_parameters()
   assert parameters['partition'] == 'gpu' and parameters['time'] == 30
   assert parameters['nodes'] == 2 and parameters['gpus_per_node'] == 4
-  # One task per GPU: each is one JAX process (distributed.py).
+  # One task per GPU: each is one JAX process (runtime/distributed.py).
   assert parameters['ntasks_per_node'] == 4
   assert parameters['additional_parameters'] == {'qos': 'high'}
   assert parameters['signal_delay_s'] == 120
@@ -280,8 +280,8 @@ def test_slurm_settings_come_from_the_sweep_config_and_flags(tmp_path):
       ({'time': 0}, 'time must be >= 1'),
       ({'time': 1, 'signal_delay_s': 90}, 'leaves no time to train'),
   ]:
-    with pytest.raises(sweep_plan.SweepError, match=message):
-      sweep_slurm.SlurmSettings.from_dict(bad)
+    with pytest.raises(plan.SweepError, match=message):
+      slurm.SlurmSettings.from_dict(bad)
 
 
 def test_a_bad_slurm_flag_is_one_line_and_submits_nothing(tmp_path):

@@ -10,8 +10,8 @@ import evaluation
 from input_pipeline import on_device
 from input_pipeline import sources
 import models
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
 import sparsity
 from tests.conftest import small_config
 import train

@@ -12,7 +12,7 @@ from analysis import objective
 from analysis import subset_cache
 import analyze
 from configs import default
-import parallel
+from runtime import parallel
 from tests.conftest import run_python
 from tests.conftest import small_config
 import train

@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from configs import default
-import rundir
-import sweep_plan
+from runs import rundir
+from sweeps import plan
 from tests.conftest import REPO
 from tests.conftest import run_python
 
@@ -29,15 +29,15 @@ TINY = [
 
 
 def test_axes_split_at_top_level_commas_only():
-  assert sweep_plan.parse_axis('num_neurons=[(75,25),(150, 50),(16,)]') == (
+  assert plan.parse_axis('num_neurons=[(75,25),(150, 50),(16,)]') == (
       'num_neurons',
       ['(75,25)', '(150, 50)', '(16,)'],
   )
-  assert sweep_plan.parse_axis(' optimizer = [sgd, sam] ') == (
+  assert plan.parse_axis(' optimizer = [sgd, sam] ') == (
       'optimizer',
       ['sgd', 'sam'],
   )
-  assert sweep_plan.parse_axis('x=[([1,2],(3,4)),5]') == (
+  assert plan.parse_axis('x=[([1,2],(3,4)),5]') == (
       'x',
       ['([1,2],(3,4))', '5'],
   )
@@ -58,34 +58,30 @@ def test_axes_split_at_top_level_commas_only():
     ],
 )
 def test_malformed_axes_are_refused_with_the_reason(text, message):
-  with pytest.raises(sweep_plan.SweepError) as error:
-    sweep_plan.parse_axis(text)
+  with pytest.raises(plan.SweepError) as error:
+    plan.parse_axis(text)
   assert str(error.value).startswith(f'--sweep={text!r}: ')
   assert message in str(error.value)
 
 
 def test_values_format_as_main_py_parses_them():
-  assert sweep_plan.format_value((75, 25)) == '(75,25)'
-  assert sweep_plan.format_value((16,)) == '(16,)'
-  assert sweep_plan.format_value(0.5) == '0.5'
-  assert sweep_plan.format_value('sam') == 'sam'
+  assert plan.format_value((75, 25)) == '(75,25)'
+  assert plan.format_value((16,)) == '(16,)'
+  assert plan.format_value(0.5) == '0.5'
+  assert plan.format_value('sam') == 'sam'
 
 
 def test_run_names_are_readable_safe_and_ignore_axis_order():
   point = {'seed': '0', 'optimizer': 'sgd', 'num_neurons': '(75, 25)'}
-  assert sweep_plan.run_name(point) == 'num_neurons=75_25,optimizer=sgd,seed=0'
-  assert sweep_plan.run_name(
-      dict(reversed(point.items()))
-  ) == sweep_plan.run_name(point)
-  assert sweep_plan.run_name(
+  assert plan.run_name(point) == 'num_neurons=75_25,optimizer=sgd,seed=0'
+  assert plan.run_name(dict(reversed(point.items()))) == plan.run_name(point)
+  assert plan.run_name(
       {'lr_boundaries': '(0.5,)', 'data_dir': '/d/tfds', 'rho': '1e-2'}
   ) == ('data_dir=_d_tfds,lr_boundaries=0.5,rho=1e-2')
 
 
 def test_grid_is_the_product_with_the_first_axis_slowest():
-  points = sweep_plan.grid_points(
-      {'seed': ['0', '1'], 'optimizer': ['sgd', 'sam']}
-  )
+  points = plan.grid_points({'seed': ['0', '1'], 'optimizer': ['sgd', 'sam']})
   assert [(p['seed'], p['optimizer']) for p in points] == [
       ('0', 'sgd'),
       ('0', 'sam'),
@@ -96,7 +92,7 @@ def test_grid_is_the_product_with_the_first_axis_slowest():
 
 def test_command_line_flags_extend_a_sweep_config():
   path = 'configs/sweeps/mnist_mlp_width.py'
-  merged = sweep_plan.build_sweep(
+  merged = plan.build_sweep(
       None, ['seed=[5]', 'rho=[0.1,0.2]'], ['num_epochs=7'], path
   )
   assert merged.config == str(REPO / 'configs/mnist_mlp.py')
@@ -114,15 +110,15 @@ def test_command_line_flags_extend_a_sweep_config():
   }
   assert merged.fixed == {'num_epochs': '7'}
   assert (
-      sweep_plan.build_sweep('configs/quickstart.py', [], [], path).config
+      plan.build_sweep('configs/quickstart.py', [], [], path).config
       == 'configs/quickstart.py'
   )
-  with pytest.raises(sweep_plan.SweepError, match='seed is swept'):
-    sweep_plan.build_sweep(None, [], ['seed=0'], path)
-  with pytest.raises(sweep_plan.SweepError, match='give --config=FILE'):
-    sweep_plan.build_sweep(None, ['seed=[0]'], [], None)
-  with pytest.raises(sweep_plan.SweepError, match='the grid is empty'):
-    sweep_plan.build_sweep('configs/quickstart.py', [], ['seed=0'], None)
+  with pytest.raises(plan.SweepError, match='seed is swept'):
+    plan.build_sweep(None, [], ['seed=0'], path)
+  with pytest.raises(plan.SweepError, match='give --config=FILE'):
+    plan.build_sweep(None, ['seed=[0]'], [], None)
+  with pytest.raises(plan.SweepError, match='the grid is empty'):
+    plan.build_sweep('configs/quickstart.py', [], ['seed=0'], None)
 
 
 @pytest.mark.parametrize(
@@ -145,8 +141,8 @@ def test_command_line_flags_extend_a_sweep_config():
 def test_malformed_sweep_configs_are_refused(tmp_path, body, message):
   path = tmp_path / 'bad_sweep.py'
   path.write_text(body)
-  with pytest.raises(sweep_plan.SweepError, match=re.escape(message)):
-    sweep_plan.build_sweep(None, [], [], str(path))
+  with pytest.raises(plan.SweepError, match=re.escape(message)):
+    plan.build_sweep(None, [], [], str(path))
 
 
 @pytest.mark.parametrize(
@@ -158,18 +154,16 @@ def test_malformed_sweep_configs_are_refused(tmp_path, body, message):
     ),
 )
 def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
-  config = sweep_plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
+  config = plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
   assert all(k in default.get_config() for k in config.grid)
-  runs, shared = sweep_plan.plan_runs(config, tmp_path)
+  runs, shared = plan.plan_runs(config, tmp_path)
   assert not shared
   assert len(runs) == math.prod(len(v) for v in config.grid.values())
   assert len({run.name for run in runs}) == len(runs)
   # Each run's resolved config holds the grid values its name says.
   for run in runs:
-    values = {
-        key: sweep_plan.format_value(run.config[key]) for key in config.grid
-    }
-    assert sweep_plan.run_name(values) == run.name
+    values = {key: plan.format_value(run.config[key]) for key in config.grid}
+    assert plan.run_name(values) == run.name
 
 
 @pytest.mark.parametrize(
@@ -182,8 +176,8 @@ def test_every_sweep_config_plans_distinct_valid_runs(name, tmp_path):
 def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
     name, dataset, tmp_path
 ):
-  config = sweep_plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
-  runs, _ = sweep_plan.plan_runs(config, tmp_path)
+  config = plan.build_sweep(None, [], [], f'configs/sweeps/{name}.py')
+  runs, _ = plan.plan_runs(config, tmp_path)
   assert len(runs) == 10
   assert {run.config.num_replicas for run in runs} == {3}
   assert len({run.config.num_neurons for run in runs}) == 5
@@ -192,10 +186,8 @@ def test_the_cpu_demos_are_5_widths_of_sgd_and_sam_with_3_seeds(
 
 
 def _plan(tmp_path, *axes, fixed=()):
-  runs, shared = sweep_plan.plan_runs(
-      sweep_plan.build_sweep(
-          'configs/quickstart.py', list(axes), list(fixed), None
-      ),
+  runs, shared = plan.plan_runs(
+      plan.build_sweep('configs/quickstart.py', list(axes), list(fixed), None),
       tmp_path,
   )
   assert not shared
@@ -217,12 +209,12 @@ def _plan(tmp_path, *axes, fixed=()):
         ('sparsity=[0.5,1.5]', 'run sparsity=1.5: sparsity must be in [0, 1)'),
         (
             'model=[mlp,vit]',
-            'run model=vit: vit needs images, but mnist1d holds ' 'features',
+            'run model=vit: vit reads images, but mnist1d holds features',
         ),
     ],
 )
 def test_bad_grids_are_refused_before_anything_runs(tmp_path, axis, message):
-  with pytest.raises(sweep_plan.SweepError, match=re.escape(message)):
+  with pytest.raises(plan.SweepError, match=re.escape(message)):
     _plan(tmp_path, axis)
   assert not list(tmp_path.iterdir())
 
@@ -252,14 +244,14 @@ def test_runs_get_their_overrides_and_resolved_configs(tmp_path):
 
 def test_a_run_is_finished_only_with_a_summary_of_its_config(tmp_path):
   (run,) = _plan(tmp_path, 'seed=[3]')
-  assert not sweep_plan.is_finished(run)
+  assert not plan.is_finished(run)
   run.workdir.mkdir()
   summary = {'config': json.loads(json.dumps(run.config.to_dict()))}
   (run.workdir / 'summary.json').write_text(json.dumps(summary))
-  assert sweep_plan.is_finished(run)
+  assert plan.is_finished(run)
   summary['config']['num_epochs'] += 1
   (run.workdir / 'summary.json').write_text(json.dumps(summary))
-  assert not sweep_plan.is_finished(run)
+  assert not plan.is_finished(run)
 
 
 def test_a_malformed_sweep_flag_is_one_line_and_runs_nothing(tmp_path):
@@ -438,14 +430,14 @@ def test_two_sweeps_on_one_workdir_share_its_runs(tmp_path):
 
 
 def test_quoted_values_keep_their_commas(tmp_path):
-  assert sweep_plan.split_list('["/a/x=1,y=2",/b,(1,2)]') == [
+  assert plan.split_list('["/a/x=1,y=2",/b,(1,2)]') == [
       '/a/x=1,y=2',
       '/b',
       '(1,2)',
   ]
-  assert sweep_plan.split_list("['a,b']") == ['a,b']
-  with pytest.raises(sweep_plan.SweepError, match='has an unclosed quote'):
-    sweep_plan.split_list('["a,b]')
+  assert plan.split_list("['a,b']") == ['a,b']
+  with pytest.raises(plan.SweepError, match='has an unclosed quote'):
+    plan.split_list('["a,b]')
   # Fine-tunes of two runs of a pretraining sweep, whose directory names
   # hold commas.
   sources = [
@@ -461,7 +453,7 @@ def test_quoted_values_keep_their_commas(tmp_path):
   assert [run.config.init_from for run in runs] == [str(s) for s in sources]
   unquoted = ','.join(map(str, sources))
   with pytest.raises(
-      sweep_plan.SweepError,
+      plan.SweepError,
       match=re.escape(
           'is not a run directory with checkpoints (a path that holds commas, '
           "as a sweep's run directories do, is quoted in the list: "
@@ -480,7 +472,7 @@ def test_a_run_from_before_a_new_key_is_finished_and_resumes(tmp_path):
   del old['sam_variant']
   (run.workdir / 'summary.json').write_text(json.dumps({'config': old}))
   (run.workdir / 'config.json').write_text(json.dumps(old))
-  assert sweep_plan.is_finished(run)
+  assert plan.is_finished(run)
   assert rundir.changed_keys(run.workdir, run.config) == []
   run.config.sam_variant = 'usam'
   assert rundir.changed_keys(run.workdir, run.config) == ['sam_variant']

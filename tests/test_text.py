@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 from input_pipeline import sources
 from input_pipeline import text
 import models
-import run_state
+from runs import run_state
 from tests import conftest
 from tests.conftest import small_config
 from tests.test_multidevice import assert_same_run

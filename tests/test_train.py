@@ -6,12 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-import run_state
-import rundir
+from configuration import config_util
+from runs import run_state
+from runs import rundir
 from tests import conftest
 from tests.conftest import small_config
 import train
-import validate
 
 
 def final_params(workdir):
@@ -97,7 +97,9 @@ def test_existing_files_are_kept_and_a_different_config_is_refused(tmp_path):
   assert (tmp_path / 'notes.txt').read_text() == 'mine'
   saved = json.loads((tmp_path / 'config.json').read_text())
   assert saved['num_neurons'] == [32, 16] and saved['num_epochs'] == 1
-  with pytest.raises(validate.ConfigError, match='differs in: learning_rate'):
+  with pytest.raises(
+      config_util.ConfigError, match='differs in: learning_rate'
+  ):
     train.train_and_evaluate(
         small_config(num_epochs=1, learning_rate=0.5), str(tmp_path)
     )
@@ -139,7 +141,7 @@ def test_streamed_imagenet_trains_with_stacked_dispatches(
 def test_training_analysis_without_its_evaluator_is_refused(tmp_path):
   # main.py passes analysis.measure.training_evaluators(config); a caller
   # that does not gets an error, not a run that silently measures nothing.
-  with pytest.raises(validate.ConfigError, match='no evaluator was given'):
+  with pytest.raises(config_util.ConfigError, match='no evaluator was given'):
     train.train_and_evaluate(
         small_config(analysis_every_epochs=1), str(tmp_path / 'run')
     )

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-import run_state
+from runs import run_state
 from tests.conftest import small_config
 import train
 

@@ -5,11 +5,11 @@ import importlib
 
 import pytest
 
-import config_util
 from configs import default
+from configuration import config_util
+from configuration import validate
 from tests.conftest import REPO
 from tests.conftest import small_config
-import validate
 
 BAD = [
     ({'label_noise': 1.0}, 'label_noise must be in [0, 1), got 1.0'),
@@ -34,16 +34,23 @@ BAD = [
     ),
     ({'warmup_epochs': 3}, 'warmup_epochs must be in [0, num_epochs=3)'),
     ({'adam_b2': 1.0}, 'adam_b2 must be in [0, 1)'),
-    ({'norm': 'layer'}, "unknown norm 'layer'; known: batch, group, none"),
+    (
+        {'model': 'resnet18', 'dataset': 'fashion_mnist', 'norm': 'layer'},
+        "unknown norm 'layer'; known: batch, group, none",
+    ),
     (
         {'model': 'wrn28', 'dataset': 'fashion_mnist', 'width_factor': 0},
         'width_factor must be >= 1',
     ),
     (
         {'model': 'resnet18'},
-        'resnet18 needs images, but mnist1d holds features',
+        'resnet18 reads images, but mnist1d holds features, which '
+        'model=mlp reads',
     ),
-    ({'model': 'vit'}, 'vit needs images, but mnist1d holds features'),
+    (
+        {'model': 'vit'},
+        'vit reads images, but mnist1d holds features, which model=mlp reads',
+    ),
     (
         {'model': 'vit', 'dataset': 'fashion_mnist', 'patch_size': 5},
         'patch_size 5 does not divide the 28x28 images of fashion_mnist',
@@ -63,12 +70,13 @@ BAD = [
     ),
     (
         {'model': 'text_transformer'},
-        'mnist1d holds features, which text_transformer does not read',
+        'text_transformer reads tokens, but mnist1d holds features, which '
+        'model=mlp reads',
     ),
     (
         {'dataset': 'imdb_reviews'},
-        'imdb_reviews holds tokens, which mlp does not read; text needs '
-        'model=text_transformer',
+        'mlp reads images or features, but imdb_reviews holds tokens, which '
+        'model=text_transformer reads',
     ),
     (
         {
@@ -87,11 +95,14 @@ BAD = [
         },
         'augment=True needs images, but imdb_reviews holds tokens',
     ),
-    ({'model': 'gcn'}, 'gcn reads graphs, but mnist1d holds features'),
+    (
+        {'model': 'gcn'},
+        'gcn reads graphs, but mnist1d holds features, which model=mlp reads',
+    ),
     (
         {'dataset': 'ogbg_molpcba'},
-        'ogbg_molpcba holds graphs, which mlp does not read; graphs need '
-        'model=gcn',
+        'mlp reads images or features, but ogbg_molpcba holds graphs, which '
+        'model=gcn reads',
     ),
     (
         {'model': 'gcn', 'dataset': 'ogbg_molpcba', 'depth': 0},
@@ -127,7 +138,7 @@ BAD = [
 
 @pytest.mark.parametrize('overrides,message', BAD)
 def test_bad_knobs_are_refused_with_a_clear_message(overrides, message):
-  with pytest.raises(validate.ConfigError) as error:
+  with pytest.raises(config_util.ConfigError) as error:
     validate.check_config(small_config(**overrides))
   assert message in str(error.value)
   assert '\n' not in str(error.value)

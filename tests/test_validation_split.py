@@ -9,7 +9,7 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from input_pipeline import sources
-import run_state
+from runs import run_state
 from tests.conftest import small_config
 import train
 

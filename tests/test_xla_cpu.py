@@ -9,11 +9,11 @@ from input_pipeline import on_device
 from input_pipeline import sources
 import models
 import optimizers
-import parallel
-import run_state
+from runs import run_state
+from runtime import parallel
+from runtime import xla_cpu
 from tests.conftest import small_config
 import train_step
-import xla_cpu
 
 
 def resnet_config(**keys):

@@ -28,7 +28,7 @@ _CPU_CONVOLUTION_OPTIONS = {
 
 def _convolutional_on_cpu(config: ml_collections.ConfigDict) -> bool:
   return (
-      config.model in models.CONVOLUTIONAL
+      models.get(config.model).convolutional
       and jax.local_devices()[0].platform == 'cpu'
   )
 

@@ -16,10 +16,13 @@ import ml_collections
 import numpy as np
 import tensorboardX
 
+from configs import default
 from input_pipeline import sources
-import outcomes
-import run_state
-import rundir
+import models
+from runs import outcomes
+from runs import run_state
+from runs import rundir
+import sam
 
 
 def log_start(config: ml_collections.ConfigDict) -> None:
@@ -171,13 +174,36 @@ def write_epoch(writer: Writer, record: dict[str, Any]) -> None:
   )
 
 
+def unread_keys(config: ml_collections.ConfigDict) -> set[str]:
+  """The config keys a run does not read: other model families' keys, keys
+  of another kind of inputs, SAM's keys for SGD and other SAM variants'
+  keys."""
+  unread = set()
+  for family in models.MODELS.values():
+    unread.update(family.keys)
+  unread.difference_update(models.get(config.model).keys)
+  inputs = sources.get_spec(config.dataset).inputs
+  for kind, keys in sources.INPUT_KEYS.items():
+    if kind != inputs:
+      unread.update(keys)
+  if config.optimizer != 'sam':
+    unread.update(k for k in config.keys() if default.is_sam_only(k))
+  else:
+    for variant in sam.VARIANTS.values():
+      unread.update(variant.keys)
+    unread.difference_update(sam.get(config.sam_variant).keys)
+  return unread
+
+
 def hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """TensorBoard hparams: scalars as they are, tuples as strings (so that
-  the HParams view can group runs by num_neurons, the sweep axis)."""
+  """TensorBoard hparams: the keys the run reads, scalars as they are and
+  tuples as strings (so that the HParams view can group runs by
+  num_neurons, the sweep axis)."""
+  unread = unread_keys(config)
   return {
       k: str(tuple(v)) if isinstance(v, (tuple, list)) else v
       for k, v in config.to_dict().items()
-      if isinstance(v, (int, float, str, bool, tuple, list))
+      if k not in unread and isinstance(v, (int, float, str, bool, tuple, list))
   }
 
 

@@ -20,7 +20,7 @@ import os
 
 import jax
 
-import disk_cache
+from runtime import disk_cache
 
 OFF = disk_cache.OFF
 DEFAULT_DIR = os.path.join(disk_cache.ROOT, 'jax-compilation')

@@ -1,7 +1,7 @@
 """A sweep's grid and its runs: parsing `--sweep`/`--set` and sweep configs,
 naming each grid point, resolving each run's config and its main.py command,
 and telling a finished run from one still to train. Shared by the local and
-the SLURM launchers (sweep_launch.py, sweep_slurm.py)."""
+the SLURM launchers (local.py, slurm.py)."""
 
 import collections
 from collections.abc import Mapping, Sequence
@@ -16,12 +16,12 @@ from typing import Any
 
 import ml_collections
 
-import cli
-import config_util
 from configs import default
-import outcomes
+from configuration import cli
+from configuration import config_util
+from runs import outcomes
 
-REPO = pathlib.Path(__file__).resolve().parent
+REPO = pathlib.Path(__file__).resolve().parent.parent
 MAIN = REPO / 'main.py'
 KEY_PATTERN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$')
 # Longest file name most filesystems accept (bytes).
@@ -35,7 +35,7 @@ class SweepError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Sweep:
   """A base config file, the grid's axes and the overrides common to all
-  runs, and the SLURM resources of each run (sweep_slurm.SlurmSettings
+  runs, and the SLURM resources of each run (slurm.SlurmSettings
   fields) where the sweep config gives them.
 
   Values are strings exactly as main.py receives them after --config.KEY=.
@@ -281,7 +281,7 @@ def plan_runs(
   devices of the machine that will train it) before anything runs."""
   # Imported here: it imports the models and JAX (about 2 s), which
   # building a sweep's command line does not need.
-  import validate  # pylint: disable=g-import-not-at-top
+  from configuration import validate  # pylint: disable=g-import-not-at-top
   # Without the grid, whose axes may give the values it requires.
   base = cli.load_config_file(sweep.config, {}, complete=False)
   for key in (*sweep.grid, *sweep.fixed):

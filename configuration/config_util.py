@@ -1,6 +1,6 @@
 """Generic config checks with one-line errors: ConfigError, unknown keys
 (with suggestions) and value types. Light to import (no JAX, no data), for
-the entry points and validate.py alike."""
+the entry points and configuration/validate.py alike."""
 
 import difflib
 from typing import Any

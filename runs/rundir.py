@@ -31,8 +31,8 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-import config_util
 from configs import default
+from configuration import config_util
 
 PyTree = Any
 

@@ -14,10 +14,10 @@ import subprocess
 import threading
 import time
 
-import cli
-import outcomes
-from sweep_plan import is_finished
-from sweep_plan import Run
+from configuration import cli
+from runs import outcomes
+from sweeps.plan import is_finished
+from sweeps.plan import Run
 
 # How a run ended (its main.py exit code), that it did not run, or, for a
 # SLURM job not waited for, where it stands.
@@ -118,28 +118,31 @@ def execute(run: Run, env: Mapping[str, str], children: Children) -> Outcome:
   run.workdir.mkdir(parents=True, exist_ok=True)
   log_path = run.workdir / outcomes.LOG_NAME
   start = time.perf_counter()
+  output = []  # This process's own lines (another sweep may share the log).
   with log_path.open('a') as log:
     log.write(f'=== sweep.py started at {_now()}: {shlex.join(run.command)}\n')
     log.flush()
-    output_start = log.tell()
     process = children.start(
         run.command,
-        stdout=log,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=env,
+        text=True,
     )
     if process is None:
       log.write('=== sweep.py did not start it: the sweep was stopped\n')
       return Outcome(run, NOT_STARTED)
+    for line in process.stdout:  # Into train.log as it comes.
+      log.write(line)
+      log.flush()
+      output.append(line)
     returncode = process.wait()
     children.finished(process)
     log.write(f'=== sweep.py finished at {_now()}: exit code {returncode}\n')
   seconds = time.perf_counter() - start
   status = STATUS_OF_EXIT_CODE.get(returncode, FAILED)
-  with log_path.open() as log:
-    log.seek(output_start)
-    output = log.read()
+  output = ''.join(output)
   if status == OK:
     # Finished by another process while this one's main.py started.
     if 'already finished its' in output:

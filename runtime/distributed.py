@@ -20,7 +20,7 @@ from absl import flags
 from absl import logging
 import jax
 
-import config_util
+from configuration import config_util
 
 # Environment variables that say a launcher started several tasks, each of
 # which JAX's cluster detection can place.

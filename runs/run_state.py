@@ -24,13 +24,13 @@ import ml_collections
 import numpy as np
 import optax
 
-import config_util
+from configuration import config_util
 from input_pipeline import feeding
 from input_pipeline import sources
 import models
 import optimizers
-import parallel
-import rundir
+from runs import rundir
+from runtime import parallel
 import sparsity
 import tasks
 

@@ -13,8 +13,8 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
-import config_util
-import outcomes
+from configuration import config_util
+from runs import outcomes
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 

@@ -5,15 +5,14 @@ import jax
 import ml_collections
 import numpy as np
 
-import config_util
-from config_util import require  # pylint: disable=unused-import
 from configs import default
+from configuration import config_util
+from configuration.config_util import require
 from input_pipeline import graphs
 from input_pipeline import sources
 import models
-from models import transformer
 import optimizers
-import rundir
+from runs import rundir
 import sam
 import sparsity
 
@@ -42,90 +41,16 @@ def check_config(
       config.num_epochs >= 1,
       f'num_epochs must be >= 1, got {config.num_epochs}',
   )
-  _one_of(config, 'model', models.MODELS)
   _one_of(config, 'dataset', sources.DATASETS)
   _one_of(config, 'optimizer', OPTIMIZERS)
   _one_of(config, 'pruner', sparsity.PRUNERS)
   _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
   _one_of(config, 'base_optimizer', optimizers.BASE_OPTIMIZERS)
-  _one_of(config, 'norm', models.NORMS)
   _one_of(config, 'label_noise_type', sources.LABEL_NOISE_TYPES)
   _one_of(config, 'sam_batchnorm_stats', ('clean', 'perturbed'))
 
   spec = sources.DATASETS[config.dataset]
-  if config.model == 'mlp':
-    require(
-        len(config.num_neurons) > 0,
-        'num_neurons is empty: the MLP needs at least one hidden layer',
-    )
-    require(
-        all(int(w) == w and w >= 1 for w in config.num_neurons),
-        f'num_neurons must be positive integers, got '
-        f'{tuple(config.num_neurons)}',
-    )
-  elif config.model in models.TRANSFORMERS:
-    _one_of(config, 'pooling', models.POOLINGS)
-    heads = transformer.num_heads(config.hidden_size, config.num_heads)
-    require(
-        min(
-            config.hidden_size,
-            config.depth,
-            config.patch_size,
-            config.mlp_ratio,
-        )
-        >= 1
-        and config.num_heads >= 0,
-        'hidden_size, depth, patch_size and mlp_ratio must be >= 1 and '
-        'num_heads >= 0',
-    )
-    require(
-        config.hidden_size % heads == 0,
-        f'hidden_size {config.hidden_size} is not divisible by the '
-        f'{heads} attention heads',
-    )
-    if config.model == 'vit' and spec.is_image:
-      side = spec.image_size or config.image_size
-      require(
-          side % config.patch_size == 0,
-          f'patch_size {config.patch_size} does not divide the '
-          f'{side}x{side} images of {config.dataset}',
-      )
-  elif config.model in models.GRAPH_MODELS:
-    require(
-        min(config.hidden_size, config.depth) >= 1,
-        'hidden_size and depth must be >= 1',
-    )
-  elif config.model.startswith('wrn'):
-    require(
-        config.width_factor >= 1,
-        f'width_factor must be >= 1, got {config.width_factor}',
-    )
-  else:
-    require(
-        config.num_filters >= 1,
-        f'num_filters must be >= 1, got {config.num_filters}',
-    )
-  if config.model in models.IMAGE_MODELS:
-    require(
-        spec.is_image,
-        f'{config.model} needs images, but '
-        f'{config.dataset} holds {spec.inputs}',
-    )
-  require(
-      (spec.inputs == 'tokens') == (config.model in models.TEXT_MODELS),
-      f'{config.dataset} holds {spec.inputs}, which {config.model} does '
-      'not read; text needs model=text_transformer',
-  )
-  require(
-      spec.inputs != 'graphs' or config.model in models.GRAPH_MODELS,
-      f'{config.dataset} holds graphs, which {config.model} does not '
-      'read; graphs need model=gcn',
-  )
-  require(
-      config.model not in models.GRAPH_MODELS or spec.inputs == 'graphs',
-      f'{config.model} reads graphs, but {config.dataset} holds '
-      f'{spec.inputs}',
-  )
+  models.check(config, spec)
   if spec.inputs == 'graphs':
     require(
         1 <= config.max_nodes <= graphs.MAX_BUDGET

@@ -4,7 +4,7 @@ Each run is one job of `nodes` nodes with one task per GPU (one per node
 without GPUs, or `tasks_per_node`). Every task runs the run's main.py
 command, which finds the other tasks in SLURM's environment and joins them
 into one JAX run
-(distributed.py). In the run's directory, `slurm_job.json` names its job
+(runtime/distributed.py). In the run's directory, `slurm_job.json` names its job
 (and the earlier ones), `slurm/` holds submitit's sbatch script, pickles
 and logs, and main.py's output is appended to `train.log` (task 0; task
 i > 0 writes `train.task<i>.log`).
@@ -40,22 +40,22 @@ from typing import Any
 
 import submitit
 
-import cli
-import outcomes
-from outcomes import error_line
-from outcomes import LOG_NAME
-from sweep_launch import FAILED
-from sweep_launch import OK
-from sweep_launch import Outcome
-from sweep_launch import PENDING
-from sweep_launch import RUNNING
-from sweep_launch import SKIPPED
-from sweep_launch import STATUS_OF_EXIT_CODE
-from sweep_launch import SUBMITTED
-from sweep_plan import is_finished
-from sweep_plan import REPO
-from sweep_plan import Run
-from sweep_plan import SweepError
+from configuration import cli
+from runs import outcomes
+from runs.outcomes import error_line
+from runs.outcomes import LOG_NAME
+from sweeps.local import FAILED
+from sweeps.local import OK
+from sweeps.local import Outcome
+from sweeps.local import PENDING
+from sweeps.local import RUNNING
+from sweeps.local import SKIPPED
+from sweeps.local import STATUS_OF_EXIT_CODE
+from sweeps.local import SUBMITTED
+from sweeps.plan import is_finished
+from sweeps.plan import REPO
+from sweeps.plan import Run
+from sweeps.plan import SweepError
 
 JOB_FILE = 'slurm_job.json'
 SUBMITIT_DIR = 'slurm'
