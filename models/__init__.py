@@ -120,22 +120,18 @@ def _check_mlp(config: ml_collections.ConfigDict, spec: Any) -> None:
   )
 
 
-def _check_resnet(config: ml_collections.ConfigDict, spec: Any) -> None:
-  del spec
-  require(
-      config.num_filters >= 1,
-      f'num_filters must be >= 1, got {config.num_filters}',
-  )
-  _one_of(config, 'norm', resnet.NORMS)
+def _check_convolutional(width_key: str) -> Callable[..., None]:
+  """The checks of a ResNet family whose width `width_key` sets."""
 
+  def check(config: ml_collections.ConfigDict, spec: Any) -> None:
+    del spec
+    require(
+        config[width_key] >= 1,
+        f'{width_key} must be >= 1, got {config[width_key]}',
+    )
+    _one_of(config, 'norm', resnet.NORMS)
 
-def _check_wide_resnet(config: ml_collections.ConfigDict, spec: Any) -> None:
-  del spec
-  require(
-      config.width_factor >= 1,
-      f'width_factor must be >= 1, got {config.width_factor}',
-  )
-  _one_of(config, 'norm', resnet.NORMS)
+  return check
 
 
 def _check_encoder(config: ml_collections.ConfigDict, spec: Any) -> None:
@@ -189,14 +185,14 @@ _RESNET = dict(
     keys=('num_filters', 'norm'),
     inputs=('images',),
     convolutional=True,
-    check=_check_resnet,
+    check=_check_convolutional('num_filters'),
 )
 _WIDE_RESNET = dict(
     width_keys=('width_factor',),
     keys=('width_factor', 'norm'),
     inputs=('images',),
     convolutional=True,
-    check=_check_wide_resnet,
+    check=_check_convolutional('width_factor'),
 )
 _ENCODER_KEYS = ('hidden_size', 'depth', 'num_heads', 'mlp_ratio', 'pooling')
 

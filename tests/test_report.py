@@ -344,15 +344,15 @@ def test_command_line_writes_and_lists_the_files_or_fails_in_one_line(
   ]
 
 
-def test_hessian_figures_only_along_axes_analyze_py_measured(tmp_path):
-  # Two widths x label noise {0, 0.4} x SGD/SAM x 2 seeds; analyze.py
-  # measured only the noise-free runs, so there is a Hessian figure against
-  # the parameters and none against label noise (one point per curve).
+def write_measured_widths(root, noises, moments):
+  """Two widths x `noises` x SGD/SAM x 2 seeds, 50 steps each; analyze.py
+  measured the noise-free runs (top eigenvalue width + seed, trace 3 x
+  width, and the spectral `moments` unless None)."""
   for width in (10, 40):
-    for noise in (0.0, 0.4):
+    for noise in noises:
       for optimizer in ('sgd', 'sam'):
         for seed in (0, 1):
-          run = tmp_path / f'{width}-{noise}-{optimizer}-{seed}'
+          run = root / f'{width}-{noise}-{optimizer}-{seed}'
           write(
               run / 'summary.json',
               dict(
@@ -367,18 +367,21 @@ def test_hessian_figures_only_along_axes_analyze_py_measured(tmp_path):
                   steps=50,
               ),
           )
+          hessian = {'top_eigenvalues': [width + seed], 'trace': 3.0 * width}
+          if moments:
+            hessian['moments'] = moments
           if noise == 0:
             write(
                 run / 'analysis' / 'analysis.json',
-                {
-                    'step': 50,
-                    'hessian': {
-                        'top_eigenvalues': [width + seed],
-                        'trace': 3.0 * width,
-                        'moments': [1.0, 4.0],
-                    },
-                },
+                {'step': 50, 'hessian': hessian},
             )
+
+
+def test_hessian_figures_only_along_axes_analyze_py_measured(tmp_path):
+  # Two widths x label noise {0, 0.4} x SGD/SAM x 2 seeds; analyze.py
+  # measured only the noise-free runs, so there is a Hessian figure against
+  # the parameters and none against label noise (one point per curve).
+  write_measured_widths(tmp_path, (0.0, 0.4), [1.0, 4.0])
   written = report.write_report(
       tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
   )
@@ -885,33 +888,7 @@ def test_a_figure_that_cannot_be_drawn_is_skipped_and_no_stale_one_stays(
 
 def test_hessians_without_spectral_moments_are_reported(tmp_path):
   # analyze.py with analysis.slq_probes=0: top eigenvalue and trace only.
-  for width in (10, 40):
-    for optimizer in ('sgd', 'sam'):
-      for seed in (0, 1):
-        run = tmp_path / f'{width}-{optimizer}-{seed}'
-        write(
-            run / 'summary.json',
-            dict(
-                make_summary(
-                    seed,
-                    optimizer,
-                    0.8,
-                    num_params=100 * width,
-                    num_neurons=[width],
-                ),
-                steps=50,
-            ),
-        )
-        write(
-            run / 'analysis' / 'analysis.json',
-            {
-                'step': 50,
-                'hessian': {
-                    'top_eigenvalues': [width + seed],
-                    'trace': 3.0 * width,
-                },
-            },
-        )
+  write_measured_widths(tmp_path, (0.0,), None)
   written = report.write_report(
       tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
   )

@@ -33,6 +33,21 @@ def run(tmp_path, name, **overrides):
   return summary, final_state(tmp_path / name)
 
 
+def fine_tune_frozen(tmp_path, source):
+  """The state after one epoch of SAM from `source` at a learning rate too
+  small to move any weight."""
+  _, tuned = run(
+      tmp_path,
+      'tuned',
+      optimizer='sam',
+      num_epochs=1,
+      learning_rate=1e-30,
+      weight_decay=0.0,
+      init_from=str(source),
+  )
+  return tuned
+
+
 @pytest.mark.slow
 def test_sam_with_vanishing_rho_reproduces_sgd(tmp_path):
   _, sgd = run(tmp_path, 'sgd', optimizer='sgd')
@@ -74,15 +89,7 @@ def test_init_from_starts_from_another_runs_final_weights(tmp_path):
   )
   # A learning rate too small to move any weight: the fine-tuned run ends
   # where the source run ended, with its mask.
-  _, tuned = run(
-      tmp_path,
-      'tuned',
-      optimizer='sam',
-      num_epochs=1,
-      learning_rate=1e-30,
-      weight_decay=0.0,
-      init_from=str(tmp_path / 'sgd'),
-  )
+  tuned = fine_tune_frozen(tmp_path, tmp_path / 'sgd')
   assert_close_params(source, tuned, rtol=0, atol=0)
   for a, b in zip(jax.tree.leaves(source.mask), jax.tree.leaves(tuned.mask)):
     np.testing.assert_array_equal(a, b)
@@ -117,15 +124,7 @@ def test_fine_tuning_starts_from_the_replica_it_names(tmp_path):
     )
   # Replica 1, at a learning rate too small to move a weight: the fine-tune
   # ends where replica 1 ended.
-  _, tuned = run(
-      tmp_path,
-      'tuned',
-      optimizer='sam',
-      num_epochs=1,
-      learning_rate=1e-30,
-      weight_decay=0.0,
-      init_from=str(source / 'replica_1'),
-  )
+  tuned = fine_tune_frozen(tmp_path, source / 'replica_1')
   assert replicas['num_replicas'] == 3
   assert_close_params(
       parallel.replica(final_state(source), 1), tuned, rtol=0, atol=0
