@@ -66,19 +66,16 @@ def mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
   return means
 
 
-# TensorBoard names of the per-epoch record's entries (others keep theirs).
-_TENSORBOARD_NAMES = {
-    'train_loss': 'train/loss',
-    'train_accuracy': 'train/accuracy',
-    'train_accuracy_clean': 'train/accuracy_clean',
-    'train_accuracy_flipped': 'train/accuracy_flipped',
-    'test_loss': 'test/loss',
-    'test_accuracy': 'test/accuracy',
-    'validation_loss': 'validation/loss',
-    'validation_accuracy': 'validation/accuracy',
-    'test_average_precision': 'test/average_precision',
-    'validation_average_precision': 'validation/average_precision',
-}
+# The evaluated splits: a record's `{split}_{metric}` entry (whatever
+# metric the task has) is TensorBoard's `{split}/{metric}`; other entries
+# keep their names.
+SPLITS = ('train', 'test', 'validation')
+
+
+def tensorboard_name(key: str) -> str:
+  """The TensorBoard tag of an epoch record's entry."""
+  split, _, metric = key.partition('_')
+  return f'{split}/{metric}' if split in SPLITS and metric else key
 
 
 class Writer(Protocol):
@@ -167,7 +164,7 @@ def write_epoch(writer: Writer, record: dict[str, Any]) -> None:
   writer.write_scalars(
       record['step'],
       {
-          _TENSORBOARD_NAMES.get(k, k): v
+          tensorboard_name(k): v
           for k, v in record.items()
           if k not in ('epoch', 'step', 'sam') and v is not None
       },
