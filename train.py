@@ -1,6 +1,6 @@
 """Training: the loop that trains a run and records it, epoch by epoch.
 
-It restores or initializes the run (`_Run.start`), trains each epoch in
+It restores or initializes the run (training_run.py), trains each epoch in
 dispatches of the compiled step (train_step.py) while watching for a stop
 request and for divergence (divergence.py), evaluates (evaluation.py), runs
 the evaluators it is given (e.g. the Hessian every few epochs), records the
@@ -24,14 +24,8 @@ import numpy as np
 
 from configuration import config_util
 from configuration import validate
-import divergence
 from divergence import Diverged
 import evaluation
-import input_pipeline
-from input_pipeline import feeding
-from input_pipeline import sources
-import models
-import optimizers
 from runs import outcomes
 from runs import run_log
 from runs import run_state
@@ -39,6 +33,7 @@ from runs import rundir
 from runtime import parallel
 from runtime import xla_cpu
 import train_step
+import training_run
 
 PyTree = Any
 # The config keys the loop reads (the others belong to the data, the model,
@@ -74,11 +69,6 @@ class EpochEvaluator(Protocol):
 class Stopped(Exception):
   """Training stopped on request after saving a checkpoint of the current
   step; running the same command again resumes it exactly."""
-
-
-def _step_of(state: run_state.TrainState) -> int:
-  """The global step (replicas share it)."""
-  return int(np.ravel(jax.device_get(state.step))[0])
 
 
 def _host_totals(totals: dict[str, jax.Array]) -> dict[str, Any]:
@@ -173,185 +163,6 @@ def _finished_before(
 
 
 @dataclasses.dataclass
-class _Run:
-  """A run being trained: what its epochs share."""
-
-  config: ml_collections.ConfigDict
-  workdir: epath.Path
-  mesh: jax.sharding.Mesh
-  spec: sources.DatasetSpec
-  train_data: feeding.TrainFeeder
-  eval_sets: dict[str, feeding.EvalFeeder]
-  schedule: Callable[[int], Any]
-  checkpointer: rundir.Checkpointer
-  progress: dict[str, Any]
-  num_params: int
-  writers: list[run_log.Writer]
-  run_writer: run_log.Writer
-  guard: divergence.Guard
-  evaluate: Callable[..., Any]  # evaluation.make_evaluate's, compiled once.
-  start_seconds: float  # This process's clock when it took up the run.
-  wall_seconds_before: float  # The run's training time before this process.
-  train_chunks: dict[bool, Callable[..., Any]] = dataclasses.field(
-      default_factory=dict
-  )  # use_sam -> compiled chunk, built when needed.
-
-  @property
-  def num_replicas(self) -> int:
-    return self.config.num_replicas
-
-  @property
-  def steps_per_epoch(self) -> int:
-    return self.train_data.steps_per_epoch
-
-  @classmethod
-  def start(
-      cls, config: ml_collections.ConfigDict, workdir: epath.Path
-  ) -> tuple['_Run', run_state.TrainState]:
-    """Reads the data, restores the newest checkpoint or initializes, checks
-    an extended run, writes config.json and the hparams: (run, state)."""
-    start_seconds = time.perf_counter()
-    mesh = parallel.create_mesh()
-    configs = run_state.replica_configs(config)
-    spec = sources.get_spec(config.dataset)
-    train_data, eval_sets = input_pipeline.create_datasets(
-        config, mesh, [run_state.seed_keys(c.seed) for c in configs]
-    )
-    steps_per_epoch = train_data.steps_per_epoch
-    if steps_per_epoch < 1:
-      raise config_util.ConfigError(
-          f'the training split has fewer examples per process than the batch '
-          f'({train_data.local_batch_size}); lower batch_size'
-      )
-    schedule = optimizers.create_learning_rate_schedule(config, steps_per_epoch)
-    model = models.create_model(config, spec.num_classes)
-    checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
-    tx = optimizers.create_optimizer(config, schedule)
-    state, progress = run_state.initial_state(
-        config,
-        checkpointer,
-        model,
-        train_data.example_shape,
-        tx,
-        train_data,
-        mesh,
-    )
-    step = _step_of(state)
-    if (workdir / 'config.json').exists():
-      validate.check_extension(
-          rundir.load_config(workdir),
-          config,
-          step,
-          steps_per_epoch,
-          progress['epoch'],
-      )
-    epoch, position = divmod(step, steps_per_epoch)
-    if position:
-      logging.info(
-          'Resumed from the checkpoint of step %d (epoch %d, step %d '
-          'of %d).',
-          step,
-          epoch + 1,
-          position,
-          steps_per_epoch,
-      )
-    elif step:
-      logging.info('Resumed from the checkpoint at the end of epoch %d.', epoch)
-    # Written only now that training can start, so that a run refused above
-    # leaves a workdir that accepts the corrected command.
-    run_log.log_start(config)
-    if jax.process_index() == 0:
-      rundir.write_json(workdir / 'config.json', config.to_dict())
-    num_params = run_state.count_params(
-        parallel.per_replica(state.params, config.num_replicas)[0]
-    )
-    logging.info(
-        '%s: %s parameters, %d steps per epoch, %d devices, %d ' 'replicas.',
-        config.model,
-        f'{num_params:,}',
-        steps_per_epoch,
-        jax.device_count(),
-        config.num_replicas,
-    )
-    writers = [
-        run_log.writer(d)
-        for d in rundir.replica_dirs(workdir, config.num_replicas)
-    ]
-    if step == 0:
-      for writer, single in zip(writers, configs):
-        writer.write_hparams(run_log.hparams(single))
-
-    def last_finite_state():
-      """The newest checkpoint's state, or the initial one if none exists."""
-      checkpointer.wait()
-      restored = checkpointer.restore(state)
-      if restored is not None:
-        return restored[0]
-      return run_state.fresh_state(
-          config, model, train_data.example_shape, tx, train_data, mesh
-      )
-
-    run = cls(
-        config=config,
-        workdir=workdir,
-        mesh=mesh,
-        spec=spec,
-        train_data=train_data,
-        eval_sets=eval_sets,
-        schedule=schedule,
-        checkpointer=checkpointer,
-        progress=progress,
-        num_params=num_params,
-        writers=writers,
-        run_writer=(
-            writers[0] if config.num_replicas == 1 else run_log.writer(workdir)
-        ),
-        guard=divergence.Guard(config, progress, mesh, last_finite_state),
-        evaluate=evaluation.make_evaluate(spec, mesh, config.num_replicas),
-        start_seconds=start_seconds,
-        wall_seconds_before=progress['wall_seconds'],
-    )
-    return run, state
-
-  def _clock(self) -> dict[str, Any]:
-    """The progress, with the run's training time over all the processes
-    that trained it."""
-    self.progress['wall_seconds'] = (
-        self.wall_seconds_before + time.perf_counter() - self.start_seconds
-    )
-    return self.progress
-
-  def save(self, state: run_state.TrainState, **partial_epoch: Any) -> None:
-    self.checkpointer.save(state, {**self._clock(), **partial_epoch})
-
-  def chunk(self, use_sam: bool) -> Callable[..., Any]:
-    """The compiled dispatch of SGD or SAM steps, built when first needed."""
-    if use_sam not in self.train_chunks:
-      self.train_chunks[use_sam] = train_step.make_train_chunk(
-          self.config, self.train_data, self.mesh, use_sam
-      )
-    return self.train_chunks[use_sam]
-
-  def close(self) -> None:
-    self.checkpointer.close()
-    for writer in {id(w): w for w in self.writers + [self.run_writer]}.values():
-      writer.close()
-
-  def write_summaries(
-      self, statuses: list[str], **details: Any
-  ) -> dict[str, Any]:
-    return run_log.write_summaries(
-        self.workdir,
-        self.config,
-        self._clock(),
-        self.num_params,
-        self.train_data.flipped_fractions,
-        statuses,
-        **details,
-    )
-
-
-@dataclasses.dataclass
 class _EpochTraining:
   """What training an epoch measured: the summed metrics per replica and
   the steady-state steps and seconds (after compilation)."""
@@ -362,7 +173,7 @@ class _EpochTraining:
 
 
 def _train_epoch(
-    run: _Run,
+    run: training_run.Run,
     state: run_state.TrainState,
     epoch: int,
     use_sam: bool,
@@ -376,7 +187,7 @@ def _train_epoch(
   # program in this process, which includes its compilation.
   compiling = use_sam not in run.train_chunks
   chunk = run.chunk(use_sam)
-  position = _step_of(state) - epoch * steps_per_epoch
+  position = training_run.step_of(state) - epoch * steps_per_epoch
   # Resumed inside the epoch: the sums of the steps before `position`.
   partial = run.progress.pop('epoch_totals', None)
   chunk_totals = [_device_totals(partial)] if partial else []
@@ -426,7 +237,7 @@ def _train_epoch(
       )
       if stopping:
         raise Stopped(
-            f'stopped at step {_step_of(state)} (epoch '
+            f'stopped at step {training_run.step_of(state)} (epoch '
             f'{epoch + 1}, step {position} of {steps_per_epoch}) '
             'with a checkpoint; run the same command to resume'
         )
@@ -440,7 +251,7 @@ def _train_epoch(
 
 
 def _evaluate(
-    run: _Run,
+    run: training_run.Run,
     state: run_state.TrainState,
     epoch: int,
     evaluators: Sequence[EpochEvaluator],
@@ -475,7 +286,7 @@ def _evaluate(
 
 
 def _record_epoch(
-    run: _Run,
+    run: training_run.Run,
     epoch: int,
     use_sam: bool,
     trained: _EpochTraining,
@@ -529,9 +340,11 @@ def _train(
   done = _finished_before(workdir, config)
   if done is not None:
     return done
-  run, state = _Run.start(config, workdir)
+  run, state = training_run.Run.start(config, workdir)
   progress = run.progress
-  report_progress = run_log.ProgressScalars(run.run_writer, _step_of(state))
+  report_progress = run_log.ProgressScalars(
+      run.run_writer, training_run.step_of(state)
+  )
   try:
     for epoch in range(progress['epoch'], config.num_epochs):
       epoch_start = time.perf_counter()
@@ -553,7 +366,7 @@ def _train(
       run.save(state)
       if epoch + 1 < config.num_epochs and parallel.any_process(should_stop()):
         raise Stopped(
-            f'stopped at step {_step_of(state)} (the end of epoch '
+            f'stopped at step {training_run.step_of(state)} (the end of epoch '
             f'{epoch + 1}) with a checkpoint; run the same command '
             'to resume'
         )
@@ -575,7 +388,7 @@ def _train(
   return _finish(run)
 
 
-def _finish(run: _Run) -> dict[str, Any]:
+def _finish(run: training_run.Run) -> dict[str, Any]:
   """Writes the summaries of a run whose epochs are done; returns the
   workdir's, or raises Diverged if some replicas were frozen (the others
   finished)."""
