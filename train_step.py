@@ -34,7 +34,15 @@ import tasks
 PyTree = Any
 # The config keys of SAM that every variant shares (each variant reads its
 # own too, see the sam package).
-SAM_KEYS = ('rho', 'sam_variant', 'sam_m', 'sam_batchnorm_stats')
+SAM_KEYS = (
+    'rho',
+    'sam_variant',
+    'sam_m',
+    'sam_batchnorm_stats',
+    'sam_rho_schedule',
+    'sam_rho_min',
+    'sam_every_steps',
+)
 
 
 def sam_step_gradient(
@@ -44,9 +52,10 @@ def sam_step_gradient(
     config: ml_collections.ConfigDict,
     rho: float | jax.Array,
     learning_rate: jax.Array,
-) -> tuple[PyTree, tuple[Any, ...]]:
+    steps_per_epoch: int = 1,
+) -> tuple[PyTree, tuple[Any, ...], PyTree]:
   """The SAM variant's gradient on this device's batch (config.sam_variant,
-  see the sam package), and (losses, logits, BN stats).
+  see the sam package), (losses, logits, BN stats) and its new state.
 
   With config.sam_m = 0 the ascent sees the whole device batch. Otherwise the
   batch is split into micro-batches of sam_m examples, each takes its own
@@ -55,39 +64,81 @@ def sam_step_gradient(
   the result does not depend on the number of devices.
   """
   variant = sam.get(config.sam_variant)
+  rho = sam.scheduled_rho(config, rho, learning_rate)
+
+  def gradient_on(params, images, labels, penalty=None):
+    return run_state.loss_gradient(state, images, labels, params, penalty)
 
   def gradient(images, labels):
-    grads, clean, perturbed = variant.gradient(
+    result = variant.gradient(
         sam.Oracle(
             grad_fn=functools.partial(
-                run_state.loss_gradient, state, images, labels
+                gradient_on, images=images, labels=labels
             ),
             params=state.params,
             rho=rho,
             config=config,
             step=state.step,
             learning_rate=learning_rate,
+            state=state.sam_state,
+            inputs=images,
+            labels=labels,
+            gradient_on=gradient_on,
+            losses_on=lambda params, images, labels: run_state.training_losses(
+                state, images, labels, params
+            )[0],
+            predict=functools.partial(run_state.predict, state),
+            steps_per_epoch=steps_per_epoch,
         )
     )
-    (losses, logits, clean_stats), (_, _, perturbed_stats) = clean, perturbed
+    (losses, logits, clean_stats), (_, _, perturbed_stats) = (
+        result.clean,
+        result.last,
+    )
     stats = (
         perturbed_stats
         if config.sam_batchnorm_stats == 'perturbed'
         else clean_stats
     )
-    return grads, (losses, logits, stats)
+    return result.descent, (losses, logits, stats), result.state
 
   if not config.sam_m:
     return gradient(images, labels)
   micro = lambda x: x.reshape((-1, config.sam_m) + x.shape[1:])
-  grads, (losses, logits, stats) = jax.vmap(gradient)(
+  # Variants with state are refused with m-sharpness (sam.check).
+  grads, (losses, logits, stats), _ = jax.vmap(gradient)(
       micro(images), micro(labels)
   )
   mean = lambda tree: jax.tree.map(lambda x: x.mean(0), tree)
-  return mean(grads), (
-      losses.reshape(-1),
-      logits.reshape((-1,) + logits.shape[2:]),
-      mean(stats),
+  return (
+      mean(grads),
+      (
+          losses.reshape(-1),
+          logits.reshape((-1,) + logits.shape[2:]),
+          mean(stats),
+      ),
+      state.sam_state,
+  )
+
+
+def _plain_gradient(
+    state: run_state.TrainState, images: jax.Array, labels: jax.Array
+) -> tuple[PyTree, tuple[Any, ...], PyTree]:
+  """The loss's own gradient, with the SAM variant's state unchanged."""
+  grads, aux = run_state.loss_gradient(state, images, labels, state.params)
+  return grads, aux, state.sam_state
+
+
+def _device_mean_floats(tree: PyTree) -> PyTree:
+  """Averages the float leaves over the devices (PRNG keys and counters are
+  the same on every device already)."""
+  return jax.tree.map(
+      lambda x: (
+          parallel.device_mean(x)
+          if jnp.issubdtype(x.dtype, jnp.floating)
+          else x
+      ),
+      tree,
   )
 
 
@@ -98,23 +149,45 @@ def train_step(
     config: ml_collections.ConfigDict,
     use_sam: bool,
     rho: float | jax.Array,
-    schedule: Callable[[jax.Array], jax.Array]
+    schedule: Callable[[jax.Array], jax.Array],
+    steps_per_epoch: int = 1,
 ) -> tuple[run_state.TrainState, dict[str, jax.Array]]:
   """One SGD or SAM step on this device's batch; runs inside shard_map."""
   images, labels = batch['images'], batch['labels']
-  if use_sam:
-    grads, (losses, logits, batch_stats) = sam_step_gradient(
-        state, images, labels, config, rho, schedule(state.step)
-    )
+  sam_gradient = lambda state, images, labels: sam_step_gradient(
+      state,
+      images,
+      labels,
+      config,
+      rho,
+      schedule(state.step),
+      steps_per_epoch,
+  )
+  if not use_sam:
+    step_gradient = _plain_gradient
+  elif config.sam_every_steps == 1:
+    step_gradient = sam_gradient
   else:
-    grads, (losses, logits, batch_stats) = run_state.loss_gradient(
-        state, images, labels, state.params
+    step_gradient = lambda *args: xla_cpu.cond(
+        config,
+        args[0].step % config.sam_every_steps == 0,
+        sam_gradient,
+        _plain_gradient,
+        *args,
     )
+  grads, (losses, logits, batch_stats), sam_state = step_gradient(
+      state, images, labels
+  )
   grads = parallel.device_mean(grads)
   # Each device normalized with its own batch; averaging the running
-  # statistics keeps the devices' copies identical.
+  # statistics keeps the devices' copies identical (and the variant's
+  # state likewise).
   batch_stats = parallel.device_mean(batch_stats)
-  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  state = state.apply_gradients(
+      grads=grads,
+      batch_stats=batch_stats,
+      sam_state=_device_mean_floats(sam_state),
+  )
   # Metrics come from the unperturbed pass.
   correct = state.task.correct(logits, labels)
   flipped = batch.get('flipped', jnp.zeros(labels.shape[0], bool))
@@ -156,6 +229,7 @@ def _frozen_unless(
       params=jax.tree.map(keep, new.params, old.params),
       opt_state=jax.tree.map(keep, new.opt_state, old.opt_state),
       batch_stats=jax.tree.map(keep, new.batch_stats, old.batch_stats),
+      sam_state=jax.tree.map(keep, new.sam_state, old.sam_state),
   )
   return state, jax.tree.map(lambda m: jnp.where(active, m, 0), metrics)
 
@@ -189,7 +263,13 @@ def make_train_chunk(
   def replica_step(index, state, inputs, rho, active):
     batch = data.device_batch(inputs, index, state.step)
     new, metrics = train_step(
-        state, batch, config=config, use_sam=use_sam, rho=rho, schedule=schedule
+        state,
+        batch,
+        config=config,
+        use_sam=use_sam,
+        rho=rho,
+        schedule=schedule,
+        steps_per_epoch=data.steps_per_epoch,
     )
     if num_replicas == 1:
       return new, metrics

@@ -11,6 +11,8 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
+import sam
+
 # Groups of keys, named here so that they cannot drift from the keys above
 # (tests/test_layering.py checks that each names real keys).
 # Keys that never change the trajectory (the parameters after each step):
@@ -100,6 +102,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = 'mlp'
   # Hidden-layer widths of the MLP: the width knob for MLPs.
   config.num_neurons = (300, 100)
+  # The dtype of the forward and backward passes: float32, or bfloat16
+  # (mixed precision for image and feature inputs: parameters, optimizer
+  # state, SAM's perturbations and every norm stay float32; the loss is
+  # computed from float32 logits). Analysis always measures in float32.
+  config.dtype = 'float32'
   # Base width of the ResNets (stages use x1, x2, x4, x8): their width knob.
   config.num_filters = 64
   # Width factor k of the WideResNets (stages 16k, 32k, 64k): their knob.
@@ -157,35 +164,37 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- SAM ---
   # The sharpness-aware method (optimizer=sam): a module of the sam package,
-  # e.g. 'sam' (Foret et al., 2021, with the multi-step and adaptive ascents
-  # below) or 'usam' (the unnormalized ascent e = rho * grad L,
-  # Andriushchenko & Flammarion, 2022). Each reads the sam_* keys it names.
+  # e.g. 'sam' (Foret et al., 2021, with its multi-step and adaptive
+  # ascents) or 'usam' (the unnormalized ascent e = rho * grad L,
+  # Andriushchenko & Flammarion, 2022); docs/sam_variants.md lists them all.
   config.sam_variant = 'sam'
   # Radius of the ball of the ascent step (optimizer=sam).
   config.rho = 0.05
-  # Whether the ascent direction includes the weight-decay term
-  # (grad L + wd * w), i.e. whether the sharpness is that of the regularized
-  # loss. False as in Shin et al.'s code; Foret et al.'s code uses True.
-  config.sam_weight_decay_in_ascent = False
+  # How rho follows the training: 'constant', or 'learning_rate', rho_t =
+  # sam_rho_min + (rho - sam_rho_min) * lr_t / learning_rate (GSAM's
+  # schedule, Zhuang et al., 2022: rho decays with the learning rate).
+  config.sam_rho_schedule = 'constant'
+  config.sam_rho_min = 0.0
+  # The variant on every k-th step, the base optimizer's plain gradient in
+  # between (1 = every step): a cost knob, (k + 1) / k passes per step
+  # instead of 2 for SAM. With several replicas, or a convolutional model
+  # on CPU, both branches run (docs/sam_variants.md, Cost).
+  config.sam_every_steps = 1
   # m of m-sharpness: examples per ascent. 0 = each device's batch, as in the
   # original SAM code (the result then depends on the device count); m > 0
   # splits every device batch into micro-batches of m examples, each with
   # its own ascent, and averages their descent gradients (must divide the
   # per-device batch; independent of the device count).
   config.sam_m = 0
-  # Ascent steps of size rho / sam_steps, each projected onto the rho-ball
-  # (Andriushchenko & Flammarion, 2022); 1 is SAM. Costs sam_steps + 1 passes.
-  config.sam_steps = 1
-  # Adaptive SAM (Kwon et al., 2021): the perturbation of each kernel weight
-  # scales with |w| + sam_eta; biases and normalization parameters are not
-  # rescaled. A larger rho suits it (the paper uses 0.5 to 2 on CIFAR).
-  config.sam_adaptive = False
-  config.sam_eta = 0.01
   # BatchNorm running statistics from the clean (as in Shin et al.'s and
   # Foret et al.'s code) or the perturbed forward pass.
   config.sam_batchnorm_stats = 'clean'
   # Train with the base optimizer alone before this epoch, with SAM after.
   config.sam_start_epoch = 0
+  # The variants' own keys (sam_*) with their papers' defaults, and
+  # sam_weight_decay_in_ascent, which several read: each is documented in
+  # the module that declares it (sam/<variant>.py, sam/__init__.py).
+  config.update(sam.defaults())
 
   # --- Sparsity (pruning at initialization) ---
   # random (per layer), magnitude (global |w|) or snip (global |w dL/dw| on

@@ -80,6 +80,23 @@ def check_config(
       f'got {config.sam_start_epoch}',
   )
   require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
+  require(
+      config.sam_rho_schedule in sam.RHO_SCHEDULES,
+      f'sam_rho_schedule must be one of {sam.RHO_SCHEDULES}, got '
+      f'{config.sam_rho_schedule!r}',
+  )
+  require(
+      0 <= config.sam_rho_min <= min(config.replica_rho or (config.rho,)),
+      f'sam_rho_min must be in [0, rho], got {config.sam_rho_min}',
+  )
+  require(
+      config.sam_rho_schedule == 'learning_rate' or not config.sam_rho_min,
+      'sam_rho_min is read only with sam_rho_schedule=learning_rate',
+  )
+  require(
+      config.sam_every_steps >= 1,
+      f'sam_every_steps must be >= 1, got {config.sam_every_steps}',
+  )
   if (
       device_checks
       and config.sam_m

@@ -78,7 +78,9 @@ def _gcn(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
 
 
 # The key that names the family (each family reads its own, Family.keys).
-CONFIG_KEYS = ('model',)
+CONFIG_KEYS = ('model', 'dtype')
+# The dtypes of the forward and backward passes (config.dtype).
+DTYPES = ('float32', 'bfloat16')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Family:
       differently, runtime/xla_cpu.py).
     check: (config, dataset spec) -> raises ConfigError for a bad value of
       its keys.
+    normalized: config -> whether the network has normalization layers
+      (BatchNorm, GroupNorm, LayerNorm: what sam_variant='sam_on' perturbs).
   """
 
   build: Callable[[ml_collections.ConfigDict, int], nn.Module]
@@ -105,6 +109,7 @@ class Family:
   check: Callable[[ml_collections.ConfigDict, Any], None] = (
       lambda config, spec: None
   )
+  normalized: Callable[[ml_collections.ConfigDict], bool] = lambda config: False
 
 
 def _check_mlp(config: ml_collections.ConfigDict, spec: Any) -> None:
@@ -186,6 +191,7 @@ _RESNET = dict(
     inputs=('images',),
     convolutional=True,
     check=_check_convolutional('num_filters'),
+    normalized=lambda config: config.norm != 'none',
 )
 _WIDE_RESNET = dict(
     width_keys=('width_factor',),
@@ -193,6 +199,7 @@ _WIDE_RESNET = dict(
     inputs=('images',),
     convolutional=True,
     check=_check_convolutional('width_factor'),
+    normalized=lambda config: config.norm != 'none',
 )
 _ENCODER_KEYS = ('hidden_size', 'depth', 'num_heads', 'mlp_ratio', 'pooling')
 
@@ -220,6 +227,7 @@ MODELS: dict[str, Family] = {
         keys=(*_ENCODER_KEYS, 'patch_size'),
         inputs=('images',),
         check=_check_vit,
+        normalized=lambda config: True,
     ),
     'text_transformer': Family(
         _text_transformer,
@@ -227,6 +235,7 @@ MODELS: dict[str, Family] = {
         keys=_ENCODER_KEYS,
         inputs=('tokens',),
         check=_check_encoder,
+        normalized=lambda config: True,
     ),
     'gcn': Family(
         _gcn,
@@ -258,6 +267,15 @@ def check(config: ml_collections.ConfigDict, spec: Any) -> None:
       f'{"/".join(readers)} reads',
   )
   family.check(config, spec)
+  require(
+      config.dtype in DTYPES,
+      f'unknown dtype {config.dtype!r}; known: {", ".join(DTYPES)}',
+  )
+  require(
+      config.dtype == 'float32' or spec.inputs in ('images', 'features'),
+      f'dtype={config.dtype} casts the inputs, which for {spec.inputs} '
+      'would round token ids and graph indices; use float32',
+  )
 
 
 def create_model(

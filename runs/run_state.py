@@ -31,10 +31,13 @@ import models
 import optimizers
 from runs import rundir
 from runtime import parallel
+import sam
 import sparsity
 import tasks
 
 PyTree = Any
+# Folded into a replica's seed for the SAM variant's random choices.
+VARIANT_KEY_SALT = 0x5A3
 
 
 class TrainState(train_state.TrainState):
@@ -43,9 +46,49 @@ class TrainState(train_state.TrainState):
 
   batch_stats: PyTree = None
   mask: PyTree = None  # sparsity.compute_mask's output; None when dense.
+  # The SAM variant's state (see sam.Variant.init); None without one.
+  sam_state: PyTree = None
+  # The dtype of the forward and backward passes (config.dtype); the
+  # parameters, optimizer and variant states and the gradients stay float32.
+  compute_dtype: str = flax.struct.field(pytree_node=False, default='float32')
   task: tasks.Task = flax.struct.field(
       pytree_node=False, default=tasks.TASKS['classification']
   )
+
+
+def _in_compute_dtype(
+    state: TrainState, params: PyTree, inputs: jax.Array
+) -> tuple[PyTree, jax.Array]:
+  """The parameters and float inputs cast to the compute dtype (the cast is
+  differentiated, so gradients come back in the parameters' float32)."""
+  if state.compute_dtype == 'float32':
+    return params, inputs
+  dtype = jnp.dtype(state.compute_dtype)
+  cast = (
+      lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+  )
+  return jax.tree.map(cast, params), cast(inputs)
+
+
+def _as_state_dtypes(state: TrainState, logits: jax.Array, batch_stats):
+  """Logits and BatchNorm statistics back in float32 (the loss, its
+  softmax and the running statistics are computed and kept there)."""
+  if state.compute_dtype == 'float32':
+    return logits, batch_stats
+  return logits.astype(jnp.float32), jax.tree.map(
+      lambda x: x.astype(jnp.float32), batch_stats
+  )
+
+
+def predict(state: TrainState, params: PyTree, inputs: jax.Array) -> jax.Array:
+  """Logits of normalized `inputs` at `params`, BatchNorm in inference mode."""
+  params, inputs = _in_compute_dtype(state, params, inputs)
+  logits = state.apply_fn(
+      {'params': params, 'batch_stats': state.batch_stats},
+      inputs,
+      train=False,
+  )
+  return _as_state_dtypes(state, logits, {})[0]
 
 
 def inference_logits(
@@ -56,33 +99,52 @@ def inference_logits(
 ) -> jax.Array:
   """Logits of raw `images` at masked `params`, BatchNorm in inference mode
   (evaluation and the analysed loss)."""
-  return state.apply_fn(
-      {
-          'params': sparsity.apply_mask(params, state.mask),
-          'batch_stats': state.batch_stats,
-      },
+  return predict(
+      state,
+      sparsity.apply_mask(params, state.mask),
       sources.normalize(images, spec),
-      train=False,
   )
 
 
-def loss_gradient(
+def training_losses(
     state: TrainState, images: jax.Array, labels: jax.Array, params: PyTree
+) -> tuple[jax.Array, jax.Array, PyTree]:
+  """(per-example losses, logits, new BatchNorm statistics) at `params`, in
+  training mode (BatchNorm normalizes with the batch's statistics)."""
+  params, images = _in_compute_dtype(state, params, images)
+  logits, updates = state.apply_fn(
+      {'params': params, 'batch_stats': state.batch_stats},
+      images,
+      train=True,
+      mutable=['batch_stats'],
+  )
+  logits, batch_stats = _as_state_dtypes(
+      state, logits, updates.get('batch_stats', {})
+  )
+  return state.task.losses(logits, labels), logits, batch_stats
+
+
+def loss_gradient(
+    state: TrainState,
+    images: jax.Array,
+    labels: jax.Array,
+    params: PyTree,
+    penalty: Callable[[jax.Array], jax.Array] | None = None,
 ) -> tuple[PyTree, tuple[Any, ...]]:
   """Gradient of the mean training loss at `params`, masked.
+
+  `penalty` (logits -> one value per example), if given, is added to the
+  loss that is differentiated but not to the losses returned.
 
   Returns (grads, (per-example losses, logits, new BatchNorm statistics)).
   """
 
   def loss_fn(params):
-    logits, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats},
-        images,
-        train=True,
-        mutable=['batch_stats'],
-    )
-    losses = state.task.losses(logits, labels)
-    return losses.mean(), (losses, logits, updates.get('batch_stats', {}))
+    losses, logits, batch_stats = training_losses(state, images, labels, params)
+    objective = losses.mean()
+    if penalty is not None:
+      objective += penalty(logits).mean()
+    return objective, (losses, logits, batch_stats)
 
   grads, aux = jax.grad(loss_fn, has_aux=True)(params)
   # Pruned weights get no gradient, so momentum, weight decay (of a zero
@@ -96,6 +158,7 @@ def create_train_state(
     key: jax.Array,
     tx: optax.GradientTransformation,
     task: tasks.Task = tasks.TASKS['classification'],
+    compute_dtype: str = 'float32',
 ) -> TrainState:
   """Initial, dense state on the host."""
   variables = jax.jit(functools.partial(model.init, train=False))(
@@ -108,6 +171,7 @@ def create_train_state(
       batch_stats=variables.get('batch_stats', {}),
       mask=None,
       task=task,
+      compute_dtype=compute_dtype,
   )
 
 
@@ -238,6 +302,7 @@ def fresh_state(
             keys['init'],
             tx,
             sources.get_spec(config.dataset).task,
+            config.dtype,
         ),
         replicated,
     )
@@ -257,8 +322,24 @@ def fresh_state(
               _first_batch_gradient, state, train_data, mesh, replica
           ),
       )
-    states.append(jax.device_get(state))
+    states.append(jax.device_get(_with_variant_state(state, single)))
   return jax.device_put(parallel.stack(states), replicated)
+
+
+def _with_variant_state(
+    state: TrainState, config: ml_collections.ConfigDict
+) -> TrainState:
+  """`state` with its SAM variant's initial state (None for SGD and for
+  variants without one), from the replica's seed."""
+  if config.optimizer != 'sam':
+    return state
+  init = sam.get(config.sam_variant).init
+  if init is None:
+    return state
+  # Folded from the seed rather than split off with seed_keys's keys, which
+  # would change every other random choice of existing runs.
+  key = jax.random.fold_in(jax.random.key(config.seed), VARIANT_KEY_SALT)
+  return state.replace(sam_state=init(state.params, config, key))
 
 
 def initial_state(
@@ -297,8 +378,8 @@ def load_checkpoint(
 
   The state is replicated over all devices (replicas stacked on a leading
   axis, see parallel.replica); its optimizer keeps the run's structure but a
-  constant learning rate (it is meant for analysis, not for resuming:
-  train_and_evaluate resumes by itself).
+  constant learning rate and computes in float32 (it is meant for analysis,
+  not for resuming: train_and_evaluate resumes by itself).
   """
   workdir = rundir.require_absolute(workdir, 'run directory')
   config = config or rundir.load_config(workdir)
@@ -325,7 +406,9 @@ def load_checkpoint(
   checkpointer.close()
   if restored is None:
     raise config_util.ConfigError(f'{workdir} has no checkpoint that restores')
-  return (config, *restored)
+  state, progress = restored
+  # Measured in float32 whatever the run trained in (config.dtype).
+  return config, state.replace(compute_dtype='float32'), progress
 
 
 def seed_keys(seed: int) -> dict[str, jax.Array]:

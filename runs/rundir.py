@@ -199,6 +199,20 @@ class WorkdirLock:
     os.close(self._fd)
 
 
+# Fields of the saved state added after checkpoints had been written without
+# them: left out while None, so that older checkpoints keep restoring.
+ADDED_FIELDS = ('sam_state',)
+
+
+def _saved_fields(state_dict: dict[str, Any]) -> dict[str, Any]:
+  """The fields of a state dict that a checkpoint holds."""
+  return {
+      key: value
+      for key, value in state_dict.items()
+      if not (key in ADDED_FIELDS and value is None)
+  }
+
+
 def _first_reason(error: BaseException) -> str:
   """The first line of the innermost cause of `error`: for a damaged
   checkpoint, TensorStore's (which file, what is wrong) rather than Orbax's
@@ -309,7 +323,7 @@ class Checkpointer:
           step,
           args=ocp.args.Composite(
               state=ocp.args.StandardSave(
-                  flax.serialization.to_state_dict(state)
+                  _saved_fields(flax.serialization.to_state_dict(state))
               ),
               # A copy: the save completes in the background, while the
               # caller goes on changing `progress`.
@@ -325,7 +339,7 @@ class Checkpointer:
     shardings, as (state, progress); None if no checkpoint restores."""
     abstract = jax.tree.map(
         ocp.utils.to_shape_dtype_struct,
-        flax.serialization.to_state_dict(target),
+        _saved_fields(flax.serialization.to_state_dict(target)),
     )
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
@@ -347,8 +361,11 @@ class Checkpointer:
             _first_reason(e),
         )
         continue
+      saved = dict(restored.state)
+      for field in ADDED_FIELDS:
+        saved.setdefault(field, None)
       return (
-          flax.serialization.from_state_dict(target, restored.state),
+          flax.serialization.from_state_dict(target, saved),
           restored.progress,
       )
     return None

@@ -31,6 +31,7 @@ this per device, or per micro-batch under `jax.vmap`.
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import flax
 import jax
 import jax.numpy as jnp
 import optax
@@ -94,6 +95,45 @@ def adaptive_scale(
       lambda path, w: jnp.abs(w) + eta if is_scaled(path) else jnp.ones_like(w),
       params,
   )
+
+
+@flax.struct.dataclass
+class AverageState:
+  """A running average of gradients (VaSSO's d, Friendly SAM's m) and
+  whether it has started: the first step sets it to the gradient."""
+
+  average: PyTree
+  started: jax.Array
+
+  @classmethod
+  def zeros(cls, params: PyTree, config: Any, key: jax.Array) -> 'AverageState':
+    """A variant's `init`: zeros, not started."""
+    del config, key
+    return cls(jax.tree.map(jnp.zeros_like, params), jnp.zeros((), bool))
+
+  def update(
+      self, gradient: PyTree, rule: Callable[[jax.Array, jax.Array], jax.Array]
+  ) -> 'AverageState':
+    """The started state with rule(average, gradient) leaf by leaf, or
+    with the gradient itself if this is the first step."""
+    average = jax.tree.map(
+        lambda m, g: jnp.where(self.started, rule(m, g), g),
+        self.average,
+        gradient,
+    )
+    return AverageState(average, jnp.ones((), bool))
+
+
+def ascent_direction(grads: PyTree, point: PyTree, config: Any) -> PyTree:
+  """grad L(v) + wd * v with config.sam_weight_decay_in_ascent, else grad L(v).
+
+  With it the L2 penalty (wd/2)||w||^2 is part of the loss whose sharpness
+  is measured, as in Foret et al.'s code; without, the base optimizer alone
+  applies it, as in Shin et al.'s code.
+  """
+  if not config.sam_weight_decay_in_ascent or not config.weight_decay:
+    return grads
+  return jax.tree.map(lambda g, v: g + config.weight_decay * v, grads, point)
 
 
 def sam_gradient(

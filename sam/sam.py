@@ -23,6 +23,7 @@ import sparsity
 
 
 def gradient(oracle: 'variants.Oracle') -> 'variants.Result':
+  """SAM's (or ASAM's, or the multi-step) descent gradient."""
   config = oracle.config
   ascent_weight_decay = (
       config.weight_decay if config.sam_weight_decay_in_ascent else 0.0
@@ -32,13 +33,15 @@ def gradient(oracle: 'variants.Oracle') -> 'variants.Result':
       if config.sam_adaptive
       else None
   )
-  return geometry.sam_gradient(
-      oracle.grad_fn,
-      oracle.params,
-      oracle.rho,
-      ascent_weight_decay,
-      config.sam_steps,
-      scale,
+  return variants.Result(
+      *geometry.sam_gradient(
+          oracle.grad_fn,
+          oracle.params,
+          oracle.rho,
+          ascent_weight_decay,
+          config.sam_steps,
+          scale,
+      )
   )
 
 
@@ -53,7 +56,19 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 VARIANT = variants.Variant(
     name='sam',
-    keys=('sam_steps', 'sam_adaptive', 'sam_eta', 'sam_weight_decay_in_ascent'),
     gradient=gradient,
+    defaults={
+        # Ascent steps of size rho / sam_steps, each projected onto the
+        # rho-ball (Andriushchenko & Flammarion, 2022); 1 is SAM. Costs
+        # sam_steps + 1 passes.
+        'sam_steps': 1,
+        # Adaptive SAM (Kwon et al., 2021): the perturbation of each kernel
+        # weight scales with |w| + sam_eta; biases and normalization
+        # parameters are not rescaled. A larger rho suits it (the paper uses
+        # 0.5 to 2 on CIFAR).
+        'sam_adaptive': False,
+        'sam_eta': 0.01,
+    },
+    reads=('sam_weight_decay_in_ascent',),
     check=check,
 )

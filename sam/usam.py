@@ -19,21 +19,13 @@ import sam as variants
 
 
 def gradient(oracle: 'variants.Oracle') -> 'variants.Result':
-  config = oracle.config
-  wd = config.weight_decay if config.sam_weight_decay_in_ascent else 0.0
   grads, clean_aux = oracle.grad_fn(oracle.params)
-  direction = (
-      grads
-      if not wd
-      else jax.tree.map(lambda g, w: g + wd * w, grads, oracle.params)
+  direction = variants.ascent_direction(grads, oracle.params, oracle.config)
+  return variants.descend_at(
+      oracle, jax.tree.map(lambda d: oracle.rho * d, direction), clean_aux
   )
-  perturbed = jax.tree.map(
-      lambda w, d: w + oracle.rho * d, oracle.params, direction
-  )
-  descent, perturbed_aux = oracle.grad_fn(perturbed)
-  return descent, clean_aux, perturbed_aux
 
 
 VARIANT = variants.Variant(
-    name='usam', keys=('sam_weight_decay_in_ascent',), gradient=gradient
+    name='usam', gradient=gradient, reads=('sam_weight_decay_in_ascent',)
 )

@@ -5,7 +5,8 @@ Trains the small test config with the overrides (an override
 `mock_examples=N` reads N made-up examples per split through
 tfds.testing.mock_data instead of real data, `mock_molecules=N` N made-up
 molecules, see mock_molecules.py) and saves the final
-parameters, the metrics history and, for SAM with per-device ascent, the
+parameters (and the SAM variant's state), the metrics history and, for SAM
+with per-device ascent, the
 first step checked against a per-device computation done by hand.
 """
 
@@ -98,12 +99,16 @@ def main(out, workdir, overrides):
     summary = train.train_and_evaluate(config, workdir)
     by_hand = (
         first_sam_step_by_hand(config)
-        if config.optimizer == 'sam' and not config.sam_m
+        if config.optimizer == 'sam'
+        and config.sam_variant == 'sam'
+        and not config.sam_m
         else -1.0
     )
   _, state, _ = run_state.load_checkpoint(workdir)
+  # The parameters, then the SAM variant's state (if any).
   leaves = {
-      str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(state.params))
+      str(i): np.asarray(x)
+      for i, x in enumerate(jax.tree.leaves((state.params, state.sam_state)))
   }
   np.savez(
       out,

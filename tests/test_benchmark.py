@@ -72,3 +72,24 @@ def test_hand_written_convolution_gradients_equal_xlas(stride, padding, size):
       )
       > 0
   )
+
+
+def test_variant_costs_are_relative_to_sgd_and_count_the_passes():
+  from benchmarks import variant_cost  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(0)
+  split = sources.Split(
+      rng.integers(0, 256, (1024, 28, 28, 1), dtype=np.uint8),
+      rng.integers(0, 10, 1024).astype(np.int32),
+  )
+  table = variant_cost.cost_table(
+      'mlp', split, ['sam', 'mesa', 'sam_on'], 0.1, 1
+  )
+  # SAM-ON needs normalization layers, which the MLP does not have.
+  assert list(table) == ['sgd', 'sam', 'mesa']
+  assert table['sgd']['time_vs_sgd'] == table['sgd']['flops_vs_sgd'] == 1
+  # SAM: two forward and backward passes. MESA: one, plus the teacher's
+  # forward pass (a third of a pass) and its distillation term.
+  assert table['sam']['flops_vs_sgd'] == pytest.approx(2, rel=0.05)
+  assert 1.2 < table['mesa']['flops_vs_sgd'] < 1.6
+  assert all(r['examples_per_sec'] > 0 for r in table.values())

@@ -6,6 +6,7 @@ import re
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+import sam
 from tests.conftest import assert_refused
 from tests.conftest import run_python
 
@@ -95,7 +96,7 @@ BAD_INPUTS = [
     (['--config.optimizer=adam'], "unknown optimizer 'adam'; known: sam, sgd"),
     (
         ['--config.sam_variant=nosuch'],
-        "unknown sam_variant 'nosuch'; known: sam, usam",
+        "unknown sam_variant 'nosuch'; known: " + ', '.join(sam.VARIANTS),
     ),
     (['--config.pruner=grasp'], "unknown pruner 'grasp'; known: magnitude"),
     (

@@ -72,3 +72,22 @@ def test_sam_ascends_per_device_and_m_sharpness_ignores_devices(tmp_path):
       not np.allclose(a, b, atol=1e-4)
       for a, b in zip(params(whole), params(per_device))
   )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    'variant',
+    [
+        # No ascent, a teacher averaged from replicated weights.
+        dict(sam_variant='mesa', sam_mesa_start_epoch=1, sam_mesa_decay=0.9),
+        # The same noise on every device, then the mean gradient.
+        dict(sam_variant='rwp', sam_rwp_sigma=0.05),
+    ],
+)
+def test_variants_without_a_per_device_ascent_ignore_devices(tmp_path, variant):
+  # Their gradient is a mean over the batch, their state the same on every
+  # device: 1 and 4 devices follow one trajectory, the state included.
+  one = train_with(1, tmp_path, optimizer='sam', **variant)
+  four = train_with(4, tmp_path, optimizer='sam', **variant)
+  assert len(params(one)) > 3  # Parameters and state.
+  assert_same_run(one, four)

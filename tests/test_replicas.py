@@ -22,7 +22,7 @@ METRICS = (
 )
 
 
-def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
+def assert_replica_is_run(replicas_dir, replica, run_dir, separate, atol=1e-5):
   """Replica `replica` of the side-by-side run in `replicas_dir` ends with
   the final parameters and per-epoch test losses of the separate run in
   `run_dir` (whose summary is `separate`)."""
@@ -33,7 +33,7 @@ def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
       jax.tree.leaves(parallel.replica(stacked, replica).params),
   ):
     np.testing.assert_allclose(
-        np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5
+        np.asarray(a), np.asarray(b), rtol=1e-4, atol=atol
     )
   summary = json.loads(
       (replicas_dir / f'replica_{replica}' / 'summary.json').read_text()
@@ -42,7 +42,7 @@ def assert_replica_is_run(replicas_dir, replica, run_dir, separate):
     assert a['test_loss'] == pytest.approx(b['test_loss'], rel=1e-4)
 
 
-def assert_replicas_are_runs(root, train_run, seed, **knobs):
+def assert_replicas_are_runs(root, train_run, seed, atol=1e-5, **knobs):
   """Trains two replicas side by side (seeds `seed`, `seed` + 1) and each
   as a separate run through `train_run(name, **overrides) -> summary`, which
   writes to root / name, and checks that each replica is its run."""
@@ -50,7 +50,7 @@ def assert_replicas_are_runs(root, train_run, seed, **knobs):
   for replica in range(2):
     separate = train_run(f'{replica}', seed=seed + replica, **knobs)
     assert_replica_is_run(
-        root / 'replicas', replica, root / f'{replica}', separate
+        root / 'replicas', replica, root / f'{replica}', separate, atol
     )
 
 

@@ -974,3 +974,45 @@ def test_fine_tunes_of_one_pretraining_setting_pool_as_seeds(tmp_path):
   assert float(row['gain_mean']) == pytest.approx(np.mean(gains))
   [sgd] = [r for r in read_csv(root / 'results.csv') if r['optimizer'] == 'sgd']
   assert sgd['seeds'] == '(0, 0) (1, 0) (2, 0)'
+
+
+def test_every_sam_variant_is_paired_with_sgd_and_gets_its_own_curve(
+    tmp_path,
+):
+  # SGD at 0.8 + 0.01 * seed; each variant adds its own constant gain.
+  gains = {'sam': 0.01, 'gsam': 0.03, 'vasso': -0.02}
+  for width in WIDTHS[:3]:
+    for seed in range(3):
+      sgd = 0.8 + 0.01 * seed
+      write(
+          tmp_path / f'{width[0]}-sgd-{seed}' / 'summary.json',
+          make_summary(
+              seed,
+              'sgd',
+              sgd,
+              num_params=1000 * width[0],
+              num_neurons=list(width),
+          ),
+      )
+      for variant, gain in gains.items():
+        write(
+            tmp_path / f'{width[0]}-{variant}-{seed}' / 'summary.json',
+            make_summary(
+                seed,
+                'sam',
+                sgd + gain,
+                num_params=1000 * width[0],
+                num_neurons=list(width),
+                sam_variant=variant,
+            ),
+        )
+  rows = read_csv_after_report(tmp_path, 'sam_gain.csv')
+  assert len(rows) == 3 * len(gains)
+  for row in rows:
+    assert float(row['gain_mean']) == pytest.approx(gains[row['sam_variant']])
+  trends = read_csv(tmp_path / 'trend.csv')
+  assert sorted(t['sam_variant'] for t in trends) == sorted(gains)
+  for trend in trends:
+    assert float(trend['slope']) == pytest.approx(0, abs=1e-9)
+  # Drawn as one gain curve per variant (the curves the trends fit).
+  assert (tmp_path / 'sam_gain_vs_params.png').read_bytes()[:8] == PNG_MAGIC

@@ -174,8 +174,8 @@ def test_batchnorm_statistics_come_from_the_chosen_pass():
         )
     )(state)
 
-  clean_grads, (_, _, clean_stats) = step('clean')
-  perturbed_grads, (_, _, perturbed_stats) = step('perturbed')
+  clean_grads, (_, _, clean_stats), _ = step('clean')
+  perturbed_grads, (_, _, perturbed_stats), _ = step('perturbed')
   # The descent gradient does not depend on the choice.
   for a, b in zip(
       jax.tree.leaves(clean_grads), jax.tree.leaves(perturbed_grads)

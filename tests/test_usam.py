@@ -23,7 +23,7 @@ def test_usam_descends_with_the_gradient_at_w_plus_rho_g(rho, wd):
       weight_decay=wd,
       sam_weight_decay_in_ascent=bool(wd),
   )
-  grads, aux, _ = sam.get('usam').gradient(
+  grads, aux, *_ = sam.get('usam').gradient(
       sam.Oracle(
           grad_fn=grad_fn,
           params=params,

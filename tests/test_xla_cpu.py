@@ -93,3 +93,31 @@ def test_the_step_without_ynnpack_convolutions_is_the_same_step(monkeypatch):
       jax.tree.leaves(new.params), jax.tree.leaves(reference.params)
   ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_cond_selects_for_convolutions_on_cpu_and_branches_otherwise():
+  branches = (lambda x: (x * 2, {'a': x + 1}), lambda x: (x - 1, {'a': x}))
+  x = jax.numpy.arange(3.0)
+  for config in (
+      small_config(),
+      small_config(dataset='fashion_mnist', model='resnet18', num_filters=2),
+  ):
+    for predicate in (True, False):
+      expected = branches[0 if predicate else 1](x)
+      got = jax.jit(
+          lambda p, x, config=config: xla_cpu.cond(config, p, *branches, x)
+      )(predicate, x)
+      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(a, b)
+
+  # What each emits: a conditional for the MLP, none for the ResNet.
+  def lowered(model):
+    config = small_config(model=model, num_filters=2)
+    return (
+        jax.jit(lambda p, x: xla_cpu.cond(config, p, *branches, x))
+        .lower(True, x)
+        .as_text()
+    )
+
+  assert 'stablehlo.case' in lowered('mlp')
+  assert 'stablehlo.case' not in lowered('resnet18')
