@@ -57,6 +57,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from analysis import measure
+from analysis import parts
 from analysis import plots
 from analysis import results as analysis_results
 from configs import default
@@ -191,36 +192,8 @@ def write_outputs(
   for name, grids in arrays.items():
     with (outdir / f'{name}.npz').open('wb') as f:
       np.savez(f, **grids)
-  if 'spectral_density' in arrays:
-    density = arrays['spectral_density']
-    plots.lines(
-        outdir / 'spectral_density.png',
-        density['eigenvalues'],
-        {'SLQ': density['density']},
-        'eigenvalue',
-        'density',
-        f'Hessian eigenvalue density ({run_name})',
-        log_y=True,
-    )
-  if 'landscape_1d' in arrays:
-    line = arrays['landscape_1d']
-    plots.lines(
-        outdir / 'landscape_1d.png',
-        line['alphas'],
-        {'loss': line['loss']},
-        'alpha (filter-normalized direction)',
-        'training loss',
-        f'1D loss landscape ({run_name})',
-    )
-    plane = arrays['landscape_2d']
-    for kind, plot in (('contour', plots.contour), ('surface', plots.surface)):
-      plot(
-          outdir / f'landscape_2d_{kind}.png',
-          plane['alphas'],
-          plane['betas'],
-          plane['loss'],
-          f'2D loss landscape ({run_name})',
-      )
+  for part in parts.PARTS.values():  # Each draws what it measured.
+    part.plot(outdir, arrays, run_name)
   if 'interpolation' in arrays:
     path = arrays['interpolation']
     plots.lines(

@@ -28,6 +28,7 @@ import optax
 from analysis import hessian
 from analysis import landscape
 from analysis import objective
+from analysis import parts
 from analysis import sharpness
 from configuration import config_util
 from input_pipeline import sources
@@ -46,8 +47,6 @@ LANCZOS_CHECK_EVERY = 4
 MIN_TRACE_PROBES = 10
 # Streams of randomness, folded into the analysis seed.
 _LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
-# What analysis.parts may name.
-PARTS = ('hessian', 'sharpness', 'landscape')
 # The config keys the analysis reads.
 CONFIG_KEYS = ('analysis', 'analysis_every_epochs')
 
@@ -59,8 +58,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   per_device = settings.batch_size // devices
   checks = [
       (
-          len(settings.parts) >= 1 and set(settings.parts) <= set(PARTS),
-          f'analysis.parts must name some of {", ".join(PARTS)}, got '
+          len(settings.parts) >= 1 and set(settings.parts) <= set(parts.PARTS),
+          f'analysis.parts must name some of {", ".join(parts.PARTS)}, got '
           f'{tuple(settings.parts)}',
       ),
       (

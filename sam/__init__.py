@@ -25,7 +25,9 @@ over micro-batches), which pass's BatchNorm statistics are kept
 from which epoch SAM is used (`sam_start_epoch`).
 
 The geometry the variants share (the ascent in an L2 or adaptive ball, the
-projection onto it) is in `geometry`.
+projection onto it, a running average of gradients) is in `geometry`; the
+helpers below give the descent at a perturbed point (`descend_at`) and the
+per-step random keys (`seed_state`, `step_key`).
 """
 
 from collections.abc import Callable, Mapping
@@ -59,6 +61,12 @@ __all__ = [
     'ascent_perturbation',
     'project_to_ball',
     'sam_gradient',
+    'descend_at',
+    'seed_state',
+    'step_key',
+    'scheduled_rho',
+    'defaults',
+    'check',
 ]
 
 PyTree = Any

@@ -8,10 +8,12 @@ import shutil
 import jax
 from jax.flatten_util import ravel_pytree
 import numpy as np
+import optax
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from analysis import measure
+from analysis import parts
 import analyze
 from configs import default
 from configuration import config_util
@@ -219,6 +221,49 @@ def test_the_top_eigenvalues_and_trace_alone(runs, tmp_path):
       'hessian/top_eigenvalue',
       'hessian/trace',
   }
+
+
+def test_a_new_part_is_one_registered_object(runs, tmp_path, monkeypatch):
+  # A part that measures the weights' norm: registered, it is validated,
+  # measured, written to analysis.json, logged and drawn with no other edit.
+  root, _ = runs
+  workdir = tmp_path / 'sgd'
+  shutil.copytree(
+      root / 'sgd',
+      workdir,
+      ignore=shutil.ignore_patterns('analysis', 'events.*'),
+  )
+  drawn = []
+  norm = parts.Part(
+      'weight_norm',
+      measure=lambda analyzer, state, seconds: (
+          {'l2': float(optax.global_norm(state.params))},
+          {'weight_norm': {'l2': np.ones(1)}},
+      ),
+      scalars=lambda results: {'weight_norm/l2': results['l2']},
+      plot=lambda outdir, arrays, name: drawn.append(
+          (name, 'weight_norm' in arrays)
+      ),
+  )
+  monkeypatch.setitem(parts.PARTS, 'weight_norm', norm)
+  flag_config, overrides = settings_config()
+  flag_config.analysis.parts = ('weight_norm',)
+  overrides['analysis.parts'] = ('weight_norm',)
+  [first, _] = analyze.run(
+      str(workdir),
+      analyze.analysis_config(str(workdir), flag_config, overrides),
+  )
+  _, state, _ = run_state.load_checkpoint(workdir)
+  expected = float(
+      np.linalg.norm(ravel_pytree(parallel.replica(state, 0).params)[0])
+  )
+  assert first['weight_norm']['l2'] == pytest.approx(expected, rel=1e-5)
+  assert 'hessian' not in first
+  assert analysis_scalars(workdir / 'replica_0') == {
+      'weight_norm/l2': pytest.approx(expected, rel=1e-5)
+  }
+  assert drawn == [('sgd, replica 0', True), ('sgd, replica 1', True)]
+  assert (workdir / 'replica_0' / 'analysis' / 'weight_norm.npz').exists()
 
 
 def test_a_runs_own_analysis_block_is_the_base_of_its_analysis(runs):

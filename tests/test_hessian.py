@@ -9,7 +9,7 @@ import pytest
 
 from analysis import hessian
 from analysis import objective
-from analysis import results as analysis_results
+from analysis import parts
 from input_pipeline import sources
 from runtime import parallel
 from tests import analysis_setup
@@ -189,7 +189,7 @@ def test_slq_moments_are_within_their_standard_errors(case):
     # Informative: small next to E|lambda|^k (odd moments may cancel).
     assert stderr < 0.5 * np.mean(np.abs(eigenvalues) ** order), order
   np.testing.assert_allclose(quadrature.weights.sum(-1), 1, rtol=1e-5)
-  grid, density, _ = analysis_results.density_grid(quadrature, 2000, 0.01)
+  grid, density, _ = parts.density_grid(quadrature, 2000, 0.01)
   assert np.trapezoid(density, grid) == pytest.approx(1, abs=1e-3)
 
 
