@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
-from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 import optax
 
+import sam
 import sparsity
 
 PyTree = Any
@@ -50,22 +50,12 @@ def filter_normalize(direction: PyTree, params: PyTree) -> PyTree:
   return jax.tree_util.tree_map_with_path(normalize, direction, params)
 
 
-def gaussian_like(key: jax.Array, tree: PyTree) -> PyTree:
-  """Independent N(0, 1) entries shaped like `tree`.
-
-  Drawn as one flat vector: one random-number program instead of one per
-  leaf, which compiles several times faster on a CPU.
-  """
-  flat, unravel = ravel_pytree(tree)
-  return unravel(jax.random.normal(key, flat.shape, flat.dtype))
-
-
 def random_direction(
     key: jax.Array, params: PyTree, mask: PyTree | None = None
 ) -> PyTree:
   """A Gaussian direction, zero on pruned weights, filter-normalized."""
   return filter_normalize(
-      sparsity.apply_mask(gaussian_like(key, params), mask), params
+      sparsity.apply_mask(sam.gaussian_like(key, params), mask), params
   )
 
 

@@ -155,9 +155,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def _analysis_state(state: run_state.TrainState) -> run_state.TrainState:
-  """The state without the optimizer, which no measurement uses (and whose
-  static parts would otherwise key the compilation cache)."""
-  return state.replace(tx=None, opt_state=None)
+  """The state without the optimizer and the SAM variant's state, which no
+  measurement uses (and whose static parts would otherwise key the
+  compilation cache), computing in float32 whatever the run trained in."""
+  return state.replace(
+      tx=None, opt_state=None, sam_state=None, compute_dtype='float32'
+  )
 
 
 def _to_host(tree: PyTree) -> PyTree:

@@ -38,7 +38,6 @@ from jax import lax
 import jax.numpy as jnp
 import optax
 
-from analysis import landscape
 import sam
 
 PyTree = Any
@@ -110,7 +109,7 @@ def average_case_increase(
   The mean of independent draws estimates the average-case sharpness (see
   hessian.mean_and_stderr for its standard error).
   """
-  noise = landscape.gaussian_like(key, params)
+  noise = sam.gaussian_like(key, params)
   return loss_fn(optax.tree_utils.tree_add_scale(params, sigma, noise)) - (
       loss_fn(params)
   )

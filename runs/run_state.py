@@ -378,8 +378,8 @@ def load_checkpoint(
 
   The state is replicated over all devices (replicas stacked on a leading
   axis, see parallel.replica); its optimizer keeps the run's structure but a
-  constant learning rate and computes in float32 (it is meant for analysis,
-  not for resuming: train_and_evaluate resumes by itself).
+  constant learning rate (it is meant for analysis, not for resuming:
+  train_and_evaluate resumes by itself).
   """
   workdir = rundir.require_absolute(workdir, 'run directory')
   config = config or rundir.load_config(workdir)
@@ -406,9 +406,7 @@ def load_checkpoint(
   checkpointer.close()
   if restored is None:
     raise config_util.ConfigError(f'{workdir} has no checkpoint that restores')
-  state, progress = restored
-  # Measured in float32 whatever the run trained in (config.dtype).
-  return config, state.replace(compute_dtype='float32'), progress
+  return (config, *restored)
 
 
 def seed_keys(seed: int) -> dict[str, jax.Array]:

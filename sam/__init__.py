@@ -45,6 +45,7 @@ from sam.geometry import adaptive_scale
 from sam.geometry import ascent_direction
 from sam.geometry import ascent_perturbation
 from sam.geometry import AverageState
+from sam.geometry import gaussian_like
 from sam.geometry import GradFn
 from sam.geometry import project_to_ball
 from sam.geometry import sam_gradient
@@ -59,6 +60,7 @@ __all__ = [
     'AverageState',
     'ascent_direction',
     'ascent_perturbation',
+    'gaussian_like',
     'project_to_ball',
     'sam_gradient',
     'descend_at',

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import flax
 import jax
+from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 import optax
 
@@ -122,6 +123,16 @@ class AverageState:
         gradient,
     )
     return AverageState(average, jnp.ones((), bool))
+
+
+def gaussian_like(key: jax.Array, tree: PyTree) -> PyTree:
+  """Independent N(0, 1) entries shaped like `tree`.
+
+  Drawn as one flat vector: one random-number program instead of one per
+  leaf, which compiles several times faster on a CPU.
+  """
+  flat, unravel = ravel_pytree(tree)
+  return unravel(jax.random.normal(key, flat.shape, flat.dtype))
 
 
 def ascent_direction(grads: PyTree, point: PyTree, config: Any) -> PyTree:

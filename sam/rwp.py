@@ -43,14 +43,11 @@ def filter_norms(w: jax.Array) -> jax.Array:
 
 
 def noise(params, key: jax.Array, sigma: float):
-  """A draw of e, one independent key per parameter."""
-  leaves, treedef = jax.tree.flatten(params)
-  keys = jax.random.split(key, len(leaves))
-  return treedef.unflatten(
-      [
-          sigma * filter_norms(w) * jax.random.normal(k, w.shape, w.dtype)
-          for w, k in zip(leaves, keys)
-      ]
+  """A draw of e (one flat Gaussian draw, scaled filter by filter)."""
+  return jax.tree.map(
+      lambda w, z: sigma * filter_norms(w) * z,
+      params,
+      variants.gaussian_like(key, params),
   )
 
 

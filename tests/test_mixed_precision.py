@@ -8,11 +8,13 @@ import numpy as np
 import optax
 import pytest
 
+from analysis import measure
 from configuration import config_util
 from configuration import validate
 import models
 import optimizers
 from runs import run_state
+from runtime import parallel
 from tests.conftest import small_config
 import train
 
@@ -64,7 +66,12 @@ def test_a_bfloat16_sam_run_follows_the_float32_one(tmp_path):
   for a, b in zip(full['history'], half['history']):
     assert b['train_loss'] == pytest.approx(a['train_loss'], rel=0.03)
   assert abs(full['final_test_accuracy'] - half['final_test_accuracy']) < 0.03
-  _, state, _ = run_state.load_checkpoint(tmp_path / 'bfloat16')
+  config, state, _ = run_state.load_checkpoint(tmp_path / 'bfloat16')
+  # The analysis measures in float32 whatever the run trained in.
+  analyzer = measure.Analyzer(config, parallel.create_mesh())
+  assert analyzer.training_scalars(state) == analyzer.training_scalars(
+      state.replace(compute_dtype='float32')
+  )
   assert all(
       x.dtype == jnp.float32
       for x in jax.tree.leaves((state.params, state.opt_state))

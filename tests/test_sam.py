@@ -12,30 +12,22 @@ from configs import default
 from configuration import config_util
 from configuration import validate
 import sam
+from tests import variant_harness
 from tests.conftest import small_config
 
 
 def quadratic(seed=0):
-  """L(w) = 1/2 w^T A w - b^T w over a pytree {'a': (3,), 'b': (2, 2)}."""
-  rng = np.random.default_rng(seed)
-  m = rng.standard_normal((7, 7))
-  a = m @ m.T + np.eye(7)
-  b = rng.standard_normal(7)
-  params = {
-      'a': jnp.asarray(rng.standard_normal(3)),
-      'b': jnp.asarray(rng.standard_normal((2, 2))),
-  }
+  """variant_harness.Quadratic as (A, b, params, flat, grad_fn), its aux
+  a string naming the point (so a test can tell which pass it came from)."""
+  problem = variant_harness.Quadratic(seed)
 
   def flat(tree):
     return jnp.concatenate([tree['a'], tree['b'].ravel()])
 
   def grad_fn(tree):
-    g = a @ flat(tree) - b  # grad L = A w - b.
-    return {'a': g[:3], 'b': g[3:].reshape(2, 2)}, 'aux-at-' + str(
-        float(flat(tree)[0])
-    )
+    return problem.grad_fn(tree)[0], 'aux-at-' + str(float(flat(tree)[0]))
 
-  return a, b, params, flat, grad_fn
+  return problem.a, problem.b, problem.tree(problem.w), flat, grad_fn
 
 
 @pytest.mark.parametrize('rho', [0.05, 0.5, 2.0])

@@ -4,6 +4,8 @@ checkpoint), replicas equal separate runs, m-sharpness is refused where a
 variant keeps state; and the knobs every variant shares: rho following the
 learning rate, the variant on every k-th step only."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -162,3 +164,26 @@ def test_sam_every_k_steps_alternates_with_plain_steps():
   assert not np.allclose(
       jax.tree.leaves(plain.params)[0], jax.tree.leaves(mixed.params)[0]
   )
+
+
+@pytest.mark.parametrize(
+    'overrides,message',
+    [
+        (dict(sam_rho_schedule='cosine'), 'sam_rho_schedule must be one of'),
+        (dict(sam_every_steps=0), 'sam_every_steps must be >= 1, got 0'),
+        (
+            dict(sam_variant='mesa', sam_mesa_start_epoch=3),
+            'the distillation term would never be used',
+        ),
+        (dict(sam_variant='vasso', sam_vasso_theta=0.0), 'sam_vasso_theta'),
+        (
+            dict(sam_variant='gsam', sam_vasso_theta=0.5),
+            'sam_vasso_theta=0.5 is read by sam_variant=vasso, not gsam',
+        ),
+    ],
+)
+def test_bad_shared_and_variant_keys_are_refused_in_one_line(
+    overrides, message
+):
+  with pytest.raises(config_util.ConfigError, match=re.escape(message)):
+    validate.check_config(small_config(optimizer='sam', **overrides))
