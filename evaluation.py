@@ -1,6 +1,6 @@
 """Evaluation of a state on the evaluation sets (test and validation): the
-task's loss and accuracy summed on device, and, for a task whose metric
-needs the whole set (ogbg-molpcba's mean average precision), every
+task's loss and per-example metrics summed on device, and, for a task with
+a metric of the whole set (ogbg-molpcba's mean average precision), every
 example's logits gathered for `tasks.Task.set_metrics`."""
 
 from collections.abc import Callable
@@ -23,15 +23,6 @@ import tasks
 PyTree = Any
 
 
-def zero_sums() -> dict[str, jax.Array]:
-  """Zero sums of the metrics that tasks.metric_sums adds up."""
-  return {
-      'loss': jnp.float32(0),
-      'correct': jnp.float32(0),
-      'count': jnp.int32(0),
-  }
-
-
 def make_evaluate(
     spec: sources.DatasetSpec, mesh: jax.sharding.Mesh, num_replicas: int = 1
 ) -> Callable[..., Any]:
@@ -45,6 +36,7 @@ def make_evaluate(
   every batch, gathered from all devices and processes.
   """
   task = spec.task
+  needs_predictions = tasks.needs_predictions(task)
 
   def evaluate(state, inputs):
     params = sparsity.apply_mask(state.params, state.mask)
@@ -60,12 +52,12 @@ def make_evaluate(
       )
       return (
           jax.tree.map(jnp.add, totals, sums),
-          logits if task.needs_predictions else None,
+          logits if needs_predictions else None,
       )
 
-    totals, logits = lax.scan(body, zero_sums(), inputs)
+    totals, logits = lax.scan(body, tasks.zero_sums(task), inputs)
     predictions = None
-    if task.needs_predictions:
+    if needs_predictions:
       gather = lambda x: lax.all_gather(x, parallel.AXIS, axis=1, tiled=True)
       predictions = {
           'logits': gather(logits),
@@ -114,8 +106,8 @@ def evaluate_sets(
     num_replicas: int,
     check_finite: Callable[[jax.Array], None],
 ) -> tuple[dict[str, list[dict[str, float]]], list[dict[str, float]]]:
-  """Each evaluation set's metrics per replica (mean loss and accuracy,
-  plus the task's set metrics), and each replica's weight norm and
+  """Each evaluation set's metrics per replica (the task's: mean loss and
+  per-example metrics, then its set metrics), and each replica's weight norm and
   sparsity. `check_finite` sees each set's summed loss plus weight norm
   before anything is read back."""
   evaluated = {}

@@ -67,24 +67,33 @@ class _WarningsOnly(python_logging.Filter):
 
 def _final_line(summary: dict, workdir: str) -> str:
   """The console's last line: the result and where to find it."""
-  accuracy = summary.get('final_test_accuracy')
-  if accuracy is None:  # Replicas side by side: their mean.
+  replicas = [summary]
+  if 'replica_summaries' in summary:  # Replicas side by side: their mean.
     replicas = [
-        rundir.read_json(epath.Path(workdir) / path)
-        for path in summary.get('replica_summaries', [])
+        r
+        for path in summary['replica_summaries']
+        if (r := rundir.read_json(epath.Path(workdir) / path))
     ]
-    finals = [r['final_test_accuracy'] for r in replicas if r]
-    bests = [r['best_test_accuracy'] for r in replicas if r]
-    return (
-        f'done: final test accuracy {100 * sum(finals) / len(finals):.2f}%'
-        f' (best {100 * sum(bests) / len(bests):.2f}%), mean of '
-        f'{len(finals)} replicas; {workdir}/summary.json'
-    )
-  return (
-      f'done: final test accuracy {100 * accuracy:.2f}% (best '
-      f'{100 * summary["best_test_accuracy"]:.2f}% at epoch '
-      f'{summary["best_epoch"]}); {workdir}/summary.json'
+  metric = next(
+      m
+      for m in replicas[0]['metrics']
+      if m['name'] == replicas[0]['primary_metric']
   )
+  key = metric['name']
+
+  def mean(entry: str) -> str:
+    value = sum(r[f'{entry}_test_{key}'] for r in replicas) / len(replicas)
+    return f'{100 * value:.2f}%' if metric['percent'] else f'{value:.4g}'
+
+  result = (
+      f'done: final test {key.replace("_", " ")} {mean("final")} (best '
+      f'{mean("best")}'
+  )
+  if len(replicas) > 1:
+    return (
+        f'{result}), mean of {len(replicas)} replicas; {workdir}/summary.json'
+    )
+  return f'{result} at epoch {summary["best_epoch"]}); {workdir}/summary.json'
 
 
 def main(argv):

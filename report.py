@@ -20,9 +20,11 @@ removing the files of these names an earlier report wrote:
   (Welch's interval where no seed pairs);
 * trend.csv and trend.json: the OLS slope of the gain along each curve of
   the gain figures, with its 95% interval and p-value;
-* accuracy_vs_params.png and sam_gain_vs_params.png (log-x) when the width
-  varies, and the same against the measured sparsity and against label_noise
-  when those vary; error bars are 95% intervals;
+* METRIC_vs_params.png (accuracy_vs_params.png, loss_vs_params.png, ...)
+  and sam_gain_vs_params.png (log-x) when the width varies, and the same
+  against the measured sparsity and against label_noise when those vary;
+  error bars are 95% intervals; the metric is --metric, the gain SAM − SGD
+  in it whichever direction is better (a loss: below 0 is SAM better);
 * hessian_vs_params.png (and against the other axes): the top eigenvalue,
   trace and spread E[λ²]/E[λ]² of the final weights' Hessian, where
   `analyze.py --workdir=DIR` has measured every run of a setting (the
@@ -48,6 +50,7 @@ from absl import flags
 
 from configuration import cli
 from reporting import figures
+from reporting import metrics
 from reporting import runs
 from reporting import tables
 from reporting.stats import canonical
@@ -60,17 +63,13 @@ from reporting.stats import setting_config
 from reporting.stats import varying_keys
 from reporting.stats import X_AXES
 
-flags.DEFINE_enum(
+flags.DEFINE_string(
     'metric',
-    'final_test_accuracy',
-    [
-        'final_test_accuracy',
-        'best_test_accuracy',
-        *tables.VALIDATION_METRICS,
-        *tables.PRECISION_METRICS,
-    ],
-    'Metric plotted and used for the SAM - SGD gain (a '
-    'multi-label set is ranked by average precision).',
+    None,
+    'The summary entry plotted and used for the SAM - SGD gain: '
+    "{final,best}_{test,validation}_METRIC for a metric of the runs' task "
+    '(accuracy, loss, average_precision, ...). Default: the final test '
+    "value of the metric that ranks the runs' epochs.",
 )
 
 
@@ -88,13 +87,13 @@ FLAGS = flags.FLAGS
 
 
 # What report.py writes into a sweep's directory; an earlier report's files
-# of these names are removed first, so that none outlives the data it drew.
+# of these names are removed first, so that none outlives the data it drew
+# (and '{metric}_vs_*.png' for each metric of the runs' tasks).
 OUTPUT_PATTERNS = (
     'results.csv',
     'sam_gain.csv',
     'trend.csv',
     'trend.json',
-    'accuracy_vs_*.png',
     'hessian_vs_*.png',
     'sam_gain_vs_*.png',
 )
@@ -115,9 +114,14 @@ def _unused_note(unused: Mapping[pathlib.Path, tuple[str, Any]]) -> list[str]:
   ]
 
 
-def _remove_earlier_outputs(root: pathlib.Path) -> None:
+def _remove_earlier_outputs(
+    root: pathlib.Path, summaries: Sequence[dict[str, Any]]
+) -> None:
   """Removes the files an earlier report wrote (OUTPUT_PATTERNS)."""
-  for pattern in OUTPUT_PATTERNS:
+  names = {
+      m['name'] for s in summaries for m in metrics.declaration(s)['metrics']
+  }
+  for pattern in (*OUTPUT_PATTERNS, *(f'{n}_vs_*.png' for n in names)):
     for path in root.glob(pattern):
       if path.is_file():
         path.unlink()
@@ -144,18 +148,20 @@ def _draw(
 def write_report(
     root: pathlib.Path,
     summaries: Mapping[pathlib.Path, dict[str, Any]],
-    metric: str,
+    metric: str | None = None,
     require_complete: bool = False,
 ) -> list[pathlib.Path]:
   """Writes the CSVs, trend files and figures into `root`; prints the runs
   not used and why, those counted once, the gains and the trends; returns
   the written paths.
 
-  `summaries` (load_summaries's) must include a finished run.
+  `summaries` (load_summaries's) must include a finished run. `metric` is
+  a summary entry of a task metric (reporting.metrics); None: the final
+  test value of the runs' primary metric.
 
   Raises:
-    ValueError: `metric` is a validation accuracy or an average precision
-      that some run lacks; or, with `require_complete`, a run is not used.
+    ValueError: `metric` is not a metric of the runs or some run lacks it;
+      or, with `require_complete`, a run is not used.
   """
   unused = runs.unused_runs(root, summaries)
   for run, (why, _) in unused.items():
@@ -183,32 +189,19 @@ def write_report(
   settings = group_settings(list(usable.values()))
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = tables.sort_settings(settings, [*keys, 'optimizer'])
-  if metric in tables.VALIDATION_METRICS and metric not in tables.available(
-      tables.VALIDATION_METRICS, settings
-  ):
-    raise ValueError(
-        f'--metric={metric} needs every run trained with '
-        'validation_fraction > 0, and some runs have no '
-        'validation split'
-    )
-  if metric in tables.PRECISION_METRICS and metric not in tables.available(
-      tables.PRECISION_METRICS, settings
-  ):
-    raise ValueError(
-        f'--metric={metric} needs runs on a multi-label dataset '
-        '(ogbg_molpcba) that measured it on every run'
-    )
-  _remove_earlier_outputs(root)
+  runs_used = [run for s in settings for run in s.runs]
+  info = metrics.describe(metric or metrics.default_entry(runs_used), runs_used)
+  _remove_earlier_outputs(root, list(summaries.values()))
   written = [root / 'results.csv']
   tables.write_csv(
       written[-1],
       tables.results_rows(settings, [*keys, 'optimizer'], n_excluded),
   )
-  gains = pair_gains(settings, metric)
+  gains = pair_gains(settings, info.entry)
   if gains:
     written.append(root / 'sam_gain.csv')
     tables.write_csv(written[-1], tables.gain_rows(gains, keys))
-    print(tables.format_gains(gains, keys))
+    print(tables.format_gains(gains, keys, info))
   axes = [a for a in X_AXES if any(k in a.keys for k in keys)]
   # The keys that make the curves along each axis.
   curve_keys = {a.name: [k for k in keys if k not in a.keys] for a in axes}
@@ -224,15 +217,15 @@ def write_report(
     }
   all_fits = [fit for by_curve in fits.values() for fit in by_curve.values()]
   if all_fits:
-    written += tables.write_trends(root, all_fits, keys, metric)
-    print(tables.format_trends(all_fits, metric))
+    written += tables.write_trends(root, all_fits, keys, info.entry)
+    print(tables.format_trends(all_fits, info))
   hessian = tables.hessian_settings(settings)
   for axis in axes:
     curve = curve_keys[axis.name]
     _draw(
-        root / f'accuracy_vs_{axis.name}.png',
+        root / f'{info.name}_vs_{axis.name}.png',
         functools.partial(
-            figures.plot_accuracy, settings, axis, curve, metric, notes
+            figures.plot_metric, settings, axis, curve, info, notes
         ),
         written,
     )
@@ -248,7 +241,13 @@ def write_report(
       _draw(
           root / f'sam_gain_vs_{axis.name}.png',
           functools.partial(
-              figures.plot_gain, gains, fits[axis.name], axis, curve, notes
+              figures.plot_gain,
+              gains,
+              fits[axis.name],
+              axis,
+              curve,
+              info,
+              notes,
           ),
           written,
       )

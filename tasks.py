@@ -5,16 +5,24 @@
 * `MultiLabel` (ogbg-molpcba): T binary tasks per example, any of them
   possibly unlabeled. Labels are int8 [n, T]: 1 positive, 0 negative,
   MISSING unlabeled. An example's loss is the mean sigmoid binary
-  cross-entropy over its labeled tasks (0 if it has none). The metric is
-  OGB's: mean over tasks of the average precision over the whole evaluation
-  set (`mean_average_precision`), which no sum of per-batch terms gives, so
-  evaluation hands the predictions to `set_metrics`.
+  cross-entropy over its labeled tasks (0 if it has none). The metrics are
+  the fraction of an example's labeled tasks whose logit has the label's
+  sign ('accuracy') and OGB's: the mean over tasks of the average precision
+  over the whole evaluation set (`mean_average_precision`), which no sum of
+  per-batch terms gives, so evaluation hands the predictions to
+  `set_metrics`.
 
-Both report, per example, an 'accuracy' (for MultiLabel: the fraction of
-its labeled tasks whose logit has the label's sign), so that training
-curves and the analysis's loss landscapes read the same for every task.
+A task declares its metrics (`Metric`): their names, whether each is a mean
+of per-example values (summed on device across batches, devices and
+processes, then divided by the count) or a metric of the whole set, which
+direction is better, and which one ranks the epochs (`primary_metric`, the
+`best_*` entries of summary.json). Evaluation, the training loop's sums,
+TensorBoard (`{split}/{metric}`), the console, summary.json and report.py
+take them from here, so a new metric or task is edited in this module only.
 """
 
+from collections.abc import Callable
+import dataclasses
 from typing import Any, Protocol
 
 import jax
@@ -26,40 +34,107 @@ import optax
 MISSING = -1
 
 
-class Task(Protocol):
-  """A loss and its metrics. `primary_metric` ranks epochs ('best_*')."""
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """A metric a task reports on every evaluated split."""
 
   name: str
+  higher_is_better: bool
+  # Shown in percent (the console; report.py's tables and figures).
+  percent: bool = False
+  # (logits, labels) -> per-example values [n], averaged over a split's
+  # examples; None for the loss (the task's `losses`) and for a metric of
+  # the whole set (the task's `set_metrics`).
+  per_example: Callable[[jax.Array, jax.Array], jax.Array] | None = None
+
+  def to_json(self) -> dict[str, Any]:
+    return {
+        'name': self.name,
+        'higher_is_better': self.higher_is_better,
+        'percent': self.percent,
+    }
+
+
+# Every task's first metric: the mean of its per-example `losses`.
+LOSS = Metric('loss', higher_is_better=False)
+
+
+class Task(Protocol):
+  """A loss and its metrics (see the module docstring)."""
+
+  name: str
+  # LOSS, then the per-example metrics, then the set's.
+  metrics: tuple[Metric, ...]
+  # The metric that ranks epochs ('best_*' in summary.json).
   primary_metric: str
-  # Whether set_metrics needs every evaluation example's logits.
-  needs_predictions: bool
   label_dtype: Any
 
   def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Per-example loss [n]; the training loss is their mean."""
 
-  def correct(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example accuracy in [0, 1] (float32 [n])."""
-
   def set_metrics(
       self, logits: np.ndarray, labels: np.ndarray
   ) -> dict[str, float]:
-    """Metrics of a whole evaluation set that sums cannot give."""
+    """The metrics of a whole evaluation set (those without per_example)."""
+
+
+def per_example_metrics(task: Task) -> tuple[Metric, ...]:
+  """The task's metrics that are means of per-example values, loss aside."""
+  return tuple(m for m in task.metrics if m.per_example is not None)
+
+
+def needs_predictions(task: Task) -> bool:
+  """Whether evaluation must gather every example's logits (set metrics)."""
+  return any(m.per_example is None and m is not LOSS for m in task.metrics)
+
+
+def metric(task: Task, name: str) -> Metric:
+  """The task's metric `name`."""
+  return next(m for m in task.metrics if m.name == name)
+
+
+def ranking(task: Task, split: str) -> Callable[[dict[str, Any]], float]:
+  """Sort key of an epoch record: larger for a better `split` value of the
+  task's primary metric (max() finds the best epoch)."""
+  primary = metric(task, task.primary_metric)
+  sign = 1.0 if primary.higher_is_better else -1.0
+  return lambda record: sign * record[f'{split}_{primary.name}']
+
+
+def declaration(task: Task) -> dict[str, Any]:
+  """What summary.json records of the task's metrics, for report.py."""
+  return {
+      'primary_metric': task.primary_metric,
+      'metrics': [m.to_json() for m in task.metrics],
+  }
+
+
+def _argmax_correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+
+
+def _sign_correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """The fraction of an example's labeled tasks predicted right."""
+  labeled = labels != MISSING
+  right = (logits > 0) == (labels == 1)
+  return (
+      jnp.sum(right & labeled, -1) / jnp.maximum(jnp.sum(labeled, -1), 1)
+  ).astype(jnp.float32)
 
 
 class Classification:
   """One of `num_classes` labels per example."""
 
   name = 'classification'
+  metrics = (
+      LOSS,
+      Metric('accuracy', True, percent=True, per_example=_argmax_correct),
+  )
   primary_metric = 'accuracy'
-  needs_predictions = False
   label_dtype = np.int32
 
   def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-
-  def correct(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
-    return (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
 
   def set_metrics(
       self, logits: np.ndarray, labels: np.ndarray
@@ -72,8 +147,12 @@ class MultiLabel:
   """Independent binary tasks, some unlabeled (see the module docstring)."""
 
   name = 'multilabel'
+  metrics = (
+      LOSS,
+      Metric('accuracy', True, percent=True, per_example=_sign_correct),
+      Metric('average_precision', True, percent=True),
+  )
   primary_metric = 'average_precision'
-  needs_predictions = True
   label_dtype = np.int8
 
   def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -85,20 +164,44 @@ class MultiLabel:
         jnp.sum(labeled, -1), 1
     )
 
-  def correct(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
-    labeled = labels != MISSING
-    right = (logits > 0) == (labels == 1)
-    return (
-        jnp.sum(right & labeled, -1) / jnp.maximum(jnp.sum(labeled, -1), 1)
-    ).astype(jnp.float32)
-
   def set_metrics(
       self, logits: np.ndarray, labels: np.ndarray
   ) -> dict[str, float]:
     return {'average_precision': mean_average_precision(logits, labels)}
 
 
-TASKS = {'classification': Classification(), 'multilabel': MultiLabel()}
+class Regression:
+  """A real target per example (or a vector of them, [n, k]).
+
+  An example's loss is its squared error (f(x) - y)^2, averaged over the
+  target's k entries; the training loss is the mean squared error. The loss
+  is the only metric, and the lower the better ('best_*' ranks epochs by
+  it).
+  """
+
+  name = 'regression'
+  metrics = (LOSS,)
+  primary_metric = 'loss'
+  label_dtype = np.float32
+
+  def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
+    labels = labels.reshape(logits.shape)
+    return jnp.mean(
+        jnp.square(logits - labels).reshape(logits.shape[0], -1), -1
+    )
+
+  def set_metrics(
+      self, logits: np.ndarray, labels: np.ndarray
+  ) -> dict[str, float]:
+    del logits, labels
+    return {}
+
+
+TASKS = {
+    'classification': Classification(),
+    'multilabel': MultiLabel(),
+    'regression': Regression(),
+}
 
 
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -138,9 +241,17 @@ def metric_sums(
     labels: jax.Array,
     valid: jax.Array,
 ) -> dict[str, jax.Array]:
-  """Sums over the valid examples of a batch: loss, accuracy, count."""
-  return {
-      'loss': jnp.sum(jnp.where(valid, losses, 0)),
-      'correct': jnp.sum(jnp.where(valid, task.correct(logits, labels), 0)),
-      'count': jnp.sum(valid.astype(jnp.int32)),
-  }
+  """Sums over the valid examples of a batch: the loss, each per-example
+  metric, and the count."""
+  sums = {'loss': jnp.sum(jnp.where(valid, losses, 0))}
+  for m in per_example_metrics(task):
+    sums[m.name] = jnp.sum(jnp.where(valid, m.per_example(logits, labels), 0))
+  sums['count'] = jnp.sum(valid.astype(jnp.int32))
+  return sums
+
+
+def zero_sums(task: Task) -> dict[str, jax.Array]:
+  """Zero sums of what metric_sums adds up."""
+  sums = {m.name: jnp.float32(0) for m in (LOSS, *per_example_metrics(task))}
+  sums['count'] = jnp.int32(0)
+  return sums

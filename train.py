@@ -32,6 +32,7 @@ from runs import run_state
 from runs import rundir
 from runtime import parallel
 from runtime import xla_cpu
+import tasks
 import train_step
 import training_run
 
@@ -76,9 +77,17 @@ def _host_totals(totals: dict[str, jax.Array]) -> dict[str, Any]:
   return {k: np.asarray(v).tolist() for k, v in jax.device_get(totals).items()}
 
 
-def _device_totals(saved: dict[str, Any]) -> dict[str, jax.Array]:
+# Sums saved inside an epoch by versions whose tasks did not yet name their
+# metrics: the count of correct predictions is the accuracy's sum.
+_OLD_TOTALS = {'correct': 'accuracy', 'correct_flipped': 'accuracy_flipped'}
+
+
+def _device_totals(
+    saved: dict[str, Any], task: tasks.Task
+) -> dict[str, jax.Array]:
   """The inverse of _host_totals."""
-  dtypes = {k: v.dtype for k, v in train_step.zero_metrics().items()}
+  dtypes = {k: v.dtype for k, v in train_step.zero_metrics(task).items()}
+  saved = {_OLD_TOTALS.get(k, k): v for k, v in saved.items()}
   return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
 
 
@@ -190,7 +199,7 @@ def _train_epoch(
   position = training_run.step_of(state) - epoch * steps_per_epoch
   # Resumed inside the epoch: the sums of the steps before `position`.
   partial = run.progress.pop('epoch_totals', None)
-  chunk_totals = [_device_totals(partial)] if partial else []
+  chunk_totals = [_device_totals(partial, run.spec.task)] if partial else []
   steady_start, steady_steps = time.perf_counter(), steps_per_epoch - position
   previous = None
   for inputs, num_steps in run.train_data.epoch_chunks(
@@ -361,7 +370,10 @@ def _train(
       progress['epoch'] = epoch + 1
       report_progress((epoch + 1) * run.steps_per_epoch)
       run_log.log_epoch(
-          progress, config.num_epochs, time.perf_counter() - epoch_start
+          progress,
+          config.num_epochs,
+          time.perf_counter() - epoch_start,
+          run.spec.task,
       )
       run.save(state)
       if epoch + 1 < config.num_epochs and parallel.any_process(should_stop()):

@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-import evaluation
 from input_pipeline import feeding
 import optimizers
 from runs import run_state
@@ -189,25 +188,26 @@ def train_step(
       sam_state=_device_mean_floats(sam_state),
   )
   # Metrics come from the unperturbed pass.
-  correct = state.task.correct(logits, labels)
   flipped = batch.get('flipped', jnp.zeros(labels.shape[0], bool))
   metrics = tasks.metric_sums(
       state.task, losses, logits, labels, jnp.ones(labels.shape[0], bool)
   )
-  metrics.update(
-      correct_flipped=jnp.sum(jnp.where(flipped, correct, 0)),
-      count_flipped=jnp.sum(flipped.astype(jnp.int32)),
-  )
+  for metric in tasks.per_example_metrics(state.task):
+    metrics[f'{metric.name}_flipped'] = jnp.sum(
+        jnp.where(flipped, metric.per_example(logits, labels), 0)
+    )
+  metrics['count_flipped'] = jnp.sum(flipped.astype(jnp.int32))
   return state, metrics
 
 
-def zero_metrics() -> dict[str, jax.Array]:
-  """Zero sums of the training metrics (evaluation's plus flipped labels)."""
-  return dict(
-      evaluation.zero_sums(),
-      correct_flipped=jnp.float32(0),
-      count_flipped=jnp.int32(0),
-  )
+def zero_metrics(task: tasks.Task) -> dict[str, jax.Array]:
+  """Zero sums of the training metrics: evaluation's, and each per-example
+  metric on the examples whose label was flipped (label noise)."""
+  zeros = tasks.zero_sums(task)
+  for metric in tasks.per_example_metrics(task):
+    zeros[f'{metric.name}_flipped'] = jnp.float32(0)
+  zeros['count_flipped'] = jnp.int32(0)
+  return zeros
 
 
 def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -292,9 +292,9 @@ def make_train_chunk(
       )
       return state, jax.tree.map(jnp.add, totals, metrics)
 
-    zeros = parallel.over_replicas(lambda _: zero_metrics(), num_replicas, 0)(
-        rhos
-    )
+    zeros = parallel.over_replicas(
+        lambda _: zero_metrics(state.task), num_replicas, 0
+    )(rhos)
     carry = (state, zeros)
     if xla_cpu.steps_per_dispatch(config) == 1:
       state, totals = body(0, carry)

@@ -279,7 +279,7 @@ class Analyzer:
     )
 
   def metrics(self, state: run_state.TrainState) -> dict[str, float]:
-    """Loss and accuracy on the analysis subset."""
+    """The loss and the task's per-example metrics on the analysis subset."""
     return {
         k: float(v)
         for k, v in self._metrics(

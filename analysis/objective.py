@@ -36,6 +36,7 @@ from configuration import config_util
 from input_pipeline import sources
 from runs import run_state
 from runtime import parallel
+import tasks
 
 PyTree = Any
 Data = dict[str, jax.Array]
@@ -139,12 +140,15 @@ def batch_metrics(
     labels: jax.Array,
     spec: sources.DatasetSpec,
 ) -> dict[str, jax.Array]:
-  """Mean loss and accuracy (see tasks) of one batch at masked `params`,
-  BN inference."""
+  """Mean loss and per-example metrics (the task's, e.g. accuracy) of one
+  batch at masked `params`, BN inference."""
   logits = run_state.inference_logits(state, params, images, spec)
   return {
       'loss': state.task.losses(logits, labels).mean(),
-      'accuracy': state.task.correct(logits, labels).mean(),
+      **{
+          m.name: m.per_example(logits, labels).mean()
+          for m in tasks.per_example_metrics(state.task)
+      },
   }
 
 
@@ -193,7 +197,7 @@ class Objective:
   def metrics(
       self, state: run_state.TrainState, params: PyTree, data: Data
   ) -> dict[str, jax.Array]:
-    """{'loss': L(w), 'accuracy': the subset's accuracy at w}."""
+    """{'loss': L(w), and the task's per-example metrics at w (accuracy)}."""
 
     def per_device(state, params, data):
       return _mean_over_batches(

@@ -182,14 +182,12 @@ def _measure_landscape(analyzer, state, seconds) -> tuple[Results, Arrays]:
   return None, {
       'landscape_1d': {
           'alphas': surfaces['alphas'],
-          'loss': surfaces['line']['loss'],
-          'accuracy': surfaces['line']['accuracy'],
+          **surfaces['line'],
       },
       'landscape_2d': {
           'alphas': surfaces['grid'],
           'betas': surfaces['grid'],
-          'loss': surfaces['plane']['loss'],
-          'accuracy': surfaces['plane']['accuracy'],
+          **surfaces['plane'],
       },
   }
 

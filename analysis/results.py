@@ -35,7 +35,7 @@ def full_analysis(
       ),
       'devices': jax.device_count(),
       'loss': metrics['loss'],
-      'accuracy': metrics['accuracy'],
+      **metrics,  # The loss and the task's per-example metrics.
   }
   arrays = {}
   for name in settings.parts:
@@ -50,8 +50,7 @@ def full_analysis(
     )
     arrays['interpolation'] = {
         'ts': path['ts'],
-        'loss': path['path']['loss'],
-        'accuracy': path['path']['accuracy'],
+        **path['path'],
     }
   results['seconds'] = seconds
   return results, arrays

@@ -15,6 +15,7 @@ from matplotlib.layout_engine import TightLayoutEngine
 import numpy as np
 
 from reporting import tables
+from reporting.metrics import MetricInfo
 from reporting.stats import CurveTrend
 from reporting.stats import Estimate
 from reporting.stats import Gain
@@ -56,9 +57,9 @@ def _title(settings: Sequence[Setting]) -> str:
   )
 
 
-def _yerr(estimates: Sequence[Estimate]) -> np.ndarray:
-  """Error bars from the intervals, in percent (nan: none drawn)."""
-  return 100 * np.array(
+def _yerr(estimates: Sequence[Estimate], scale: float) -> np.ndarray:
+  """Error bars from the intervals, times `scale` (nan: none drawn)."""
+  return scale * np.array(
       [
           [e.mean - e.low for e in estimates],
           [e.high - e.mean for e in estimates],
@@ -129,7 +130,7 @@ def _draw_by_optimizer(
       ax.errorbar(
           [axis.value(s) for s in points],
           [scale * e.mean for e in estimates],
-          yerr=_yerr(estimates) * scale / 100,
+          yerr=_yerr(estimates, scale),
           color=f'C{color}',
           linestyle='--' if optimizer == 'sgd' else '-',
           marker='o' if optimizer == 'sgd' else 's',
@@ -138,16 +139,16 @@ def _draw_by_optimizer(
       )
 
 
-def plot_accuracy(
+def plot_metric(
     settings: Sequence[Setting],
     axis: XAxis,
     curve_keys: Sequence[str],
-    metric: str,
+    info: MetricInfo,
     notes: Sequence[str],
     path: pathlib.Path,
 ) -> None:
-  """Accuracy in percent against `axis`, by optimizer and curve; `notes`
-  end the caption."""
+  """The metric `info` (in percent if it reads so) against `axis`, by
+  optimizer and curve; `notes` end the caption."""
   seeds = tables.count_range([len(s.runs) for s in settings])
   fig, ax = _figure(
       [
@@ -156,12 +157,12 @@ def plot_accuracy(
           *notes,
       ]
   )
-  _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 100)
+  _draw_by_optimizer(ax, settings, axis, curve_keys, info.entry, info.scale)
   _finish(
       fig,
       ax,
       axis,
-      f'{metric.replace("_", " ")} (%)',
+      info.label,
       f'{_title(settings)}: mean ± 95% CI over seeds',
       path,
   )
@@ -202,19 +203,20 @@ def plot_gain(
     fits: Mapping[str, CurveTrend],
     axis: XAxis,
     curve_keys: Sequence[str],
+    info: MetricInfo,
     notes: Sequence[str],
     path: pathlib.Path,
 ) -> None:
-  """SAM - SGD (mean and 95% interval) against `axis`, a line per curve,
-  with its OLS fit (`fits`, by curve label) dotted and stated in the
-  caption."""
+  """SAM - SGD in the metric `info` (mean and 95% interval) against `axis`,
+  a line per curve, with its OLS fit (`fits`, by curve label) dotted and
+  stated in the caption."""
   methods = ' / '.join(sorted({g.estimate.method for g in gains}))
   caption = [
       f'Error bars: 95% {methods} intervals over seeds (none for a '
       'single seed).'
   ]
   caption += [
-      f'{label}: ' * bool(label) + tables.trend_text(fit)
+      f'{label}: ' * bool(label) + tables.trend_text(fit, info)
       for label, fit in fits.items()
   ]
   caption += notes
@@ -226,8 +228,8 @@ def plot_gain(
     xs = [axis.value(g.sam) for g in members]
     ax.errorbar(
         xs,
-        [100 * e.mean for e in estimates],
-        yerr=_yerr(estimates),
+        [info.scale * e.mean for e in estimates],
+        yerr=_yerr(estimates, info.scale),
         color=f'C{index}',
         marker='s',
         capsize=3,
@@ -238,17 +240,19 @@ def plot_gain(
       trend, ends = fits[label].trend, [min(xs), max(xs)]
       ax.plot(
           ends,
-          [100 * (trend.intercept + trend.slope * axis.x(x)) for x in ends],
+          [
+              info.scale * (trend.intercept + trend.slope * axis.x(x))
+              for x in ends
+          ],
           color=f'C{index}',
           linestyle=':',
           linewidth=1.2,
       )
-  metric = gains[0].metric.replace('_', ' ')
   _finish(
       fig,
       ax,
       axis,
-      f'SAM − SGD, {metric} (percentage points)',
+      info.gain_label,
       f'{_title([g.sam for g in gains])}: SAM − SGD, mean ± 95% CI; '
       'dotted: OLS fit',
       path,

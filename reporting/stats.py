@@ -231,7 +231,7 @@ class XAxis:
   log: bool  # Log-x figures; the trend is then linear in log10 of the value.
   variable: str
   points: str  # What the settings along the axis are, for captions.
-  slope_unit: str
+  per: str  # The slope's unit is the metric's per this.
 
   @property
   def regressor(self) -> str:
@@ -251,7 +251,7 @@ X_AXES = (
         True,
         'num_params',
         'widths',
-        'pp/decade',
+        'decade',
     ),
     XAxis(
         'sparsity',
@@ -261,7 +261,7 @@ X_AXES = (
         False,
         'achieved_sparsity',
         'sparsities',
-        'pp per unit sparsity',
+        'unit sparsity',
     ),
     XAxis(
         'label_noise',
@@ -271,7 +271,7 @@ X_AXES = (
         False,
         'label_noise',
         'noise levels',
-        'pp per unit noise',
+        'unit noise',
     ),
 )
 

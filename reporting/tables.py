@@ -8,6 +8,8 @@ import math
 import pathlib
 from typing import Any
 
+from reporting import metrics
+from reporting.metrics import MetricInfo
 from reporting.stats import canonical
 from reporting.stats import CurveTrend
 from reporting.stats import Estimate
@@ -15,18 +17,6 @@ from reporting.stats import Gain
 from reporting.stats import OLS_PAIRED
 from reporting.stats import Setting
 from reporting.stats import Trend
-
-# Accuracies on the held-out validation examples (validation_fraction).
-VALIDATION_METRICS = ('final_validation_accuracy', 'best_validation_accuracy')
-
-
-# Mean average precision of a multi-label set (ogbg-molpcba, see tasks.py).
-PRECISION_METRICS = tuple(
-    f'{when}_{split}_average_precision'
-    for split in ('test', 'validation')
-    for when in ('final', 'best')
-)
-
 
 # The Hessian of a run's final weights as analyze.py measured it (its
 # analysis/analysis.json beside the run's summary.json, at the run's last
@@ -38,17 +28,6 @@ HESSIAN_METRICS = {
     # is equal, larger as the spectrum spreads (scale-free).
     'hessian_spread': 'E[λ²] / E[λ]²',
 }
-
-
-# Summary fields averaged over seeds in results.csv (and VALIDATION_METRICS
-# and HESSIAN_METRICS where every run has them).
-METRICS = (
-    'final_test_accuracy',
-    'best_test_accuracy',
-    'final_test_loss',
-    'final_train_loss',
-    'final_train_accuracy',
-)
 
 
 def format_value(value: Any) -> str:
@@ -79,24 +58,36 @@ def count_range(counts: Sequence[int]) -> str:
   return f'{low}' if low == high else f'{low}-{high}'
 
 
+def _number(value: float, info: MetricInfo, sign: str = '') -> str:
+  """`value` as shown: in percent to 2 decimals, otherwise 4 digits."""
+  spec = f'{sign}.2f' if info.percent else f'{sign}.4g'
+  return f'{info.scale * value:{spec}}'
+
+
 def interval_text(
-    estimate: Estimate | Trend, missing: str, spec: str = '.2f'
+    estimate: Estimate | Trend, missing: str, info: MetricInfo, sign: str = ''
 ) -> str:
-  """' [low, high]' in percent, or ' [no CI: `missing`]' where it is nan."""
+  """' [low, high]' as `info` shows values, or ' [no CI: `missing`]' where
+  it is nan."""
   if math.isnan(estimate.low):
     return f' [no CI: {missing}]'
-  return f' [{100 * estimate.low:{spec}}, {100 * estimate.high:{spec}}]'
+  return (
+      f' [{_number(estimate.low, info, sign)}, '
+      f'{_number(estimate.high, info, sign)}]'
+  )
 
 
-def trend_text(fit: CurveTrend) -> str:
-  """'OLS slope +0.42 pp/decade [+0.10, +0.74], p=0.012, n=3 paired seeds x
-  5 widths', saying which points were regressed when seeds do not pair."""
+def trend_text(fit: CurveTrend, info: MetricInfo) -> str:
+  """'OLS slope +0.42 pp per decade [+0.10, +0.74], p=0.012, n=3 paired
+  seeds x 5 widths', saying which points were regressed when seeds do not
+  pair."""
   trend, settings, points = fit.trend, len(fit.gains), fit.axis.points
   # linregress's stderr is nan when every gain is equal (0 / 0).
   missing = '2 points' if trend.n_points < 3 else 'all gains equal'
+  unit = ' '.join(filter(None, [info.gain_unit, 'per', fit.axis.per]))
   text = (
-      f'OLS slope {100 * trend.slope:+.2f} {fit.axis.slope_unit}'
-      f'{interval_text(trend, missing, "+.2f")}, p={trend.p_value:.2g}, '
+      f'OLS slope {_number(trend.slope, info, "+")} {unit}'
+      f'{interval_text(trend, missing, info, "+")}, p={trend.p_value:.2g}, '
   )
   if fit.method == OLS_PAIRED:
     pairs = count_range([len(g.differences) for g in fit.gains])
@@ -176,9 +167,7 @@ def results_rows(
           )
       )
     for metric in (
-        *METRICS,
-        *available(VALIDATION_METRICS, settings),
-        *available(PRECISION_METRICS, settings),
+        *metrics.summary_entries([run for s in settings for run in s.runs]),
         *hessian_metrics(settings),
     ):
       if not available([metric], [setting]):
@@ -279,9 +268,13 @@ def write_trends(
   return [root / 'trend.csv', root / 'trend.json']
 
 
-def format_gains(gains: Sequence[Gain], keys: Sequence[str]) -> str:
-  """One line per setting: SGD, SAM and the gain, in percent."""
-  lines = [f'SAM - SGD, {gains[0].metric} (%, mean [95% CI] over seeds):']
+def format_gains(
+    gains: Sequence[Gain], keys: Sequence[str], info: MetricInfo
+) -> str:
+  """One line per setting: SGD, SAM and the gain (in percent for a metric
+  in percent)."""
+  unit = '%, ' if info.percent else ''
+  lines = [f'SAM - SGD, {info.entry} ({unit}mean [95% CI] over seeds):']
   for gain in gains:
     sgd, sam, estimate = (
         gain.sgd.estimate(gain.metric),
@@ -297,19 +290,23 @@ def format_gains(gains: Sequence[Gain], keys: Sequence[str]) -> str:
         else f'{len(gain.sam.runs)} SAM, {len(gain.sgd.runs)} SGD seeds'
     )
     lines.append(
-        f'  {setting}: SGD {100 * sgd.mean:.2f}{interval_text(sgd, "n=1")}'
-        f'  SAM {100 * sam.mean:.2f}{interval_text(sam, "n=1")}'
-        f'  gain {100 * estimate.mean:+.2f}'
-        f'{interval_text(estimate, "n=1", "+.2f")}'
+        f'  {setting}: SGD {_number(sgd.mean, info)}'
+        f'{interval_text(sgd, "n=1", info)}'
+        f'  SAM {_number(sam.mean, info)}{interval_text(sam, "n=1", info)}'
+        f'  gain {_number(estimate.mean, info, "+")}'
+        f'{interval_text(estimate, "n=1", info, "+")}'
         f' {estimate.method}, {seeds}'
     )
   return '\n'.join(lines)
 
 
-def format_trends(fits: Sequence[CurveTrend], metric: str) -> str:
+def format_trends(fits: Sequence[CurveTrend], info: MetricInfo) -> str:
   """One line per curve: the slope, its interval, p-value and n."""
-  lines = [f'Trend of SAM - SGD, {metric} (pp, OLS slope [95% CI]):']
+  unit = 'pp, ' if info.percent else ''
+  lines = [f'Trend of SAM - SGD, {info.entry} ({unit}OLS slope [95% CI]):']
   for fit in fits:
     curve = ''.join(f', {k}={format_value(v)}' for k, v in fit.curve.items())
-    lines.append(f'  against {fit.axis.regressor}{curve}: {trend_text(fit)}')
+    lines.append(
+        f'  against {fit.axis.regressor}{curve}: {trend_text(fit, info)}'
+    )
   return '\n'.join(lines)

@@ -23,6 +23,7 @@ from runs import outcomes
 from runs import run_state
 from runs import rundir
 import sam
+import tasks
 
 
 def log_start(config: ml_collections.ConfigDict) -> None:
@@ -45,24 +46,27 @@ def log_start(config: ml_collections.ConfigDict) -> None:
 
 
 def mean_metrics(totals: dict[str, Any]) -> dict[str, float]:
-  """Mean loss and accuracies from summed totals.
+  """Each summed metric's mean over the examples (tasks.metric_sums).
 
-  With label noise, also the accuracy on the examples whose label was kept
-  and, on the flipped ones, the rate of predicting the flipped label (how
-  much of the noise the network memorizes).
+  With label noise, also each per-example metric on the examples whose label
+  was kept (`{metric}_clean`) and on the flipped ones (`{metric}_flipped`:
+  for accuracy, the rate of predicting the flipped label, i.e. how much of
+  the noise the network memorizes).
   """
   totals = jax.device_get(totals)
   count = max(int(totals['count']), 1)
-  means = {
-      'loss': float(totals['loss']) / count,
-      'accuracy': float(totals['correct']) / count,
-  }
   flipped = int(totals.get('count_flipped', 0))
-  if flipped:
-    means['accuracy_clean'] = (
-        float(totals['correct']) - float(totals['correct_flipped'])
-    ) / max(count - flipped, 1)
-    means['accuracy_flipped'] = float(totals['correct_flipped']) / flipped
+  means = {}
+  for name, total in totals.items():
+    if name == 'count' or name.endswith('_flipped'):
+      continue
+    means[name] = float(total) / count
+    if flipped and f'{name}_flipped' in totals:
+      on_flipped = float(totals[f'{name}_flipped'])
+      means[f'{name}_clean'] = (float(total) - on_flipped) / max(
+          count - flipped, 1
+      )
+      means[f'{name}_flipped'] = on_flipped / flipped
   return means
 
 
@@ -287,10 +291,18 @@ def write_summaries(
   return rundir.as_json(summary)
 
 
+def _format(metric: tasks.Metric, value: float) -> str:
+  return f'{100 * value:.2f}%' if metric.percent else f'{value:.4g}'
+
+
 def log_epoch(
-    progress: dict[str, Any], num_epochs: int, seconds: float
+    progress: dict[str, Any],
+    num_epochs: int,
+    seconds: float,
+    task: tasks.Task,
 ) -> None:
-  """One short line per epoch (means over replicas, if several)."""
+  """One short line per epoch: each split's metrics (means over replicas,
+  if several)."""
   # Replicas frozen after diverging have no record of this epoch.
   last = [
       history[-1]
@@ -299,27 +311,21 @@ def log_epoch(
   ]
   mean = lambda key: float(np.mean([r[key] for r in last]))
   replicas = f' (mean of {len(last)} replicas)' if len(last) > 1 else ''
-  validation = (
-      f'  validation acc {100 * mean("validation_accuracy"):.2f}%'
-      if 'validation_accuracy' in last[0]
-      else ''
-  )
-  if 'test_average_precision' in last[0]:
-    validation += f'  test AP {mean("test_average_precision"):.4f}'
-  if 'validation_average_precision' in last[0]:
-    validation += (
-        f'  validation AP ' f'{mean("validation_average_precision"):.4f}'
-    )
+  splits = [
+      f'{split} '
+      + ' '.join(
+          f'{m.name} {_format(m, mean(f"{split}_{m.name}"))}'
+          for m in task.metrics
+          if f'{split}_{m.name}' in last[0]
+      )
+      for split in SPLITS
+      if f'{split}_loss' in last[0]
+  ]
   logging.info(
-      'epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s'
-      '  lr %.3g  %.2fs%s',
+      'epoch %d/%d  %s  lr %.3g  %.2fs%s',
       progress['epoch'],
       num_epochs,
-      mean('train_loss'),
-      100 * mean('train_accuracy'),
-      mean('test_loss'),
-      100 * mean('test_accuracy'),
-      validation,
+      '  '.join(splits),
       last[0]['learning_rate'],
       seconds,
       replicas,
@@ -348,51 +354,43 @@ def make_summary(
   epoch (None if there was none).
   """
   final = history[-1] if history else {}
-  # Epochs are ranked by the task's metric (accuracy, or mean average
-  # precision for a multi-label set).
-  metric = sources.get_spec(config.dataset).task.primary_metric
-  best = max(history, key=lambda r: r[f'test_{metric}']) if history else {}
+  task = sources.get_spec(config.dataset).task
+  best = max(history, key=tasks.ranking(task, 'test')) if history else {}
   # The epoch one would pick without looking at the test set.
   best_validation = (
-      max(history, key=lambda r: r[f'validation_{metric}'])
-      if history and f'validation_{metric}' in final
+      max(history, key=tasks.ranking(task, 'validation'))
+      if history and f'validation_{task.primary_metric}' in final
       else {}
   )
   throughput = _steady_throughput(progress)
-  task_metrics = (
-      {}
-      if metric == 'accuracy'
-      else {
-          f'final_test_{metric}': final.get(f'test_{metric}'),
-          f'best_test_{metric}': best.get(f'test_{metric}'),
-          f'final_validation_{metric}': final.get(f'validation_{metric}'),
-          f'best_validation_{metric}': best_validation.get(
-              f'validation_{metric}'
-          ),
-      }
-  )
+  # Each metric of the task, at the last epoch and at the best (ranked by
+  # the primary metric on the test and on the validation split; the
+  # validation entries are None without validation_fraction).
+  metrics = {}
+  for split, best_record in (('test', best), ('validation', best_validation)):
+    for m in task.metrics:
+      metrics[f'final_{split}_{m.name}'] = final.get(f'{split}_{m.name}')
+      metrics[f'best_{split}_{m.name}'] = best_record.get(f'{split}_{m.name}')
+  # The training sums (no set metrics); with label noise, also on the
+  # kept labels and on the flipped ones.
+  for m in (tasks.LOSS, *tasks.per_example_metrics(task)):
+    metrics[f'final_train_{m.name}'] = final.get(f'train_{m.name}')
+  for m in tasks.per_example_metrics(task):
+    for part in ('clean', 'flipped'):
+      metrics[f'final_train_{m.name}_{part}'] = final.get(
+          f'train_{m.name}_{part}'
+      )
   return {
       'config': config.to_dict(),
       'status': status,
       'num_params': num_params,
       'sparsity': final.get('sparsity'),
-      'final_test_accuracy': final.get('test_accuracy'),
-      'final_test_loss': final.get('test_loss'),
-      'best_test_accuracy': best.get('test_accuracy'),
+      **tasks.declaration(task),
+      **metrics,
       'best_epoch': best.get('epoch'),
-      # With validation_fraction: the held-out examples' results.
-      'final_validation_accuracy': final.get('validation_accuracy'),
-      'final_validation_loss': final.get('validation_loss'),
-      'best_validation_accuracy': best_validation.get('validation_accuracy'),
       'best_validation_epoch': best_validation.get('epoch'),
-      **task_metrics,
-      'final_train_loss': final.get('train_loss'),
-      'final_train_accuracy': final.get('train_accuracy'),
-      # With label noise: the fraction of training labels flipped, and the
-      # final epoch's accuracy on the kept labels and on the flipped ones.
+      # With label noise: the fraction of training labels flipped.
       'label_noise_flipped_fraction': flipped_fraction,
-      'final_train_accuracy_clean': final.get('train_accuracy_clean'),
-      'final_train_accuracy_flipped': final.get('train_accuracy_flipped'),
       'epochs': final.get('epoch', 0),
       'steps': final.get('step', 0),
       'num_devices': jax.device_count(),

@@ -87,7 +87,8 @@ def test_multilabel_loss_averages_the_labeled_tasks_only():
       [(bce(2.0, 1) + bce(-1.0, 0)) / 2, 0.0],
       rtol=1e-6,
   )
-  np.testing.assert_allclose(task.correct(logits, labels), [1.0, 0.0])
+  accuracy = tasks.metric(task, 'accuracy').per_example(logits, labels)
+  np.testing.assert_allclose(accuracy, [1.0, 0.0])
 
 
 def test_records_round_trip_and_oversized_graphs_are_refused():

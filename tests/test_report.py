@@ -16,6 +16,7 @@ from scipy import stats
 from configs import default
 import report
 from reporting import figures
+from reporting import metrics as report_metrics
 from reporting import runs as report_runs
 from runs import rundir
 from sweeps import local
@@ -320,7 +321,7 @@ def test_command_line_writes_and_lists_the_files_or_fails_in_one_line(
   )
   # Six points: slope = -1 pp over log10(5000) - log10(1000) = 0.699 decade.
   assert re.search(
-      r'against log10\(num_params\): OLS slope -1\.43 pp/decade '
+      r'against log10\(num_params\): OLS slope -1\.43 pp per decade '
       r'\[-\S+, \+\S+\], p=0\.\d+, n=3 paired seeds x 2 widths',
       result.stdout,
   ), result.stdout
@@ -755,11 +756,22 @@ def test_average_precision_of_a_multilabel_set_is_reported_and_compared(
   [gain] = read_csv(tmp_path / 'sam_gain.csv')
   assert gain['metric'] == 'final_test_average_precision'
   assert float(gain['gain_mean']) == pytest.approx(0.02)
-  with pytest.raises(ValueError, match='needs runs on a multi-label'):
+  with pytest.raises(ValueError, match='needs every run trained with valid'):
     report.write_report(
         tmp_path,
         report_runs.load_summaries(tmp_path),
         'final_validation_average_precision',
+    )
+  # A classification run has no precision to compare.
+  write(
+      tmp_path / 'optimizer=sgd,seed=9' / 'summary.json',
+      make_summary(9, 'sgd', 0.9),
+  )
+  with pytest.raises(ValueError, match='needs every run to have measured'):
+    report.write_report(
+        tmp_path,
+        report_runs.load_summaries(tmp_path),
+        'final_test_average_precision',
     )
 
 
@@ -1016,3 +1028,52 @@ def test_every_sam_variant_is_paired_with_sgd_and_gets_its_own_curve(
     assert float(trend['slope']) == pytest.approx(0, abs=1e-9)
   # Drawn as one gain curve per variant (the curves the trends fit).
   assert (tmp_path / 'sam_gain_vs_params.png').read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_loss_metric_is_reported_where_lower_is_better(tmp_path, capsys):
+  # Regression runs declare one metric, the loss, which ranks their epochs:
+  # the default metric is then the final test loss, SAM - SGD below 0 means
+  # SAM is better, and nothing is read in percent.
+  declared = {
+      'primary_metric': 'loss',
+      'metrics': [
+          {'name': 'loss', 'higher_is_better': False, 'percent': False}
+      ],
+  }
+  losses = {'sgd': (0.30, 0.32, 0.34), 'sam': (0.20, 0.21, 0.25)}
+  for optimizer, values in losses.items():
+    for seed, loss in enumerate(values):
+      summary = make_summary(seed, optimizer, 0.0, dataset='sparse_regression')
+      summary = {
+          k: v for k, v in summary.items() if 'accuracy' not in k
+      } | declared
+      summary.update(
+          final_test_loss=loss, best_test_loss=loss - 0.01, final_train_loss=0
+      )
+      write(tmp_path / f'{optimizer},seed={seed}' / 'summary.json', summary)
+  written = report.write_report(tmp_path, report_runs.load_summaries(tmp_path))
+  [gain] = read_csv(tmp_path / 'sam_gain.csv')
+  assert gain['metric'] == 'final_test_loss'
+  differences = np.subtract(losses['sam'], losses['sgd'])
+  assert float(gain['gain_mean']) == pytest.approx(differences.mean())
+  interval = stats.t.interval(
+      0.95, 2, differences.mean(), stats.sem(differences)
+  )
+  assert float(gain['gain_ci_low']) == pytest.approx(interval[0])
+  row = read_csv(tmp_path / 'results.csv')[0]
+  assert {'final_test_loss_mean', 'best_test_loss_mean'} <= set(row)
+  assert not any('accuracy' in column for column in row)
+  out = capsys.readouterr().out
+  # Four digits, not percent: -0.1 = mean(-0.1, -0.11, -0.09).
+  assert 'SAM - SGD, final_test_loss (mean [95% CI] over seeds):' in out
+  assert 'SGD 0.32 [' in out and 'gain -0.1 [' in out
+  assert not any('accuracy' in path.name for path in written)
+  info = report_metrics.describe(
+      'best_test_loss', list(report_runs.load_summaries(tmp_path).values())
+  )
+  assert (info.scale, info.higher_is_better) == (1, False)
+  assert info.label == 'best test loss (lower is better)'
+  with pytest.raises(ValueError, match='not a metric of these runs'):
+    report.write_report(
+        tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
+    )

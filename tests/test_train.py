@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 
 from configuration import config_util
+from runs import run_log
 from runs import run_state
 from runs import rundir
+import tasks
 from tests import conftest
 from tests.conftest import small_config
 import train
+import train_step
 
 
 def final_params(workdir):
@@ -146,3 +149,28 @@ def test_training_analysis_without_its_evaluator_is_refused(tmp_path):
         small_config(analysis_every_epochs=1), str(tmp_path / 'run')
     )
   assert not (tmp_path / 'run').exists()
+
+
+def test_epoch_sums_saved_before_tasks_named_their_metrics_resume():
+  # A checkpoint taken inside an epoch by an earlier version holds the count
+  # of correct predictions as 'correct'; it is the accuracy's sum now.
+  saved = {
+      'loss': 6.5,
+      'correct': 3.0,
+      'count': 4,
+      'correct_flipped': 1.0,
+      'count_flipped': 2,
+  }
+  totals = train._device_totals(saved, tasks.TASKS['classification'])
+  assert set(totals) == set(
+      train_step.zero_metrics(tasks.TASKS['classification'])
+  )
+  means = run_log.mean_metrics(totals)
+  assert means == pytest.approx(
+      {
+          'loss': 6.5 / 4,
+          'accuracy': 3 / 4,
+          'accuracy_clean': (3 - 1) / (4 - 2),
+          'accuracy_flipped': 1 / 2,
+      }
+  )
