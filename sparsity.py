@@ -119,5 +119,7 @@ def apply_mask(tree: PyTree, mask: PyTree | None) -> PyTree:
 def kernel_sparsity(params: PyTree) -> jax.Array:
   """Fraction of kernel entries that are exactly zero (measured sparsity)."""
   kernels = _kernels(params)
+  if not kernels:  # A diagonal linear network: nothing is pruned.
+    return jnp.float32(0)
   zeros = sum(jnp.sum(k == 0) for k in kernels)
   return zeros / sum(k.size for k in kernels)

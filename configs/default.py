@@ -53,7 +53,9 @@ def get_config() -> ml_collections.ConfigDict:
   # --- Data ---
   # TFDS name (mnist, fashion_mnist, cifar10, cifar100, imagenet2012; the
   # text set imdb_reviews) or mnist1d (generated locally by the `mnist1d`
-  # package).
+  # package); the regression sets sparse_regression, maennel_1d and
+  # teacher_regression are generated in-process
+  # (input_pipeline/synthetic.py).
   config.dataset = 'fashion_mnist'
   # TFDS data directory; unset (None) uses TFDS's default, which honours
   # TFDS_DATA_DIR. A string-typed placeholder, so that --config.data_dir=DIR
@@ -64,8 +66,15 @@ def get_config() -> ml_collections.ConfigDict:
   # Where TFDS finds manually downloaded archives (ImageNet); None = TFDS's
   # default, <data_dir>/downloads/manual.
   config.manual_dir = config_dict.placeholder(str)
-  # Train on the first N training examples only; 0 = the whole split.
+  # Train on the first N training examples only; 0 = the whole split. For
+  # sparse_regression and teacher_regression: the N examples generated (0 =
+  # 20 and 1,000).
   config.num_train_examples = 0
+  # Passes over the training examples that make one epoch (the period of
+  # evaluation, records and checkpoints): a full-batch run of 10,000 steps
+  # with epoch_passes=100 is evaluated every 100 steps, and the steps
+  # between run on device in one dispatch. In-memory datasets only.
+  config.epoch_passes = 1
   # Random crops (zero-padded by 4 pixels) and horizontal flips while
   # training; for ImageNet, Inception-style random-resized crops and flips.
   config.augment = False
@@ -94,14 +103,35 @@ def get_config() -> ml_collections.ConfigDict:
   # Memory and compute grow with them: keep them near the largest graph.
   config.max_nodes = 64
   config.max_edges = 128
+  # Generated regression sets (input_pipeline/synthetic.py): the inputs'
+  # dimension d, the nonzero entries k of sparse_regression's theta*, the
+  # teacher's hidden units (teacher_regression), the standard deviation of
+  # the noise added to the training targets, the test examples, and the
+  # seed of the draw (the same examples for every run seed).
+  config.input_dim = 30
+  config.num_nonzero = 3
+  config.teacher_width = 10
+  config.target_noise = 0.0
+  config.num_test_examples = 1000
+  config.data_seed = 0
 
   # --- Model ---
   # mlp; CIFAR-style resnet18, resnet34, preact_resnet18; WideResNets wrn16,
   # wrn28; ImageNet-style resnet50; the Vision Transformer vit; for text,
-  # text_transformer; for graphs, gcn.
+  # text_transformer; for graphs, gcn; for regression, diagonal_linear
+  # (and the mlp).
   config.model = 'mlp'
   # Hidden-layer widths of the MLP: the width knob for MLPs.
   config.num_neurons = (300, 100)
+  # The MLP's initialization: default (Flax's: LeCun normal kernels, zero
+  # biases) or maennel, that of both papers' one-hidden-layer ReLU code
+  # (after Blanc et al.): hidden kernels +-2.5 with random signs, hidden
+  # biases N(0, 2.5^2), output kernel N(0, 4^2), no output bias, each times
+  # init_scale.
+  config.mlp_init = 'default'
+  # The scale of the initialization: of mlp_init=maennel, and alpha of the
+  # diagonal linear network (u = alpha, v = 0).
+  config.init_scale = 1.0
   # The dtype of the forward and backward passes: float32, or bfloat16
   # (mixed precision for image and feature inputs: parameters, optimizer
   # state, SAM's perturbations and every norm stay float32; the loss is

@@ -73,6 +73,12 @@ def check_config(
 
   if config.optimizer == 'sam':
     require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
+    variant = sam.get(config.sam_variant)
+    require(
+        variant.tasks is None or spec.task.name in variant.tasks,
+        f'sam_variant={variant.name} needs a {"/".join(variant.tasks or ())} '
+        f'task; {config.dataset} is {spec.task.name}',
+    )
   sam.check(config)
   require(
       0 <= config.sam_start_epoch < config.num_epochs,
@@ -155,6 +161,15 @@ def check_config(
       f'validation_fraction needs an in-memory dataset, not '
       f'{config.dataset}',
   )
+  require(
+      config.epoch_passes >= 1,
+      f'epoch_passes must be >= 1, got {config.epoch_passes}',
+  )
+  require(
+      config.epoch_passes == 1 or spec.in_memory,
+      f'epoch_passes > 1 needs an in-memory dataset, not {config.dataset}',
+  )
+  _check_generated(config)
   if config.init_from:
     source, replica = rundir.run_and_replica(epath.Path(config.init_from))
     require(
@@ -234,6 +249,31 @@ def check_config(
       f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
       f'{config.checkpoint_every_steps}',
   )
+
+
+def _check_generated(config: ml_collections.ConfigDict) -> None:
+  """The sizes of a regression set generated in-process (synthetic.py)."""
+  keys = sources.get_spec(config.dataset).keys
+  if config.dataset == 'maennel_1d':
+    require(
+        config.num_train_examples == 0,
+        'maennel_1d is its 12 points; leave num_train_examples at 0, got '
+        f'{config.num_train_examples}',
+    )
+  for key in ('input_dim', 'teacher_width', 'num_test_examples'):
+    if key in keys:
+      require(config[key] >= 1, f'{key} must be >= 1, got {config[key]}')
+  if 'num_nonzero' in keys:
+    require(
+        1 <= config.num_nonzero <= config.input_dim,
+        f'num_nonzero must be in [1, input_dim={config.input_dim}], got '
+        f'{config.num_nonzero}',
+    )
+  if 'target_noise' in keys:
+    require(
+        config.target_noise >= 0,
+        f'target_noise must be >= 0, got {config.target_noise}',
+    )
 
 
 def check_extension(

@@ -44,10 +44,12 @@ def random_crop_flip(
 class OnDeviceTrainData:
   """The training split held on every device, batched on device.
 
-  Every process holds the whole split. Epoch e visits the examples in the
-  order of a permutation drawn from (data_key, e); step s of the epoch
-  takes the s-th block of `config.batch_size` indices and device d (of all
-  processes' devices) the d-th slice of that block. The order depends only
+  Every process holds the whole split. An epoch is `config.epoch_passes`
+  passes over it; pass p of epoch e (the run's pass q = e * passes + p)
+  visits the examples in the order of a permutation drawn from
+  (data_key, q); step s of the pass takes the s-th block of
+  `config.batch_size` indices and device d (of all processes' devices) the
+  d-th slice of that block. The order depends only
   on the seed and the epoch, so a run resumed inside an epoch sees the same
   data as one that never stopped, and the examples of a global batch do not
   depend on the number of devices or processes.
@@ -71,7 +73,9 @@ class OnDeviceTrainData:
     self.local_batch_size = config.batch_size // jax.process_count()
     self.device_batch_size = self.local_batch_size // jax.local_device_count()
     self.global_batch_size = config.batch_size
-    self.steps_per_epoch = len(split) // self.global_batch_size
+    self.passes = config.epoch_passes
+    self.steps_per_pass = len(split) // self.global_batch_size
+    self.steps_per_epoch = self.passes * self.steps_per_pass
     self.example_shape = split.images.shape[1:]
     self._arrays = {'images': parallel.per_device_copies(mesh, split.images)}
     self.replica_axes = {'images': None, 'permutation': 0, 'augment_key': 0}
@@ -108,14 +112,22 @@ class OnDeviceTrainData:
         replicated,
     )
     data_keys = jnp.stack([keys['data'] for keys in replica_keys])
+
+    def epoch_order(key, epoch):
+      """The epoch's passes' permutations, one after the other."""
+      passes = epoch * self.passes + jnp.arange(self.passes)
+      return jax.vmap(
+          lambda q: jax.random.permutation(
+              jax.random.fold_in(key, q), len(split)
+          )
+      )(passes).reshape(-1)
+
+    # [replica, pass * example].
     self._permutations = jax.jit(
-        lambda epoch: jax.vmap(
-            lambda key: jax.random.permutation(
-                jax.random.fold_in(key, epoch), len(split)
-            )
-        )(data_keys),
+        lambda epoch: jax.vmap(epoch_order, (0, None))(data_keys, epoch),
         out_shardings=replicated,
     )
+    self._num_examples = len(split)
 
   def epoch_chunks(
       self, epoch: int, steps_per_dispatch: int, start: int = 0, every: int = 0
@@ -143,9 +155,10 @@ class OnDeviceTrainData:
     the position comes from the step counter.
     """
     del index
-    epoch, position = jnp.divmod(step, self.steps_per_epoch)
+    run_pass, position = jnp.divmod(step, self.steps_per_pass)
     start = (
-        position * self.global_batch_size
+        run_pass % self.passes * self._num_examples
+        + position * self.global_batch_size
         + jax.lax.axis_index(parallel.AXIS) * self.device_batch_size
     )
     indices = jax.lax.dynamic_slice(
@@ -153,9 +166,9 @@ class OnDeviceTrainData:
     )
     images = inputs['images'][0][indices]
     if self.augment:
-      # Keyed by (epoch, example): independent of batch size and devices.
+      # Keyed by (pass, example): independent of batch size and devices.
       epoch_key = jax.random.fold_in(
-          jax.random.wrap_key_data(inputs['augment_key']), epoch
+          jax.random.wrap_key_data(inputs['augment_key']), run_pass
       )
       keys = jax.vmap(jax.random.fold_in, (None, 0))(epoch_key, indices)
       images = random_crop_flip(images, keys)

@@ -2,8 +2,9 @@
 
 TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100), TFDS
 text classification data (IMDB reviews, tokenized by `text`), molecular
-graphs (ogbg-molpcba, packed into fixed-size records by `graphs`) and
-locally generated MNIST-1D are read once into host arrays (`load_split`);
+graphs (ogbg-molpcba, packed into fixed-size records by `graphs`),
+locally generated MNIST-1D and the regression sets generated in-process by
+`synthetic` are read once into host arrays (`load_split`);
 `add_label_noise` corrupts a training split's labels reproducibly, and
 `normalize` is the per-dataset input normalization every feeder applies on
 device. With several processes, each reads its own share of every split
@@ -27,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import graphs
+from input_pipeline import synthetic
 from input_pipeline import text
 from runtime import disk_cache
 import tasks
@@ -50,8 +52,9 @@ class DatasetSpec:
   (MNIST-1D) are stored as float32, already standardized; 'tokens' are texts
   stored as int32 word ids (see `text`), 0 for padding; 'graphs' are int16
   records (see `graphs`). `task` says what is predicted (see `tasks`);
-  `num_classes` is the network's number of outputs (classes, or binary
-  tasks for a multi-label set).
+  `num_classes` is the network's number of outputs (classes, binary tasks
+  for a multi-label set, or targets for a regression). `keys` are the
+  config keys this dataset alone reads (a generated set's sizes).
   """
 
   num_classes: int
@@ -63,6 +66,9 @@ class DatasetSpec:
   # The side of its square images (None: config.image_size, ImageNet's crop).
   image_size: int | None = None
   task: tasks.Task = tasks.TASKS['classification']
+  keys: tuple[str, ...] = ()
+  # Read through TFDS (False: generated on this machine).
+  tfds: bool = True
 
   @property
   def is_image(self) -> bool:
@@ -78,6 +84,7 @@ CONFIG_KEYS = (
     'manual_dir',
     'download',
     'num_train_examples',
+    'epoch_passes',
     'validation_fraction',
     'label_noise',
     'label_noise_type',
@@ -114,7 +121,7 @@ DATASETS = {
     ),
     # Greydanus (2020): 4,000 train / 1,000 test signals of length 40,
     # generated locally by the `mnist1d` package.
-    'mnist1d': DatasetSpec(num_classes=10, inputs='features'),
+    'mnist1d': DatasetSpec(num_classes=10, inputs='features', tfds=False),
     # Maas et al. (2011): 25,000 training and 25,000 test movie reviews,
     # positive or negative.
     'imdb_reviews': DatasetSpec(num_classes=2, inputs='tokens'),
@@ -123,7 +130,25 @@ DATASETS = {
     'ogbg_molpcba': DatasetSpec(
         num_classes=128, inputs='graphs', task=tasks.TASKS['multilabel']
     ),
+    # Regression sets generated in-process (synthetic.py): A&F's sparse
+    # regression for diagonal networks, Maennel et al.'s 12 points for the
+    # one-hidden-layer ReLU network, a random ReLU teacher.
+    **{
+        name: DatasetSpec(
+            num_classes=1,
+            inputs='features',
+            task=tasks.TASKS['regression'],
+            keys=keys,
+            tfds=False,
+        )
+        for name, keys in synthetic.KEYS.items()
+    },
 }
+
+
+def dataset_keys() -> set[str]:
+  """The config keys some dataset alone reads (DatasetSpec.keys)."""
+  return set().union(*(spec.keys for spec in DATASETS.values()))
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -143,7 +168,9 @@ class Split:
   # [n, max_length] token ids (raw texts only inside this module) or int16
   # [n, record] graphs.
   images: np.ndarray
-  labels: np.ndarray  # int32 [n]; a multi-label set's int8 [n, tasks]
+  # int32 [n]; int8 [n, tasks] for a multi-label set; float32 [n] targets
+  # for a regression.
+  labels: np.ndarray
   # Which labels label noise replaced (see add_label_noise); None if none.
   flipped: np.ndarray | None = None
 
@@ -417,6 +444,11 @@ def _read(
   """The whole training split, or this process's share of the test split
   (texts as raw bytes; TFDS images as encoded bytes unless `decode`)."""
   spec = get_spec(config.dataset)
+  if config.dataset in synthetic.KEYS:
+    data = synthetic.generate(config)
+    if train:
+      return Split(data['x'], data['y'])
+    return Split(_process_shard(data['x_test']), _process_shard(data['y_test']))
   if config.dataset == 'mnist1d':
     data = _mnist1d()
     images, labels = (
@@ -477,6 +509,8 @@ def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   """Shape of one network input, from metadata (no data is read)."""
   if config.dataset == 'mnist1d':
     return (_mnist1d()['x'].shape[1],)
+  if config.dataset in synthetic.KEYS:
+    return synthetic.generate(config)['x'].shape[1:]
   if config.dataset == 'imagenet2012':
     return (config.image_size, config.image_size, 3)
   if get_spec(config.dataset).inputs == 'tokens':

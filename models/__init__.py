@@ -11,12 +11,13 @@ import flax.linen as nn
 import ml_collections
 
 from configuration.config_util import require
+from models import diagonal
 from models import gcn
+from models import mlp
 from models import resnet
 from models import text_transformer
 from models import transformer
 from models import vit
-from models.mlp import MLP
 
 
 def _resnet(
@@ -112,8 +113,17 @@ class Family:
   normalized: Callable[[ml_collections.ConfigDict], bool] = lambda config: False
 
 
+def _check_init_scale(config: ml_collections.ConfigDict) -> None:
+  require(
+      config.init_scale > 0,
+      f'init_scale must be > 0, got {config.init_scale}',
+  )
+
+
 def _check_mlp(config: ml_collections.ConfigDict, spec: Any) -> None:
   del spec
+  _one_of(config, 'mlp_init', mlp.INITS)
+  _check_init_scale(config)
   require(
       len(config.num_neurons) > 0,
       'num_neurons is empty: the MLP needs at least one hidden layer',
@@ -170,6 +180,19 @@ def _check_vit(config: ml_collections.ConfigDict, spec: Any) -> None:
     )
 
 
+def _check_diagonal(config: ml_collections.ConfigDict, spec: Any) -> None:
+  _check_init_scale(config)
+  require(
+      spec.task.name == 'regression' and spec.num_classes == 1,
+      f'diagonal_linear predicts one real target; {config.dataset} is '
+      f'{spec.task.name} with {spec.num_classes} outputs',
+  )
+  require(
+      not config.sparsity,
+      'diagonal_linear has no kernels to prune; leave sparsity at 0',
+  )
+
+
 def _check_gcn(config: ml_collections.ConfigDict, spec: Any) -> None:
   del spec
   require(
@@ -205,13 +228,25 @@ _ENCODER_KEYS = ('hidden_size', 'depth', 'num_heads', 'mlp_ratio', 'pooling')
 
 MODELS: dict[str, Family] = {
     'mlp': Family(
-        build=lambda config, num_classes: MLP(
-            num_neurons=tuple(config.num_neurons), num_classes=num_classes
+        build=lambda config, num_classes: mlp.MLP(
+            num_neurons=tuple(config.num_neurons),
+            num_classes=num_classes,
+            initialization=config.mlp_init,
+            init_scale=config.init_scale,
         ),
         width_keys=('num_neurons',),
-        keys=('num_neurons',),
+        keys=('num_neurons', 'mlp_init', 'init_scale'),
         inputs=('images', 'features'),
         check=_check_mlp,
+    ),
+    'diagonal_linear': Family(
+        build=lambda config, num_classes: diagonal.DiagonalLinear(
+            init_scale=config.init_scale
+        ),
+        width_keys=(),
+        keys=('init_scale',),
+        inputs=('features',),
+        check=_check_diagonal,
     ),
     'resnet18': Family(functools.partial(_resnet, resnet.ResNet18), **_RESNET),
     'resnet34': Family(functools.partial(_resnet, resnet.ResNet34), **_RESNET),

@@ -177,16 +177,17 @@ def write_epoch(writer: Writer, record: dict[str, Any]) -> None:
 
 def unread_keys(config: ml_collections.ConfigDict) -> set[str]:
   """The config keys a run does not read: other model families' keys, keys
-  of another kind of inputs, SAM's keys for SGD and other SAM variants'
-  keys."""
+  of another kind of inputs or of another dataset, SAM's keys for SGD and
+  other SAM variants' keys."""
   unread = set()
   for family in models.MODELS.values():
     unread.update(family.keys)
   unread.difference_update(models.get(config.model).keys)
-  inputs = sources.get_spec(config.dataset).inputs
+  spec = sources.get_spec(config.dataset)
   for kind, keys in sources.INPUT_KEYS.items():
-    if kind != inputs:
+    if kind != spec.inputs:
       unread.update(keys)
+  unread.update(sources.dataset_keys() - set(spec.keys))
   if config.optimizer != 'sam':
     unread.update(k for k in config.keys() if default.is_sam_only(k))
   else:

@@ -196,6 +196,7 @@ class Variant:
       for a variant without state. The state is saved in checkpoints, kept
       per replica and averaged over devices (its float leaves) after each
       step, so that every device holds the same.
+    tasks: the tasks (tasks.TASKS) whose outputs it understands; None: any.
   """
 
   name: str
@@ -206,6 +207,7 @@ class Variant:
   init: (
       Callable[[PyTree, ml_collections.ConfigDict, jax.Array], PyTree] | None
   ) = None
+  tasks: tuple[str, ...] | None = None
 
   @property
   def keys(self) -> tuple[str, ...]:

@@ -102,6 +102,8 @@ def check(config: ml_collections.ConfigDict) -> None:
 VARIANT = variants.Variant(
     name='mesa',
     gradient=gradient,
+    # Its term compares softmax distributions over classes.
+    tasks=('classification',),
     defaults={
         # lambda: the weight of the distillation term.
         'sam_mesa_lambda': 0.8,

@@ -93,3 +93,21 @@ def test_variant_costs_are_relative_to_sgd_and_count_the_passes():
   assert table['sam']['flops_vs_sgd'] == pytest.approx(2, rel=0.05)
   assert 1.2 < table['mesa']['flops_vs_sgd'] < 1.6
   assert all(r['examples_per_sec'] > 0 for r in table.values())
+
+
+@pytest.mark.slow
+def test_diagonal_network_benchmark_times_every_method_and_its_baseline():
+  from benchmarks import diagonal_vs_numpy  # pylint: disable=g-import-not-at-top
+
+  rows = diagonal_vs_numpy.table(steps=200, steps_per_epoch=100)
+  assert list(rows) == ['gd', 'n_sam', '1_sam', '1_sam_loop']
+  for row in rows.values():
+    assert row['steps_per_sec'] > 0 and row['numpy_steps_per_sec'] > 0
+    assert row['speedup'] == pytest.approx(
+        row['steps_per_sec'] / row['numpy_steps_per_sec']
+    )
+  # The reference code's loop over the examples and the vectorized 1-SAM
+  # are the same updates.
+  assert rows['1_sam_loop']['numpy_final_loss'] == pytest.approx(
+      rows['1_sam']['numpy_final_loss'], rel=1e-9
+  )

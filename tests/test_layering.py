@@ -103,7 +103,11 @@ def test_every_config_key_has_exactly_one_owner():
 
   owners = {
       'loop': set(train.CONFIG_KEYS),
-      'data': set(sources.CONFIG_KEYS).union(*sources.INPUT_KEYS.values()),
+      'data': (
+          set(sources.CONFIG_KEYS)
+          .union(*sources.INPUT_KEYS.values())
+          .union(sources.dataset_keys())
+      ),
       'optimizer': set(optimizers.CONFIG_KEYS),
       'sparsity': set(sparsity.CONFIG_KEYS),
       'analysis': set(measure.CONFIG_KEYS),

@@ -90,7 +90,8 @@ def test_main_trains_logs_and_summarizes(tmp_path):
 BAD_INPUTS = [
     (
         ['--config.model=vgg'],
-        "unknown model 'vgg'; known: gcn, mlp, preact_resnet18",
+        "unknown model 'vgg'; known: diagonal_linear, gcn, mlp, "
+        'preact_resnet18',
     ),
     (['--config.dataset=svhn'], "unknown dataset 'svhn'; known: cifar10"),
     (['--config.optimizer=adam'], "unknown optimizer 'adam'; known: sam, sgd"),

@@ -209,7 +209,10 @@ def test_vit_patches_are_the_strided_convolution_of_vit():
 def test_unknown_model_lists_the_known_ones():
   with pytest.raises(
       ValueError,
-      match="unknown model 'vgg16'; known: gcn, mlp, preact_resnet18",
+      match=(
+          "unknown model 'vgg16'; known: diagonal_linear, gcn, mlp, "
+          'preact_resnet18'
+      ),
   ):
     models.create_model(make('vgg16'), 10)
 

@@ -45,11 +45,12 @@ BAD = [
     (
         {'model': 'resnet18'},
         'resnet18 reads images, but mnist1d holds features, which '
-        'model=mlp reads',
+        'model=diagonal_linear/mlp reads',
     ),
     (
         {'model': 'vit'},
-        'vit reads images, but mnist1d holds features, which model=mlp reads',
+        'vit reads images, but mnist1d holds features, which '
+        'model=diagonal_linear/mlp reads',
     ),
     (
         {'model': 'vit', 'dataset': 'fashion_mnist', 'patch_size': 5},
@@ -71,7 +72,7 @@ BAD = [
     (
         {'model': 'text_transformer'},
         'text_transformer reads tokens, but mnist1d holds features, which '
-        'model=mlp reads',
+        'model=diagonal_linear/mlp reads',
     ),
     (
         {'dataset': 'imdb_reviews'},
@@ -97,7 +98,8 @@ BAD = [
     ),
     (
         {'model': 'gcn'},
-        'gcn reads graphs, but mnist1d holds features, which model=mlp reads',
+        'gcn reads graphs, but mnist1d holds features, which '
+        'model=diagonal_linear/mlp reads',
     ),
     (
         {'dataset': 'ogbg_molpcba'},
@@ -132,6 +134,43 @@ BAD = [
     (
         {'init_from': '/nonexistent/run'},
         'init_from=/nonexistent/run is not a run directory with checkpoints',
+    ),
+    ({'epoch_passes': 0}, 'epoch_passes must be >= 1, got 0'),
+    (
+        {'dataset': 'imagenet2012', 'epoch_passes': 2},
+        'epoch_passes > 1 needs an in-memory dataset',
+    ),
+    (
+        {'model': 'diagonal_linear'},
+        'diagonal_linear predicts one real target; mnist1d is '
+        'classification with 10 outputs',
+    ),
+    (
+        {'dataset': 'sparse_regression', 'label_noise': 0.2},
+        'label_noise flips class labels; sparse_regression is regression',
+    ),
+    (
+        {'dataset': 'sparse_regression', 'input_dim': 4, 'num_nonzero': 5},
+        'num_nonzero must be in [1, input_dim=4], got 5',
+    ),
+    (
+        {'dataset': 'teacher_regression', 'target_noise': -1.0},
+        'target_noise must be >= 0, got -1.0',
+    ),
+    (
+        {'dataset': 'maennel_1d', 'num_train_examples': 5},
+        'maennel_1d is its 12 points; leave num_train_examples at 0, got 5',
+    ),
+    ({'mlp_init': 'he'}, "unknown mlp_init 'he'; known: default, maennel"),
+    ({'init_scale': 0.0}, 'init_scale must be > 0, got 0.0'),
+    (
+        {
+            'dataset': 'sparse_regression',
+            'optimizer': 'sam',
+            'sam_variant': 'mesa',
+        },
+        'sam_variant=mesa needs a classification task; sparse_regression is '
+        'regression',
     ),
 ]
 
