@@ -486,7 +486,8 @@ def test_a_read_only_disk_is_one_line(read_only_disk):
         (
             ['--config.num_neuron=(8,)'],
             'error: --config.num_neuron: unknown config '
-            "key 'num_neuron'; did you mean num_neurons or num_epochs?",
+            "key 'num_neuron'; did you mean num_neurons or num_nonzero or "
+            'num_epochs?',
         ),
         (
             ['--config.num_neurons=abc'],
