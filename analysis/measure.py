@@ -154,15 +154,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise config_util.ConfigError(message)
 
 
-def _analysis_state(state: run_state.TrainState) -> run_state.TrainState:
-  """The state without the optimizer and the SAM variant's state, which no
-  measurement uses (and whose static parts would otherwise key the
-  compilation cache), computing in float32 whatever the run trained in."""
-  return state.replace(
-      tx=None, opt_state=None, sam_state=None, compute_dtype='float32'
-  )
-
-
 def _to_host(tree: PyTree) -> PyTree:
   return jax.tree.map(np.asarray, jax.device_get(tree))
 
@@ -272,7 +263,7 @@ class Analyzer:
   ) -> tuple[hessian.Matvec, jax.Array]:
     """(H at `state` as a map on flat vectors, 0/1 support of the free
     weights)."""
-    state = _analysis_state(state)
+    state = objective.analysis_state(state)
     return (
         lambda v: self._flat_hvp(state, self.data, v),
         hessian.flat_support(state.params, state.mask),
@@ -283,7 +274,7 @@ class Analyzer:
     return {
         k: float(v)
         for k, v in self._metrics(
-            _analysis_state(state), state.params, self.data
+            objective.analysis_state(state), state.params, self.data
         ).items()
     }
 
@@ -310,7 +301,7 @@ class Analyzer:
     if tolerance is None:
       tolerance = self.settings.lanczos_tolerance
     matvec, support = self.operator(state)
-    state = _analysis_state(state)
+    state = objective.analysis_state(state)
     start_key, restart_key = jax.random.split(self._key_for(_LANCZOS))
     start = support * jax.random.normal(start_key, support.shape)
     result, steps, values, coefficients = hessian.lanczos_to_tolerance(
@@ -365,7 +356,7 @@ class Analyzer:
   def quadrature(self, state: run_state.TrainState) -> hessian.Quadrature:
     """Stochastic Lanczos quadrature with Rademacher probes."""
     support = hessian.flat_support(state.params, state.mask)
-    state = _analysis_state(state)
+    state = objective.analysis_state(state)
     probe_key, restart_key = jax.random.split(self._key_for(_SLQ))
     probes = (
         hessian.rademacher(key, support)
@@ -385,7 +376,7 @@ class Analyzer:
     """Worst-case (one- and multi-step), adaptive, average-case (samples)
     and m-sharpness (if analysis.m)."""
     settings = self.settings
-    analysis_state = _analysis_state(state)
+    analysis_state = objective.analysis_state(state)
     worst_case = functools.partial(self.worst_case_sharpness, state)
     noise_keys = jax.random.split(self._key_for(_NOISE), settings.noise_samples)
     results = {
@@ -425,14 +416,14 @@ class Analyzer:
     )
     return float(
         self._worst_case(
-            _analysis_state(state), self.data, rho, scale, num_steps
+            objective.analysis_state(state), self.data, rho, scale, num_steps
         )
     )
 
   def m_sharpness(self, state: run_state.TrainState) -> float:
     """Mean over groups of analysis.m examples of each group's worst-case
     sharpness (analysis.ascent_steps steps, radius analysis.rho)."""
-    return float(self._m_sharpness(_analysis_state(state), self.data))
+    return float(self._m_sharpness(objective.analysis_state(state), self.data))
 
   def directions(self, state: run_state.TrainState) -> tuple[PyTree, PyTree]:
     """The landscapes' two filter-normalized random directions."""
@@ -444,7 +435,7 @@ class Analyzer:
   def landscape(self, state: run_state.TrainState) -> dict[str, Any]:
     """Metrics along one and on two filter-normalized random directions."""
     settings = self.settings
-    analysis_state = _analysis_state(state)
+    analysis_state = objective.analysis_state(state)
     metrics_fn = lambda p: self._metrics(analysis_state, p, self.data)
     first, second = self.directions(state)
     radius = settings.landscape_radius
@@ -472,7 +463,7 @@ class Analyzer:
     ts = np.linspace(low, high, self.settings.interpolation_points)
     # Each run's pruned weights are zero in its params; the path between two
     # masks is a dense network, so the loss is taken without a mask.
-    dense = _analysis_state(state).replace(mask=None)
+    dense = objective.analysis_state(state).replace(mask=None)
     metrics_fn = lambda point: self._metrics(
         dense.replace(batch_stats=point[1]), point[0], self.data
     )

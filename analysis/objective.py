@@ -133,6 +133,15 @@ def load_subset(
   return {'images': layout(split.images), 'labels': layout(split.labels)}
 
 
+def analysis_state(state: run_state.TrainState) -> run_state.TrainState:
+  """The state without the optimizer and the SAM variant's state, which no
+  measurement uses (and whose static parts would otherwise key the
+  compilation cache), computing in float32 whatever the run trained in."""
+  return state.replace(
+      tx=None, opt_state=None, sam_state=None, compute_dtype='float32'
+  )
+
+
 def batch_metrics(
     state: run_state.TrainState,
     params: PyTree,
@@ -178,7 +187,7 @@ class Objective:
   """
 
   def __init__(self, spec: sources.DatasetSpec, mesh: jax.sharding.Mesh):
-    self._spec = spec
+    self.spec = spec
     self._mesh = mesh
 
   def _parallel(
@@ -191,7 +200,7 @@ class Objective:
 
   def _batch_loss(self, state, images, labels):
     return lambda params: batch_metrics(
-        state, params, images, labels, self._spec
+        state, params, images, labels, self.spec
     )['loss']
 
   def metrics(
@@ -201,7 +210,7 @@ class Objective:
 
     def per_device(state, params, data):
       return _mean_over_batches(
-          lambda x, y: batch_metrics(state, params, x, y, self._spec), data
+          lambda x, y: batch_metrics(state, params, x, y, self.spec), data
       )
 
     return self._parallel(per_device, 0)(state, params, data)

@@ -18,7 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from analysis import hessian
+from analysis import objective
 from analysis import plots
+from analysis import stability
 
 Results = dict[str, Any] | None
 Arrays = dict[str, Any]
@@ -215,11 +217,31 @@ def _plot_landscape(outdir: epath.Path, arrays: Arrays, run_name: str) -> None:
     )
 
 
+def _measure_stability(analyzer, state, seconds) -> tuple[Results, Arrays]:
+  measured = timed(
+      seconds,
+      'stability',
+      stability.measure,
+      objective.analysis_state(state),
+      analyzer.data,
+      analyzer.objective.spec,
+  )
+  return measured, {}
+
+
+def _stability_scalars(results: dict[str, Any]) -> dict[str, float]:
+  return {
+      'stability/sharpness_a': results['sharpness_a'],
+      'stability/non_uniformity_s': results['non_uniformity_s'],
+  }
+
+
 PARTS = {
     part.name: part
     for part in (
         Part('hessian', _measure_hessian, _hessian_scalars, _plot_hessian),
         Part('sharpness', _measure_sharpness, _sharpness_scalars),
         Part('landscape', _measure_landscape, plot=_plot_landscape),
+        Part('stability', _measure_stability, _stability_scalars),
     )
 }

@@ -275,8 +275,10 @@ def get_config() -> ml_collections.ConfigDict:
   analysis = ml_collections.ConfigDict()
   # What analyze.py measures besides loss and accuracy: 'hessian' (top
   # eigenvalues, trace, spectral density and moments), 'sharpness' (one-step,
-  # worst-case, adaptive, average-case, m-) and 'landscape' (1D and 2D). A
-  # sweep's Hessian against width needs only ('hessian',).
+  # worst-case, adaptive, average-case, m-), 'landscape' (1D and 2D) and,
+  # for models of at most 1,024 parameters, 'stability' (the sharpness and
+  # non-uniformity of the exact per-example Hessians, analysis/stability.py).
+  # A sweep's Hessian against width needs only ('hessian',).
   analysis.parts = ('hessian', 'sharpness', 'landscape')
   # Training examples the loss is measured on (a fixed, seeded subset): at
   # most the run's training examples, and a multiple of batch_size.

@@ -1,0 +1,111 @@
+"""Linear stability (analysis part 'stability'): the sharpness a and the
+non-uniformity s of exact per-example Hessians, against per-example
+Hessians derived by hand for the diagonal linear network."""
+
+import numpy as np
+import pytest
+
+from analysis import stability
+import analyze
+from configs import default
+from configuration import config_util
+from input_pipeline import sources
+from runs import run_state
+from tests.conftest import small_config
+from tests.test_regression import diagonal_config
+import train
+
+
+def hand_hessians(u, v, x, y):
+  """Each example's Hessian of (x . (u * v) - y)^2 / 2 over (u, v), by
+  hand: with r the residual, d2/du2 = (x v)(x v)^T, d2/dv2 = (x u)(x u)^T
+  and d2/dudv = (x v)(x u)^T + r diag(x)."""
+  hessians = []
+  for xi, yi in zip(x, y):
+    r = xi @ (u * v) - yi
+    xv, xu = xi * v, xi * u
+    cross = np.outer(xv, xu) + r * np.diag(xi)
+    hessians.append(
+        np.block([[np.outer(xv, xv), cross], [cross.T, np.outer(xu, xu)]])
+    )
+  return np.array(hessians)
+
+
+@pytest.fixture(scope='module')
+def diagonal_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('diagonal')
+  config = diagonal_config()
+  train.train_and_evaluate(config, str(workdir))
+  return workdir, config
+
+
+def test_a_and_s_are_those_of_the_hand_derived_hessians(diagonal_run):
+  workdir, config = diagonal_run
+  state = run_state.load_checkpoint(workdir)[1]
+  rng = np.random.default_rng(1)
+  u, v = rng.standard_normal((2, config.input_dim))
+  state = state.replace(
+      params={'u': u.astype(np.float32), 'v': v.astype(np.float32)}
+  )
+  split = sources.load_split(config, train=True)
+  x, y = split.images.astype(float), split.labels.astype(float)
+  mean, squares = stability.hessian_moments(
+      state, split.images, split.labels, sources.get_spec(config.dataset)
+  )
+  hessians = hand_hessians(u, v, x, y)
+  np.testing.assert_allclose(mean, hessians.mean(0), rtol=1e-4, atol=1e-5)
+  measured = stability.linear_stability(mean, squares)
+  h = hessians.mean(0)
+  spread = np.mean([hi @ hi for hi in hessians], 0) - h @ h
+  assert measured['sharpness_a'] == pytest.approx(
+      np.linalg.eigvalsh(h)[-1], rel=1e-4
+  )
+  assert measured['non_uniformity_s'] == pytest.approx(
+      np.sqrt(np.linalg.eigvalsh(spread)[-1]), rel=1e-4
+  )
+  assert measured['trace'] == pytest.approx(np.trace(h), rel=1e-4)
+
+
+def analysis_overrides(**settings):
+  flag_config = default.get_config()
+  flag_config.analysis.update(settings)
+  return flag_config, {f'analysis.{k}': v for k, v in settings.items()}
+
+
+def test_analyze_measures_and_logs_the_stability_of_a_run(diagonal_run):
+  workdir, config = diagonal_run
+  settings = dict(
+      parts=('stability', 'hessian'),
+      num_examples=8,
+      batch_size=8,
+      m=0,
+      lanczos_iterations=30,
+      top_k=1,
+      slq_probes=0,
+  )
+  [results] = analyze.run(
+      str(workdir),
+      analyze.analysis_config(str(workdir), *analysis_overrides(**settings)),
+  )
+  measured = results['stability']
+  assert measured['num_examples'] == 8
+  assert measured['num_params'] == 2 * config.input_dim
+  # At the run's minimum: H is PSD up to the residuals' terms, and both
+  # measures are finite and positive.
+  assert measured['sharpness_a'] > 0 and measured['non_uniformity_s'] > 0
+  assert len(measured['eigenvalues']) == 2 * config.input_dim
+  # Lanczos on Hessian-vector products finds the same top eigenvalue.
+  assert measured['sharpness_a'] == pytest.approx(
+      results['hessian']['top_eigenvalues'][0], rel=1e-3
+  )
+
+
+def test_a_model_too_large_for_exact_hessians_is_refused(tmp_path):
+  workdir = tmp_path / 'mlp'
+  train.train_and_evaluate(small_config(num_epochs=1), str(workdir))
+  settings = dict(parts=('stability',), m=0)
+  with pytest.raises(config_util.ConfigError, match='too large for'):
+    analyze.run(
+        str(workdir),
+        analyze.analysis_config(str(workdir), *analysis_overrides(**settings)),
+    )
