@@ -74,6 +74,15 @@ flags.DEFINE_string(
 
 
 flags.DEFINE_bool(
+    'log10',
+    False,
+    'Statistics on log10 of --metric: the gain is then log10(SAM / SGD) '
+    'paired by seed (-1: SAM 10 times lower), for a loss whose values '
+    'span orders of magnitude across seeds.',
+)
+
+
+flags.DEFINE_bool(
     'require_complete',
     False,
     'Fail, writing nothing, if a '
@@ -150,6 +159,7 @@ def write_report(
     summaries: Mapping[pathlib.Path, dict[str, Any]],
     metric: str | None = None,
     require_complete: bool = False,
+    log10: bool = False,
 ) -> list[pathlib.Path]:
   """Writes the CSVs, trend files and figures into `root`; prints the runs
   not used and why, those counted once, the gains and the trends; returns
@@ -157,7 +167,8 @@ def write_report(
 
   `summaries` (load_summaries's) must include a finished run. `metric` is
   a summary entry of a task metric (reporting.metrics); None: the final
-  test value of the runs' primary metric.
+  test value of the runs' primary metric. With `log10`, the statistics
+  are of log10 of the metric.
 
   Raises:
     ValueError: `metric` is not a metric of the runs or some run lacks it;
@@ -191,6 +202,8 @@ def write_report(
   settings = tables.sort_settings(settings, [*keys, 'optimizer'])
   runs_used = [run for s in settings for run in s.runs]
   info = metrics.describe(metric or metrics.default_entry(runs_used), runs_used)
+  if log10:
+    info = info.in_log10(runs_used)
   _remove_earlier_outputs(root, list(summaries.values()))
   written = [root / 'results.csv']
   tables.write_csv(
@@ -271,7 +284,7 @@ def main(argv: Sequence[str]) -> None:
     )
   try:
     written = write_report(
-        root, summaries, FLAGS.metric, FLAGS.require_complete
+        root, summaries, FLAGS.metric, FLAGS.require_complete, FLAGS.log10
     )
   except ValueError as e:
     sys.exit(f'error: {e}')

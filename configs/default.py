@@ -107,7 +107,8 @@ def get_config() -> ml_collections.ConfigDict:
   # dimension d, the nonzero entries k of sparse_regression's theta*, the
   # teacher's hidden units (teacher_regression), the standard deviation of
   # the noise added to the training targets, the test examples, and the
-  # seed of the draw (the same examples for every run seed).
+  # seed of the draw (the same examples for every run seed; -1 = the run's
+  # seed, a new draw per seed).
   config.input_dim = 30
   config.num_nonzero = 3
   config.teacher_width = 10

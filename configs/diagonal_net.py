@@ -27,6 +27,9 @@ def get_config():
   config.num_nonzero = 3
   config.target_noise = 0.0
   config.num_test_examples = 1000
+  # A new draw of the data for each seed: GD from u = alpha, v = 0 is
+  # deterministic given the data, which is what A&F's repetitions vary.
+  config.data_seed = -1
   config.model = 'diagonal_linear'
   config.init_scale = 0.1
   config.base_optimizer = 'sgd'

@@ -269,6 +269,17 @@ def _check_generated(config: ml_collections.ConfigDict) -> None:
         f'num_nonzero must be in [1, input_dim={config.input_dim}], got '
         f'{config.num_nonzero}',
     )
+  if 'data_seed' in keys:
+    require(
+        config.data_seed >= -1,
+        f"data_seed must be >= 0, or -1 for the run's seed, got "
+        f'{config.data_seed}',
+    )
+    require(
+        config.data_seed >= 0 or config.num_replicas == 1,
+        'data_seed=-1 draws the data from each seed, but replicas share '
+        'their data; train the seeds as separate runs or set data_seed',
+    )
   if 'target_noise' in keys:
     require(
         config.target_noise >= 0,

@@ -1,7 +1,11 @@
 """Regression data generated in-process from `config.data_seed` (nothing is
 downloaded): the controlled settings in which the papers' theory predicts
 the outcome. Every run of a dataset with the same keys and `data_seed` (each
-seed, SGD and SAM) trains on the same examples.
+seed, SGD and SAM) trains on the same examples; `data_seed=-1` draws them
+from the run's `seed` instead, for experiments whose repetitions are draws
+of the data (A&F's diagonal networks, whose GD is deterministic given the
+data). SGD and SAM runs of one seed then still share their data, so
+report.py pairs them.
 
 * `sparse_regression` (Andriushchenko & Flammarion, ICML 2022, after
   Pesme et al.'s diagonal-network code): inputs X ~ N(0, I_d); a target
@@ -107,6 +111,7 @@ def _float32(**arrays: np.ndarray) -> Arrays:
 def generate(config: ml_collections.ConfigDict) -> Arrays:
   """The generated dataset config.dataset names, with its config's keys."""
   n = config.num_train_examples or DEFAULT_TRAIN_EXAMPLES.get(config.dataset)
+  seed = config.data_seed if config.data_seed >= 0 else config.seed
   makers: dict[str, Callable[[], Arrays]] = {
       'sparse_regression': lambda: sparse_regression(
           n,
@@ -114,7 +119,7 @@ def generate(config: ml_collections.ConfigDict) -> Arrays:
           config.num_nonzero,
           config.target_noise,
           config.num_test_examples,
-          config.data_seed,
+          seed,
       ),
       'maennel_1d': maennel_1d,
       'teacher_regression': lambda: teacher_regression(
@@ -123,7 +128,7 @@ def generate(config: ml_collections.ConfigDict) -> Arrays:
           config.teacher_width,
           config.target_noise,
           config.num_test_examples,
-          config.data_seed,
+          seed,
       ),
   }
   return makers[config.dataset]()

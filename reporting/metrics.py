@@ -6,6 +6,7 @@ without an edit here."""
 
 from collections.abc import Mapping, Sequence
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -51,22 +52,44 @@ class MetricInfo:
   name: str  # The task's metric, e.g. 'accuracy'.
   higher_is_better: bool
   percent: bool
+  # The statistics are of log10 of the values (`entry` is then the added
+  # 'log10_...' entry): a gain of -1 is SAM 10 times lower.
+  log10: bool = False
 
   @property
   def scale(self) -> float:
     """Values are shown times this (100 for percent)."""
-    return 100.0 if self.percent else 1.0
+    return 100.0 if self.percent and not self.log10 else 1.0
 
   @property
   def gain_unit(self) -> str:
-    """The unit of a difference of two values: 'pp', or '' for a loss."""
+    """The unit of a difference of two values: 'pp', 'decades' (of log10
+    values), or '' (a loss)."""
+    if self.log10:
+      return 'decades'
     return 'pp' if self.percent else ''
+
+  def in_log10(self, runs: Sequence[dict[str, Any]]) -> 'MetricInfo':
+    """This metric's statistics on log10 of its values: adds
+    'log10_{entry}' to each of `runs` (summaries) and returns its info.
+
+    Raises:
+      ValueError: a value is not positive.
+    """
+    if any(run[self.entry] <= 0 for run in runs):
+      raise ValueError(
+          f'--log10 needs {self.entry} > 0 in every run, and some run has '
+          f'{min(run[self.entry] for run in runs)}'
+      )
+    for run in runs:
+      run[f'log10_{self.entry}'] = math.log10(run[self.entry])
+    return dataclasses.replace(self, entry=f'log10_{self.entry}', log10=True)
 
   @property
   def label(self) -> str:
     """'final test accuracy (%)', 'final test loss (lower is better)'."""
     text = self.entry.replace('_', ' ')
-    if self.percent:
+    if self.percent and not self.log10:
       return f'{text} (%)'
     return text if self.higher_is_better else f'{text} (lower is better)'
 
@@ -74,6 +97,9 @@ class MetricInfo:
   def gain_label(self) -> str:
     """The axis label of SAM − SGD in this metric."""
     text = f'SAM − SGD, {self.entry.replace("_", " ")}'
+    if self.log10:
+      ten_times = 'higher' if self.higher_is_better else 'lower'
+      return f'{text} (−1: SAM 10x {ten_times})'
     if self.percent:
       return f'{text} (percentage points)'
     return text if self.higher_is_better else f'{text} (below 0: SAM better)'

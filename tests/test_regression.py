@@ -90,6 +90,14 @@ def diagonal_config(**overrides):
   return config
 
 
+def test_data_seed_minus_one_draws_the_data_from_the_runs_seed():
+  drawn = synthetic.generate(diagonal_config(data_seed=-1, seed=7))
+  fixed = synthetic.generate(diagonal_config(data_seed=7, seed=0))
+  np.testing.assert_array_equal(drawn['x'], fixed['x'])
+  other = synthetic.generate(diagonal_config(data_seed=-1, seed=8))
+  assert not np.array_equal(drawn['x'], other['x'])
+
+
 def half_squared_error_gradient(u, v, x, y):
   """(dL/du, dL/dv) of L = sum_i (x_i . (u * v) - y_i)^2 / (2 n), by hand:
   dL/dbeta = X^T r / n, and beta = u * v."""

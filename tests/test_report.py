@@ -1077,3 +1077,23 @@ def test_a_loss_metric_is_reported_where_lower_is_better(tmp_path, capsys):
     report.write_report(
         tmp_path, report_runs.load_summaries(tmp_path), 'final_test_accuracy'
     )
+  # In log10: the gain is the mean over seeds of log10(SAM / SGD).
+  report.write_report(
+      tmp_path, report_runs.load_summaries(tmp_path), log10=True
+  )
+  [gain] = read_csv(tmp_path / 'sam_gain.csv')
+  assert gain['metric'] == 'log10_final_test_loss'
+  ratios = np.log10(np.divide(losses['sam'], losses['sgd']))
+  assert float(gain['gain_mean']) == pytest.approx(ratios.mean())
+  assert float(gain['gain_ci_high']) == pytest.approx(
+      stats.t.interval(0.95, 2, ratios.mean(), stats.sem(ratios))[1]
+  )
+  write(
+      tmp_path / 'sgd,seed=9' / 'summary.json',
+      {**summary, 'config': {**summary['config'], 'seed': 9}}
+      | {'final_test_loss': 0.0},
+  )
+  with pytest.raises(ValueError, match='needs final_test_loss > 0'):
+    report.write_report(
+        tmp_path, report_runs.load_summaries(tmp_path), log10=True
+    )

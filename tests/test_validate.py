@@ -161,6 +161,10 @@ BAD = [
         {'dataset': 'maennel_1d', 'num_train_examples': 5},
         'maennel_1d is its 12 points; leave num_train_examples at 0, got 5',
     ),
+    (
+        {'dataset': 'sparse_regression', 'data_seed': -1, 'num_replicas': 2},
+        'data_seed=-1 draws the data from each seed, but replicas share',
+    ),
     ({'mlp_init': 'he'}, "unknown mlp_init 'he'; known: default, maennel"),
     ({'init_scale': 0.0}, 'init_scale must be > 0, got 0.0'),
     (
