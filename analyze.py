@@ -60,10 +60,11 @@ from analysis import measure
 from analysis import parts
 from analysis import plots
 from analysis import results as analysis_results
+from analysis import settings
 from configs import default
 from configuration import cli
 from configuration import config_util
-from input_pipeline import sources
+from input_pipeline import tfds_data
 from runs import run_log
 from runs import run_state
 from runs import rundir
@@ -129,14 +130,14 @@ def analysis_config(
     )
   # The run's own analysis block (the defaults, for a run from before a
   # key), then the command line's settings.
-  settings = default.get_config().analysis.to_dict()
-  settings.update(
+  block = default.get_config().analysis.to_dict()
+  block.update(
       config.get('analysis', {}).to_dict() if 'analysis' in config else {}
   )
   for key in overrides:
     name = key.split('.', 1)[1]
-    settings[name] = flag_config.analysis[name]
-  config.analysis = ml_collections.ConfigDict(settings)
+    block[name] = flag_config.analysis[name]
+  config.analysis = ml_collections.ConfigDict(block)
   # Not measured here; a run from before the analysis keys lacks it.
   config.analysis_every_epochs = 0
   return config
@@ -221,7 +222,7 @@ def run(
   directory that is not a run, has no checkpoint, or cannot be interpolated
   with `interpolate_to`.
   """
-  measure.check_config(config)  # Before minutes of loading.
+  settings.check(config)  # Before minutes of loading.
   _, state, progress = run_state.load_checkpoint(workdir, config)
   states = replicas(config, state)
   others = [None] * len(states)
@@ -395,7 +396,7 @@ def main(argv):
         if runs
         else run(workdir, config, interpolate_to)
     )
-  except (config_util.ConfigError, sources.DatasetUnavailableError) as e:
+  except (config_util.ConfigError, tfds_data.DatasetUnavailableError) as e:
     cli.fail(str(e))
   for results in all_results:
     logging.info(

@@ -20,10 +20,10 @@ from etils import epath
 import jax
 from ml_collections import config_flags
 
-from analysis import measure
+from analysis import training
 from configuration import cli
 from configuration import config_util
-from input_pipeline import sources
+from input_pipeline import tfds_data
 from runs import outcomes
 from runs import rundir
 from runtime import compilation_cache
@@ -124,9 +124,9 @@ def main(argv):
   stop = cli.StopRequest()
   try:
     summary = train.train_and_evaluate(
-        config, workdir, stop.requested, measure.training_evaluators(config)
+        config, workdir, stop.requested, training.training_evaluators(config)
     )
-  except (config_util.ConfigError, sources.DatasetUnavailableError) as e:
+  except (config_util.ConfigError, tfds_data.DatasetUnavailableError) as e:
     cli.fail(str(e))
   except train.Diverged as e:
     print(f'error: {e}', file=sys.stderr, flush=True)

@@ -58,7 +58,7 @@ CONFIG_KEYS = (
 
 class EpochEvaluator(Protocol):
   """A measurement the loop runs on the state every `every_epochs` epochs
-  (e.g. analysis.measure.TrainingAnalysis), built from the config before
+  (e.g. analysis.training.TrainingAnalysis), built from the config before
   training starts; its scalars join the epoch's record and TensorBoard."""
 
   every_epochs: int
@@ -111,7 +111,7 @@ def train_and_evaluate(
       current step is checkpointed and Stopped is raised.
     evaluators: measurements logged every few epochs; with
       config.analysis_every_epochs, main.py passes
-      analysis.measure.training_evaluators(config).
+      analysis.training.training_evaluators(config).
 
   Raises:
     config_util.ConfigError: the config or workdir cannot be trained; nothing
@@ -124,7 +124,7 @@ def train_and_evaluate(
   config_util.require(
       not config.analysis_every_epochs or evaluators,
       'analysis_every_epochs is set but no evaluator was given: pass '
-      'analysis.measure.training_evaluators(config) (main.py does)',
+      'analysis.training.training_evaluators(config) (main.py does)',
   )
   if config.init_from:
     rundir.require_absolute(config.init_from, 'init_from')

@@ -5,6 +5,8 @@ loss landscape.
 (the function `objective` defines); `hessian` holds the estimators over any
 symmetric operator (Lanczos, Hutchinson, stochastic Lanczos quadrature),
 `sharpness` and `landscape` the sharpness measures and filter-normalized
-directions, `plots` the figures. analyze.py is the command line; training
-logs `measure.TrainingAnalysis` every `config.analysis_every_epochs` epochs.
+directions, `stability` the exact per-example Hessians of small models,
+`parts` the parts an analysis is made of, `settings` their checks, `plots`
+the figures. analyze.py is the command line; training
+logs `training.TrainingAnalysis` every `config.analysis_every_epochs` epochs.
 """

@@ -14,10 +14,8 @@ is what analyze.py writes.
 """
 
 import functools
-import time
 from typing import Any
 
-from absl import logging
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -28,9 +26,8 @@ import optax
 from analysis import hessian
 from analysis import landscape
 from analysis import objective
-from analysis import parts
+from analysis import settings as analysis_settings
 from analysis import sharpness
-from configuration import config_util
 from input_pipeline import sources
 from runs import run_state
 from runtime import parallel
@@ -47,111 +44,6 @@ LANCZOS_CHECK_EVERY = 4
 MIN_TRACE_PROBES = 10
 # Streams of randomness, folded into the analysis seed.
 _LANCZOS, _HUTCHINSON, _SLQ, _NOISE, _DIRECTIONS = range(5)
-# The config keys the analysis reads.
-CONFIG_KEYS = ('analysis', 'analysis_every_epochs')
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises config_util.ConfigError for the first bad analysis setting."""
-  settings = config.analysis
-  devices = jax.device_count()
-  per_device = settings.batch_size // devices
-  checks = [
-      (
-          len(settings.parts) >= 1 and set(settings.parts) <= set(parts.PARTS),
-          f'analysis.parts must name some of {", ".join(parts.PARTS)}, got '
-          f'{tuple(settings.parts)}',
-      ),
-      (
-          config.analysis_every_epochs >= 0,
-          f'analysis_every_epochs must be >= 0 (0 = off), got '
-          f'{config.analysis_every_epochs}',
-      ),
-      (
-          settings.num_examples >= 1 and settings.batch_size >= 1,
-          'analysis.num_examples and analysis.batch_size must be >= 1',
-      ),
-      (
-          settings.num_examples % settings.batch_size == 0,
-          f'analysis.num_examples {settings.num_examples} is not a multiple of '
-          f'analysis.batch_size {settings.batch_size}',
-      ),
-      (
-          settings.batch_size % devices == 0,
-          f'analysis.batch_size {settings.batch_size} is not divisible by the '
-          f'{devices} devices',
-      ),
-      (
-          settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
-          f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
-          f'batch (analysis.batch_size / devices = {per_device})',
-      ),
-      (
-          settings.trace_tolerance >= 0,
-          f'analysis.trace_tolerance must be >= 0 (0 = every probe), got '
-          f'{settings.trace_tolerance}',
-      ),
-      (
-          settings.lanczos_tolerance >= 0,
-          f'analysis.lanczos_tolerance must be >= 0 (0 = every step), got '
-          f'{settings.lanczos_tolerance}',
-      ),
-      (
-          1 <= settings.top_k < settings.lanczos_iterations,
-          f'analysis.top_k ({settings.top_k}) must be >= 1 and below '
-          f'analysis.lanczos_iterations ({settings.lanczos_iterations})',
-      ),
-      (
-          settings.hutchinson_probes >= 2 and settings.noise_samples >= 2,
-          'analysis.hutchinson_probes and noise_samples must be >= 2 (a '
-          'standard error needs two samples)',
-      ),
-      (
-          settings.slq_probes == 0 or settings.slq_probes >= 2,
-          f'analysis.slq_probes must be 0 (no spectral density or moments) or '
-          f'>= 2 (a standard error needs two samples), got '
-          f'{settings.slq_probes}',
-      ),
-      (
-          1 <= settings.num_moments <= 2 * settings.slq_iterations - 1,
-          f'analysis.num_moments ({settings.num_moments}) must be in [1, '
-          '2 * analysis.slq_iterations - 1] (the degrees Gauss quadrature '
-          'integrates exactly)',
-      ),
-      (
-          settings.density_points >= 2 and settings.density_sigma > 0,
-          'analysis.density_points must be >= 2 and density_sigma > 0',
-      ),
-      (
-          settings.rho > 0
-          and settings.adaptive_rho > 0
-          and settings.noise_sigma > 0
-          and settings.adaptive_eta > 0,
-          'analysis.rho, adaptive_rho, adaptive_eta and noise_sigma must be '
-          '> 0',
-      ),
-      (
-          settings.ascent_steps >= 1,
-          f'analysis.ascent_steps must be >= 1, got {settings.ascent_steps}',
-      ),
-      (
-          settings.landscape_points >= 2
-          and settings.landscape_2d_points >= 2
-          and settings.interpolation_points >= 2
-          and settings.landscape_radius > 0,
-          'analysis.landscape_points, landscape_2d_points and '
-          'interpolation_points must be >= 2 and landscape_radius > 0',
-      ),
-      (
-          len(settings.interpolation_range) == 2
-          and settings.interpolation_range[0] < settings.interpolation_range[1],
-          f'analysis.interpolation_range must be (low, high) with low < high, '
-          f'got {tuple(settings.interpolation_range)}',
-      ),
-  ]
-  for ok, message in checks:
-    if not ok:
-      raise config_util.ConfigError(message)
 
 
 def _to_host(tree: PyTree) -> PyTree:
@@ -174,7 +66,7 @@ class Analyzer:
   def __init__(
       self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   ):
-    check_config(config)
+    analysis_settings.check(config)
     self.settings = config.analysis
     self.data = objective.load_subset(config, mesh)
     # Where the Lanczos kernel leaves its state; its first block starts
@@ -514,49 +406,3 @@ def replica_analyzers(
       by_labels[config.seed if config.get('label_noise') else None]
       for config in configs
   ]
-
-
-class TrainingAnalysis:
-  """What training logs every config.analysis_every_epochs epochs: each
-  replica's top Hessian eigenvalue, trace and one-step sharpness, and the
-  seconds they took (the first time including compilation). A
-  train.EpochEvaluator: built before the first epoch, so that a bad analysis
-  setting fails before any training."""
-
-  def __init__(
-      self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
-  ):
-    self.every_epochs = config.analysis_every_epochs
-    self._analyzers = replica_analyzers(run_state.replica_configs(config), mesh)
-
-  def run(self, state: run_state.TrainState) -> list[dict[str, float]]:
-    measured = []
-    for replica, analyzer in enumerate(self._analyzers):
-      start = time.perf_counter()
-      scalars = analyzer.training_scalars(
-          parallel.replica(state, replica)
-          if len(self._analyzers) > 1
-          else state
-      )
-      seconds = time.perf_counter() - start
-      logging.info(
-          'replica %d: top Hessian eigenvalue %.4g, trace %.4g, '
-          'one-step sharpness %.4g (%.1fs)',
-          replica,
-          scalars['hessian/top_eigenvalue'],
-          scalars['hessian/trace'],
-          scalars['sharpness/one_step'],
-          seconds,
-      )
-      measured.append({**scalars, 'analysis/seconds': seconds})
-    return measured
-
-
-def training_evaluators(
-    config: ml_collections.ConfigDict,
-) -> list[TrainingAnalysis]:
-  """The evaluators train.train_and_evaluate runs for `config`: the
-  training analysis if config.analysis_every_epochs, else none."""
-  if not config.analysis_every_epochs:
-    return []
-  return [TrainingAnalysis(config, parallel.create_mesh())]

@@ -23,6 +23,7 @@ import jax
 import ml_collections
 
 from input_pipeline import sources
+from input_pipeline import tfds_data
 from runtime import disk_cache
 
 ENVIRONMENT_VARIABLE = 'SAM_OVERPARAM_SUBSET_CACHE'
@@ -62,7 +63,7 @@ def subset_key(config: ml_collections.ConfigDict, count: int) -> str:
       analysis_seed=config.analysis.seed,
       label_noise_seed=config.seed if config.get('label_noise') else None,
       process=(jax.process_index(), jax.process_count()),
-      dataset_dir=str(sources.prepared_builder(config).data_dir),
+      dataset_dir=str(tfds_data.prepared_builder(config).data_dir),
   )
   return disk_cache.digest(fields)
 

@@ -14,10 +14,10 @@ from input_pipeline import feeding
 from input_pipeline.sources import DatasetSpec
 from input_pipeline.sources import get_spec
 from input_pipeline.sources import normalize
-from input_pipeline.sources import prepared_builder
-from input_pipeline.sources import process_split
-from input_pipeline.sources import tensorflow_off_accelerators
-from input_pipeline.sources import train_split_name
+from input_pipeline.tfds_data import prepared_builder
+from input_pipeline.tfds_data import process_split
+from input_pipeline.tfds_data import tensorflow_off_accelerators
+from input_pipeline.tfds_data import train_split_name
 from runtime import parallel
 
 # Inception-style crops, as in Flax's ImageNet example, made stateless (seeded

@@ -117,16 +117,16 @@ def tfds_dir():
 @contextlib.contextmanager
 def mock_tfds(**kwargs):
   """tfds.testing.mock_data(**kwargs), which stands in for TFDS's download
-  too: the download servers count as reachable (sources._unreachable_host,
+  too: the download servers count as reachable (tfds_data._unreachable_host,
   which would find them offline here, is not asked)."""
   # pylint: disable=g-import-not-at-top
   from unittest import mock
 
   import tensorflow_datasets as tfds
 
-  from input_pipeline import sources
+  from input_pipeline import tfds_data
 
   with tfds.testing.mock_data(**kwargs), mock.patch.object(
-      sources, '_unreachable_host', lambda builder: None
+      tfds_data, '_unreachable_host', lambda builder: None
   ):
     yield

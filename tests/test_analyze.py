@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from analysis import measure
 from analysis import parts
+from analysis import training
 import analyze
 from configs import default
 from configuration import config_util
@@ -76,7 +77,7 @@ def runs(tmp_path_factory):
   train.train_and_evaluate(
       sam_config,
       str(root / 'sam'),
-      evaluators=measure.training_evaluators(sam_config),
+      evaluators=training.training_evaluators(sam_config),
   )
   return root, run_analysis(root / 'sgd', root / 'sam')
 

@@ -13,6 +13,7 @@ from analysis import objective
 from input_pipeline import on_device
 from input_pipeline import sources
 from input_pipeline import streaming
+from input_pipeline import tfds_data
 from runs import run_state
 from runtime import parallel
 from tests import conftest
@@ -77,7 +78,7 @@ def test_tfds_data_dir_defaults_to_tfds_data_dir_variable(tfds_dir):
 def test_missing_dataset_names_the_data_directory(tmp_path):
   config = config_for('cifar10', data_dir=str(tmp_path), download=False)
   with pytest.raises(
-      sources.DatasetUnavailableError,
+      tfds_data.DatasetUnavailableError,
       match=f"'cifar10' is not in config.data_dir='{tmp_path}'"
       '.*TFDS_DATA_DIR',
   ):
@@ -87,17 +88,17 @@ def test_missing_dataset_names_the_data_directory(tmp_path):
 def test_offline_a_download_fails_at_once_and_leaves_nothing(tmp_path):
   config = config_for('cifar10', data_dir=str(tmp_path / 'data'), download=True)
   builder = tfds.builder('cifar10', data_dir=config.data_dir)
-  if sources._unreachable_host(builder) is None:  # pylint: disable=protected-access
+  if tfds_data._unreachable_host(builder) is None:  # pylint: disable=protected-access
     pytest.skip('this machine reaches the download server')
   start = time.monotonic()
   with pytest.raises(
-      sources.DatasetUnavailableError,
+      tfds_data.DatasetUnavailableError,
       match="'cifar10' is not in config.data_dir=.* and is not "
       r'available offline \(www.cs.toronto.edu cannot be '
       r'reached\)',
   ):
     sources.load_split(config, train=True)
-  assert time.monotonic() - start < 2 * sources.CONNECT_TIMEOUT + 10
+  assert time.monotonic() - start < 2 * tfds_data.CONNECT_TIMEOUT + 10
   assert not (tmp_path / 'data').exists()
 
 
@@ -114,12 +115,12 @@ def test_a_failed_download_removes_only_what_it_wrote(tmp_path, monkeypatch):
     (data / 'cifar10' / '3.0.2.incomplete.ABC').mkdir()
     raise ConnectionError('Connection reset by peer')
 
-  monkeypatch.setattr(sources, '_unreachable_host', lambda builder: None)
+  monkeypatch.setattr(tfds_data, '_unreachable_host', lambda builder: None)
   monkeypatch.setattr(
       tfds.core.DatasetBuilder, 'download_and_prepare', interrupted
   )
   with pytest.raises(
-      sources.DatasetUnavailableError,
+      tfds_data.DatasetUnavailableError,
       match=r'could not be downloaded \(ConnectionError: '
       r'Connection reset by peer\)',
   ):

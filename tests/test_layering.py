@@ -92,7 +92,7 @@ def test_every_config_key_has_exactly_one_owner():
   # The owners: the loop, the data, the optimizer, pruning, the analysis,
   # SAM (the keys every variant shares, and each variant's) and the model
   # families (which may share theirs among themselves).
-  from analysis import measure  # pylint: disable=g-import-not-at-top
+  from analysis import settings  # pylint: disable=g-import-not-at-top
   from input_pipeline import sources  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
   import optimizers  # pylint: disable=g-import-not-at-top
@@ -110,7 +110,7 @@ def test_every_config_key_has_exactly_one_owner():
       ),
       'optimizer': set(optimizers.CONFIG_KEYS),
       'sparsity': set(sparsity.CONFIG_KEYS),
-      'analysis': set(measure.CONFIG_KEYS),
+      'analysis': set(settings.CONFIG_KEYS),
       'sam': (
           set(train_step.SAM_KEYS).union(
               *(v.keys for v in sam.VARIANTS.values())

@@ -142,7 +142,7 @@ def test_streamed_imagenet_trains_with_stacked_dispatches(
 
 
 def test_training_analysis_without_its_evaluator_is_refused(tmp_path):
-  # main.py passes analysis.measure.training_evaluators(config); a caller
+  # main.py passes analysis.training.training_evaluators(config); a caller
   # that does not gets an error, not a run that silently measures nothing.
   with pytest.raises(config_util.ConfigError, match='no evaluator was given'):
     train.train_and_evaluate(
