@@ -33,6 +33,7 @@ import numpy as np
 from analysis import hessian
 from analysis import subset_cache
 from configuration import config_util
+from input_pipeline import label_noise
 from input_pipeline import sources
 from runs import run_state
 from runtime import parallel
@@ -63,7 +64,7 @@ def _training_examples(
   if spec.in_memory:
     split = sources.load_split(config, train=True, decode=False)
     if config.get('label_noise'):
-      split = sources.add_label_noise(
+      split = label_noise.add_label_noise(
           split,
           spec.num_classes,
           config.label_noise,

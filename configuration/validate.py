@@ -9,6 +9,7 @@ from configs import default
 from configuration import config_util
 from configuration.config_util import require
 from input_pipeline import graphs
+from input_pipeline import label_noise
 from input_pipeline import sources
 import models
 import optimizers
@@ -46,7 +47,7 @@ def check_config(
   _one_of(config, 'pruner', sparsity.PRUNERS)
   _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
   _one_of(config, 'base_optimizer', optimizers.BASE_OPTIMIZERS)
-  _one_of(config, 'label_noise_type', sources.LABEL_NOISE_TYPES)
+  _one_of(config, 'label_noise_type', label_noise.LABEL_NOISE_TYPES)
   _one_of(config, 'sam_batchnorm_stats', ('clean', 'perturbed'))
 
   spec = sources.DATASETS[config.dataset]

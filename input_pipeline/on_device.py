@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import feeding
-from input_pipeline.sources import add_label_noise
+from input_pipeline.label_noise import add_label_noise
 from input_pipeline.sources import DatasetSpec
 from input_pipeline.sources import normalize
 from input_pipeline.sources import Split

@@ -4,13 +4,12 @@ TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100), TFDS
 text classification data (IMDB reviews, tokenized by `text`), molecular
 graphs (ogbg-molpcba, packed into fixed-size records by `graphs`),
 locally generated MNIST-1D and the regression sets generated in-process by
-`synthetic` are read once into host arrays (`load_split`);
-`add_label_noise` corrupts a training split's labels reproducibly, and
-`normalize` is the per-dataset input normalization every feeder applies on
-device. Reading through TFDS (preparing, offline errors, process splits)
-is `tfds_data`'s. With several processes, each reads its own share of
-every split (`jax.process_index()`), so no process holds another's
-examples.
+`synthetic` are read once into host arrays (`load_split`); `normalize` is
+the per-dataset input normalization every feeder applies on device.
+Reading through TFDS (preparing, offline errors, process splits) is
+`tfds_data`'s, label noise `label_noise`'s. With several processes, each
+reads its own share of every split (`jax.process_index()`), so no process
+holds another's examples.
 """
 
 import dataclasses
@@ -391,48 +390,6 @@ def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
   if get_spec(config.dataset).inputs == 'graphs':
     return (graphs.record_size(config.max_nodes, config.max_edges),)
   return tuple(tfds_data.prepared_builder(config).info.features['image'].shape)
-
-
-LABEL_NOISE_TYPES = ('symmetric', 'asymmetric')
-
-
-def add_label_noise(
-    split: Split, num_classes: int, fraction: float, kind: str, key: jax.Array
-) -> Split:
-  """Replaces the labels of exactly round(fraction * n) training examples.
-
-  Which examples, and their new labels, are drawn for the whole training
-  split from `key` alone, so the noisy set is the same for every optimizer,
-  device and process count; each process keeps its own (contiguous) share.
-
-  * symmetric: the new label is uniform over the other classes;
-  * asymmetric: class c becomes class (c + 1) mod num_classes, a fixed
-    permutation without fixed points (the "pair flipping" of Han et al.,
-    2018).
-  """
-  if kind not in LABEL_NOISE_TYPES:
-    raise ValueError(f'unknown label noise type {kind!r}')
-  size = len(split)
-  offset, total = jax.process_index() * size, jax.process_count() * size
-  which_key, class_key = jax.random.split(key)
-  chosen = np.asarray(jax.random.permutation(which_key, total))[
-      : round(fraction * total)
-  ]
-  flipped = np.zeros(total, bool)
-  flipped[chosen] = True
-  flipped = flipped[offset : offset + size]
-  if kind == 'symmetric':
-    shift = np.asarray(jax.random.randint(class_key, (total,), 1, num_classes))[
-        offset : offset + size
-    ]
-  else:
-    shift = 1
-  noisy = (split.labels + shift) % num_classes
-  return Split(
-      split.images,
-      np.where(flipped, noisy, split.labels).astype(np.int32),
-      flipped,
-  )
 
 
 def normalize(images: jax.Array, spec: DatasetSpec) -> jax.Array:

@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from analysis import objective
+from input_pipeline import label_noise
 from input_pipeline import on_device
 from input_pipeline import sources
 from input_pipeline import streaming
@@ -60,7 +61,7 @@ def test_the_analysis_subset_decodes_only_its_examples_and_equals_them(
       sources.decode_images(config, encoded.images[:50]), decoded.images[:50]
   )
   subset = objective._training_examples(config, 300)  # pylint: disable=protected-access
-  noisy = sources.add_label_noise(
+  noisy = label_noise.add_label_noise(
       decoded, 10, 0.3, 'symmetric', run_state.seed_keys(4)['label_noise']
   )
   chosen = np.sort(np.random.default_rng(7).choice(1800, 300, replace=False))

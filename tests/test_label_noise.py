@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import input_pipeline
+from input_pipeline import label_noise
 from input_pipeline import sources
 from runs import run_state
 from runtime import parallel
@@ -20,7 +21,7 @@ def clean_split(n=1000, num_classes=10):
 @pytest.mark.parametrize('fraction', [0.0, 0.25, 0.5, 0.9])
 def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(fraction):
   split = clean_split()
-  noisy = sources.add_label_noise(
+  noisy = label_noise.add_label_noise(
       split, 10, fraction, 'symmetric', jax.random.key(0)
   )
   changed = noisy.labels != split.labels
@@ -35,7 +36,7 @@ def test_symmetric_noise_flips_exactly_the_fraction_to_other_classes(fraction):
 
 def test_asymmetric_noise_is_a_fixed_class_permutation():
   split = clean_split()
-  noisy = sources.add_label_noise(
+  noisy = label_noise.add_label_noise(
       split, 10, 0.3, 'asymmetric', jax.random.key(0)
   )
   np.testing.assert_array_equal(
@@ -46,9 +47,15 @@ def test_asymmetric_noise_is_a_fixed_class_permutation():
 
 def test_noise_depends_on_the_seed_only():
   split = clean_split()
-  a = sources.add_label_noise(split, 10, 0.4, 'symmetric', jax.random.key(1))
-  b = sources.add_label_noise(split, 10, 0.4, 'symmetric', jax.random.key(1))
-  c = sources.add_label_noise(split, 10, 0.4, 'symmetric', jax.random.key(2))
+  a = label_noise.add_label_noise(
+      split, 10, 0.4, 'symmetric', jax.random.key(1)
+  )
+  b = label_noise.add_label_noise(
+      split, 10, 0.4, 'symmetric', jax.random.key(1)
+  )
+  c = label_noise.add_label_noise(
+      split, 10, 0.4, 'symmetric', jax.random.key(2)
+  )
   np.testing.assert_array_equal(a.labels, b.labels)
   assert not np.array_equal(a.flipped, c.flipped)
 
