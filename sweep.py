@@ -50,13 +50,14 @@ from configuration import config_util
 from runs import outcomes
 from sweeps import local
 from sweeps import slurm
+from sweeps import slurm_jobs
 from sweeps.plan import build_sweep
 from sweeps.plan import is_finished
 from sweeps.plan import plan_runs
 from sweeps.plan import SweepError
 
 FLAGS = flags.FLAGS
-# The SLURM flags: --slurm_<name> sets slurm.SlurmSettings.<name>.
+# The SLURM flags: --slurm_<name> sets slurm_jobs.SlurmSettings.<name>.
 _SLURM_FLAGS = (
     'partition',
     'time',
@@ -184,7 +185,7 @@ def define_flags() -> None:
   flags.mark_flag_as_required('workdir')
 
 
-def slurm_settings(sweep_slurm_fields: dict) -> slurm.SlurmSettings:
+def slurm_settings(sweep_slurm_fields: dict) -> slurm_jobs.SlurmSettings:
   """The sweep config's SLURM settings, updated with the flags given."""
   values = dict(sweep_slurm_fields)
   for name in _SLURM_FLAGS:
@@ -200,7 +201,7 @@ def slurm_settings(sweep_slurm_fields: dict) -> slurm.SlurmSettings:
       )
     options[name.strip()] = value.strip()
   values['options'] = options
-  return slurm.SlurmSettings.from_dict(values)
+  return slurm_jobs.SlurmSettings.from_dict(values)
 
 
 def main(argv: Sequence[str]) -> int:

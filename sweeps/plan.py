@@ -35,7 +35,7 @@ class SweepError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Sweep:
   """A base config file, the grid's axes and the overrides common to all
-  runs, and the SLURM resources of each run (slurm.SlurmSettings
+  runs, and the SLURM resources of each run (slurm_jobs.SlurmSettings
   fields) where the sweep config gives them.
 
   Values are strings exactly as main.py receives them after --config.KEY=.

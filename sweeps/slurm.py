@@ -13,11 +13,11 @@ Preemption and time limits. submitit asks SLURM for SIGUSR2
 `signal_delay_s` seconds before a job is killed at its time limit, and
 SLURM sends SIGTERM (then SIGUSR2, in submitit's convention) to a job it
 preempts. main.py checkpoints the current step on either signal and exits
-75; on SIGUSR2 submitit calls RunJob.checkpoint, which waits for that, and
-requeues the job, which then resumes from the checkpoint: the run ends as
-if it had not been interrupted. A job that SLURM itself requeues
-(`scontrol requeue`) or cancels (`scancel`) gets SIGTERM, so it keeps its
-checkpoint too.
+75; on SIGUSR2 submitit calls slurm_jobs.RunJob.checkpoint, which waits
+for that, and requeues the job, which then resumes from the checkpoint:
+the run ends as if it had not been interrupted. A job that SLURM itself
+requeues (`scontrol requeue`) or cancels (`scancel`) gets SIGTERM, so it
+keeps its checkpoint too.
 
 Job states come from `squeue`, which answers on clusters without
 accounting storage (sacct does not); a job's result file, written by
@@ -25,25 +25,19 @@ submitit when main.py has ended, tells a finished job even after SLURM has
 forgotten it.
 """
 
-from collections.abc import Mapping, Sequence
-import dataclasses
+from collections.abc import Sequence
 import datetime
-import json
-import pathlib
 import re
-import shlex
 import signal
 import subprocess
-import threading
 import time
-from typing import Any
 
 import submitit
 
 from configuration import cli
-from runs import outcomes
 from runs.outcomes import error_line
 from runs.outcomes import LOG_NAME
+from sweeps import slurm_jobs
 from sweeps.local import FAILED
 from sweeps.local import OK
 from sweeps.local import Outcome
@@ -53,12 +47,8 @@ from sweeps.local import SKIPPED
 from sweeps.local import STATUS_OF_EXIT_CODE
 from sweeps.local import SUBMITTED
 from sweeps.plan import is_finished
-from sweeps.plan import REPO
 from sweeps.plan import Run
-from sweeps.plan import SweepError
 
-JOB_FILE = 'slurm_job.json'
-SUBMITIT_DIR = 'slurm'
 # SLURM states of a job that has not ended (a preempted job may be
 # requeued); any other state, or no state at all, means it has ended.
 ACTIVE_STATES = frozenset(
@@ -80,200 +70,6 @@ ACTIVE_STATES = frozenset(
 # How long a job must look ended, without a result, before it counts as
 # ended: longer than a requeue takes (see _Watch).
 ENDED_CONFIRM_SECONDS = 30
-# After main.py has stopped on a signal, how long a task waits for SLURM to
-# end the job (SLURM's KillWait is 30 s by default) before giving up and
-# reporting the run as stopped.
-STOPPED_GRACE_SECONDS = 600
-
-
-@dataclasses.dataclass(frozen=True)
-class SlurmSettings:
-  """The resources of each run's job (sbatch options)."""
-
-  partition: str | None = None
-  # Time limit in minutes; a run that needs longer is requeued from its
-  # checkpoint up to `max_timeouts` times.
-  time: int = 60
-  nodes: int = 1
-  # GPUs per node; the job has one task per GPU unless tasks_per_node says
-  # otherwise (e.g. several CPU processes per node).
-  gpus_per_node: int = 0
-  tasks_per_node: int | None = None
-  cpus_per_task: int | None = None
-  account: str | None = None
-  # Seconds of warning (SIGUSR2) before the time limit, for the checkpoint.
-  signal_delay_s: int = 120
-  max_timeouts: int = 3
-  # Any other sbatch options, e.g. {'qos': 'high', 'constraint': 'a100'}.
-  options: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-  @classmethod
-  def from_dict(cls, values: Mapping[str, Any]) -> 'SlurmSettings':
-    """From the sweep config's 'slurm' field updated with the flags given;
-    raises SweepError on an unknown field or a bad value."""
-    fields = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-      raise SweepError(
-          f'unknown SLURM setting {unknown[0]!r}; expected one '
-          f'of {", ".join(sorted(fields))}'
-      )
-    settings = cls(**values)
-    for name in ('time', 'nodes', 'signal_delay_s'):
-      if getattr(settings, name) < 1:
-        raise SweepError(
-            f'the SLURM setting {name} must be >= 1, got '
-            f'{getattr(settings, name)}'
-        )
-    if settings.tasks_per_node is not None and settings.tasks_per_node < 1:
-      raise SweepError('the SLURM setting tasks_per_node must be >= 1')
-    if settings.gpus_per_node < 0 or settings.max_timeouts < 0:
-      raise SweepError(
-          'the SLURM settings gpus_per_node and max_timeouts ' 'must be >= 0'
-      )
-    if settings.signal_delay_s >= 60 * settings.time:
-      raise SweepError(
-          f'signal_delay_s={settings.signal_delay_s} leaves no '
-          f'time to train in a {settings.time}-minute job'
-      )
-    return settings
-
-  def executor_parameters(self) -> dict[str, Any]:
-    """submitit.SlurmExecutor.update_parameters arguments."""
-    parameters = dict(
-        time=self.time,
-        nodes=self.nodes,
-        ntasks_per_node=self.tasks_per_node or max(self.gpus_per_node, 1),
-        signal_delay_s=self.signal_delay_s,
-        stderr_to_stdout=True,
-        # The job imports this module to run RunJob, wherever sbatch was
-        # called from.
-        setup=[
-            f'export PYTHONPATH={shlex.quote(str(REPO))}'
-            '${PYTHONPATH:+:$PYTHONPATH}'
-        ],
-        additional_parameters=dict(self.options),
-    )
-    optional = dict(
-        partition=self.partition,
-        account=self.account,
-        cpus_per_task=self.cpus_per_task,
-        gpus_per_node=self.gpus_per_node or None,
-    )
-    parameters.update({k: v for k, v in optional.items() if v is not None})
-    return parameters
-
-
-def _now() -> str:
-  return datetime.datetime.now().isoformat(timespec='milliseconds')
-
-
-class RunJob(submitit.helpers.Checkpointable):
-  """What each task of a run's job executes: the run's main.py command."""
-
-  def __init__(self, command: Sequence[str], log_path: str):
-    self.command = list(command)
-    self.log_path = log_path
-    self._process: subprocess.Popen | None = None
-    self._returncode: int | None = None
-
-  def __call__(self) -> int:
-    """Runs main.py to its end; returns its exit code."""
-    environment = submitit.JobEnvironment()
-    task = environment.global_rank
-    log_path = pathlib.Path(self.log_path)
-    if task:
-      log_path = log_path.with_name(f'train.task{task}.log')
-    job = f'SLURM job {environment.job_id} task {task}'
-    with log_path.open('a') as log:
-      log.write(f'=== {job} started at {_now()}: {shlex.join(self.command)}\n')
-      log.flush()
-      self._process = subprocess.Popen(
-          self.command,
-          stdout=log,
-          stderr=subprocess.STDOUT,
-          stdin=subprocess.DEVNULL,
-      )
-      # A thread reaps main.py so that this (main) thread only sleeps: the
-      # signal handler that calls checkpoint() runs here, and must not wait
-      # inside Popen.wait, which holds a lock.
-      threading.Thread(target=self._reap, daemon=True).start()
-      self._sleep_until_main_ends()
-      log.write(
-          f'=== {job} finished at {_now()}: exit code ' f'{self._returncode}\n'
-      )
-    if self._returncode == outcomes.EXIT_STOPPED:
-      # main.py stopped on a signal from SLURM: a requeue, a cancellation or
-      # a preemption, which ends this job in moments (and a requeued job
-      # runs this again). Returning now would record a result, as if the
-      # run had ended.
-      time.sleep(STOPPED_GRACE_SECONDS)
-    return self._returncode
-
-  def _reap(self) -> None:
-    self._returncode = self._process.wait()
-
-  def _sleep_until_main_ends(self) -> None:
-    while self._returncode is None:
-      time.sleep(0.2)
-
-  def checkpoint(self) -> submitit.helpers.DelayedSubmission:
-    """Called by submitit in task 0 when the job is about to be preempted or
-    reach its time limit: stops main.py, which saves a checkpoint of the
-    current step, and returns the same command for the requeued job."""
-    if self._process is not None and self._returncode is None:
-      # main.py may have been signalled already; it ignores a repeat.
-      self._process.send_signal(signal.SIGTERM)
-      self._sleep_until_main_ends()
-    return submitit.helpers.DelayedSubmission(
-        RunJob(self.command, self.log_path)
-    )
-
-
-def _job_file(run: Run) -> pathlib.Path:
-  return run.workdir / JOB_FILE
-
-
-def recorded_job(run: Run) -> submitit.SlurmJob | None:
-  """Task 0 of the run's newest job, as recorded when it was submitted."""
-  try:
-    record = json.loads(_job_file(run).read_text())
-  except FileNotFoundError:
-    return None
-  return submitit.SlurmJob(
-      folder=run.workdir / SUBMITIT_DIR, job_id=str(record['job_id'])
-  )
-
-
-def submit(run: Run, settings: SlurmSettings) -> submitit.SlurmJob:
-  """Submits the run as a job and records its id in the run's directory."""
-  run.workdir.mkdir(parents=True, exist_ok=True)
-  executor = submitit.SlurmExecutor(
-      folder=run.workdir / SUBMITIT_DIR, max_num_timeout=settings.max_timeouts
-  )
-  executor.update_parameters(
-      job_name=f'sweep:{run.name}'[:200], **settings.executor_parameters()
-  )
-  job = executor.submit(RunJob(run.command, str(run.workdir / LOG_NAME)))
-  # Task 0 (JAX process 0) writes the run's files; its result is the run's.
-  if job.num_tasks > 1:
-    job = job.task(0)
-  path = _job_file(run)
-  earlier = []
-  if path.exists():
-    old = json.loads(path.read_text())
-    earlier = [*old.get('earlier_job_ids', []), old['job_id']]
-  record = {
-      'job_id': job.job_id,
-      'submitted': _now(),
-      'command': run.command,
-      'earlier_job_ids': earlier,
-  }
-  # Atomically: a status command reading it never sees half a file.
-  partial = path.with_name(path.name + '.tmp')
-  partial.write_text(json.dumps(record, indent=2) + '\n')
-  partial.replace(path)
-  return job
 
 
 def job_states(job_ids: Sequence[str]) -> dict[str, str] | None:
@@ -415,7 +211,7 @@ class _StopWaiting:
 
 def run_all(
     runs: Sequence[Run],
-    settings: SlurmSettings,
+    settings: slurm_jobs.SlurmSettings,
     detach: bool,
     poll_seconds: float,
 ) -> tuple[list[Outcome], bool]:
@@ -427,7 +223,7 @@ def run_all(
   }
   todo = [run for run in runs if run.name not in results]
   watch = _Watch(ENDED_CONFIRM_SECONDS)
-  recorded = {run.name: recorded_job(run) for run in todo}
+  recorded = {run.name: slurm_jobs.recorded_job(run) for run in todo}
   recorded = {name: job for name, job in recorded.items() if job}
   watch.look(list(recorded.values()))
   if None in (watch.ended(job) for job in recorded.values()):
@@ -439,7 +235,7 @@ def run_all(
     if job is not None and watch.ended(job) is not True:
       jobs[run.name] = job
     else:
-      jobs[run.name] = submit(run, settings)
+      jobs[run.name] = slurm_jobs.submit(run, settings)
       submitted.add(run.name)
   print(
       f'{len(runs)} runs: {len(results)} finished already, '

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from sweeps import plan
-from sweeps import slurm
+from sweeps import slurm_jobs
 from tests import slurm_cluster
 from tests import test_multihost
 from tests.conftest import REPO
@@ -265,7 +265,7 @@ def test_slurm_settings_come_from_the_sweep_config_and_flags(tmp_path):
       "                    'gpus_per_node': 4, 'options': {'qos': 'low'}}}\n"
   )
   loaded = plan.load_sweep_config(str(config))
-  settings = slurm.SlurmSettings.from_dict(
+  settings = slurm_jobs.SlurmSettings.from_dict(
       {**loaded.slurm, 'time': 30, 'options': {'qos': 'high'}}
   )
   parameters = settings.executor_parameters()
@@ -281,7 +281,7 @@ def test_slurm_settings_come_from_the_sweep_config_and_flags(tmp_path):
       ({'time': 1, 'signal_delay_s': 90}, 'leaves no time to train'),
   ]:
     with pytest.raises(plan.SweepError, match=message):
-      slurm.SlurmSettings.from_dict(bad)
+      slurm_jobs.SlurmSettings.from_dict(bad)
 
 
 def test_a_bad_slurm_flag_is_one_line_and_submits_nothing(tmp_path):
