@@ -22,7 +22,8 @@ removing the files of these names an earlier report wrote:
   the gain figures, with its 95% interval and p-value;
 * METRIC_vs_params.png (accuracy_vs_params.png, loss_vs_params.png, ...)
   and sam_gain_vs_params.png (log-x) when the width varies, and the same
-  against the measured sparsity and against label_noise when those vary;
+  against the measured sparsity, label_noise and SAM's rho (log-x; SGD a
+  level) when those vary;
   error bars are 95% intervals; the metric is --metric, the gain SAM − SGD
   in it whichever direction is better (a loss: below 0 is SAM better);
 * hessian_vs_params.png (and against the other axes): the top eigenvalue,

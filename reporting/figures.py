@@ -117,9 +117,32 @@ def _draw_by_optimizer(
 ) -> None:
   """`metric` times `scale` (mean and 95% t-interval over seeds) against
   `axis`: a line per optimizer and curve, dashed for SGD; one colour per
-  curve, or per optimizer when there is one curve."""
+  curve, or per optimizer when there is one curve. Along an axis of SAM's
+  (rho), which SGD does not read, SGD is a dashed level with its interval
+  shaded."""
+  levels = [s for s in settings if axis.sam_only and s.optimizer == 'sgd']
+  settings = [s for s in settings if s not in levels]
   curves = group_curves(settings, lambda s: s, axis, curve_keys)
   optimizers = sorted({s.optimizer for s in settings}, reverse=True)
+  for level in levels:
+    label = ', '.join(
+        f'{k}={tables.format_value(level.config.get(k))}' for k in curve_keys
+    )
+    color = list(curves).index(label) if len(curves) > 1 else 1
+    estimate = level.estimate(metric)
+    ax.axhline(
+        scale * estimate.mean,
+        color=f'C{color}',
+        linestyle='--',
+        label=', '.join(filter(None, ['SGD', label])),
+    )
+    if not np.isnan(estimate.low):
+      ax.axhspan(
+          scale * estimate.low,
+          scale * estimate.high,
+          color=f'C{color}',
+          alpha=0.15,
+      )
   for index, (label, members) in enumerate(curves.items()):
     for optimizer in optimizers:
       points = [s for s in members if s.optimizer == optimizer]

@@ -232,6 +232,8 @@ class XAxis:
   variable: str
   points: str  # What the settings along the axis are, for captions.
   per: str  # The slope's unit is the metric's per this.
+  # A key of SAM's alone (rho), which SGD settings do not have.
+  sam_only: bool = False
 
   @property
   def regressor(self) -> str:
@@ -272,6 +274,17 @@ X_AXES = (
         'label_noise',
         'noise levels',
         'unit noise',
+    ),
+    XAxis(
+        'rho',
+        'rho (radius of the ascent)',
+        ('rho',),
+        lambda s: s.config['rho'],
+        True,
+        'rho',
+        'rhos',
+        'decade of rho',
+        sam_only=True,
     ),
 )
 

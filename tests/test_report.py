@@ -1097,3 +1097,25 @@ def test_a_loss_metric_is_reported_where_lower_is_better(tmp_path, capsys):
     report.write_report(
         tmp_path, report_runs.load_summaries(tmp_path), log10=True
     )
+
+
+def test_rho_is_an_axis_along_which_sgd_is_a_level(tmp_path):
+  # SAM at three rhos, SGD once (it ignores rho); SAM's gain at rho r is
+  # 0.01 * log10(r / 0.01) + seed noise shared with SGD.
+  for seed in range(3):
+    write(
+        tmp_path / f'sgd,seed={seed}' / 'summary.json',
+        make_summary(seed, 'sgd', 0.80 + 0.01 * seed),
+    )
+    for rho in (0.01, 0.1, 1.0):
+      accuracy = 0.80 + 0.01 * seed + 0.01 * np.log10(rho / 0.01)
+      write(
+          tmp_path / f'sam,rho={rho},seed={seed}' / 'summary.json',
+          make_summary(seed, 'sam', accuracy, rho=rho),
+      )
+  written = report.write_report(tmp_path, report_runs.load_summaries(tmp_path))
+  names = {path.name for path in written}
+  assert {'accuracy_vs_rho.png', 'sam_gain_vs_rho.png'} <= names
+  [trend] = json.loads((tmp_path / 'trend.json').read_text())
+  assert trend['x'] == 'log10(rho)'
+  assert trend['slope'] == pytest.approx(0.01)
