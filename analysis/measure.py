@@ -67,6 +67,8 @@ class Analyzer:
       self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   ):
     analysis_settings.check(config)
+    # The run (or replica) measured; its analysis settings.
+    self.config = config
     self.settings = config.analysis
     self.data = objective.load_subset(config, mesh)
     # Where the Lanczos kernel leaves its state; its first block starts

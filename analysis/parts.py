@@ -20,6 +20,7 @@ import numpy as np
 from analysis import hessian
 from analysis import objective
 from analysis import plots
+from analysis import recovery
 from analysis import stability
 
 Results = dict[str, Any] | None
@@ -236,6 +237,24 @@ def _stability_scalars(results: dict[str, Any]) -> dict[str, float]:
   }
 
 
+def _measure_recovery(analyzer, state, seconds) -> tuple[Results, Arrays]:
+  measured = timed(
+      seconds,
+      'sparse_recovery',
+      recovery.measure,
+      analyzer.config,
+      state.params,
+  )
+  return measured, {}
+
+
+def _recovery_scalars(results: dict[str, Any]) -> dict[str, float]:
+  return {
+      'recovery/beta_l1': results['beta_l1'],
+      'recovery/beta_error_l2': results['beta_error_l2'],
+  }
+
+
 PARTS = {
     part.name: part
     for part in (
@@ -243,5 +262,6 @@ PARTS = {
         Part('sharpness', _measure_sharpness, _sharpness_scalars),
         Part('landscape', _measure_landscape, plot=_plot_landscape),
         Part('stability', _measure_stability, _stability_scalars),
+        Part('sparse_recovery', _measure_recovery, _recovery_scalars),
     )
 }

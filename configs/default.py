@@ -278,7 +278,9 @@ def get_config() -> ml_collections.ConfigDict:
   # eigenvalues, trace, spectral density and moments), 'sharpness' (one-step,
   # worst-case, adaptive, average-case, m-), 'landscape' (1D and 2D) and,
   # for models of at most 1,024 parameters, 'stability' (the sharpness and
-  # non-uniformity of the exact per-example Hessians, analysis/stability.py).
+  # non-uniformity of the exact per-example Hessians, analysis/stability.py);
+  # for a diagonal_linear network on sparse_regression, 'sparse_recovery'
+  # (||beta||_1 and ||beta - theta*||_2, analysis/recovery.py).
   # A sweep's Hessian against width needs only ('hessian',).
   analysis.parts = ('hessian', 'sharpness', 'landscape')
   # Training examples the loss is measured on (a fixed, seeded subset): at

@@ -1,6 +1,7 @@
-"""Linear stability (analysis part 'stability'): the sharpness a and the
-non-uniformity s of exact per-example Hessians, against per-example
-Hessians derived by hand for the diagonal linear network."""
+"""The analysis parts of the theory settings: linear stability ('stability':
+the sharpness a and the non-uniformity s of exact per-example Hessians,
+against per-example Hessians derived by hand for the diagonal linear
+network) and the diagonal network's sparse recovery ('sparse_recovery')."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import analyze
 from configs import default
 from configuration import config_util
 from input_pipeline import sources
+from input_pipeline import synthetic
 from runs import run_state
 from tests.conftest import small_config
 from tests.test_regression import diagonal_config
@@ -100,11 +102,43 @@ def test_analyze_measures_and_logs_the_stability_of_a_run(diagonal_run):
   )
 
 
-def test_a_model_too_large_for_exact_hessians_is_refused(tmp_path):
-  workdir = tmp_path / 'mlp'
-  train.train_and_evaluate(small_config(num_epochs=1), str(workdir))
-  settings = dict(parts=('stability',), m=0)
-  with pytest.raises(config_util.ConfigError, match='too large for'):
+def test_sparse_recovery_is_the_distance_to_theta_star(diagonal_run):
+  workdir, config = diagonal_run
+  settings = dict(parts=('sparse_recovery',), num_examples=8, batch_size=8, m=0)
+  [results] = analyze.run(
+      str(workdir),
+      analyze.analysis_config(str(workdir), *analysis_overrides(**settings)),
+  )
+  params = run_state.load_checkpoint(workdir)[1].params
+  beta = np.asarray(params['u'], float) * np.asarray(params['v'], float)
+  theta = synthetic.sparse_regression(
+      8, config.input_dim, config.num_nonzero, 0.0, 50, seed=config.seed
+  )['theta']
+  assert results['sparse_recovery'] == pytest.approx(
+      {
+          'beta_l1': np.abs(beta).sum(),
+          'theta_l1': np.abs(theta).sum(),
+          'beta_error_l2': np.linalg.norm(beta - theta),
+      },
+      rel=1e-6,
+  )
+
+
+@pytest.mark.parametrize(
+    'part,message',
+    [
+        ('stability', 'too large for'),
+        ('sparse_recovery', 'not mlp on mnist1d'),
+    ],
+)
+def test_parts_for_other_models_are_refused_in_one_line(
+    tmp_path_factory, part, message
+):
+  workdir = tmp_path_factory.getbasetemp() / 'mlp'
+  if not (workdir / 'summary.json').exists():
+    train.train_and_evaluate(small_config(num_epochs=1), str(workdir))
+  settings = dict(parts=(part,), m=0)
+  with pytest.raises(config_util.ConfigError, match=message):
     analyze.run(
         str(workdir),
         analyze.analysis_config(str(workdir), *analysis_overrides(**settings)),
