@@ -15,12 +15,9 @@ Nothing here ever deletes a file it did not write.
 import errno
 import fcntl
 import json
-import logging as logging_lib
 import math
 import os
 import re
-import sys
-import traceback
 from typing import Any
 
 from absl import logging
@@ -33,6 +30,7 @@ import orbax.checkpoint as ocp
 
 from configs import default
 from configuration import config_util
+from runs import abandoned_reads
 
 PyTree = Any
 
@@ -227,60 +225,6 @@ def _first_reason(error: BaseException) -> str:
   return f'{type(error).__name__}: {line}'[:1000]
 
 
-def _raised_in_orbax(error: BaseException | None) -> bool:
-  """Whether `error` was raised by Orbax's code (its innermost frame)."""
-  frames = traceback.extract_tb(error.__traceback__) if error else []
-  return bool(frames) and '/orbax/' in frames[-1].filename
-
-
-class _AbandonedReads(logging_lib.Filter):
-  """The echoes of the reads of a restore that failed. When one array of a
-  checkpoint does not read, Orbax raises at once and closes its event loop;
-  the reads still under way end later and report, each in its own way:
-  'Event loop is closed' from TensorStore's callbacks, their coroutine's
-  error when it is collected (Orbax turns GeneratorExit into an Exception),
-  and asyncio's 'exception was never retrieved' for their futures."""
-
-  @staticmethod
-  def is_echo(unraisable: Any) -> bool:
-    """For sys.unraisablehook's argument."""
-    code = getattr(unraisable.object, 'cr_code', None)
-    return (code is not None and '/orbax/' in code.co_filename) or (
-        isinstance(unraisable.exc_value, RuntimeError)
-        and str(unraisable.exc_value) == 'Event loop is closed'
-    )
-
-  def filter(self, record: logging_lib.LogRecord) -> bool:
-    """For the asyncio logger: drops its report of an unretrieved read."""
-    error = record.exc_info[1] if record.exc_info else None
-    return not (
-        'never retrieved' in record.getMessage() and _raised_in_orbax(error)
-    )
-
-
-def _ignore_abandoned_reads() -> None:
-  """From now on, the echoes of a failed restore's reads (_AbandonedReads)
-  are logged at DEBUG instead of as tracebacks; any other exception that
-  cannot be raised is reported as before."""
-  previous = sys.unraisablehook
-  if getattr(previous, 'ignores_abandoned_reads', False):
-    return
-
-  def hook(unraisable):
-    if _AbandonedReads.is_echo(unraisable):
-      logging.debug(
-          'Ignored after a failed restore: %s: %s',
-          unraisable.exc_type.__name__,
-          unraisable.exc_value,
-      )
-    else:
-      previous(unraisable)
-
-  hook.ignores_abandoned_reads = True
-  sys.unraisablehook = hook
-  logging_lib.getLogger('asyncio').addFilter(_AbandonedReads())
-
-
 class Checkpointer:
   """Orbax checkpoints of the state plus the run's progress (JSON).
 
@@ -352,7 +296,7 @@ class Checkpointer:
         )
       except Exception as e:  # pylint: disable=broad-except
         # Orbax and TensorStore raise many types for a damaged checkpoint.
-        _ignore_abandoned_reads()
+        abandoned_reads.ignore()
         moved = self._set_aside(step)
         logging.warning(
             'Skipping checkpoint %s, which does not restore%s: %s',

@@ -6,6 +6,7 @@ Wherever a run can go on, its end is compared with an uninterrupted run:
 bit-equal on the CPU."""
 
 import json
+import logging
 import os
 import random
 import re
@@ -13,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -21,6 +23,7 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from runs import abandoned_reads
 from runs import outcomes
 from runs import run_state
 from tests.conftest import REPO
@@ -259,6 +262,34 @@ def test_a_damaged_newest_checkpoint_is_skipped_with_a_warning(
   # Set aside, never deleted; training went on from the one before.
   assert (workdir / 'checkpoints_corrupt' / str(newest)).is_dir()
   assert_same_ending(workdir, uninterrupted[1])
+
+
+def test_a_closed_loops_echoes_are_silenced_and_other_errors_are_not(
+    monkeypatch, capsys, caplog
+):
+  # After a failed restore, Orbax's abandoned reads end on a closed event
+  # loop; whichever hook reports it, it is logged at DEBUG only.
+  for hooks, name in (
+      (sys, 'excepthook'),
+      (sys, 'unraisablehook'),
+      (threading, 'excepthook'),
+  ):
+    monkeypatch.setattr(hooks, name, getattr(hooks, name))
+  abandoned_reads.ignore()
+  closed = RuntimeError('Event loop is closed')
+  sys.excepthook(RuntimeError, closed, None)
+  threading.excepthook(
+      threading.ExceptHookArgs([RuntimeError, closed, None, None])
+  )
+  logging.getLogger('concurrent.futures').error(
+      'exception calling callback for <Future>',
+      exc_info=(RuntimeError, closed, None),
+  )
+  assert capsys.readouterr().err == ''
+  assert not caplog.records
+  # Any other error is reported as before.
+  sys.excepthook(ValueError, ValueError('a real error'), None)
+  assert 'ValueError: a real error' in capsys.readouterr().err
 
 
 def test_a_diverging_run_stops_keeps_its_finite_checkpoint_and_says_so(
