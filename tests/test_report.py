@@ -1119,3 +1119,18 @@ def test_rho_is_an_axis_along_which_sgd_is_a_level(tmp_path):
   [trend] = json.loads((tmp_path / 'trend.json').read_text())
   assert trend['x'] == 'log10(rho)'
   assert trend['slope'] == pytest.approx(0.01)
+
+
+def test_runs_ranked_by_different_metrics_need_a_metric(tmp_path):
+  # A classification run and a regression run: no default metric.
+  write(tmp_path / 'a' / 'summary.json', make_summary(0, 'sgd', 0.9))
+  regression = {
+      **make_summary(0, 'sam', 0.9, dataset='sparse_regression'),
+      'primary_metric': 'loss',
+      'metrics': [
+          {'name': 'loss', 'higher_is_better': False, 'percent': False}
+      ],
+  }
+  write(tmp_path / 'b' / 'summary.json', regression)
+  with pytest.raises(ValueError, match='rank their epochs by different'):
+    report.write_report(tmp_path, report_runs.load_summaries(tmp_path))

@@ -5,6 +5,7 @@ network) and the diagonal network's sparse recovery ('sparse_recovery')."""
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
 
 from analysis import stability
 import analyze
@@ -100,6 +101,16 @@ def test_analyze_measures_and_logs_the_stability_of_a_run(diagonal_run):
   assert measured['sharpness_a'] == pytest.approx(
       results['hessian']['top_eigenvalues'][0], rel=1e-3
   )
+  # TensorBoard: the run's analysis scalars, at its last step.
+  events = event_accumulator.EventAccumulator(str(workdir / 'analysis'))
+  events.Reload()
+  for tag, key in (
+      ('stability/sharpness_a', 'sharpness_a'),
+      ('stability/non_uniformity_s', 'non_uniformity_s'),
+  ):
+    [event] = events.Scalars(tag)
+    assert event.step == results['step']
+    assert event.value == pytest.approx(measured[key], rel=1e-6)
 
 
 def test_sparse_recovery_is_the_distance_to_theta_star(diagonal_run):
@@ -124,6 +135,14 @@ def test_sparse_recovery_is_the_distance_to_theta_star(diagonal_run):
   )
 
 
+@pytest.fixture(scope='module')
+def mlp_run(tmp_path_factory):
+  """A one-epoch MLP run: 2,010 parameters, on MNIST-1D."""
+  workdir = tmp_path_factory.mktemp('mlp')
+  train.train_and_evaluate(small_config(num_epochs=1), str(workdir))
+  return workdir
+
+
 @pytest.mark.parametrize(
     'part,message',
     [
@@ -131,15 +150,11 @@ def test_sparse_recovery_is_the_distance_to_theta_star(diagonal_run):
         ('sparse_recovery', 'not mlp on mnist1d'),
     ],
 )
-def test_parts_for_other_models_are_refused_in_one_line(
-    tmp_path_factory, part, message
-):
-  workdir = tmp_path_factory.getbasetemp() / 'mlp'
-  if not (workdir / 'summary.json').exists():
-    train.train_and_evaluate(small_config(num_epochs=1), str(workdir))
+def test_parts_for_other_models_are_refused_in_one_line(mlp_run, part, message):
   settings = dict(parts=(part,), m=0)
-  with pytest.raises(config_util.ConfigError, match=message):
+  with pytest.raises(config_util.ConfigError, match=message) as error:
     analyze.run(
-        str(workdir),
-        analyze.analysis_config(str(workdir), *analysis_overrides(**settings)),
+        str(mlp_run),
+        analyze.analysis_config(str(mlp_run), *analysis_overrides(**settings)),
     )
+  assert '\n' not in str(error.value)
