@@ -23,6 +23,35 @@ import tasks
 PyTree = Any
 
 
+def device_sums(
+    state: run_state.TrainState,
+    inputs: dict[str, jax.Array],
+    spec: sources.DatasetSpec,
+    keep_logits: bool = False,
+) -> tuple[dict[str, jax.Array], jax.Array | None]:
+  """This device's sums of the task's metrics over its slice of the
+  batches in `inputs` (padded examples masked by 'valid'), and, if
+  `keep_logits`, every batch's logits; runs inside shard_map."""
+  task = spec.task
+  params = sparsity.apply_mask(state.params, state.mask)
+
+  def body(totals, batch):
+    logits = run_state.inference_logits(state, params, batch['images'], spec)
+    sums = tasks.metric_sums(
+        task,
+        task.losses(logits, batch['labels']),
+        logits,
+        batch['labels'],
+        batch['valid'],
+    )
+    return (
+        jax.tree.map(jnp.add, totals, sums),
+        logits if keep_logits else None,
+    )
+
+  return lax.scan(body, tasks.zero_sums(task), inputs)
+
+
 def make_evaluate(
     spec: sources.DatasetSpec, mesh: jax.sharding.Mesh, num_replicas: int = 1
 ) -> Callable[..., Any]:
@@ -40,22 +69,7 @@ def make_evaluate(
 
   def evaluate(state, inputs):
     params = sparsity.apply_mask(state.params, state.mask)
-
-    def body(totals, batch):
-      logits = run_state.inference_logits(state, params, batch['images'], spec)
-      sums = tasks.metric_sums(
-          task,
-          task.losses(logits, batch['labels']),
-          logits,
-          batch['labels'],
-          batch['valid'],
-      )
-      return (
-          jax.tree.map(jnp.add, totals, sums),
-          logits if needs_predictions else None,
-      )
-
-    totals, logits = lax.scan(body, tasks.zero_sums(task), inputs)
+    totals, logits = device_sums(state, inputs, spec, needs_predictions)
     predictions = None
     if needs_predictions:
       gather = lambda x: lax.all_gather(x, parallel.AXIS, axis=1, tiled=True)

@@ -26,10 +26,22 @@ removing the files of these names an earlier report wrote:
   level) when those vary;
   error bars are 95% intervals; the metric is --metric, the gain SAM − SGD
   in it whichever direction is better (a loss: below 0 is SAM better);
+* with --rate_window=FIRST:LAST, the metric is each run's linear rate of
+  convergence fitted to its evaluations at log-spaced steps
+  (reporting/rates.py), rates.csv lists every run's rate with its 95%
+  interval, and train_loss_vs_steps.png draws the runs' training loss;
+* with --tune=KEY (e.g. rho), each group of settings that differ only in
+  KEY is reported by the one with the best mean --tune_metric (default: the
+  final validation value of the primary metric; ties go to the smallest
+  value), optionally chosen on --tune_seeds and reported on the others
+  (reporting/tuning.py); tuned.csv lists the choices, and
+  tuned_KEY_vs_params.png draws the chosen value;
 * hessian_vs_params.png (and against the other axes): the top eigenvalue,
   trace and spread E[λ²]/E[λ]² of the final weights' Hessian, where
   `analyze.py --workdir=DIR` has measured every run of a setting (the
-  settings measured; also in results.csv).
+  settings measured; also in results.csv), and stability_vs_params.png:
+  the sharpness a and non-uniformity s of analyze.py's part 'stability';
+  functions_by_params.png: the learned functions of part 'function_1d'.
 
 A figure that cannot be drawn is skipped with a line that says why; the
 tables and other figures are still written.
@@ -40,6 +52,7 @@ reporting/runs.py, tables.py and figures.py.
 
 import collections
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 import functools
 import pathlib
 import re
@@ -52,8 +65,10 @@ from absl import flags
 from configuration import cli
 from reporting import figures
 from reporting import metrics
+from reporting import rates
 from reporting import runs
 from reporting import tables
+from reporting import tuning
 from reporting.stats import canonical
 from reporting.stats import duplicates
 from reporting.stats import finished
@@ -83,6 +98,52 @@ flags.DEFINE_bool(
 )
 
 
+flags.DEFINE_string(
+    'rate_window',
+    None,
+    "FIRST:LAST (steps): the metric is each run's linear rate of "
+    'convergence, minus the slope of ln(training loss) per step fitted to '
+    'its evaluations at log-spaced steps in the window (runs trained with '
+    'config.log_spaced_evals); writes rates.csv and '
+    'train_loss_vs_steps.png.',
+)
+
+
+flags.DEFINE_float(
+    'rate_floor',
+    0.0,
+    'With --rate_window: leave out the evaluated steps whose training loss '
+    'is at or below this (the float32 floor, where the curve flattens).',
+)
+
+
+flags.DEFINE_multi_string(
+    'tune',
+    [],
+    'A config key (repeatable, e.g. rho) to choose per setting: within the '
+    'settings that differ only in the tuned keys, keep the one with the '
+    'best mean --tune_metric and report it alone (its test metric and '
+    'gains); writes tuned.csv and tuned_KEY_vs_*.png.',
+)
+
+
+flags.DEFINE_string(
+    'tune_metric',
+    None,
+    'The summary entry that chooses --tune (a validation metric, or a loss '
+    'where lower is better). Default: the final validation value of the '
+    "runs' primary metric.",
+)
+
+
+flags.DEFINE_list(
+    'tune_seeds',
+    None,
+    'Choose --tune on the runs of these seeds and report on the others '
+    '(the chosen value is then not measured on the seeds that chose it).',
+)
+
+
 flags.DEFINE_bool(
     'require_complete',
     False,
@@ -105,7 +166,13 @@ OUTPUT_PATTERNS = (
     'trend.csv',
     'trend.json',
     'hessian_vs_*.png',
+    'stability_vs_*.png',
+    'functions_by_*.png',
     'sam_gain_vs_*.png',
+    'rates.csv',
+    'tuned.csv',
+    'tuned_*_vs_*.png',
+    'train_loss_vs_steps.png',
 )
 
 
@@ -161,6 +228,11 @@ def write_report(
     metric: str | None = None,
     require_complete: bool = False,
     log10: bool = False,
+    rate_window: tuple[int, int] | None = None,
+    rate_floor: float = 0.0,
+    tune: Sequence[str] = (),
+    tune_metric: str | None = None,
+    tune_seeds: Sequence[int] | None = None,
 ) -> list[pathlib.Path]:
   """Writes the CSVs, trend files and figures into `root`; prints the runs
   not used and why, those counted once, the gains and the trends; returns
@@ -169,7 +241,13 @@ def write_report(
   `summaries` (load_summaries's) must include a finished run. `metric` is
   a summary entry of a task metric (reporting.metrics); None: the final
   test value of the runs' primary metric. With `log10`, the statistics
-  are of log10 of the metric.
+  are of log10 of the metric. With `rate_window` (steps), the metric is
+  each run's linear rate over it, above the loss `rate_floor`
+  (reporting.rates), and rates.csv and train_loss_vs_steps.png are
+  written. With `tune` (config keys), each group of settings that differ
+  only in those keys is reported by its best on `tune_metric`
+  (reporting.tuning; chosen on `tune_seeds` and reported on the other
+  seeds if given), and tuned.csv is written.
 
   Raises:
     ValueError: `metric` is not a metric of the runs or some run lacks it;
@@ -202,7 +280,25 @@ def write_report(
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = tables.sort_settings(settings, [*keys, 'optimizer'])
   runs_used = [run for s in settings for run in s.runs]
-  info = metrics.describe(metric or metrics.default_entry(runs_used), runs_used)
+  choices = []
+  if tune:
+    tune_info = metrics.describe(
+        tune_metric or metrics.default_entry(runs_used, 'validation'),
+        runs_used,
+    )
+    choices = tuning.choose(settings, tune, tune_info, tune_seeds)
+    settings = [c.setting for c in choices]
+    keys = [k for k in varying_keys(settings) if k not in ('optimizer', *tune)]
+    runs_used = [run for s in settings for run in s.runs]
+  if rate_window and metric:
+    raise ValueError('--rate_window and --metric exclude each other')
+  if rate_window:
+    fits = rates.add_rates(runs_used, *rate_window, rate_floor)
+    info = rates.INFO
+  else:
+    info = metrics.describe(
+        metric or metrics.default_entry(runs_used), runs_used
+    )
   if log10:
     info = info.in_log10(runs_used)
   _remove_earlier_outputs(root, list(summaries.values()))
@@ -211,6 +307,31 @@ def write_report(
       written[-1],
       tables.results_rows(settings, [*keys, 'optimizer'], n_excluded),
   )
+  if choices:
+    written.append(root / 'tuned.csv')
+    tables.write_csv(written[-1], tuning.rows(choices, tune, keys, tune_info))
+  if rate_window:
+    paths = {id(s): path for path, s in usable.items()}
+    written.append(root / 'rates.csv')
+    tables.write_csv(
+        written[-1],
+        [
+            {
+                'run': str(paths[id(run)].parent.relative_to(root)),
+                **{k: run['config'].get(k) for k in [*keys, 'optimizer']},
+                'seed': run['config'].get('seed'),
+                **dataclasses.asdict(fit),
+            }
+            for run, fit in zip(runs_used, fits)
+        ],
+    )
+    _draw(
+        root / 'train_loss_vs_steps.png',
+        functools.partial(
+            figures.plot_loss_curves, settings, keys, rate_window, notes
+        ),
+        written,
+    )
   gains = pair_gains(settings, info.entry)
   if gains:
     written.append(root / 'sam_gain.csv')
@@ -234,6 +355,8 @@ def write_report(
     written += tables.write_trends(root, all_fits, keys, info.entry)
     print(tables.format_trends(all_fits, info))
   hessian = tables.hessian_settings(settings)
+  stable = tables.measured_settings(settings, list(tables.STABILITY_METRICS))
+  drawn = tables.measured_settings(settings, ['function_1d_file'])
   for axis in axes:
     curve = curve_keys[axis.name]
     _draw(
@@ -249,6 +372,36 @@ def write_report(
       _draw(
           root / f'hessian_vs_{axis.name}.png',
           functools.partial(figures.plot_hessian, hessian, axis, curve, notes),
+          written,
+      )
+    for key in (
+        tune if len({axis.value(c.setting) for c in choices}) > 1 else ()
+    ):
+      _draw(
+          root / f'tuned_{key}_vs_{axis.name}.png',
+          functools.partial(
+              figures.plot_tuned, choices, key, axis, curve, notes
+          ),
+          written,
+      )
+    if drawn and not axis.sam_only:
+      _draw(
+          root / f'functions_by_{axis.name}.png',
+          functools.partial(figures.plot_functions, drawn, axis, notes),
+          written,
+      )
+    if len({axis.value(s) for s in stable}) > 1:
+      _draw(
+          root / f'stability_vs_{axis.name}.png',
+          functools.partial(
+              figures.plot_hessian,
+              stable,
+              axis,
+              curve,
+              notes,
+              measures=tables.STABILITY_METRICS,
+              method='exact per-example Hessians, part stability',
+          ),
           written,
       )
     if gains:
@@ -285,7 +438,16 @@ def main(argv: Sequence[str]) -> None:
     )
   try:
     written = write_report(
-        root, summaries, FLAGS.metric, FLAGS.require_complete, FLAGS.log10
+        root,
+        summaries,
+        FLAGS.metric,
+        FLAGS.require_complete,
+        FLAGS.log10,
+        FLAGS.rate_window and rates.parse_window(FLAGS.rate_window),
+        FLAGS.rate_floor,
+        FLAGS.tune,
+        FLAGS.tune_metric,
+        FLAGS.tune_seeds and [int(seed) for seed in FLAGS.tune_seeds],
     )
   except ValueError as e:
     sys.exit(f'error: {e}')

@@ -32,6 +32,7 @@ from runs import run_state
 from runs import rundir
 from runtime import parallel
 from runtime import xla_cpu
+import step_evals
 import tasks
 import train_step
 import training_run
@@ -47,12 +48,14 @@ CONFIG_KEYS = (
     'seed',
     'num_replicas',
     'replica_rho',
+    'replica_seeds',
     'steps_per_dispatch',
     'checkpoint_every_steps',
     'checkpoints_to_keep',
     'init_from',
     'compilation_cache_dir',
     'sam_start_epoch',
+    'log_spaced_evals',
 )
 
 
@@ -83,10 +86,13 @@ _OLD_TOTALS = {'correct': 'accuracy', 'correct_flipped': 'accuracy_flipped'}
 
 
 def _device_totals(
-    saved: dict[str, Any], task: tasks.Task
+    saved: dict[str, Any],
+    task: tasks.Task,
+    evals: step_evals.StepEvals | None = None,
 ) -> dict[str, jax.Array]:
   """The inverse of _host_totals."""
-  dtypes = {k: v.dtype for k, v in train_step.zero_metrics(task).items()}
+  zeros = train_step.zero_metrics(task) | (evals.zero_sums() if evals else {})
+  dtypes = {k: v.dtype for k, v in zeros.items()}
   saved = {_OLD_TOTALS.get(k, k): v for k, v in saved.items()}
   return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
 
@@ -173,12 +179,14 @@ def _finished_before(
 
 @dataclasses.dataclass
 class _EpochTraining:
-  """What training an epoch measured: the summed metrics per replica and
-  the steady-state steps and seconds (after compilation)."""
+  """What training an epoch measured: the summed metrics per replica, the
+  steady-state steps and seconds (after compilation), and the sums of the
+  evaluations at its log-spaced steps per replica (step_evals.py)."""
 
   totals: list[dict[str, Any]]
   steady_steps: int
   steady_seconds: float
+  step_sums: list[dict[str, Any]]
 
 
 def _train_epoch(
@@ -199,7 +207,9 @@ def _train_epoch(
   position = training_run.step_of(state) - epoch * steps_per_epoch
   # Resumed inside the epoch: the sums of the steps before `position`.
   partial = run.progress.pop('epoch_totals', None)
-  chunk_totals = [_device_totals(partial, run.spec.task)] if partial else []
+  chunk_totals = (
+      [_device_totals(partial, run.spec.task, run.evals)] if partial else []
+  )
   steady_start, steady_steps = time.perf_counter(), steps_per_epoch - position
   previous = None
   for inputs, num_steps in run.train_data.epoch_chunks(
@@ -250,12 +260,15 @@ def _train_epoch(
             f'{epoch + 1}, step {position} of {steps_per_epoch}) '
             'with a checkpoint; run the same command to resume'
         )
-  totals = jax.tree.map(lambda *x: sum(x), *chunk_totals)
+  totals, step_sums = step_evals.StepEvals.split_off(
+      jax.tree.map(lambda *x: sum(x), *chunk_totals)
+  )
   state = run.guard.checked(state, totals['loss'], epoch)
   return state, _EpochTraining(
       parallel.per_replica(totals, run.num_replicas),
       steady_steps,
       time.perf_counter() - steady_start,
+      parallel.per_replica(step_sums, run.num_replicas),
   )
 
 
@@ -303,11 +316,18 @@ def _record_epoch(
     weights: list[dict[str, float]],
     measured: list[dict[str, float]],
 ) -> None:
-  """Appends the epoch to each training replica's history and TensorBoard."""
+  """Appends the epoch (and its evaluations at log-spaced steps) to each
+  training replica's history and TensorBoard."""
   step = (epoch + 1) * run.steps_per_epoch
   for replica, history in enumerate(run.progress['histories']):
     if str(replica) in run.guard.frozen:
       continue  # Its history ends with its last finite epoch.
+    if run.evals is not None:
+      for record in run.evals.records(
+          trained.step_sums[replica], step - run.steps_per_epoch, step
+      ):
+        run.progress['step_evals'][replica].append(record)
+        step_evals.write(run.writers[replica], record)
     record = {
         'epoch': epoch + 1,
         'step': step,

@@ -22,12 +22,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+import evaluation
 from input_pipeline import feeding
+from input_pipeline import sources
 import optimizers
 from runs import run_state
 from runtime import parallel
 from runtime import xla_cpu
 import sam
+import step_evals
 import tasks
 
 PyTree = Any
@@ -234,11 +237,17 @@ def _frozen_unless(
   return state, jax.tree.map(lambda m: jnp.where(active, m, 0), metrics)
 
 
+# The key of the evaluation sets' inputs among a dispatch's inputs.
+_EVAL_INPUTS = 'step_evals'
+
+
 def make_train_chunk(
     config: ml_collections.ConfigDict,
     data: feeding.TrainFeeder,
     mesh: jax.sharding.Mesh,
     use_sam: bool,
+    evals: step_evals.StepEvals | None = None,
+    spec: sources.DatasetSpec | None = None,
 ) -> Callable[..., Any]:
   """(state, inputs, num_steps, active) -> (state, summed metrics), on all
   devices.
@@ -249,7 +258,9 @@ def make_train_chunk(
   With xla_cpu.steps_per_dispatch(config) == 1 a dispatch is one step, no
   loop. With several replicas the state is stacked and every step is
   vmapped over it; `active` (one bool per replica, all_replicas(config) to
-  train all) leaves a replica whose loss diverged as it is.
+  train all) leaves a replica whose loss diverged as it is. With `evals`
+  (and the dataset's `spec`), the steps it schedules are evaluated inside
+  the loop and their sums join the metrics (step_evals.py).
   """
   num_replicas = config.num_replicas
   rhos = jnp.asarray(
@@ -276,6 +287,8 @@ def make_train_chunk(
     return _frozen_unless(active, new, state, metrics)
 
   def chunk(state, inputs, num_steps, active):
+    inputs = dict(inputs)
+    eval_inputs = inputs.pop(_EVAL_INPUTS, {})
     if num_replicas == 1:
       inputs = parallel.select_replica(inputs, data.replica_axes, 0)
       active = active[0]
@@ -287,13 +300,29 @@ def make_train_chunk(
           num_replicas,
           (0, data.replica_axes, 0, 0),
       )
-      state, metrics = step(
+      new_state, metrics = step(
           state, inputs, rhos if num_replicas > 1 else config.rho, active
       )
-      return state, jax.tree.map(jnp.add, totals, metrics)
+      if evals is not None:
+        metrics |= evals.sums(
+            state,
+            jnp.ravel(state.step)[0],
+            metrics,
+            eval_inputs,
+            parallel.over_replicas(
+                lambda s, x: evaluation.device_sums(s, x, spec)[0],
+                num_replicas,
+                (0, None),
+            ),
+            active,
+        )
+      return new_state, jax.tree.map(jnp.add, totals, metrics)
 
     zeros = parallel.over_replicas(
-        lambda _: zero_metrics(state.task), num_replicas, 0
+        lambda _: zero_metrics(state.task)
+        | (evals.zero_sums() if evals else {}),
+        num_replicas,
+        0,
     )(rhos)
     carry = (state, zeros)
     if xla_cpu.steps_per_dispatch(config) == 1:
@@ -303,11 +332,23 @@ def make_train_chunk(
     return state, parallel.device_sum(totals)
 
   replicated = parallel.REPLICATED
-  return parallel.jit_shard(
+  input_specs = data.input_specs
+  if evals is not None:
+    input_specs = input_specs | {
+        _EVAL_INPUTS: {
+            name: feeding.EVAL_INPUT_SPECS for name in evals.eval_inputs
+        }
+    }
+  compiled = parallel.jit_shard(
       chunk,
       mesh,
-      (replicated, data.input_specs, replicated, replicated),
+      (replicated, input_specs, replicated, replicated),
       (replicated, replicated),
       donate_argnums=(0,),
       compiler_options=xla_cpu.compiler_options(config),
+  )
+  if evals is None:
+    return compiled
+  return lambda state, inputs, num_steps, active: compiled(
+      state, inputs | {_EVAL_INPUTS: evals.eval_inputs}, num_steps, active
   )

@@ -28,6 +28,7 @@ from runs import run_log
 from runs import run_state
 from runs import rundir
 from runtime import parallel
+import step_evals
 import train_step
 
 
@@ -56,6 +57,7 @@ class Run:
   evaluate: Callable[..., Any]  # evaluation.make_evaluate's, compiled once.
   start_seconds: float  # This process's clock when it took up the run.
   wall_seconds_before: float  # The run's training time before this process.
+  evals: step_evals.StepEvals | None  # With config.log_spaced_evals.
   train_chunks: dict[bool, Callable[..., Any]] = dataclasses.field(
       default_factory=dict
   )  # use_sam -> compiled chunk, built when needed.
@@ -174,7 +176,20 @@ class Run:
         evaluate=evaluation.make_evaluate(spec, mesh, config.num_replicas),
         start_seconds=start_seconds,
         wall_seconds_before=progress['wall_seconds'],
+        evals=(
+            step_evals.StepEvals(
+                step_evals.schedule(
+                    config.num_epochs * steps_per_epoch,
+                    config.log_spaced_evals,
+                ),
+                spec.task,
+                {name: data.inputs for name, data in eval_sets.items()},
+            )
+            if config.log_spaced_evals
+            else None
+        ),
     )
+    progress.setdefault('step_evals', [[] for _ in configs])
     return run, state
 
   def _clock(self) -> dict[str, Any]:
@@ -192,7 +207,12 @@ class Run:
     """The compiled dispatch of SGD or SAM steps, built when first needed."""
     if use_sam not in self.train_chunks:
       self.train_chunks[use_sam] = train_step.make_train_chunk(
-          self.config, self.train_data, self.mesh, use_sam
+          self.config,
+          self.train_data,
+          self.mesh,
+          use_sam,
+          self.evals,
+          self.spec,
       )
     return self.train_chunks[use_sam]
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analysis import function_1d
 from analysis import hessian
 from analysis import objective
 from analysis import plots
@@ -255,6 +256,31 @@ def _recovery_scalars(results: dict[str, Any]) -> dict[str, float]:
   }
 
 
+def _measure_function(analyzer, state, seconds) -> tuple[Results, Arrays]:
+  arrays = timed(
+      seconds,
+      'function_1d',
+      function_1d.measure,
+      analyzer.config,
+      objective.analysis_state(state),
+  )
+  return None, {'function_1d': arrays}
+
+
+def _plot_function(outdir: epath.Path, arrays: Arrays, run_name: str) -> None:
+  if 'function_1d' not in arrays:
+    return
+  fit = arrays['function_1d']
+  plots.function_fit(
+      outdir / 'function_1d.png',
+      fit['x'],
+      fit['prediction'],
+      fit['train_x'],
+      fit['train_y'],
+      f'Learned function ({run_name})',
+  )
+
+
 PARTS = {
     part.name: part
     for part in (
@@ -263,5 +289,6 @@ PARTS = {
         Part('landscape', _measure_landscape, plot=_plot_landscape),
         Part('stability', _measure_stability, _stability_scalars),
         Part('sparse_recovery', _measure_recovery, _recovery_scalars),
+        Part('function_1d', _measure_function, plot=_plot_function),
     )
 }

@@ -65,6 +65,25 @@ def lines(
   _save(figure, path)
 
 
+def function_fit(
+    path: epath.Path,
+    xs: np.ndarray,
+    prediction: np.ndarray,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    title: str,
+) -> None:
+  """A learned function of one input, with the training examples."""
+  figure = _figure(5, 3.5)
+  axes = figure.add_subplot()
+  axes.plot(xs, prediction, label='network')
+  axes.scatter(train_x, train_y, color='black', zorder=3, label='training')
+  _label(axes, title, xlabel='x', ylabel='f(x)')
+  axes.legend()
+  axes.grid(alpha=0.3)
+  _save(figure, path)
+
+
 def contour(
     path: epath.Path,
     alphas: np.ndarray,

@@ -2,7 +2,8 @@ r"""Long full-batch runs on a diagonal linear network: this framework's GD,
 n-SAM and 1-SAM steps per second against NumPy loops of the same updates,
 the way Andriushchenko & Flammarion's reference code runs them.
 
-  python -m benchmarks.diagonal_vs_numpy [--steps=20000] [--json=FILE]
+  python -m benchmarks.diagonal_vs_numpy [--steps=20000] [--replicas=16]
+      [--json=FILE]
 
 Ours: main.py's training of configs/diagonal_net.py (n = 20, d = 30, full
 batch), epochs of --steps_per_epoch steps, each epoch one dispatch; steps
@@ -12,6 +13,12 @@ compilation, evaluation and checkpoints excluded) and over the whole run
 per step, timed over --steps steps; 1-SAM's per-example ascents both as the
 reference code computes them (a Python loop over the examples, row
 `1_sam_loop`) and vectorized over the examples (row `1_sam`).
+
+Rows `n_sam_grid` and `1_sam_grid`: a sweep of --replicas values of rho
+(log-spaced from 0.01 to 1), which A&F's code runs one rho after another
+and ours trains side by side as replicas in one program; ours is then the
+steps per second of all the replicas together, NumPy's those of its single
+run (the grid's time is --replicas times its run's).
 """
 
 import json
@@ -29,6 +36,7 @@ import train
 
 flags.DEFINE_integer('steps', 20_000, 'Training steps of each run.')
 flags.DEFINE_integer('steps_per_epoch', 2000, 'Steps per epoch (dispatch).')
+flags.DEFINE_integer('replicas', 16, 'Values of rho in the grid rows.')
 flags.DEFINE_string('json', None, 'Also write the table as JSON here.')
 FLAGS = flags.FLAGS
 
@@ -39,6 +47,8 @@ METHODS = {
     'n_sam': dict(optimizer='sam', rho=RHO),
     '1_sam': dict(optimizer='sam', rho=RHO, sam_m=1),
     '1_sam_loop': dict(optimizer='sam', rho=RHO, sam_m=1),
+    'n_sam_grid': dict(optimizer='sam', rho=RHO),
+    '1_sam_grid': dict(optimizer='sam', rho=RHO, sam_m=1),
 }
 
 
@@ -76,10 +86,10 @@ def numpy_steps(config, method: str, steps: int) -> tuple[float, float]:
   for _ in range(steps):
     if method == 'gd':
       gu, gv = gradient(u, v)
-    elif method == 'n_sam':
+    elif method in ('n_sam', 'n_sam_grid'):
       eu, ev = gradient(u, v)
       gu, gv = gradient(u + rho * eu, v + rho * ev)
-    elif method == '1_sam':
+    elif method in ('1_sam', '1_sam_grid'):
       gu, gv = one_sam(u, v)
     else:
       gu, gv = one_sam_loop(u, v)
@@ -89,17 +99,20 @@ def numpy_steps(config, method: str, steps: int) -> tuple[float, float]:
 
 
 def ours(config) -> dict[str, float]:
+  """Steps per second of all the replicas together (the index summary's
+  throughput counts them all), steady and over the whole run."""
   with tempfile.TemporaryDirectory() as workdir:
     summary = train.train_and_evaluate(config, workdir)
-  steps = summary['steps']
+  steps = config.num_epochs * config.epoch_passes * config.num_replicas
   return {
       'steps_per_sec': summary['train_examples_per_sec'] / config.batch_size,
       'steps_per_sec_whole_run': steps / summary['wall_seconds'],
-      'final_train_loss': summary['final_train_loss'],
   }
 
 
-def table(steps: int, steps_per_epoch: int) -> dict[str, dict[str, float]]:
+def table(
+    steps: int, steps_per_epoch: int, replicas: int
+) -> dict[str, dict[str, float]]:
   rows = {}
   for method, overrides in METHODS.items():
     config = diagonal_net.get_config()
@@ -108,7 +121,15 @@ def table(steps: int, steps_per_epoch: int) -> dict[str, dict[str, float]]:
         num_epochs=max(steps // steps_per_epoch, 1),
         epoch_passes=steps_per_epoch,
         steps_per_dispatch=steps_per_epoch,
+        log_spaced_evals=0,
     )
+    if method.endswith('_grid'):
+      config.update(
+          num_replicas=replicas,
+          replica_rho=tuple(np.geomspace(0.01, 1, replicas).tolist()),
+          # Replicas share their data (A&F's grid is over one draw).
+          data_seed=0,
+      )
     row = ours(config)
     rate, loss = numpy_steps(config, method, steps)
     row.update(
@@ -123,14 +144,14 @@ def table(steps: int, steps_per_epoch: int) -> dict[str, dict[str, float]]:
 
 def main(argv):
   del argv
-  rows = table(FLAGS.steps, FLAGS.steps_per_epoch)
+  rows = table(FLAGS.steps, FLAGS.steps_per_epoch, FLAGS.replicas)
   print(
-      f'{"method":8} {"ours steps/s":>13} {"(whole run)":>12} '
+      f'{"method":10} {"ours steps/s":>13} {"(whole run)":>12} '
       f'{"NumPy steps/s":>14} {"speedup":>8} {"(whole run)":>12}'
   )
   for method, row in rows.items():
     print(
-        f'{method:8} {row["steps_per_sec"]:13,.0f} '
+        f'{method:10} {row["steps_per_sec"]:13,.0f} '
         f'{row["steps_per_sec_whole_run"]:12,.0f} '
         f'{row["numpy_steps_per_sec"]:14,.0f} {row["speedup"]:8.1f} '
         f'{row["speedup_whole_run"]:12.1f}'

@@ -5,6 +5,7 @@ Override any key from the command line, e.g.
       --config.optimizer=sam --config.rho=0.1 --config.num_neurons='(1024,1024)'
 """
 
+from collections.abc import Mapping
 import json
 from typing import Any
 
@@ -29,10 +30,11 @@ TRAJECTORY_NEUTRAL_KEYS = (
     'analysis_every_epochs',
     'analysis',
     'compilation_cache_dir',
+    'log_spaced_evals',
 )
 # Keys that make a run one seed of a setting: report.py averages runs that
 # differ only in these and the keys above.
-SEED_KEYS = ('seed', 'num_replicas', 'replica_rho')
+SEED_KEYS = ('seed', 'num_replicas', 'replica_rho', 'replica_seeds')
 # Keys SGD ignores: rho and every sam_* key (the keys of SAM's variants are
 # named so; tests/test_sam.py checks it). report.py puts SGD runs in one
 # setting whatever their values, and sweeps train them once.
@@ -45,6 +47,22 @@ def is_sam_only(key: str) -> bool:
 
 # The width of each model family (the x axis of the paper's Figure 1).
 WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor', 'hidden_size')
+
+
+def replica_seeds_and_rhos(
+    config: Mapping[str, Any],
+) -> list[tuple[int, float]]:
+  """(seed, rho) of each replica of a run of config['num_replicas']
+  replicas (see replica_seeds below)."""
+  rhos = tuple(config.get('replica_rho') or ())
+  if config.get('replica_seeds'):
+    return [
+        (config['seed'] + s, rho)
+        for s in range(config['replica_seeds'])
+        for rho in rhos
+    ]
+  rhos = rhos or (config['rho'],) * config.get('num_replicas', 1)
+  return [(config['seed'] + r, rho) for r, rho in enumerate(rhos)]
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -75,6 +93,12 @@ def get_config() -> ml_collections.ConfigDict:
   # with epoch_passes=100 is evaluated every 100 steps, and the steps
   # between run on device in one dispatch. In-memory datasets only.
   config.epoch_passes = 1
+  # Also evaluate at this many steps of the run, step 0 and the rest spaced
+  # evenly on a log scale, inside the dispatches (step_evals.py): loss
+  # curves of long full-batch runs, logged as steps/{split}/{metric} and
+  # summary.json's step_evals; 0 = only at the ends of epochs. In-memory
+  # datasets only.
+  config.log_spaced_evals = 0
   # Random crops (zero-padded by 4 pixels) and horizontal flips while
   # training; for ImageNet, Inception-style random-resized crops and flips.
   config.augment = False
@@ -245,6 +269,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_replicas = 1
   # Optional rho of each replica (length num_replicas); () = rho for all.
   config.replica_rho = ()
+  # 0: replica r has seed seed + r (and rho replica_rho[r]). S > 0: the
+  # replicas are S seeds x the values of replica_rho (num_replicas = S x
+  # len(replica_rho)); replica s * len(replica_rho) + j has seed seed + s
+  # and rho replica_rho[j], so every rho pairs with the SGD runs of seeds
+  # seed, ..., seed + S - 1 (report.py pairs by seed).
+  config.replica_seeds = 0
   # Training steps run on device per dispatch from Python (never crosses an
   # epoch boundary); larger values hide more per-dispatch overhead.
   config.steps_per_dispatch = 100
@@ -280,7 +310,9 @@ def get_config() -> ml_collections.ConfigDict:
   # for models of at most 1,024 parameters, 'stability' (the sharpness and
   # non-uniformity of the exact per-example Hessians, analysis/stability.py);
   # for a diagonal_linear network on sparse_regression, 'sparse_recovery'
-  # (||beta||_1 and ||beta - theta*||_2, analysis/recovery.py).
+  # (||beta||_1 and ||beta - theta*||_2, analysis/recovery.py); for a
+  # network of one real input on generated data (maennel_1d),
+  # 'function_1d' (the learned function, drawn, analysis/function_1d.py).
   # A sweep's Hessian against width needs only ('hessian',).
   analysis.parts = ('hessian', 'sharpness', 'landscape')
   # Training examples the loss is measured on (a fixed, seeded subset): at

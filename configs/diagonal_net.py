@@ -5,7 +5,8 @@ diagonal-network notebook).
 n = 20 examples in d = 30 dimensions, a 3-sparse unit-norm theta*, no
 noise, 1,000 test examples; beta = u * v with u = 0.1, v = 0 at the start;
 full-batch GD with step 5/d and no momentum or weight decay, 10,000 steps,
-evaluated every 100. The loss is half the squared error, as in their code.
+evaluated every 1,000 and at 50 log-spaced steps. The loss is half the
+squared error, as in their code.
 
   python main.py --workdir=runs/diag_gd --config=configs/diagonal_net.py
   # n-SAM: one unnormalized ascent on the whole batch (their n_SAM_GD).
@@ -40,11 +41,14 @@ def get_config():
   # Full batch: every step sees the 20 examples.
   config.batch_size = 20
   config.eval_batch_size = 1000
-  # 100 epochs of 100 steps: evaluated, logged and checkpointed every 100
-  # steps, each epoch one dispatch.
-  config.num_epochs = 100
-  config.epoch_passes = 100
-  config.steps_per_dispatch = 100
+  # 10 epochs of 1,000 steps: evaluated, logged and checkpointed every
+  # 1,000 steps, each epoch one dispatch; the losses also at 50 steps
+  # spaced evenly on a log scale (0, 1, 2, ..., 9,999), inside the
+  # dispatches.
+  config.num_epochs = 10
+  config.epoch_passes = 1000
+  config.steps_per_dispatch = 1000
+  config.log_spaced_evals = 50
   # A&F's n-SAM and 1-SAM ascend without normalizing the gradient: USAM.
   config.sam_variant = 'usam'
   config.rho = 0.1

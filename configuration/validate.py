@@ -121,10 +121,26 @@ def check_config(
       f'num_replicas must be >= 1, got {config.num_replicas}',
   )
   require(
-      len(config.replica_rho) in (0, config.num_replicas),
-      f'replica_rho has {len(config.replica_rho)} values for '
-      f'{config.num_replicas} replicas',
+      config.replica_seeds >= 0,
+      f'replica_seeds must be >= 0, got {config.replica_seeds}',
   )
+  if config.replica_seeds:
+    require(
+        config.replica_rho
+        and config.num_replicas
+        == config.replica_seeds * len(config.replica_rho),
+        f'replica_seeds={config.replica_seeds} trains each value of '
+        'replica_rho from that many seeds: num_replicas must be '
+        f'{config.replica_seeds} x len(replica_rho) = '
+        f'{config.replica_seeds * len(config.replica_rho)}, got '
+        f'{config.num_replicas}',
+    )
+  else:
+    require(
+        len(config.replica_rho) in (0, config.num_replicas),
+        f'replica_rho has {len(config.replica_rho)} values for '
+        f'{config.num_replicas} replicas',
+    )
   require(
       not config.replica_rho or config.optimizer == 'sam',
       f"replica_rho sets each replica's rho, which {config.optimizer} "
@@ -169,6 +185,15 @@ def check_config(
   require(
       config.epoch_passes == 1 or spec.in_memory,
       f'epoch_passes > 1 needs an in-memory dataset, not {config.dataset}',
+  )
+  require(
+      config.log_spaced_evals >= 0,
+      f'log_spaced_evals must be >= 0, got {config.log_spaced_evals}',
+  )
+  require(
+      not config.log_spaced_evals or spec.in_memory,
+      f'log_spaced_evals needs an in-memory dataset (its evaluation sets are '
+      f'held on device), not {config.dataset}',
   )
   _check_generated(config)
   if config.init_from:

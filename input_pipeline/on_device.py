@@ -47,7 +47,9 @@ class OnDeviceTrainData:
   Every process holds the whole split. An epoch is `config.epoch_passes`
   passes over it; pass p of epoch e (the run's pass q = e * passes + p)
   visits the examples in the order of a permutation drawn from
-  (data_key, q); step s of the pass takes the s-th block of
+  (data_key, q) (in their own order where one step takes them all and the
+  update does not depend on their order, see `shuffle`); step s of the pass
+  takes the s-th block of
   `config.batch_size` indices and device d (of all processes' devices) the
   d-th slice of that block. The order depends only
   on the seed and the epoch, so a run resumed inside an epoch sees the same
@@ -77,8 +79,19 @@ class OnDeviceTrainData:
     self.steps_per_pass = len(split) // self.global_batch_size
     self.steps_per_epoch = self.passes * self.steps_per_pass
     self.example_shape = split.images.shape[1:]
+    # A step that sees every example sees them all in any order: full-batch
+    # GD, and SAM whose ascent takes the whole batch (n-SAM) or each example
+    # (1-SAM), compute the same update whatever the order (up to the order
+    # of floating-point sums). Their passes skip drawing a permutation,
+    # which costs more than a tiny model's step.
+    self.shuffle = not (
+        self.steps_per_pass == 1
+        and (config.optimizer != 'sam' or config.sam_m in (0, 1))
+    )
     self._arrays = {'images': parallel.per_device_copies(mesh, split.images)}
-    self.replica_axes = {'images': None, 'permutation': 0, 'augment_key': 0}
+    self.replica_axes = {'images': None, 'augment_key': 0}
+    if self.shuffle:
+      self.replica_axes['permutation'] = 0
     if config.label_noise:
       noisy = [
           add_label_noise(
@@ -101,9 +114,10 @@ class OnDeviceTrainData:
       self._arrays['labels'] = parallel.per_device_copies(mesh, split.labels)
       self.replica_axes['labels'] = None
     self.input_specs = {name: P(parallel.AXIS) for name in self._arrays} | {
-        'permutation': P(),
         'augment_key': P(),
     }
+    if self.shuffle:
+      self.input_specs['permutation'] = P()
     replicated = jax.NamedSharding(mesh, P())
     self._augment_keys = jax.device_put(
         jnp.stack(
@@ -134,11 +148,9 @@ class OnDeviceTrainData:
   ) -> Iterator[tuple[dict[str, jax.Array], int]]:
     """Yields (inputs, number of steps) for each dispatch of `epoch` from
     its step `start` on (see dispatch_sizes)."""
-    inputs = dict(
-        self._arrays,
-        permutation=self._permutations(epoch),
-        augment_key=self._augment_keys,
-    )
+    inputs = dict(self._arrays, augment_key=self._augment_keys)
+    if self.shuffle:
+      inputs['permutation'] = self._permutations(epoch)
     for size in feeding.dispatch_sizes(
         self.steps_per_epoch, steps_per_dispatch, start, every
     ):
@@ -161,9 +173,13 @@ class OnDeviceTrainData:
         + position * self.global_batch_size
         + jax.lax.axis_index(parallel.AXIS) * self.device_batch_size
     )
-    indices = jax.lax.dynamic_slice(
-        inputs['permutation'], (start,), (self.device_batch_size,)
-    )
+    if self.shuffle:
+      indices = jax.lax.dynamic_slice(
+          inputs['permutation'], (start,), (self.device_batch_size,)
+      )
+    else:  # The pass is one step over the examples in their order.
+      indices = start - run_pass % self.passes * self._num_examples
+      indices += jnp.arange(self.device_batch_size)
     images = inputs['images'][0][indices]
     if self.augment:
       # Keyed by (pass, example): independent of batch size and devices.
@@ -207,6 +223,11 @@ class OnDeviceEvalData:
         'labels': layout(split.labels),
         'valid': layout(np.ones(len(split), dtype=bool)),
     }
+
+  @property
+  def inputs(self) -> dict[str, jax.Array]:
+    """The whole padded split as [batches, batch, ...] arrays."""
+    return self._inputs
 
   def groups(self) -> Iterator[dict[str, jax.Array]]:
     """Yields the whole padded test split as one group of batches."""

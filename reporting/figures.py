@@ -197,23 +197,25 @@ def plot_hessian(
     curve_keys: Sequence[str],
     notes: Sequence[str],
     path: pathlib.Path,
+    measures: Mapping[str, str] = tables.HESSIAN_METRICS,
+    method: str = 'Lanczos, Hutchinson, SLQ moments',
 ) -> None:
-  """The HESSIAN_METRICS (tables) every run of `settings` has against
-  `axis`, a panel each, by optimizer and curve (log-y where every value is
-  positive)."""
+  """The `measures` (entry -> label; tables.HESSIAN_METRICS or
+  STABILITY_METRICS) every run of `settings` has against `axis`, a panel
+  each, by optimizer and curve (log-y where every value is positive)."""
   seeds = tables.count_range([len(s.runs) for s in settings])
-  metrics = tables.available(list(tables.HESSIAN_METRICS), settings)
+  metrics = tables.available(list(measures), settings)
   fig, axes = _figure(
       [
           f'Error bars: 95% t-intervals over n={seeds} seeds. '
           "Hessian of the final weights' training loss "
-          '(analyze.py; Lanczos, Hutchinson, SLQ moments).',
+          f'(analyze.py; {method}).',
           *notes,
       ],
       panels=len(metrics),
   )
   for ax, metric in zip(np.atleast_1d(axes), metrics):
-    label = tables.HESSIAN_METRICS[metric]
+    label = measures[metric]
     _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 1)
     if all(run[metric] > 0 for s in settings for run in s.runs):
       ax.set_yscale('log')
@@ -278,5 +280,151 @@ def plot_gain(
       info.gain_label,
       f'{_title([g.sam for g in gains])}: SAM − SGD, mean ± 95% CI; '
       'dotted: OLS fit',
+      path,
+  )
+
+
+def plot_loss_curves(
+    settings: Sequence[Setting],
+    curve_keys: Sequence[str],
+    window: tuple[int, int],
+    notes: Sequence[str],
+    path: pathlib.Path,
+) -> None:
+  """Each run's training loss at its evaluated steps (summary.json's
+  step_evals; log y, so linear convergence is a straight line), a colour
+  per setting, dashed for SGD; the legend gives the setting's mean fitted
+  linear rate (reporting.rates, the runs' 'linear_rate') over `window`,
+  drawn dotted."""
+  first, last = window
+  fig, ax = _figure(
+      [
+          'Training loss at the log-spaced evaluated steps (config.'
+          'log_spaced_evals), one line per run; r: the linear rate (minus '
+          'the slope of ln loss per step) fitted between the dotted steps, '
+          'mean over seeds.',
+          *notes,
+      ]
+  )
+  for index, setting in enumerate(settings):
+    label = ', '.join(
+        [
+            setting.optimizer.upper(),
+            *(
+                f'{k}={tables.format_value(setting.config.get(k))}'
+                for k in curve_keys
+            ),
+        ]
+    )
+    rate = np.mean([run['linear_rate'] for run in setting.runs])
+    for run_index, run in enumerate(setting.runs):
+      steps, losses = zip(
+          *((r['step'], r['train_loss']) for r in run['step_evals'])
+      )
+      ax.plot(
+          steps,
+          losses,
+          color=f'C{index}',
+          linestyle='--' if setting.optimizer == 'sgd' else '-',
+          alpha=0.8,
+          label=f'{label}: r = {rate:.3g}' if run_index == 0 else None,
+      )
+  for step in window:
+    ax.axvline(step, color='grey', linestyle=':')
+  ax.set_yscale('log')
+  ax.set_xlabel('step')
+  ax.set_ylabel('training loss')
+  ax.set_title(f'{_title(settings)}: training loss, rates over {first}:{last}')
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize='small')
+  fig.savefig(path, dpi=150)
+
+
+def plot_functions(
+    settings: Sequence[Setting],
+    axis: XAxis,
+    notes: Sequence[str],
+    path: pathlib.Path,
+) -> None:
+  """The functions the runs learned (analyze.py's part function_1d), a
+  panel per value of `axis` (e.g. the width), a colour per optimizer and a
+  line per seed, over the training examples."""
+  values = sorted({axis.value(s) for s in settings})
+  fig, axes = _figure(
+      [
+          "Each run's network on a grid over its training inputs (analyze.py, "
+          'part function_1d), one line per seed; dots: the training examples.',
+          *notes,
+      ],
+      panels=len(values),
+  )
+  optimizers = sorted({s.optimizer for s in settings}, reverse=True)
+  for ax, value in zip(np.atleast_1d(axes), values):
+    for setting in settings:
+      if axis.value(setting) != value:
+        continue
+      color = f'C{optimizers.index(setting.optimizer)}'
+      for index, run in enumerate(setting.runs):
+        arrays = np.load(run['function_1d_file'])
+        ax.plot(
+            arrays['x'],
+            arrays['prediction'],
+            color=color,
+            alpha=0.7,
+            linestyle='--' if setting.optimizer == 'sgd' else '-',
+            label=setting.optimizer.upper() if index == 0 else None,
+        )
+    ax.scatter(
+        arrays['train_x'], arrays['train_y'], color='black', zorder=3, s=12
+    )
+    # The range of the targets, not of extrapolations beyond the data.
+    low, high = arrays['train_y'].min(), arrays['train_y'].max()
+    ax.set_ylim(low - 0.5 * (high - low), high + 0.5 * (high - low))
+    ax.set_title(f'{axis.variable} = {tables.format_value(value)}')
+    ax.set_xlabel('x')
+    ax.set_ylabel('f(x)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize='small')
+  fig.savefig(path, dpi=150)
+
+
+def plot_tuned(
+    choices: Sequence[Any],
+    key: str,
+    axis: XAxis,
+    curve_keys: Sequence[str],
+    notes: Sequence[str],
+    path: pathlib.Path,
+) -> None:
+  """The value of `key` each group chose (reporting.tuning.Choice) against
+  `axis`, by optimizer and curve (log-y where every value is positive);
+  optimizers that do not read `key` are left out."""
+  chosen = [c for c in choices if c.values[key] is not None]
+  fig, ax = _figure(
+      [
+          f'The {key} with the best mean tuning metric in each setting '
+          '(report.py --tune; tuned.csv).',
+          *notes,
+      ]
+  )
+  curves = group_curves(chosen, lambda c: c.setting, axis, curve_keys)
+  for index, (label, members) in enumerate(curves.items()):
+    for optimizer in sorted({c.setting.optimizer for c in members}):
+      points = [c for c in members if c.setting.optimizer == optimizer]
+      ax.plot(
+          [axis.value(c.setting) for c in points],
+          [c.values[key] for c in points],
+          marker='o',
+          color=f'C{index}',
+          label=', '.join(filter(None, [optimizer.upper(), label])),
+      )
+  if all(c.values[key] > 0 for c in chosen):
+    ax.set_yscale('log')
+  _finish(
+      fig,
+      ax,
+      axis,
+      f'chosen {key}',
+      f'{_title([c.setting for c in chosen])}: chosen {key}',
       path,
   )

@@ -105,8 +105,10 @@ class MetricInfo:
     return text if self.higher_is_better else f'{text} (below 0: SAM better)'
 
 
-def default_entry(summaries: Sequence[Mapping[str, Any]]) -> str:
-  """The final test value of the runs' primary metric."""
+def default_entry(
+    summaries: Sequence[Mapping[str, Any]], split: str = 'test'
+) -> str:
+  """The final value on `split` of the runs' primary metric."""
   primaries = {declaration(s)['primary_metric'] for s in summaries}
   if len(primaries) > 1:
     raise ValueError(
@@ -114,7 +116,7 @@ def default_entry(summaries: Sequence[Mapping[str, Any]]) -> str:
         + ', '.join(sorted(primaries))
         + '); choose one with --metric'
     )
-  return f'final_test_{primaries.pop()}'
+  return f'final_{split}_{primaries.pop()}'
 
 
 def describe(entry: str, summaries: Sequence[Mapping[str, Any]]) -> MetricInfo:

@@ -1,5 +1,6 @@
 """The runs under a sweep's directory as the report reads them: their
-summaries (with the Hessian analyze.py measured), fine-tunes pooled by their
+summaries (with the Hessian and the linear stability analyze.py
+measured), fine-tunes pooled by their
 pretraining setting, and the runs the report cannot use, with why."""
 
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ def load_summaries(root: pathlib.Path) -> dict[pathlib.Path, dict[str, Any]]:
       summaries[path] = {
           **content,
           **hessian_fields(path.parent, content),
+          **stability_fields(path.parent, content),
+          **function_fields(path.parent, content),
           'config': default.completed(content['config']),
       }
       pool_fine_tune(summaries[path]['config'])
@@ -64,7 +67,13 @@ def pool_fine_tune(config: dict[str, Any]) -> None:
     source = json.loads((path / 'config.json').read_text())
   except (OSError, ValueError):
     return
-  seed = source.get('seed', 0) + (int(replica.group(1)) if replica else 0)
+  seed = (
+      default.replica_seeds_and_rhos(default.completed(source))[
+          int(replica.group(1))
+      ][0]
+      if replica
+      else source.get('seed', 0)
+  )
   defaults = default.get_config().to_dict()
   config['init_from'] = 'pretrained: ' + ', '.join(
       f'{key}={tables.format_value(value)}'
@@ -101,6 +110,39 @@ def hessian_fields(
   if len(moments) >= 2:
     fields['hessian_spread'] = moments[1] / moments[0] ** 2
   return fields
+
+
+def stability_fields(
+    run_dir: pathlib.Path, summary: Mapping[str, Any]
+) -> dict[str, float]:
+  """STABILITY_METRICS of the run's final weights, if analyze.py measured
+  them (part 'stability', at the run's last step)."""
+  path = run_dir / 'analysis' / 'analysis.json'
+  if not path.exists():
+    return {}
+  analysis = json.loads(path.read_text())
+  record = analysis.get('parts', {}).get('stability', {})
+  if 'stability' not in analysis or record.get('step') != summary.get('steps'):
+    return {}
+  return {
+      f'stability_{name}': analysis['stability'][name]
+      for name in ('sharpness_a', 'non_uniformity_s')
+  }
+
+
+def function_fields(
+    run_dir: pathlib.Path, summary: Mapping[str, Any]
+) -> dict[str, str]:
+  """{'function_1d_file': the arrays of analyze.py's part 'function_1d'}
+  if it drew the run's final weights."""
+  path = run_dir / 'analysis' / 'analysis.json'
+  arrays = run_dir / 'analysis' / 'function_1d.npz'
+  if not path.exists() or not arrays.exists():
+    return {}
+  record = json.loads(path.read_text()).get('parts', {}).get('function_1d', {})
+  if record.get('step') != summary.get('steps'):
+    return {}
+  return {'function_1d_file': str(arrays)}
 
 
 def unused_runs(

@@ -122,19 +122,35 @@ def available(metrics: Sequence[str], settings: Sequence[Setting]) -> list[str]:
   ]
 
 
+# The linear stability of the final weights (analyze.py's part
+# 'stability': exact per-example Hessians of small models).
+STABILITY_METRICS = {
+    'stability_sharpness_a': 'sharpness a = λ_max(H)',
+    'stability_non_uniformity_s': 'non-uniformity s',
+}
+
+
+def measured_settings(
+    settings: Sequence[Setting], measures: Sequence[str]
+) -> list[Setting]:
+  """The settings whose every run has all of `measures`."""
+  return [s for s in settings if len(available(measures, [s])) == len(measures)]
+
+
 def hessian_settings(settings: Sequence[Setting]) -> list[Setting]:
   """The settings whose every run has a measured Hessian (its top eigenvalue
   and trace; the spread needs SLQ's moments, which analysis.slq_probes=0
   skips)."""
-  return [
-      s for s in settings if len(available(list(HESSIAN_METRICS)[:2], [s])) == 2
-  ]
+  return measured_settings(settings, list(HESSIAN_METRICS)[:2])
 
 
 def hessian_metrics(settings: Sequence[Setting]) -> list[str]:
-  """The HESSIAN_METRICS that some run of `settings` has."""
+  """The HESSIAN_METRICS and STABILITY_METRICS that some run of `settings`
+  has."""
   return [
-      m for m in HESSIAN_METRICS if any(available([m], [s]) for s in settings)
+      m
+      for m in (*HESSIAN_METRICS, *STABILITY_METRICS)
+      if any(available([m], [s]) for s in settings)
   ]
 
 

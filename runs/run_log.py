@@ -248,6 +248,7 @@ def write_summaries(
               single,
               history,
               progress,
+              evaluated,
               num_params,
               fraction,
               num_replicas,
@@ -256,9 +257,10 @@ def write_summaries(
           **details,
           **extra,
       }
-      for single, history, fraction, status, extra in zip(
+      for single, history, evaluated, fraction, status, extra in zip(
           configs,
           progress['histories'],
+          progress.get('step_evals', [[]] * num_replicas),
           flipped_fractions,
           statuses,
           replica_details,
@@ -343,6 +345,7 @@ def make_summary(
     config: ml_collections.ConfigDict,
     history: list[dict[str, Any]],
     progress: dict[str, Any],
+    step_evals: list[dict[str, Any]],
     num_params: int,
     flipped_fraction: float,
     num_replicas: int = 1,
@@ -402,4 +405,6 @@ def make_summary(
           throughput / num_replicas if throughput else None
       ),
       'history': history,
+      # With log_spaced_evals: the records of the evaluated steps.
+      **({'step_evals': step_evals} if step_evals else {}),
   }

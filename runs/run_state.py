@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from configs import default
 from configuration import config_util
 from input_pipeline import feeding
 from input_pipeline import sources
@@ -235,16 +236,22 @@ def replica_configs(
 
   Replica r is the run with seed config.seed + r (and rho replica_rho[r] if
   given): same initialization, data order, augmentation and label noise,
-  so it ends where that run would end.
+  so it ends where that run would end. With replica_seeds = S, the
+  replicas are S seeds times the L values of replica_rho instead: replica
+  r = s * L + j is the run with seed config.seed + s and rho
+  replica_rho[j], so that each rho has the seeds of SGD runs seed, ...,
+  seed + S - 1 to pair with.
   """
-  rhos = tuple(config.replica_rho) or (config.rho,) * config.num_replicas
+  pairs = default.replica_seeds_and_rhos(config)
   configs = []
-  for replica, rho in enumerate(rhos):
+  for seed, rho in pairs:
     single = ml_collections.ConfigDict(config.to_dict())
-    single.seed = config.seed + replica
+    single.seed = seed
     single.rho = rho
     single.num_replicas = 1
     single.replica_rho = ()
+    if 'replica_seeds' in single:
+      single.replica_seeds = 0
     configs.append(single)
   return configs
 

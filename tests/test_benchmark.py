@@ -99,8 +99,15 @@ def test_variant_costs_are_relative_to_sgd_and_count_the_passes():
 def test_diagonal_network_benchmark_times_every_method_and_its_baseline():
   from benchmarks import diagonal_vs_numpy  # pylint: disable=g-import-not-at-top
 
-  rows = diagonal_vs_numpy.table(steps=200, steps_per_epoch=100)
-  assert list(rows) == ['gd', 'n_sam', '1_sam', '1_sam_loop']
+  rows = diagonal_vs_numpy.table(steps=200, steps_per_epoch=100, replicas=3)
+  assert list(rows) == [
+      'gd',
+      'n_sam',
+      '1_sam',
+      '1_sam_loop',
+      'n_sam_grid',
+      '1_sam_grid',
+  ]
   for row in rows.values():
     assert row['steps_per_sec'] > 0 and row['numpy_steps_per_sec'] > 0
     assert row['speedup'] == pytest.approx(

@@ -1,5 +1,6 @@
 """Replicas trained side by side equal the separate runs they stand for."""
 
+import csv
 import json
 
 import jax
@@ -7,9 +8,14 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+from configuration import config_util
+from configuration import validate
+import report
+from reporting import runs as report_runs
 from runs import run_state
 from runtime import parallel
 from tests.conftest import small_config
+from tests.test_regression import diagonal_config
 import train
 
 METRICS = (
@@ -127,3 +133,56 @@ def test_each_replica_has_its_own_logs(tmp_path):
     )
     assert replica_summary['config']['seed'] == replica
     assert replica_summary['config']['num_replicas'] == 1
+
+
+def test_seeds_times_rhos_replicas_pair_with_the_sgd_runs_of_their_seeds(
+    tmp_path,
+):
+  # replica_seeds=2 x 2 rhos: replicas (seed 3, rho .1), (3, .3), (4, .1),
+  # (4, .3), each the separate run it stands for; report.py pairs each rho
+  # with the SGD runs of seeds 3 and 4.
+  rhos = (0.1, 0.3)
+  sweep = tmp_path / 'sweep'
+  train.train_and_evaluate(
+      diagonal_config(
+          optimizer='sam',
+          data_seed=0,
+          seed=3,
+          num_replicas=4,
+          replica_rho=rhos,
+          replica_seeds=2,
+      ),
+      str(sweep / 'sam'),
+  )
+  for replica, (seed, rho) in enumerate(
+      [(3, 0.1), (3, 0.3), (4, 0.1), (4, 0.3)]
+  ):
+    summary = json.loads(
+        (sweep / 'sam' / f'replica_{replica}' / 'summary.json').read_text()
+    )
+    assert (summary['config']['seed'], summary['config']['rho']) == (seed, rho)
+    alone = tmp_path / f'alone_{replica}'
+    separate = train.train_and_evaluate(
+        diagonal_config(optimizer='sam', data_seed=0, seed=seed, rho=rho),
+        str(alone),
+    )
+    assert_replica_is_run(sweep / 'sam', replica, alone, separate)
+  for seed in (3, 4):
+    train.train_and_evaluate(
+        diagonal_config(data_seed=0, seed=seed), str(sweep / f'sgd_{seed}')
+    )
+  report.write_report(sweep, report_runs.load_summaries(sweep))
+  with (sweep / 'sam_gain.csv').open() as f:
+    gains = list(csv.DictReader(f))
+  assert [(g['rho'], g['n_pairs']) for g in gains] == [
+      ('0.1', '2'),
+      ('0.3', '2'),
+  ]
+
+
+def test_replica_seeds_must_multiply_the_rhos():
+  config = small_config(
+      optimizer='sam', num_replicas=5, replica_rho=(0.1, 0.2), replica_seeds=2
+  )
+  with pytest.raises(config_util.ConfigError, match='must be 2 x len'):
+    validate.check_config(config)

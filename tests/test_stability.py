@@ -1,7 +1,9 @@
 """The analysis parts of the theory settings: linear stability ('stability':
 the sharpness a and the non-uniformity s of exact per-example Hessians,
 against per-example Hessians derived by hand for the diagonal linear
-network) and the diagonal network's sparse recovery ('sparse_recovery')."""
+network), the diagonal network's sparse recovery ('sparse_recovery') and
+the function a network of one input learned ('function_1d', against its
+forward pass in NumPy)."""
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from analysis import stability
 import analyze
 from configs import default
+from configs import maennel_1d_relu
 from configuration import config_util
 from input_pipeline import sources
 from input_pipeline import synthetic
@@ -148,6 +151,7 @@ def mlp_run(tmp_path_factory):
     [
         ('stability', 'too large for'),
         ('sparse_recovery', 'not mlp on mnist1d'),
+        ('function_1d', 'not mnist1d'),
     ],
 )
 def test_parts_for_other_models_are_refused_in_one_line(mlp_run, part, message):
@@ -158,3 +162,37 @@ def test_parts_for_other_models_are_refused_in_one_line(mlp_run, part, message):
         analyze.analysis_config(str(mlp_run), *analysis_overrides(**settings)),
     )
   assert '\n' not in str(error.value)
+
+
+def test_the_learned_function_is_the_networks_forward_pass(tmp_path):
+  # Maennel's 12 points, 7 neurons, 200 GD steps.
+  config = maennel_1d_relu.get_config()
+  config.update(
+      num_neurons=(7,), num_epochs=1, epoch_passes=200, steps_per_dispatch=200
+  )
+  train.train_and_evaluate(config, str(tmp_path))
+  settings = dict(parts=('function_1d',), num_examples=12, batch_size=12, m=0)
+  analyze.run(
+      str(tmp_path),
+      analyze.analysis_config(str(tmp_path), *analysis_overrides(**settings)),
+  )
+  arrays = np.load(tmp_path / 'analysis' / 'function_1d.npz')
+  params = run_state.load_checkpoint(tmp_path)[1].params
+  hidden, output = params['Dense_0'], params['Dense_1']
+  x = arrays['x'].astype(np.float64)
+  expected = np.maximum(
+      x[:, None] * np.asarray(hidden['kernel'], np.float64)
+      + np.asarray(hidden['bias'], np.float64),
+      0,
+  ) @ np.asarray(output['kernel'], np.float64)
+  np.testing.assert_allclose(
+      arrays['prediction'], expected[:, 0], rtol=1e-4, atol=1e-4
+  )
+  data = synthetic.maennel_1d()
+  np.testing.assert_allclose(arrays['train_x'], data['x'].reshape(-1))
+  np.testing.assert_allclose(arrays['train_y'], data['y'].reshape(-1))
+  # The grid covers the points with a tenth of their range each side.
+  span = data['x'].max() - data['x'].min()
+  assert arrays['x'][0] == pytest.approx(data['x'].min() - span / 10)
+  assert arrays['x'][-1] == pytest.approx(data['x'].max() + span / 10)
+  assert (tmp_path / 'analysis' / 'function_1d.png').exists()

@@ -1,0 +1,142 @@
+"""Choosing a key per setting on a tuning metric (report.py --tune), as the
+papers tune rho for every width, noise level and sparsity.
+
+The settings are grouped by everything but the tuned keys (the optimizer
+included: SAM's rho is tuned, SGD, which does not read it, has one
+candidate). In each group the candidate with the best mean tuning metric
+over its seeds wins (the mean over the seeds it has: a missing run lowers
+its n, not its chance); a tie goes to the candidate with the smallest
+values of the tuned keys, in the order given. The report then covers the
+winners alone: their test metric, and their gains paired by seed.
+
+With `tune_seeds`, candidates are compared on those seeds and the winner is
+reported on its other seeds, so that the seeds that chose it do not also
+measure it (the selection's optimism stays out of the test gain).
+"""
+
+from collections.abc import Sequence
+import dataclasses
+import json
+from typing import Any
+
+from reporting.metrics import MetricInfo
+from reporting.stats import canonical
+from reporting.stats import Setting
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  """A group's winner: its setting (with the runs the report uses), the
+  tuned keys' values, and its tuning metric's mean over `n` runs among
+  `candidates` compared."""
+
+  setting: Setting
+  values: dict[str, Any]
+  score: float
+  n: int
+  candidates: int
+
+
+def _seed(run: dict[str, Any]) -> Any:
+  """The seed by which runs pair (a fine-tune's: its pretraining seed)."""
+  seed = run['config'].get('seed')
+  return seed[0] if isinstance(seed, (list, tuple)) else seed
+
+
+def choose(
+    settings: Sequence[Setting],
+    keys: Sequence[str],
+    info: MetricInfo,
+    tune_seeds: Sequence[int] | None = None,
+) -> list[Choice]:
+  """Each group's winner (see the module's docstring), in first-seen order.
+
+  Raises:
+    ValueError: a run lacks the tuning metric; with `tune_seeds`, a group
+      has no run of those seeds, or its winner no run of the others.
+  """
+  groups: dict[str, list[Setting]] = {}
+  for setting in settings:
+    rest = {k: v for k, v in setting.config.items() if k not in keys}
+    groups.setdefault(canonical(rest), []).append(setting)
+  choices = []
+  for members in groups.values():
+    scored = []
+    for setting in members:
+      runs = [
+          run
+          for run in setting.runs
+          if tune_seeds is None or _seed(run) in tune_seeds
+      ]
+      if not runs:
+        continue
+      missing = [run for run in runs if run.get(info.entry) is None]
+      if missing:
+        raise ValueError(
+            f'--tune_metric={info.entry} is missing from a run of '
+            f'{setting.config}; tune on a metric every run has (a '
+            'validation metric needs validation_fraction > 0)'
+        )
+      mean = sum(run[info.entry] for run in runs) / len(runs)
+      values = {k: setting.config.get(k) for k in keys}
+      scored.append((mean, values, len(runs), setting))
+    if not scored:
+      raise ValueError(
+          f'no run of --tune_seeds={list(tune_seeds)} in the setting '
+          f'{members[0].config}'
+      )
+    sign = 1.0 if info.higher_is_better else -1.0
+    # Best score first; among equals, the smallest tuned values.
+    scored.sort(key=lambda c: (-sign * c[0], _order(c[1], keys)))
+    mean, values, n, setting = scored[0]
+    if tune_seeds is not None:
+      setting = dataclasses.replace(
+          setting,
+          runs=tuple(r for r in setting.runs if _seed(r) not in tune_seeds),
+      )
+      if not setting.runs:
+        raise ValueError(
+            f'the chosen {values} of {setting.config} has no run outside '
+            f'--tune_seeds={list(tune_seeds)} to report'
+        )
+    choices.append(Choice(setting, values, mean, n, len(scored)))
+  return choices
+
+
+def _order(values: dict[str, Any], keys: Sequence[str]) -> list[Any]:
+  """A sort key over tuned values: numbers by value, None (a key the
+  optimizer does not read) first, others by their JSON text."""
+  order = []
+  for key in keys:
+    value = values[key]
+    if value is None:
+      order.append((0, 0.0, ''))
+    elif isinstance(value, (int, float)):
+      order.append((1, float(value), ''))
+    else:
+      order.append((2, 0.0, json.dumps(value)))
+  return order
+
+
+def rows(
+    choices: Sequence[Choice],
+    keys: Sequence[str],
+    setting_keys: Sequence[str],
+    info: MetricInfo,
+) -> list[dict[str, Any]]:
+  """tuned.csv: a row per group, its keys, the chosen values, the tuning
+  metric's mean and n, and the candidates compared."""
+  return [
+      {
+          **{k: c.setting.config.get(k) for k in setting_keys},
+          'optimizer': c.setting.optimizer,
+          'num_params': c.setting.num_params,
+          **{f'chosen_{k}': c.values[k] for k in keys},
+          'tune_metric': info.entry,
+          'tune_mean': c.score,
+          'tune_n': c.n,
+          'candidates': c.candidates,
+          'reported_seeds': ' '.join(map(str, c.setting.seeds)),
+      }
+      for c in choices
+  ]
