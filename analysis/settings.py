@@ -23,6 +23,12 @@ def check(config: ml_collections.ConfigDict) -> None:
           f'{tuple(settings.parts)}',
       ),
       (
+          set(settings.get('training_parts', ())) <= set(parts.PARTS),
+          f'analysis.training_parts must name some of '
+          f'{", ".join(parts.PARTS)}, got '
+          f'{tuple(settings.get("training_parts", ()))}',
+      ),
+      (
           config.analysis_every_epochs >= 0,
           f'analysis_every_epochs must be >= 0 (0 = off), got '
           f'{config.analysis_every_epochs}',

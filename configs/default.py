@@ -315,6 +315,11 @@ def get_config() -> ml_collections.ConfigDict:
   # 'function_1d' (the learned function, drawn, analysis/function_1d.py).
   # A sweep's Hessian against width needs only ('hessian',).
   analysis.parts = ('hessian', 'sharpness', 'landscape')
+  # With analysis_every_epochs: the parts whose TensorBoard scalars training
+  # also logs every analysis_every_epochs epochs, besides the Hessian's top
+  # eigenvalue and trace and the one-step sharpness (e.g.
+  # ('sparse_recovery',) for ||beta||_1 along training, ('stability',)).
+  analysis.training_parts = ()
   # Training examples the loss is measured on (a fixed, seeded subset): at
   # most the run's training examples, and a multiple of batch_size.
   analysis.num_examples = 2048

@@ -61,6 +61,11 @@ def unknown_key_error(
   return f'unknown config key {key!r}{hint}'
 
 
+# Keys whose default is an empty tuple of names (an empty default says
+# nothing of the type its values have).
+NAME_TUPLES = ('analysis.training_parts',)
+
+
 def _is_number(value: Any) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -94,6 +99,11 @@ def _type_error(
         isinstance(v, str) for v in value
     )
     what = f"a tuple of names, e.g. '{format_names(default)}'"
+  elif expected is tuple and key in NAME_TUPLES:
+    ok = isinstance(value, (tuple, list)) and all(
+        isinstance(v, str) for v in value
+    )
+    what = 'a tuple of names, e.g. "(\'sparse_recovery\',)"'
   elif expected is tuple:
     integers = bool(default) and all(isinstance(v, int) for v in default)
     ok = isinstance(value, (tuple, list)) and all(

@@ -3,13 +3,16 @@ the sharpness a and the non-uniformity s of exact per-example Hessians,
 against per-example Hessians derived by hand for the diagonal linear
 network), the diagonal network's sparse recovery ('sparse_recovery') and
 the function a network of one input learned ('function_1d', against its
-forward pass in NumPy)."""
+forward pass in NumPy), and parts measured along training
+(analysis.training_parts)."""
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+from analysis import settings as analysis_settings
 from analysis import stability
+from analysis.training import training_evaluators
 import analyze
 from configs import default
 from configs import maennel_1d_relu
@@ -196,3 +199,29 @@ def test_the_learned_function_is_the_networks_forward_pass(tmp_path):
   assert arrays['x'][0] == pytest.approx(data['x'].min() - span / 10)
   assert arrays['x'][-1] == pytest.approx(data['x'].max() + span / 10)
   assert (tmp_path / 'analysis' / 'function_1d.png').exists()
+
+
+def test_training_logs_the_training_parts_scalars(tmp_path):
+  # ||beta||_1 along training: analysis.training_parts with
+  # analysis_every_epochs, checked at the end against the final weights.
+  config = diagonal_config(num_epochs=2, analysis_every_epochs=1)
+  config.analysis.update(
+      training_parts=('sparse_recovery',), num_examples=8, batch_size=8, m=0
+  )
+  summary = train.train_and_evaluate(
+      config, str(tmp_path), evaluators=training_evaluators(config)
+  )
+  params = run_state.load_checkpoint(tmp_path)[1].params
+  beta = np.asarray(params['u'], np.float64) * np.asarray(params['v'])
+  first, last = summary['history']
+  assert last['recovery/beta_l1'] == pytest.approx(np.abs(beta).sum(), 1e-5)
+  assert first['recovery/beta_l1'] != last['recovery/beta_l1']
+  # The Hessian's training scalars are still there.
+  assert 'hessian/top_eigenvalue' in last
+
+
+def test_unknown_training_parts_are_refused_in_one_line():
+  config = diagonal_config(analysis_every_epochs=1)
+  config.analysis.training_parts = ('nosuch',)
+  with pytest.raises(config_util.ConfigError, match='training_parts'):
+    analysis_settings.check(config)

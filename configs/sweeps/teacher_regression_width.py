@@ -1,9 +1,9 @@
 """Shin et al.'s synthetic-regression panel: SAM's test-loss gain over SGD
 against the number of parameters, 1e4 to 1e5. A one-hidden-layer ReLU
-student of 300, 1,000 and 3,000 hidden units (9,901 to 99,001 parameters)
+student of 300, 1,000 and 3,000 hidden units (9,601 to 96,001 parameters)
 learns a 10-unit random ReLU teacher from 1,000 noisy examples
 (configs/teacher_regression_mlp.py: SGD with momentum 0.9, batch 100,
-cosine learning rate from 0.01, 200 epochs; SAM rho 0.05), 3
+cosine learning rate from 0.003, 200 epochs; SAM rho 0.05), 3
 initializations each. 18 runs, about 15 minutes on a 2-core CPU:
 
   python sweep.py --workdir=runs/teacher_regression_width \
