@@ -29,6 +29,13 @@ def check(config: ml_collections.ConfigDict) -> None:
           f'{tuple(settings.get("training_parts", ()))}',
       ),
       (
+          'stability' not in settings.get('training_parts', ())
+          or jax.process_count() == 1,
+          'analysis part stability runs in one process (its per-example '
+          'Hessians are formed on one device); leave it out of '
+          'analysis.training_parts in a run of several processes',
+      ),
+      (
           config.analysis_every_epochs >= 0,
           f'analysis_every_epochs must be >= 0 (0 = off), got '
           f'{config.analysis_every_epochs}',

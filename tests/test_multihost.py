@@ -158,3 +158,19 @@ def test_the_process_flags_go_together(tmp_path):
       '--num_processes and --process_id, or none'
   )
   assert not (tmp_path / 'run').exists()
+
+
+def test_stability_along_training_is_refused_before_training(tmp_path):
+  # Its per-example Hessians are formed in one process: two processes
+  # refuse it in one line before any step, and write no checkpoint.
+  workdir = tmp_path / 'run'
+  processes = start_processes(
+      workdir,
+      '--config.analysis_every_epochs=1',
+      "--config.analysis.training_parts=('stability',)",
+  )
+  codes = [p.wait(timeout=600) for p in processes]
+  assert codes[0] != 0 and codes[1] != 0
+  log = (tmp_path / 'run_0.log').read_text()
+  assert 'error: analysis part stability runs in one process' in log
+  assert not (workdir / 'checkpoints').exists()
