@@ -51,11 +51,9 @@ reporting/runs.py, tables.py and figures.py.
 """
 
 import collections
-from collections.abc import Callable, Mapping, Sequence
-import dataclasses
+from collections.abc import Mapping, Sequence
 import functools
 import pathlib
-import re
 import sys
 from typing import Any
 
@@ -65,7 +63,9 @@ from absl import flags
 from configuration import cli
 from reporting import figures
 from reporting import metrics
+from reporting import outputs
 from reporting import rates
+from reporting import run_curves
 from reporting import runs
 from reporting import tables
 from reporting import tuning
@@ -157,71 +157,6 @@ flags.DEFINE_bool(
 FLAGS = flags.FLAGS
 
 
-# What report.py writes into a sweep's directory; an earlier report's files
-# of these names are removed first, so that none outlives the data it drew
-# (and '{metric}_vs_*.png' for each metric of the runs' tasks).
-OUTPUT_PATTERNS = (
-    'results.csv',
-    'sam_gain.csv',
-    'trend.csv',
-    'trend.json',
-    'hessian_vs_*.png',
-    'stability_vs_*.png',
-    'functions_by_*.png',
-    'sam_gain_vs_*.png',
-    'rates.csv',
-    'tuned.csv',
-    'tuned_*_vs_*.png',
-    'train_loss_vs_steps.png',
-)
-
-
-def _unused_note(unused: Mapping[pathlib.Path, tuple[str, Any]]) -> list[str]:
-  """The captions' line on the runs left out, [] when none is."""
-  if not unused:
-    return []
-  # 'running (process 12)', 'failed: error: ...', 'stopped at step 7 ...'.
-  kinds = collections.Counter(
-      re.split(r' \(|:| at ', why)[0] for why, _ in unused.values()
-  )
-  return [
-      f'Not used: {len(unused)} runs ('
-      + ', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))
-      + '), listed by report.py; the statistics are of the others.'
-  ]
-
-
-def _remove_earlier_outputs(
-    root: pathlib.Path, summaries: Sequence[dict[str, Any]]
-) -> None:
-  """Removes the files an earlier report wrote (OUTPUT_PATTERNS)."""
-  names = {
-      m['name'] for s in summaries for m in metrics.declaration(s)['metrics']
-  }
-  for pattern in (*OUTPUT_PATTERNS, *(f'{n}_vs_*.png' for n in names)):
-    for path in root.glob(pattern):
-      if path.is_file():
-        path.unlink()
-
-
-def _draw(
-    path: pathlib.Path,
-    draw: Callable[[pathlib.Path], None],
-    written: list[pathlib.Path],
-) -> None:
-  """Draws one figure into `path`, or says in one line why it cannot."""
-  try:
-    draw(path)
-  except Exception as e:  # pylint: disable=broad-except
-    # A figure is one view of the tables, which are written already.
-    print(
-        f'skipped {path.name}: {type(e).__name__}: '
-        f'{str(e).strip().splitlines()[0] if str(e).strip() else ""}'
-    )
-    return
-  written.append(path)
-
-
 def write_report(
     root: pathlib.Path,
     summaries: Mapping[pathlib.Path, dict[str, Any]],
@@ -275,7 +210,7 @@ def write_report(
       for _, config in unused.values()
       if config is not None
   )
-  notes = _unused_note(unused)
+  notes = outputs.unused_note(unused)
   settings = group_settings(list(usable.values()))
   keys = [k for k in varying_keys(settings) if k != 'optimizer']
   settings = tables.sort_settings(settings, [*keys, 'optimizer'])
@@ -301,7 +236,7 @@ def write_report(
     )
   if log10:
     info = info.in_log10(runs_used)
-  _remove_earlier_outputs(root, list(summaries.values()))
+  outputs.remove_earlier_outputs(root, list(summaries.values()))
   written = [root / 'results.csv']
   tables.write_csv(
       written[-1],
@@ -311,24 +246,16 @@ def write_report(
     written.append(root / 'tuned.csv')
     tables.write_csv(written[-1], tuning.rows(choices, tune, keys, tune_info))
   if rate_window:
-    paths = {id(s): path for path, s in usable.items()}
+    names = {id(s): str(p.parent.relative_to(root)) for p, s in usable.items()}
     written.append(root / 'rates.csv')
     tables.write_csv(
         written[-1],
-        [
-            {
-                'run': str(paths[id(run)].parent.relative_to(root)),
-                **{k: run['config'].get(k) for k in [*keys, 'optimizer']},
-                'seed': run['config'].get('seed'),
-                **dataclasses.asdict(fit),
-            }
-            for run, fit in zip(runs_used, fits)
-        ],
+        rates.rows(runs_used, fits, [*keys, 'optimizer'], names),
     )
-    _draw(
+    outputs.draw(
         root / 'train_loss_vs_steps.png',
         functools.partial(
-            figures.plot_loss_curves, settings, keys, rate_window, notes
+            run_curves.plot_loss_curves, settings, keys, rate_window, notes
         ),
         written,
     )
@@ -359,65 +286,69 @@ def write_report(
   drawn = tables.measured_settings(settings, ['function_1d_file'])
   for axis in axes:
     curve = curve_keys[axis.name]
-    _draw(
-        root / f'{info.name}_vs_{axis.name}.png',
-        functools.partial(
-            figures.plot_metric, settings, axis, curve, info, notes
+    # Against an axis only where two or more points lie along it (a sweep
+    # may analyze only its label-noise-free runs).
+    spans = lambda group, axis=axis: len({axis.value(s) for s in group}) > 1
+    planned = [
+        (
+            f'{info.name}_vs_{axis.name}.png',
+            True,
+            functools.partial(
+                figures.plot_metric, settings, axis, curve, info, notes
+            ),
         ),
-        written,
-    )
-    # Against an axis only where analyze.py measured two or more points
-    # along it (a sweep may analyze only its label-noise-free runs).
-    if len({axis.value(s) for s in hessian}) > 1:
-      _draw(
-          root / f'hessian_vs_{axis.name}.png',
-          functools.partial(figures.plot_hessian, hessian, axis, curve, notes),
-          written,
-      )
-    for key in (
-        tune if len({axis.value(c.setting) for c in choices}) > 1 else ()
-    ):
-      _draw(
-          root / f'tuned_{key}_vs_{axis.name}.png',
-          functools.partial(
-              figures.plot_tuned, choices, key, axis, curve, notes
-          ),
-          written,
-      )
-    if drawn and not axis.sam_only:
-      _draw(
-          root / f'functions_by_{axis.name}.png',
-          functools.partial(figures.plot_functions, drawn, axis, notes),
-          written,
-      )
-    if len({axis.value(s) for s in stable}) > 1:
-      _draw(
-          root / f'stability_vs_{axis.name}.png',
-          functools.partial(
-              figures.plot_hessian,
-              stable,
-              axis,
-              curve,
-              notes,
-              measures=tables.STABILITY_METRICS,
-              method='exact per-example Hessians, part stability',
-          ),
-          written,
-      )
-    if gains:
-      _draw(
-          root / f'sam_gain_vs_{axis.name}.png',
-          functools.partial(
-              figures.plot_gain,
-              gains,
-              fits[axis.name],
-              axis,
-              curve,
-              info,
-              notes,
-          ),
-          written,
-      )
+        (
+            f'hessian_vs_{axis.name}.png',
+            spans(hessian),
+            functools.partial(
+                figures.plot_hessian, hessian, axis, curve, notes
+            ),
+        ),
+        *(
+            (
+                f'tuned_{key}_vs_{axis.name}.png',
+                spans([c.setting for c in choices]),
+                functools.partial(
+                    figures.plot_tuned, choices, key, axis, curve, notes
+                ),
+            )
+            for key in tune
+        ),
+        (
+            f'functions_by_{axis.name}.png',
+            drawn and not axis.sam_only,
+            functools.partial(run_curves.plot_functions, drawn, axis, notes),
+        ),
+        (
+            f'stability_vs_{axis.name}.png',
+            spans(stable),
+            functools.partial(
+                figures.plot_hessian,
+                stable,
+                axis,
+                curve,
+                notes,
+                measures=tables.STABILITY_METRICS,
+                method='exact per-example Hessians, part stability',
+            ),
+        ),
+        (
+            f'sam_gain_vs_{axis.name}.png',
+            bool(gains),
+            functools.partial(
+                figures.plot_gain,
+                gains,
+                fits[axis.name],
+                axis,
+                curve,
+                info,
+                notes,
+            ),
+        ),
+    ]
+    for name, wanted, draw in planned:
+      if wanted:
+        outputs.draw(root / name, draw, written)
   return written
 
 

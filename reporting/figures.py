@@ -46,7 +46,7 @@ def group_curves(
   }
 
 
-def _title(settings: Sequence[Setting]) -> str:
+def setting_title(settings: Sequence[Setting]) -> str:
   return ', '.join(
       sorted(
           {
@@ -67,7 +67,7 @@ def _yerr(estimates: Sequence[Estimate], scale: float) -> np.ndarray:
   )
 
 
-def _figure(caption: Sequence[str], panels: int = 1) -> tuple[Figure, Any]:
+def new_figure(caption: Sequence[str], panels: int = 1) -> tuple[Figure, Any]:
   """A figure with the caption's lines (wrapped) under the axes: one axes,
   or a row of `panels`."""
   lines = [
@@ -173,7 +173,7 @@ def plot_metric(
   """The metric `info` (in percent if it reads so) against `axis`, by
   optimizer and curve; `notes` end the caption."""
   seeds = tables.count_range([len(s.runs) for s in settings])
-  fig, ax = _figure(
+  fig, ax = new_figure(
       [
           f'Error bars: 95% t-intervals over n={seeds} seeds '
           '(none for a single seed).',
@@ -186,7 +186,7 @@ def plot_metric(
       ax,
       axis,
       info.label,
-      f'{_title(settings)}: mean ± 95% CI over seeds',
+      f'{setting_title(settings)}: mean ± 95% CI over seeds',
       path,
   )
 
@@ -205,7 +205,7 @@ def plot_hessian(
   each, by optimizer and curve (log-y where every value is positive)."""
   seeds = tables.count_range([len(s.runs) for s in settings])
   metrics = tables.available(list(measures), settings)
-  fig, axes = _figure(
+  fig, axes = new_figure(
       [
           f'Error bars: 95% t-intervals over n={seeds} seeds. '
           "Hessian of the final weights' training loss "
@@ -219,7 +219,7 @@ def plot_hessian(
     _draw_by_optimizer(ax, settings, axis, curve_keys, metric, 1)
     if all(run[metric] > 0 for s in settings for run in s.runs):
       ax.set_yscale('log')
-    _label(ax, axis, label, f'{_title(settings)}: {label}')
+    _label(ax, axis, label, f'{setting_title(settings)}: {label}')
   fig.savefig(path, dpi=150)
 
 
@@ -245,7 +245,7 @@ def plot_gain(
       for label, fit in fits.items()
   ]
   caption += notes
-  fig, ax = _figure(caption)
+  fig, ax = new_figure(caption)
   ax.axhline(0, color='gray', linewidth=0.8)
   curves = group_curves(gains, lambda g: g.sam, axis, curve_keys)
   for index, (label, members) in enumerate(curves.items()):
@@ -278,114 +278,10 @@ def plot_gain(
       ax,
       axis,
       info.gain_label,
-      f'{_title([g.sam for g in gains])}: SAM − SGD, mean ± 95% CI; '
+      f'{setting_title([g.sam for g in gains])}: SAM − SGD, mean ± 95% CI; '
       'dotted: OLS fit',
       path,
   )
-
-
-def plot_loss_curves(
-    settings: Sequence[Setting],
-    curve_keys: Sequence[str],
-    window: tuple[int, int],
-    notes: Sequence[str],
-    path: pathlib.Path,
-) -> None:
-  """Each run's training loss at its evaluated steps (summary.json's
-  step_evals; log y, so linear convergence is a straight line), a colour
-  per setting, dashed for SGD; the legend gives the setting's mean fitted
-  linear rate (reporting.rates, the runs' 'linear_rate') over `window`,
-  drawn dotted."""
-  first, last = window
-  fig, ax = _figure(
-      [
-          'Training loss at the log-spaced evaluated steps (config.'
-          'log_spaced_evals), one line per run; r: the linear rate (minus '
-          'the slope of ln loss per step) fitted between the dotted steps, '
-          'mean over seeds.',
-          *notes,
-      ]
-  )
-  for index, setting in enumerate(settings):
-    label = ', '.join(
-        [
-            setting.optimizer.upper(),
-            *(
-                f'{k}={tables.format_value(setting.config.get(k))}'
-                for k in curve_keys
-            ),
-        ]
-    )
-    rate = np.mean([run['linear_rate'] for run in setting.runs])
-    for run_index, run in enumerate(setting.runs):
-      steps, losses = zip(
-          *((r['step'], r['train_loss']) for r in run['step_evals'])
-      )
-      ax.plot(
-          steps,
-          losses,
-          color=f'C{index}',
-          linestyle='--' if setting.optimizer == 'sgd' else '-',
-          alpha=0.8,
-          label=f'{label}: r = {rate:.3g}' if run_index == 0 else None,
-      )
-  for step in window:
-    ax.axvline(step, color='grey', linestyle=':')
-  ax.set_yscale('log')
-  ax.set_xlabel('step')
-  ax.set_ylabel('training loss')
-  ax.set_title(f'{_title(settings)}: training loss, rates over {first}:{last}')
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.savefig(path, dpi=150)
-
-
-def plot_functions(
-    settings: Sequence[Setting],
-    axis: XAxis,
-    notes: Sequence[str],
-    path: pathlib.Path,
-) -> None:
-  """The functions the runs learned (analyze.py's part function_1d), a
-  panel per value of `axis` (e.g. the width), a colour per optimizer and a
-  line per seed, over the training examples."""
-  values = sorted({axis.value(s) for s in settings})
-  fig, axes = _figure(
-      [
-          "Each run's network on a grid over its training inputs (analyze.py, "
-          'part function_1d), one line per seed; dots: the training examples.',
-          *notes,
-      ],
-      panels=len(values),
-  )
-  optimizers = sorted({s.optimizer for s in settings}, reverse=True)
-  for ax, value in zip(np.atleast_1d(axes), values):
-    for setting in settings:
-      if axis.value(setting) != value:
-        continue
-      color = f'C{optimizers.index(setting.optimizer)}'
-      for index, run in enumerate(setting.runs):
-        arrays = np.load(run['function_1d_file'])
-        ax.plot(
-            arrays['x'],
-            arrays['prediction'],
-            color=color,
-            alpha=0.7,
-            linestyle='--' if setting.optimizer == 'sgd' else '-',
-            label=setting.optimizer.upper() if index == 0 else None,
-        )
-    ax.scatter(
-        arrays['train_x'], arrays['train_y'], color='black', zorder=3, s=12
-    )
-    # The range of the targets, not of extrapolations beyond the data.
-    low, high = arrays['train_y'].min(), arrays['train_y'].max()
-    ax.set_ylim(low - 0.5 * (high - low), high + 0.5 * (high - low))
-    ax.set_title(f'{axis.variable} = {tables.format_value(value)}')
-    ax.set_xlabel('x')
-    ax.set_ylabel('f(x)')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize='small')
-  fig.savefig(path, dpi=150)
 
 
 def plot_tuned(
@@ -400,7 +296,7 @@ def plot_tuned(
   `axis`, by optimizer and curve (log-y where every value is positive);
   optimizers that do not read `key` are left out."""
   chosen = [c for c in choices if c.values[key] is not None]
-  fig, ax = _figure(
+  fig, ax = new_figure(
       [
           f'The {key} with the best mean tuning metric in each setting '
           '(report.py --tune; tuned.csv).',
@@ -425,6 +321,6 @@ def plot_tuned(
       ax,
       axis,
       f'chosen {key}',
-      f'{_title([c.setting for c in chosen])}: chosen {key}',
+      f'{setting_title([c.setting for c in chosen])}: chosen {key}',
       path,
   )

@@ -117,3 +117,22 @@ def add_rates(
     fits.append(run_rate(summary, first, last, floor))
     summary[ENTRY] = fits[-1].rate
   return fits
+
+
+def rows(
+    runs: Sequence[dict[str, Any]],
+    fits: Sequence[Rate],
+    keys: Sequence[str],
+    names: Mapping[int, str],
+) -> list[dict[str, Any]]:
+  """rates.csv: a row per run (named by names[id(run)]), its `keys`, seed
+  and fit."""
+  return [
+      {
+          'run': names[id(run)],
+          **{k: run['config'].get(k) for k in keys},
+          'seed': run['config'].get('seed'),
+          **dataclasses.asdict(fit),
+      }
+      for run, fit in zip(runs, fits)
+  ]

@@ -17,6 +17,7 @@ from configs import default
 import report
 from reporting import figures
 from reporting import metrics as report_metrics
+from reporting import outputs as report_outputs
 from reporting import runs as report_runs
 from runs import rundir
 from sweeps import local
@@ -819,7 +820,7 @@ def test_runs_without_a_summary_are_listed_with_the_reason(width_sweep, capsys):
         report_runs.load_summaries(width_sweep),
         'final_test_accuracy',
     )
-    note = report._unused_note(
+    note = report_outputs.unused_note(
         report_runs.unused_runs(  # pylint: disable=protected-access
             width_sweep, report_runs.load_summaries(width_sweep)
         )

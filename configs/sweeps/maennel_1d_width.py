@@ -2,7 +2,7 @@
 a one-hidden-layer ReLU network fitting Maennel et al.'s 12 points with GD
 and SAM (configs/maennel_1d_relu.py: their initialization, full batch,
 100,000 steps) at 10, 30, 100 and 300 neurons, 3 initializations each.
-24 runs, about 3 minutes on a 2-core CPU; then the stability measures
+24 runs, about 2 minutes on a 2-core CPU; then the stability measures
 (exact per-example Hessians: these networks have 30 to 900 parameters):
 
   python sweep.py --workdir=runs/maennel_1d_width \

@@ -9,8 +9,7 @@ One learning rate, 0.005, for every width (GD's stable step shrinks as the
 width grows in Flax's standard parameterization: 0.05 diverges at 1,000
 units), no momentum, constant. SAM is the unnormalized ascent e = rho g
 (usam) of the convergence analyses, rho = 0.01 (0.05 diverges at 1,000
-units). 24 runs, about 6 minutes
-on a 2-core CPU:
+units). 24 runs, about 5 minutes on a 2-core CPU:
 
   python sweep.py --workdir=runs/teacher_regression_rates \
       --sweep_config=configs/sweeps/teacher_regression_rates.py

@@ -4,7 +4,7 @@ student of 300, 1,000 and 3,000 hidden units (9,601 to 96,001 parameters)
 learns a 10-unit random ReLU teacher from 1,000 noisy examples
 (configs/teacher_regression_mlp.py: SGD with momentum 0.9, batch 100,
 cosine learning rate from 0.003, 200 epochs; SAM rho 0.05), 3
-initializations each. 18 runs, about 15 minutes on a 2-core CPU:
+initializations each. 18 runs, about 6 minutes on a 2-core CPU:
 
   python sweep.py --workdir=runs/teacher_regression_width \
       --sweep_config=configs/sweeps/teacher_regression_width.py
