@@ -18,9 +18,7 @@ from typing import Any, Protocol
 from absl import logging
 from etils import epath
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from configuration import config_util
 from configuration import validate
@@ -33,7 +31,6 @@ from runs import rundir
 from runtime import parallel
 from runtime import xla_cpu
 import step_evals
-import tasks
 import train_step
 import training_run
 
@@ -73,28 +70,6 @@ class EpochEvaluator(Protocol):
 class Stopped(Exception):
   """Training stopped on request after saving a checkpoint of the current
   step; running the same command again resumes it exactly."""
-
-
-def _host_totals(totals: dict[str, jax.Array]) -> dict[str, Any]:
-  """Summed metrics as JSON values (exact: float32 and int32 round-trip)."""
-  return {k: np.asarray(v).tolist() for k, v in jax.device_get(totals).items()}
-
-
-# Sums saved inside an epoch by versions whose tasks did not yet name their
-# metrics: the count of correct predictions is the accuracy's sum.
-_OLD_TOTALS = {'correct': 'accuracy', 'correct_flipped': 'accuracy_flipped'}
-
-
-def _device_totals(
-    saved: dict[str, Any],
-    task: tasks.Task,
-    evals: step_evals.StepEvals | None = None,
-) -> dict[str, jax.Array]:
-  """The inverse of _host_totals."""
-  zeros = train_step.zero_metrics(task) | (evals.zero_sums() if evals else {})
-  dtypes = {k: v.dtype for k, v in zeros.items()}
-  saved = {_OLD_TOTALS.get(k, k): v for k, v in saved.items()}
-  return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
 
 
 def train_and_evaluate(
@@ -149,34 +124,6 @@ def train_and_evaluate(
       )
 
 
-def _finished_before(
-    workdir: epath.Path, config: ml_collections.ConfigDict
-) -> dict[str, Any] | None:
-  """The summary of a run in `workdir` that already ended, None if there is
-  none; Diverged again if it diverged."""
-  done = run_log.already_done(workdir, config)
-  if done is None:
-    return None
-  if done.get('status', outcomes.FINISHED) == outcomes.DIVERGED:
-    diverged = Diverged(
-        done['diverged_epoch'],
-        done['diverged_replicas'],
-        config.num_replicas,
-        done.get('others_finished', False),
-    )
-    diverged.kept_step = rundir.Checkpointer(
-        workdir, config.checkpoints_to_keep, read_only=True
-    ).latest_step()
-    raise diverged
-  logging.info(
-      '%s already finished its %d epochs; nothing to do (its '
-      'summary.json is left as it is).',
-      workdir,
-      config.num_epochs,
-  )
-  return done
-
-
 @dataclasses.dataclass
 class _EpochTraining:
   """What training an epoch measured: the summed metrics per replica, the
@@ -208,7 +155,9 @@ def _train_epoch(
   # Resumed inside the epoch: the sums of the steps before `position`.
   partial = run.progress.pop('epoch_totals', None)
   chunk_totals = (
-      [_device_totals(partial, run.spec.task, run.evals)] if partial else []
+      [train_step.device_totals(partial, run.spec.task, run.evals)]
+      if partial
+      else []
   )
   steady_start, steady_steps = time.perf_counter(), steps_per_epoch - position
   previous = None
@@ -250,7 +199,7 @@ def _train_epoch(
       state = run.guard.checked_weights(state, epoch)
       run.save(
           state,
-          epoch_totals=_host_totals(
+          epoch_totals=train_step.host_totals(
               jax.tree.map(lambda *x: sum(x), *chunk_totals)
           ),
       )
@@ -366,7 +315,7 @@ def _train(
 ) -> dict[str, Any]:
   """train_and_evaluate, once the config is checked and the workdir
   locked."""
-  done = _finished_before(workdir, config)
+  done = training_run.finished_before(workdir, config)
   if done is not None:
     return done
   run, state = training_run.Run.start(config, workdir)

@@ -213,6 +213,28 @@ def zero_metrics(task: tasks.Task) -> dict[str, jax.Array]:
   return zeros
 
 
+def host_totals(totals: dict[str, jax.Array]) -> dict[str, Any]:
+  """Summed metrics as JSON values (exact: float32 and int32 round-trip)."""
+  return {k: np.asarray(v).tolist() for k, v in jax.device_get(totals).items()}
+
+
+# Sums saved inside an epoch by versions whose tasks did not yet name their
+# metrics: the count of correct predictions is the accuracy's sum.
+_OLD_TOTALS = {'correct': 'accuracy', 'correct_flipped': 'accuracy_flipped'}
+
+
+def device_totals(
+    saved: dict[str, Any],
+    task: tasks.Task,
+    evals: step_evals.StepEvals | None = None,
+) -> dict[str, jax.Array]:
+  """The inverse of host_totals."""
+  zeros = zero_metrics(task) | (evals.zero_sums() if evals else {})
+  dtypes = {k: v.dtype for k, v in zeros.items()}
+  saved = {_OLD_TOTALS.get(k, k): v for k, v in saved.items()}
+  return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
+
+
 def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:
   """The `active` argument of make_train_chunk's function that trains every
   replica."""

@@ -1,8 +1,8 @@
 """A run being trained: what its epochs share (the data, the compiled
 steps, the checkpointer, the progress, the writers, the divergence guard),
-and how it starts: the data read, the newest checkpoint restored or the
-state initialized, an extended run checked, config.json and the hparams
-written."""
+and how it starts: a run that already ended found, the data read, the
+newest checkpoint restored or the state initialized, an extended run
+checked, config.json and the hparams written."""
 
 from collections.abc import Callable
 import dataclasses
@@ -24,6 +24,7 @@ from input_pipeline import feeding
 from input_pipeline import sources
 import models
 import optimizers
+from runs import outcomes
 from runs import run_log
 from runs import run_state
 from runs import rundir
@@ -35,6 +36,34 @@ import train_step
 def step_of(state: run_state.TrainState) -> int:
   """The global step (replicas share it)."""
   return int(np.ravel(jax.device_get(state.step))[0])
+
+
+def finished_before(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> dict[str, Any] | None:
+  """The summary of a run in `workdir` that already ended, None if there is
+  none; Diverged again if it diverged."""
+  done = run_log.already_done(workdir, config)
+  if done is None:
+    return None
+  if done.get('status', outcomes.FINISHED) == outcomes.DIVERGED:
+    diverged = divergence.Diverged(
+        done['diverged_epoch'],
+        done['diverged_replicas'],
+        config.num_replicas,
+        done.get('others_finished', False),
+    )
+    diverged.kept_step = rundir.Checkpointer(
+        workdir, config.checkpoints_to_keep, read_only=True
+    ).latest_step()
+    raise diverged
+  logging.info(
+      '%s already finished its %d epochs; nothing to do (its '
+      'summary.json is left as it is).',
+      workdir,
+      config.num_epochs,
+  )
+  return done
 
 
 @dataclasses.dataclass

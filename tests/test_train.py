@@ -161,7 +161,7 @@ def test_epoch_sums_saved_before_tasks_named_their_metrics_resume():
       'correct_flipped': 1.0,
       'count_flipped': 2,
   }
-  totals = train._device_totals(saved, tasks.TASKS['classification'])
+  totals = train_step.device_totals(saved, tasks.TASKS['classification'])
   assert set(totals) == set(
       train_step.zero_metrics(tasks.TASKS['classification'])
   )
