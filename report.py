@@ -113,7 +113,8 @@ flags.DEFINE_float(
     'rate_floor',
     0.0,
     'With --rate_window: leave out the evaluated steps whose training loss '
-    'is at or below this (the float32 floor, where the curve flattens).',
+    'is at or below this (where the curve bends to a slower mode or to '
+    "float32's precision).",
 )
 
 
@@ -188,6 +189,10 @@ def write_report(
     ValueError: `metric` is not a metric of the runs or some run lacks it;
       or, with `require_complete`, a run is not used.
   """
+  if (tune_metric or tune_seeds) and not tune:
+    raise ValueError('--tune_metric and --tune_seeds need --tune')
+  if rate_floor and not rate_window:
+    raise ValueError('--rate_floor needs --rate_window')
   unused = runs.unused_runs(root, summaries)
   for run, (why, _) in unused.items():
     print(f'not used ({why}): {run}')

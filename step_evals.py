@@ -39,12 +39,26 @@ PREFIX = 'steps_'
 
 def schedule(total_steps: int, count: int) -> np.ndarray:
   """Step 0 and up to count - 1 steps spaced evenly on a log scale from 1
-  to total_steps - 1 (rounded, duplicates merged): the steps < total_steps
-  evaluated (the epochs' evaluation has the last)."""
+  to total_steps - 1 (rounded, duplicates merged; one step: 1): the steps
+  evaluated, all below total_steps (the epochs' evaluation has the last)."""
   if count < 1 or total_steps < 1:
     return np.zeros(0, np.int64)
-  spaced = np.geomspace(1, max(total_steps - 1, 1), max(count - 1, 0))
-  return np.unique(np.concatenate([[0], np.round(spaced)]).astype(np.int64))
+  spaced = np.geomspace(1, max(total_steps - 1, 1), count - 1)
+  steps = np.unique(np.concatenate([[0], np.round(spaced)]).astype(np.int64))
+  return steps[steps < total_steps]
+
+
+def resume(progress: dict[str, Any], steps: np.ndarray) -> None:
+  """Records the evaluated `steps` in the run's progress (saved with each
+  checkpoint). A run resumed inside an epoch with other steps (a new
+  log_spaced_evals or num_epochs) drops the sums its checkpoint holds for
+  the old ones, whose positions would mean other steps; their records of
+  that epoch are lost, the others kept."""
+  if progress.get('step_evals_steps', []) != steps.tolist():
+    partial = progress.get('epoch_totals') or {}
+    for key in [k for k in partial if k.startswith(PREFIX)]:
+      del partial[key]
+  progress['step_evals_steps'] = steps.tolist()
 
 
 class StepEvals:
@@ -144,7 +158,7 @@ class StepEvals:
               (f'{split}_{k}', v)
               for k, v in run_log.mean_metrics(split_sums).items()
           )
-      if len(record) > 1:  # A frozen replica has none.
+      if len(record) > 1:  # Frozen replicas have zero counts.
         records.append(record)
     return records
 

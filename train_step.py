@@ -228,11 +228,16 @@ def device_totals(
     task: tasks.Task,
     evals: step_evals.StepEvals | None = None,
 ) -> dict[str, jax.Array]:
-  """The inverse of host_totals."""
+  """The inverse of host_totals, with the entries of the metrics the run
+  sums now: a sum it does not save (evaluations at log-spaced steps turned
+  on by the resumed run, see training_run.Run.start) starts at zero, one it
+  no longer sums is left out."""
   zeros = zero_metrics(task) | (evals.zero_sums() if evals else {})
-  dtypes = {k: v.dtype for k, v in zeros.items()}
   saved = {_OLD_TOTALS.get(k, k): v for k, v in saved.items()}
-  return {k: jnp.asarray(v, dtypes[k]) for k, v in saved.items()}
+  return {
+      k: jnp.asarray(saved[k], zero.dtype) if k in saved else zero
+      for k, zero in zeros.items()
+  }
 
 
 def all_replicas(config: ml_collections.ConfigDict) -> np.ndarray:

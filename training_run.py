@@ -152,6 +152,10 @@ class Run:
       )
     elif step:
       logging.info('Resumed from the checkpoint at the end of epoch %d.', epoch)
+    evaluated = step_evals.schedule(
+        config.num_epochs * steps_per_epoch, config.log_spaced_evals
+    )
+    step_evals.resume(progress, evaluated)
     # Written only now that training can start, so that a run refused above
     # leaves a workdir that accepts the corrected command.
     run_log.log_start(config)
@@ -207,10 +211,7 @@ class Run:
         wall_seconds_before=progress['wall_seconds'],
         evals=(
             step_evals.StepEvals(
-                step_evals.schedule(
-                    config.num_epochs * steps_per_epoch,
-                    config.log_spaced_evals,
-                ),
+                evaluated,
                 spec.task,
                 {name: data.inputs for name, data in eval_sets.items()},
             )

@@ -59,15 +59,20 @@ class Part:
     measure: (analyzer, state, seconds) -> (results for analysis.json under
       `name`, or None; arrays by file name, written as NAME.npz). It records
       the time of what it measures in `seconds`.
-    scalars: its results -> TensorBoard scalars.
+    scalars: its results -> TensorBoard scalars (None: it logs none, and
+      training cannot measure it).
     plot: (output directory, this analysis's arrays, the run's name) -> its
       figures, if its arrays are there.
+    check: raises config_util.ConfigError where the part cannot measure a
+      run of this config, before training measures it.
   """
 
   name: str
   measure: Callable[[Any, Any, dict[str, float]], tuple[Results, Arrays]]
-  scalars: Callable[[dict[str, Any]], dict[str, float]] = lambda results: {}
+  scalars: Callable[[dict[str, Any]], dict[str, float]] | None = None
   plot: Callable[[epath.Path, Arrays, str], None] = lambda *args: None
+  # Config checks made before training measures the part (training_parts).
+  check: Callable[[Any], None] = lambda config: None
 
 
 def _measure_hessian(analyzer, state, seconds) -> tuple[Results, Arrays]:
@@ -288,7 +293,12 @@ PARTS = {
         Part('sharpness', _measure_sharpness, _sharpness_scalars),
         Part('landscape', _measure_landscape, plot=_plot_landscape),
         Part('stability', _measure_stability, _stability_scalars),
-        Part('sparse_recovery', _measure_recovery, _recovery_scalars),
+        Part(
+            'sparse_recovery',
+            _measure_recovery,
+            _recovery_scalars,
+            check=recovery.check,
+        ),
         Part('function_1d', _measure_function, plot=_plot_function),
     )
 }

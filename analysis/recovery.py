@@ -12,14 +12,20 @@ from input_pipeline import synthetic
 from models import diagonal
 
 
-def measure(config: ml_collections.ConfigDict, params) -> dict[str, float]:
-  """||beta||_1, ||theta*||_1 and ||beta - theta*||_2 at `params`."""
+def check(config: ml_collections.ConfigDict) -> None:
+  """Raises config_util.ConfigError unless the run is a diagonal network on
+  sparse_regression."""
   config_util.require(
       config.model == 'diagonal_linear'
       and config.dataset == 'sparse_regression',
       'analysis part sparse_recovery measures a diagonal_linear network '
       f'trained on sparse_regression, not {config.model} on {config.dataset}',
   )
+
+
+def measure(config: ml_collections.ConfigDict, params) -> dict[str, float]:
+  """||beta||_1, ||theta*||_1 and ||beta - theta*||_2 at `params`."""
+  check(config)
   beta = np.asarray(diagonal.beta(params), np.float64)
   theta = synthetic.generate(config)['theta'].astype(np.float64)
   return {

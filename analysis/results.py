@@ -60,6 +60,6 @@ def scalars(results: dict[str, Any]) -> dict[str, float]:
   """The TensorBoard scalars of `full_analysis`'s results."""
   out = {}
   for name, part in parts.PARTS.items():
-    if name in results:
+    if name in results and part.scalars:
       out.update(part.scalars(results[name]))
   return out

@@ -23,19 +23,6 @@ def check(config: ml_collections.ConfigDict) -> None:
           f'{tuple(settings.parts)}',
       ),
       (
-          set(settings.get('training_parts', ())) <= set(parts.PARTS),
-          f'analysis.training_parts must name some of '
-          f'{", ".join(parts.PARTS)}, got '
-          f'{tuple(settings.get("training_parts", ()))}',
-      ),
-      (
-          'stability' not in settings.get('training_parts', ())
-          or jax.process_count() == 1,
-          'analysis part stability runs in one process (its per-example '
-          'Hessians are formed on one device); leave it out of '
-          'analysis.training_parts in a run of several processes',
-      ),
-      (
           config.analysis_every_epochs >= 0,
           f'analysis_every_epochs must be >= 0 (0 = off), got '
           f'{config.analysis_every_epochs}',
@@ -125,3 +112,23 @@ def check(config: ml_collections.ConfigDict) -> None:
   for ok, message in checks:
     if not ok:
       raise config_util.ConfigError(message)
+
+
+def check_training(config: ml_collections.ConfigDict) -> None:
+  """Raises config_util.ConfigError for analysis.training_parts that
+  training cannot measure for this run (before any training)."""
+  training_parts = tuple(config.analysis.get('training_parts', ()))
+  logged = [name for name, part in parts.PARTS.items() if part.scalars]
+  config_util.require(
+      set(training_parts) <= set(logged),
+      f'analysis.training_parts must name parts that log scalars '
+      f'({", ".join(logged)}), got {training_parts}',
+  )
+  config_util.require(
+      'stability' not in training_parts or jax.process_count() == 1,
+      'analysis part stability runs in one process (its per-example '
+      'Hessians are formed on one device); leave it out of '
+      'analysis.training_parts in a run of several processes',
+  )
+  for name in training_parts:
+    parts.PARTS[name].check(config)

@@ -9,6 +9,7 @@ import ml_collections
 
 from analysis import measure
 from analysis import parts
+from analysis import settings as analysis_settings
 from runs import run_state
 from runtime import parallel
 
@@ -24,6 +25,7 @@ class TrainingAnalysis:
   def __init__(
       self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   ):
+    analysis_settings.check_training(config)
     self.every_epochs = config.analysis_every_epochs
     self._analyzers = measure.replica_analyzers(
         run_state.replica_configs(config), mesh

@@ -187,6 +187,11 @@ def check_config(
       f'epoch_passes > 1 needs an in-memory dataset, not {config.dataset}',
   )
   require(
+      not config.analysis.get('training_parts') or config.analysis_every_epochs,
+      'analysis.training_parts are measured every analysis_every_epochs '
+      'epochs; set analysis_every_epochs > 0',
+  )
+  require(
       config.log_spaced_evals >= 0,
       f'log_spaced_evals must be >= 0, got {config.log_spaced_evals}',
   )

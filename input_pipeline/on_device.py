@@ -41,6 +41,22 @@ def random_crop_flip(
   return jax.vmap(crop_flip_one)(images, keys)
 
 
+def order_free(
+    config: ml_collections.ConfigDict, num_examples: int, num_devices: int
+) -> bool:
+  """Whether a pass's update does not depend on the order of the examples
+  (up to the order of floating-point sums): each step takes the whole
+  training set, and GD, 1-SAM (each example its own ascent) or, on one
+  device, n-SAM (one ascent on the whole batch; on several, each device
+  ascends on its slice, which the order decides). Such passes draw no
+  permutation, which costs more than a tiny model's step."""
+  return config.batch_size == num_examples and (
+      config.optimizer != 'sam'
+      or config.sam_m == 1
+      or (config.sam_m == 0 and num_devices == 1)
+  )
+
+
 class OnDeviceTrainData:
   """The training split held on every device, batched on device.
 
@@ -48,7 +64,7 @@ class OnDeviceTrainData:
   passes over it; pass p of epoch e (the run's pass q = e * passes + p)
   visits the examples in the order of a permutation drawn from
   (data_key, q) (in their own order where one step takes them all and the
-  update does not depend on their order, see `shuffle`); step s of the pass
+  update does not depend on their order, see `order_free`); step s of the pass
   takes the s-th block of
   `config.batch_size` indices and device d (of all processes' devices) the
   d-th slice of that block. The order depends only
@@ -79,15 +95,7 @@ class OnDeviceTrainData:
     self.steps_per_pass = len(split) // self.global_batch_size
     self.steps_per_epoch = self.passes * self.steps_per_pass
     self.example_shape = split.images.shape[1:]
-    # A step that sees every example sees them all in any order: full-batch
-    # GD, and SAM whose ascent takes the whole batch (n-SAM) or each example
-    # (1-SAM), compute the same update whatever the order (up to the order
-    # of floating-point sums). Their passes skip drawing a permutation,
-    # which costs more than a tiny model's step.
-    self.shuffle = not (
-        self.steps_per_pass == 1
-        and (config.optimizer != 'sam' or config.sam_m in (0, 1))
-    )
+    self.shuffle = not order_free(config, len(split), jax.device_count())
     self._arrays = {'images': parallel.per_device_copies(mesh, split.images)}
     self.replica_axes = {'images': None, 'augment_key': 0}
     if self.shuffle:

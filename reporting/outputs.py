@@ -26,6 +26,8 @@ OUTPUT_PATTERNS = (
     'tuned.csv',
     'tuned_*_vs_*.png',
     'train_loss_vs_steps.png',
+    # The metric of --rate_window, which no task declares.
+    'linear_rate_vs_*.png',
 )
 
 

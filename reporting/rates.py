@@ -2,15 +2,18 @@
 evaluations at log-spaced steps (summary.json's `step_evals`, written with
 config.log_spaced_evals).
 
-A run converges linearly when L(w_t) <= C (1 - r)^t, a straight line on a
-plot of log L against t; Shin et al. (UAI 2025) prove it for SAM on
-overparameterized networks. The fitted rate is minus the OLS slope of
-ln L(w_t) on t over the evaluated steps in a window [first, last] (per step:
-ln L falls by r a step, L by a factor exp(-r)), with the slope's 95%
-t-interval. The window is the user's, and so is a floor: steps whose loss
-is at or below it are left out, since float32 arithmetic stops a loss
-falling somewhere near 1e-12 of its scale and the line bends flat there
-(runs of several widths reach it at different steps).
+A run converges linearly when L(w_t) <= C exp(-r t) (equivalently
+C q^t with q = exp(-r) < 1), a straight line on a plot of log L against t;
+Shin et al. (UAI 2025) prove it for SAM on overparameterized networks. The
+fitted rate r is minus the OLS slope of ln L(w_t) on t over the evaluated
+steps in a window [first, last] (ln L falls by r a step, L by a factor
+exp(-r)), with the slope's 95% t-interval. For a minibatch run the
+evaluated training loss is one batch's, and the fit is noisier.
+
+The window is the user's, and so is a floor: steps whose loss is at or
+below it are left out. Low losses bend the line, to a slower mode (the
+smallest eigenvalues of the kernel take over) or flat at float32's
+precision, and runs of several widths get there at different steps.
 """
 
 from collections.abc import Mapping, Sequence

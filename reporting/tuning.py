@@ -52,13 +52,23 @@ def choose(
   """Each group's winner (see the module's docstring), in first-seen order.
 
   Raises:
-    ValueError: a run lacks the tuning metric; with `tune_seeds`, a group
-      has no run of those seeds, or its winner no run of the others.
+    ValueError: a tuned key varies in no group; a run lacks the tuning
+      metric; with `tune_seeds`, a group has no run of those seeds, or its
+      winner no run of the others.
   """
   groups: dict[str, list[Setting]] = {}
   for setting in settings:
     rest = {k: v for k, v in setting.config.items() if k not in keys}
     groups.setdefault(canonical(rest), []).append(setting)
+  for key in keys:
+    if not any(
+        len({json.dumps(s.config.get(key)) for s in members}) > 1
+        for members in groups.values()
+    ):
+      raise ValueError(
+          f'--tune={key}: no two runs differ only in {key}, so there is '
+          'nothing to choose (is it a key the sweep varies?)'
+      )
   choices = []
   for members in groups.values():
     scored = []
@@ -69,6 +79,10 @@ def choose(
           if tune_seeds is None or _seed(run) in tune_seeds
       ]
       if not runs:
+        print(
+            f'not compared: {dict((k, setting.config.get(k)) for k in keys)}'
+            f' of {setting.optimizer.upper()} has no run of --tune_seeds'
+        )
         continue
       missing = [run for run in runs if run.get(info.entry) is None]
       if missing:

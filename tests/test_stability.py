@@ -17,6 +17,7 @@ import analyze
 from configs import default
 from configs import maennel_1d_relu
 from configuration import config_util
+from configuration import validate
 from input_pipeline import sources
 from input_pipeline import synthetic
 from runs import run_state
@@ -220,8 +221,33 @@ def test_training_logs_the_training_parts_scalars(tmp_path):
   assert 'hessian/top_eigenvalue' in last
 
 
-def test_unknown_training_parts_are_refused_in_one_line():
-  config = diagonal_config(analysis_every_epochs=1)
-  config.analysis.training_parts = ('nosuch',)
-  with pytest.raises(config_util.ConfigError, match='training_parts'):
-    analysis_settings.check(config)
+@pytest.mark.parametrize(
+    'training_parts,every,message',
+    [
+        (('nosuch',), 1, 'parts that log scalars'),
+        # The landscape logs no scalars: measuring it would be lost work.
+        (('landscape',), 1, 'parts that log scalars'),
+        (('sparse_recovery',), 0, 'set analysis_every_epochs > 0'),
+    ],
+)
+def test_bad_training_parts_are_refused_before_training(
+    training_parts, every, message
+):
+  config = diagonal_config(analysis_every_epochs=every)
+  config.analysis.training_parts = training_parts
+  with pytest.raises(config_util.ConfigError, match=message) as error:
+    validate.check_config(config)
+    analysis_settings.check_training(config)
+  assert '\n' not in str(error.value)
+
+
+def test_a_part_that_cannot_measure_the_run_is_refused_before_training(
+    tmp_path,
+):
+  config = small_config(analysis_every_epochs=1)
+  config.analysis.training_parts = ('sparse_recovery',)
+  with pytest.raises(config_util.ConfigError, match='not mlp on mnist1d'):
+    train.train_and_evaluate(
+        config, str(tmp_path), evaluators=training_evaluators(config)
+    )
+  assert not tmp_path.exists() or not any(tmp_path.iterdir())

@@ -12,6 +12,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from configuration import config_util
 from configuration import validate
+from input_pipeline import on_device
 from runs import run_state
 import step_evals
 from tests.conftest import run_python
@@ -31,6 +32,8 @@ def test_schedule_is_step_zero_then_log_spaced():
   assert list(step_evals.schedule(5, 10)) == [0, 1, 2, 3, 4]
   assert len(step_evals.schedule(0, 10)) == 0
   assert list(step_evals.schedule(100, 1)) == [0]
+  # Every step below the total: a one-step run is evaluated at step 0.
+  assert list(step_evals.schedule(1, 5)) == [0]
 
 
 def evaluated_config(**overrides):
@@ -82,6 +85,7 @@ def test_the_trajectory_is_that_of_a_run_without_them(evaluated_run, tmp_path):
       jax.tree.leaves(run_state.load_checkpoint(tmp_path)[1].params),
   ):
     np.testing.assert_array_equal(a, b)
+  assert len(without['history']) == len(summary['history']) == 3
   assert without['history'] == [
       {k: v for k, v in r.items() if k != 'examples_per_sec'}
       | {'examples_per_sec': w['examples_per_sec']}
@@ -149,6 +153,7 @@ def test_replicas_record_what_separate_runs_record(tmp_path):
             tmp_path / 'together' / f'replica_{replica}' / 'summary.json'
         ).read_text()
     )
+    assert len(side_by_side['step_evals']) == len(alone['step_evals']) == 12
     for a, b in zip(side_by_side['step_evals'], alone['step_evals']):
       assert a['step'] == b['step']
       assert a['train_loss'] == pytest.approx(b['train_loss'], rel=1e-5)
@@ -186,6 +191,7 @@ def test_four_devices_record_what_one_does(evaluated_run, tmp_path):
   )
   four = json.loads((tmp_path / 'summary.json').read_text())
   assert four['num_devices'] == 4
+  assert len(four['step_evals']) == len(summary['step_evals']) == 12
   for a, b in zip(four['step_evals'], summary['step_evals']):
     assert a['step'] == b['step']
     assert a['train_loss'] == pytest.approx(b['train_loss'], rel=1e-5)
@@ -215,3 +221,49 @@ def test_streamed_datasets_are_refused_in_one_line():
   config = small_config(dataset='imagenet2012', log_spaced_evals=10)
   with pytest.raises(config_util.ConfigError, match='in-memory dataset'):
     validate.check_config(config)
+
+
+def test_a_resume_with_another_schedule_keeps_the_finished_epochs_records(
+    evaluated_run, tmp_path
+):
+  # Stopped inside the second epoch without evaluations, resumed with them
+  # (the checkpoint's sums have no entries for them), then extended: the
+  # records of the epochs trained with evaluations are those of the
+  # uninterrupted run.
+  config, _, summary = evaluated_run
+  config = config.copy_and_resolve_references()
+  config.update(
+      steps_per_dispatch=10, checkpoint_every_steps=10, log_spaced_evals=0
+  )
+  calls = iter(range(1000))
+  with pytest.raises(train.Stopped):
+    train.train_and_evaluate(
+        config, str(tmp_path), should_stop=lambda: next(calls) == 4
+    )
+  config.log_spaced_evals = 12
+  resumed = train.train_and_evaluate(config, str(tmp_path))
+  expected = [r for r in summary['step_evals'] if r['step'] >= 80]
+  assert [r for r in resumed['step_evals'] if r['step'] >= 80] == expected
+  assert expected
+
+
+@pytest.mark.parametrize(
+    'overrides,devices,free',
+    [
+        ({}, 1, True),  # GD, full batch.
+        ({'optimizer': 'sam', 'sam_m': 1}, 4, True),  # 1-SAM.
+        ({'optimizer': 'sam'}, 1, True),  # n-SAM on one device.
+        # n-SAM on 4 devices: each ascends on the slice the order gives it.
+        ({'optimizer': 'sam'}, 4, False),
+        # m-SAM: the order makes the groups.
+        ({'optimizer': 'sam', 'sam_m': 2}, 1, False),
+        # A minibatch (n = 8 is not a multiple of 5: the order decides which
+        # examples each pass leaves out).
+        ({'batch_size': 5}, 1, False),
+    ],
+)
+def test_only_order_free_full_batch_passes_skip_the_permutation(
+    overrides, devices, free
+):
+  config = diagonal_config(**overrides)
+  assert on_device.order_free(config, 8, devices) == free

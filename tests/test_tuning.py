@@ -105,7 +105,7 @@ def test_tuned_rho_and_gain_match_a_brute_force_choice(tmp_path, tune_seeds):
     )
     assert int(gains[params]['n_pairs']) == len(differences)
   # Width 5000's tie went to the smaller rho.
-  assert brute_force(values, 5000, chosen_seeds)[0] == 0.05
+  assert float(tuned[5000, 'sam']['chosen_rho']) == 0.05
   figure = tmp_path / 'tuned_rho_vs_params.png'
   assert figure in written and figure.read_bytes()[:8] == PNG_MAGIC
 
@@ -116,3 +116,17 @@ def test_a_missing_tuning_metric_is_one_line(tmp_path):
     report.write_report(
         tmp_path, report_runs.load_summaries(tmp_path), tune=['rho']
     )
+
+
+@pytest.mark.parametrize(
+    'flags,message',
+    [
+        ({'tune': ['rhoo']}, 'no two runs differ only in rhoo'),
+        ({'tune_seeds': [0]}, 'need --tune'),
+        ({'rate_floor': 1e-8}, '--rate_floor needs --rate_window'),
+    ],
+)
+def test_flags_that_would_do_nothing_are_refused(tmp_path, flags, message):
+  made_up_sweep(tmp_path)
+  with pytest.raises(ValueError, match=message):
+    report.write_report(tmp_path, report_runs.load_summaries(tmp_path), **flags)

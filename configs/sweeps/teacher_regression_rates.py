@@ -14,7 +14,7 @@ units). 24 runs, about 5 minutes on a 2-core CPU:
   python sweep.py --workdir=runs/teacher_regression_rates \
       --sweep_config=configs/sweeps/teacher_regression_rates.py
   python report.py runs/teacher_regression_rates --rate_window=100:50000 \
-      --rate_floor=1e-9
+      --rate_floor=1e-8
 """
 
 
