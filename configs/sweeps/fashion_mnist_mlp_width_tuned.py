@@ -8,7 +8,7 @@ validation, 100 epochs) at its three narrower widths, (75, 25) to
 (300, 100), without label noise and with 40%. SAM trains five rhos from
 0.005 to 0.5 from seeds 0-4 side by side (replica_seeds: 25 replicas, each
 rho paired with the SGD run of its seed); SGD trains seeds 0-4 side by
-side. 12 runs, about 30 minutes on a 2-core CPU
+side. 12 runs, about 25 minutes on a 2-core CPU
 (--sweep='num_neurons=[(75,25),(150,50),(300,100),(1200,400)]' adds the
 next width for about 40 minutes more):
 
