@@ -227,7 +227,7 @@ def write_report(
         runs_used,
     )
     choices = tuning.choose(settings, tune, tune_info, tune_seeds)
-    settings = [c.setting for c in choices]
+    candidates, settings = settings, [c.setting for c in choices]
     keys = [k for k in varying_keys(settings) if k not in ('optimizer', *tune)]
     runs_used = [run for s in settings for run in s.runs]
   if rate_window and metric:
@@ -250,6 +250,21 @@ def write_report(
   if choices:
     written.append(root / 'tuned.csv')
     tables.write_csv(written[-1], tuning.rows(choices, tune, keys, tune_info))
+    params = next(a for a in X_AXES if a.name == 'params')
+    trends = [
+        trend
+        for key in tune
+        for trend in tuning.chosen_value_trends(
+            candidates,
+            key,
+            tune_info,
+            [k for k in keys if k not in params.keys],
+        )
+    ]
+    if trends:
+      written.append(root / 'tuned_trend.csv')
+      tables.write_csv(written[-1], trends)
+      print(tuning.format_trends(trends))
   if rate_window:
     names = {id(s): str(p.parent.relative_to(root)) for p, s in usable.items()}
     written.append(root / 'rates.csv')

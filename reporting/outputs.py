@@ -24,6 +24,7 @@ OUTPUT_PATTERNS = (
     'sam_gain_vs_*.png',
     'rates.csv',
     'tuned.csv',
+    'tuned_trend.csv',
     'tuned_*_vs_*.png',
     'train_loss_vs_steps.png',
     # The metric of --rate_window, which no task declares.

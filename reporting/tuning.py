@@ -12,12 +12,18 @@ winners alone: their test metric, and their gains paired by seed.
 With `tune_seeds`, candidates are compared on those seeds and the winner is
 reported on its other seeds, so that the seeds that chose it do not also
 measure it (the selection's optimism stays out of the test gain).
+
+`chosen_value_trends` asks whether the chosen value grows with size (Shin
+et al.: the best rho grows with the model): the slope of log10(chosen) on
+log10(parameters), with an interval from a bootstrap over seeds.
 """
 
 from collections.abc import Sequence
 import dataclasses
 import json
 from typing import Any
+
+import numpy as np
 
 from reporting.metrics import MetricInfo
 from reporting.stats import canonical
@@ -56,21 +62,18 @@ def choose(
       metric; with `tune_seeds`, a group has no run of those seeds, or its
       winner no run of the others.
   """
-  groups: dict[str, list[Setting]] = {}
-  for setting in settings:
-    rest = {k: v for k, v in setting.config.items() if k not in keys}
-    groups.setdefault(canonical(rest), []).append(setting)
+  groups = _groups(settings, keys)
   for key in keys:
     if not any(
         len({json.dumps(s.config.get(key)) for s in members}) > 1
-        for members in groups.values()
+        for members in groups
     ):
       raise ValueError(
           f'--tune={key}: no two runs differ only in {key}, so there is '
           'nothing to choose (is it a key the sweep varies?)'
       )
   choices = []
-  for members in groups.values():
+  for members in groups:
     scored = []
     for setting in members:
       runs = [
@@ -99,10 +102,7 @@ def choose(
           f'no run of --tune_seeds={list(tune_seeds)} in the setting '
           f'{members[0].config}'
       )
-    sign = 1.0 if info.higher_is_better else -1.0
-    # Best score first; among equals, the smallest tuned values.
-    scored.sort(key=lambda c: (-sign * c[0], _order(c[1], keys)))
-    mean, values, n, setting = scored[0]
+    mean, values, n, setting = _winner(scored, info, keys)
     if tune_seeds is not None:
       setting = dataclasses.replace(
           setting,
@@ -115,6 +115,102 @@ def choose(
         )
     choices.append(Choice(setting, values, mean, n, len(scored)))
   return choices
+
+
+def _groups(
+    settings: Sequence[Setting], keys: Sequence[str]
+) -> list[list[Setting]]:
+  """The settings grouped by everything but `keys`, in first-seen order."""
+  groups: dict[str, list[Setting]] = {}
+  for setting in settings:
+    rest = {k: v for k, v in setting.config.items() if k not in keys}
+    groups.setdefault(canonical(rest), []).append(setting)
+  return list(groups.values())
+
+
+def _winner(scored: list[tuple], info: MetricInfo, keys: Sequence[str]):
+  """The best of (mean, values, n, setting) candidates: the best mean, and
+  among equals the smallest tuned values."""
+  sign = 1.0 if info.higher_is_better else -1.0
+  return min(scored, key=lambda c: (-sign * c[0], _order(c[1], keys)))
+
+
+def chosen_value_trends(
+    settings: Sequence[Setting],
+    key: str,
+    info: MetricInfo,
+    curve_keys: Sequence[str],
+    samples: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+  """Whether the chosen `key` grows with size: per curve (the values of
+  `curve_keys`), the OLS slope of log10(chosen value) on log10(parameters)
+  over the groups with a positive numeric choice, and its 95% percentile
+  interval from resampling each group's seeds with replacement (the same
+  draw for every candidate of a group, so that they stay paired) and
+  choosing again. Curves of fewer than two sizes are left out."""
+  rng = np.random.default_rng(seed)
+  groups = [g for g in _groups(settings, [key]) if len(g) > 1]
+  curves: dict[str, list[list[Setting]]] = {}
+  for members in groups:
+    label = ', '.join(f'{k}={members[0].config.get(k)}' for k in curve_keys)
+    curves.setdefault(label, []).append(members)
+
+  def choice(members, draw=None):
+    scored = []
+    for setting in members:
+      by_seed = {_seed(run): run for run in setting.runs}
+      runs = (
+          list(by_seed.values())
+          if draw is None
+          else [by_seed[s] for s in draw if s in by_seed]
+      )
+      if runs:
+        mean = sum(run[info.entry] for run in runs) / len(runs)
+        scored.append(
+            (mean, {key: setting.config.get(key)}, len(runs), setting)
+        )
+    return _winner(scored, info, [key])[1][key]
+
+  def slope(points):
+    x, y = zip(*points)
+    return np.polyfit(np.log10(x), np.log10(y), 1)[0]
+
+  trends = []
+  for label, members_list in curves.items():
+    sizes = [m[0].num_params for m in members_list]
+    if len(set(sizes)) < 2 or not all(
+        isinstance(choice(m), (int, float)) and choice(m) > 0
+        for m in members_list
+    ):
+      continue
+    seeds = [
+        sorted({_seed(r) for s in m for r in s.runs}) for m in members_list
+    ]
+    estimate = slope([(n, choice(m)) for n, m in zip(sizes, members_list)])
+    resampled = [
+        slope(
+            [
+                (n, choice(m, rng.choice(g, len(g))))
+                for n, m, g in zip(sizes, members_list, seeds)
+            ]
+        )
+        for _ in range(samples)
+    ]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    trends.append(
+        {
+            'key': key,
+            'curve': label,
+            # Rounded: a flat choice gives a slope of 1e-17, not 0.
+            'slope': round(float(estimate), 12),
+            'ci_low': round(float(low), 12),
+            'ci_high': round(float(high), 12),
+            'sizes': len(set(sizes)),
+            'samples': samples,
+        }
+    )
+  return trends
 
 
 def _order(values: dict[str, Any], keys: Sequence[str]) -> list[Any]:
@@ -154,3 +250,20 @@ def rows(
       }
       for c in choices
   ]
+
+
+def format_trends(trends: Sequence[dict[str, Any]]) -> str:
+  """The printed lines of chosen_value_trends."""
+  return '\n'.join(
+      [
+          'Trend of the chosen value (OLS slope of log10(value) on '
+          'log10(num_params), 95% bootstrap interval over seeds):',
+          *(
+              f"  {t['key']}{', ' + t['curve'] if t['curve'] else ''}: "
+              f"{t['slope']:+.3g} decades per decade "
+              f"[{t['ci_low']:+.3g}, {t['ci_high']:+.3g}], "
+              f"{t['sizes']} sizes, {t['samples']} resamples"
+              for t in trends
+          ),
+      ]
+  )

@@ -130,3 +130,37 @@ def test_flags_that_would_do_nothing_are_refused(tmp_path, flags, message):
   made_up_sweep(tmp_path)
   with pytest.raises(ValueError, match=message):
     report.write_report(tmp_path, report_runs.load_summaries(tmp_path), **flags)
+
+
+def test_the_chosen_rho_trend_and_its_bootstrap_interval(tmp_path):
+  # Validation accuracy peaks at rho = 0.01 at 1,000 parameters and at 0.1
+  # at 10,000, by far more than the seeds' spread: every resample chooses
+  # the same, so the slope is exactly 1 decade per decade, interval [1, 1].
+  # At 100,000 a near tie between 0.1 and 1 (one seed decides) widens it.
+  widths = {1000: [10, 5], 10000: [40, 20], 100000: [400, 200]}
+  rng = np.random.default_rng(1)
+  for params, width in widths.items():
+    for rho in (0.01, 0.1, 1.0):
+      for seed in range(5):
+        best = {1000: 0.01, 10000: 0.1, 100000: 0.1}[params]
+        validation = 0.9 if rho == best else 0.5
+        if params == 100000 and rho == 1.0:
+          validation = 0.9 + (0.05 if seed == 0 else -0.02)
+        summary = make_summary(
+            seed, 'sam', 0.8, num_params=params, num_neurons=width, rho=rho
+        )
+        summary['final_validation_accuracy'] = validation + rng.uniform(0, 1e-3)
+        write(tmp_path / f'{params}_{rho}_{seed}' / 'summary.json', summary)
+  report.write_report(
+      tmp_path, report_runs.load_summaries(tmp_path), tune=['rho']
+  )
+  [trend] = read_csv(tmp_path / 'tuned_trend.csv')
+  # Chosen: 0.01, 0.1, 0.1 (the tie at 100,000 goes to 0.1 on the mean:
+  # 0.9 against 0.9 + (0.05 - 4 x 0.02) / 5).
+  x, y = np.log10([1000, 10000, 100000]), np.log10([0.01, 0.1, 0.1])
+  assert float(trend['slope']) == pytest.approx(np.polyfit(x, y, 1)[0])
+  # Resamples where seed 0 outweighs the others choose 1.0 at 100,000:
+  # the interval reaches up to the slope through 0.01, 0.1, 1.
+  assert float(trend['ci_high']) == pytest.approx(1.0)
+  assert float(trend['ci_low']) == pytest.approx(float(trend['slope']))
+  assert int(trend['sizes']) == 3
