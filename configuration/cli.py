@@ -27,10 +27,19 @@ def fail(message: str, now: bool = False) -> NoReturn:
   otherwise print more after the line. Nothing of a run depends on them:
   its files are written, or atomically not, before.
   """
-  print(f'error: {message}', file=sys.stderr, flush=True)
   if now:
     sys.stdout.flush()
+    sys.stderr.flush()
+    # Those threads may still be printing the same failure: from here on
+    # the process's own output goes nowhere, and the line is written to a
+    # copy of the descriptor, so that it stays the last line.
+    stderr = os.dup(sys.stderr.fileno())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+      os.dup2(devnull, stream.fileno())
+    os.write(stderr, f'error: {message}\n'.encode())
     os._exit(outcomes.EXIT_ERROR)  # pylint: disable=protected-access
+  print(f'error: {message}', file=sys.stderr, flush=True)
   sys.exit(outcomes.EXIT_ERROR)
 
 

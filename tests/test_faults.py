@@ -483,6 +483,25 @@ def read_only_disk(tmp_path):
   subprocess.run(['umount', str(mount)], check=True)
 
 
+def test_an_immediate_failure_is_the_last_line_while_threads_still_print():
+  # Orbax's background threads report a failed save too, sometimes just as
+  # the run prints its own error: that line must still be the last.
+  program = """
+import sys, threading
+from configuration import cli
+def chatter():
+  while True:  # Whole lines, as logging and tracebacks write them.
+    sys.stderr.write('a library thread reports the failure\\n')
+for _ in range(4):
+  threading.Thread(target=chatter, daemon=True).start()
+cli.fail('cannot write the run', now=True)
+"""
+  for _ in range(5):
+    result = run_python(['-c', program], timeout=60)
+    assert result.returncode == outcomes.EXIT_ERROR
+    assert result.stderr.endswith('\nerror: cannot write the run\n')
+
+
 def test_a_full_disk_is_one_line_and_keeps_the_checkpoints_saved(small_disk):
   # 200 kB hold the config and a checkpoint or two, not twenty epochs.
   workdir = small_disk / 'run'
