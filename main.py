@@ -23,7 +23,9 @@ from ml_collections import config_flags
 from analysis import training
 from configuration import cli
 from configuration import config_util
+from divergence import Diverged
 from input_pipeline import tfds_data
+import rl_train
 from runs import outcomes
 from runs import rundir
 from runtime import compilation_cache
@@ -123,15 +125,21 @@ def main(argv):
   compilation_cache.enable(config.compilation_cache_dir)
   stop = cli.StopRequest()
   try:
-    summary = train.train_and_evaluate(
-        config, workdir, stop.requested, training.training_evaluators(config)
-    )
+    if config.environment:  # An agent, trained with PPO.
+      summary = rl_train.train_and_evaluate(config, workdir, stop.requested)
+    else:
+      summary = train.train_and_evaluate(
+          config,
+          workdir,
+          stop.requested,
+          training.training_evaluators(config),
+      )
   except (config_util.ConfigError, tfds_data.DatasetUnavailableError) as e:
     cli.fail(str(e))
-  except train.Diverged as e:
+  except Diverged as e:
     print(f'error: {e}', file=sys.stderr, flush=True)
     sys.exit(outcomes.EXIT_DIVERGED)
-  except train.Stopped as e:
+  except outcomes.Stopped as e:
     print(f'stopped: {e}', file=sys.stderr, flush=True)
     sys.exit(outcomes.EXIT_STOPPED)
   except OSError as e:  # A read-only or full disk, a missing permission.

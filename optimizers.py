@@ -19,7 +19,7 @@ CONFIG_KEYS = (
     'lr_decay_factor',
     'warmup_epochs',
 )
-LR_SCHEDULES = ('step', 'cosine', 'constant')
+LR_SCHEDULES = ('step', 'cosine', 'constant', 'linear')
 BASE_OPTIMIZERS = ('sgd', 'nesterov', 'adam', 'adamw')
 
 
@@ -29,7 +29,8 @@ def create_learning_rate_schedule(
   """The learning rate per step, with `warmup_epochs` of linear warmup.
 
   step: x lr_decay_factor at each of lr_boundaries (fractions of training);
-  cosine: cosine decay to 0 over the steps after the warmup; constant.
+  cosine: cosine decay to 0 over the steps after the warmup; linear: linear
+  decay to 0 over the whole training (PPO's usual annealing); constant.
   """
   total_steps = config.num_epochs * steps_per_epoch
   warmup_steps = int(config.warmup_epochs * steps_per_epoch)
@@ -39,6 +40,8 @@ def create_learning_rate_schedule(
     )
   if config.lr_schedule == 'constant':
     schedule = optax.constant_schedule(config.learning_rate)
+  elif config.lr_schedule == 'linear':
+    schedule = optax.linear_schedule(config.learning_rate, 0.0, total_steps)
   else:
     schedule = optax.piecewise_constant_schedule(
         config.learning_rate,

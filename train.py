@@ -67,9 +67,8 @@ class EpochEvaluator(Protocol):
     """One dict of scalars per replica of the (stacked) state."""
 
 
-class Stopped(Exception):
-  """Training stopped on request after saving a checkpoint of the current
-  step; running the same command again resumes it exactly."""
+# Raised when should_stop() asked to stop (main.py catches it).
+Stopped = outcomes.Stopped
 
 
 def train_and_evaluate(
@@ -110,18 +109,8 @@ def train_and_evaluate(
   if config.init_from:
     rundir.require_absolute(config.init_from, 'init_from')
   rundir.check_workdir(workdir, config)
-  lock, created = None, not workdir.exists()
-  if jax.process_index() == 0:
-    workdir.mkdir(parents=True, exist_ok=True)
-    lock = rundir.WorkdirLock(workdir)
-  try:
+  with rundir.locked(workdir):
     return _train(config, workdir, should_stop, evaluators)
-  finally:
-    if lock:
-      # A new workdir refused before training started is removed again.
-      lock.release(
-          remove_workdir=created and not (workdir / 'config.json').exists()
-      )
 
 
 @dataclasses.dataclass

@@ -46,7 +46,13 @@ def is_sam_only(key: str) -> bool:
 
 
 # The width of each model family (the x axis of the paper's Figure 1).
-WIDTH_KEYS = ('num_neurons', 'num_filters', 'width_factor', 'hidden_size')
+WIDTH_KEYS = (
+    'num_neurons',
+    'num_filters',
+    'width_factor',
+    'hidden_size',
+    'rl_width',
+)
 
 
 def replica_seeds_and_rhos(
@@ -207,8 +213,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 128
   # Length of training.
   config.num_epochs = 100
-  # step (multiply by lr_decay_factor at each boundary), cosine (to 0) or
-  # constant.
+  # step (multiply by lr_decay_factor at each boundary), cosine (to 0),
+  # linear (to 0) or constant.
   config.lr_schedule = 'step'
   # Epochs of linear warmup from 0 (may be fractional; 0 = none).
   config.warmup_epochs = 0.0
@@ -257,6 +263,42 @@ def get_config() -> ml_collections.ConfigDict:
   config.pruner = 'random'
   # Fraction of kernel weights pruned, in [0, 1); 0 keeps the dense network.
   config.sparsity = 0.0
+
+  # --- Reinforcement learning (a config with `environment` set) ---
+  # A gymnax environment with discrete actions (CartPole-v1, Acrobot-v1,
+  # Breakout-MinAtar, SpaceInvaders-MinAtar, ...); '' trains on `dataset`.
+  # The agent is trained with PPO (rl/ppo.py); optimizer=sam puts the SAM
+  # variant's ascent on each minibatch's PPO loss. The data, model and
+  # sparsity keys are then not read (and refused if set).
+  config.environment = ''
+  # The actor-critic: mlp (two tanh towers of widths num_neurons) for
+  # vector observations; nature_cnn (Mnih et al., 2015) for frames.
+  config.rl_network = 'mlp'
+  # Scales every layer of the Nature CNN (Shin et al.'s Atari grid: 0.5, 1,
+  # 1.5, 2): the width knob of frame-based agents.
+  config.rl_width = 1.0
+  # Environments stepped side by side, and steps of each per rollout.
+  config.rl_num_envs = 4
+  config.rl_rollout_steps = 128
+  # Environment steps (over all environments) in an epoch: a multiple of a
+  # rollout. Returns are logged, the agent evaluated and the run
+  # checkpointed once per epoch.
+  config.rl_env_steps_per_epoch = 16_384
+  # Evaluation episodes after each epoch: the greedy policy from the same
+  # fixed environment seeds for every run (so runs pair episode by episode).
+  config.rl_eval_episodes = 16
+  # PPO (Schulman et al., 2017), defaults of PureJaxRL's and CleanRL's:
+  # passes over each rollout, minibatches per pass, discount, GAE lambda,
+  # clip range (ratio and value), value and entropy coefficients, and the
+  # global-norm clip of the gradient the optimizer receives.
+  config.ppo_epochs = 4
+  config.ppo_minibatches = 4
+  config.ppo_gamma = 0.99
+  config.ppo_gae_lambda = 0.95
+  config.ppo_clip = 0.2
+  config.ppo_value_coef = 0.5
+  config.ppo_entropy_coef = 0.01
+  config.ppo_max_grad_norm = 0.5
 
   # --- Run ---
   # Seeds initialization, pruning, data order, augmentation and label noise.

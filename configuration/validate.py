@@ -13,6 +13,7 @@ from input_pipeline import label_noise
 from input_pipeline import sources
 import models
 import optimizers
+import rl
 from runs import rundir
 import sam
 import sparsity
@@ -42,11 +43,16 @@ def check_config(
       config.num_epochs >= 1,
       f'num_epochs must be >= 1, got {config.num_epochs}',
   )
-  _one_of(config, 'dataset', sources.DATASETS)
   _one_of(config, 'optimizer', OPTIMIZERS)
-  _one_of(config, 'pruner', sparsity.PRUNERS)
-  _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
   _one_of(config, 'base_optimizer', optimizers.BASE_OPTIMIZERS)
+  _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
+  _check_sam(config)
+  _check_replicas(config)
+  if config.environment:  # Reinforcement learning: no dataset.
+    rl.check(config)
+    return
+  _one_of(config, 'dataset', sources.DATASETS)
+  _one_of(config, 'pruner', sparsity.PRUNERS)
   _one_of(config, 'label_noise_type', label_noise.LABEL_NOISE_TYPES)
   _one_of(config, 'sam_batchnorm_stats', ('clean', 'perturbed'))
 
@@ -73,37 +79,12 @@ def check_config(
   )
 
   if config.optimizer == 'sam':
-    require(config.rho > 0, f'rho must be > 0 for sam, got {config.rho}')
     variant = sam.get(config.sam_variant)
     require(
         variant.tasks is None or spec.task.name in variant.tasks,
         f'sam_variant={variant.name} needs a {"/".join(variant.tasks or ())} '
         f'task; {config.dataset} is {spec.task.name}',
     )
-  sam.check(config)
-  require(
-      0 <= config.sam_start_epoch < config.num_epochs,
-      f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
-      f'got {config.sam_start_epoch}',
-  )
-  require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
-  require(
-      config.sam_rho_schedule in sam.RHO_SCHEDULES,
-      f'sam_rho_schedule must be one of {sam.RHO_SCHEDULES}, got '
-      f'{config.sam_rho_schedule!r}',
-  )
-  require(
-      0 <= config.sam_rho_min <= min(config.replica_rho or (config.rho,)),
-      f'sam_rho_min must be in [0, rho], got {config.sam_rho_min}',
-  )
-  require(
-      config.sam_rho_schedule == 'learning_rate' or not config.sam_rho_min,
-      'sam_rho_min is read only with sam_rho_schedule=learning_rate',
-  )
-  require(
-      config.sam_every_steps >= 1,
-      f'sam_every_steps must be >= 1, got {config.sam_every_steps}',
-  )
   if (
       device_checks
       and config.sam_m
@@ -116,41 +97,6 @@ def check_config(
         f'({config.batch_size} / {jax.device_count()} devices = '
         f'{per_device})',
     )
-  require(
-      config.num_replicas >= 1,
-      f'num_replicas must be >= 1, got {config.num_replicas}',
-  )
-  require(
-      config.replica_seeds >= 0,
-      f'replica_seeds must be >= 0, got {config.replica_seeds}',
-  )
-  if config.replica_seeds:
-    require(
-        config.replica_rho
-        and config.num_replicas
-        == config.replica_seeds * len(config.replica_rho),
-        f'replica_seeds={config.replica_seeds} trains each value of '
-        'replica_rho from that many seeds: num_replicas must be '
-        f'{config.replica_seeds} x len(replica_rho) = '
-        f'{config.replica_seeds * len(config.replica_rho)}, got '
-        f'{config.num_replicas}',
-    )
-  else:
-    require(
-        len(config.replica_rho) in (0, config.num_replicas),
-        f'replica_rho has {len(config.replica_rho)} values for '
-        f'{config.num_replicas} replicas',
-    )
-  require(
-      not config.replica_rho or config.optimizer == 'sam',
-      f"replica_rho sets each replica's rho, which {config.optimizer} "
-      'does not read; leave it empty (replicas then differ in their seed '
-      'alone)',
-  )
-  require(
-      all(rho > 0 for rho in config.replica_rho),
-      f'replica_rho must be > 0, got {tuple(config.replica_rho)}',
-  )
   require(
       config.num_replicas == 1 or spec.in_memory,
       f'num_replicas > 1 needs an in-memory dataset, not ' f'{config.dataset}',
@@ -279,6 +225,77 @@ def check_config(
       config.checkpoint_every_steps >= 0,
       f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
       f'{config.checkpoint_every_steps}',
+  )
+
+
+def _check_sam(config: ml_collections.ConfigDict) -> None:
+  """The SAM section: rho, the variant's own checks, rho's schedule."""
+  require(
+      config.optimizer != 'sam' or config.rho > 0,
+      f'rho must be > 0 for sam, got {config.rho}',
+  )
+  sam.check(config)
+  require(
+      0 <= config.sam_start_epoch < config.num_epochs,
+      f'sam_start_epoch must be in [0, num_epochs={config.num_epochs}), '
+      f'got {config.sam_start_epoch}',
+  )
+  require(config.sam_m >= 0, f'sam_m must be >= 0, got {config.sam_m}')
+  require(
+      config.sam_rho_schedule in sam.RHO_SCHEDULES,
+      f'sam_rho_schedule must be one of {sam.RHO_SCHEDULES}, got '
+      f'{config.sam_rho_schedule!r}',
+  )
+  require(
+      0 <= config.sam_rho_min <= min(config.replica_rho or (config.rho,)),
+      f'sam_rho_min must be in [0, rho], got {config.sam_rho_min}',
+  )
+  require(
+      config.sam_rho_schedule == 'learning_rate' or not config.sam_rho_min,
+      'sam_rho_min is read only with sam_rho_schedule=learning_rate',
+  )
+  require(
+      config.sam_every_steps >= 1,
+      f'sam_every_steps must be >= 1, got {config.sam_every_steps}',
+  )
+
+
+def _check_replicas(config: ml_collections.ConfigDict) -> None:
+  """num_replicas, replica_rho and replica_seeds agree."""
+  require(
+      config.num_replicas >= 1,
+      f'num_replicas must be >= 1, got {config.num_replicas}',
+  )
+  require(
+      config.replica_seeds >= 0,
+      f'replica_seeds must be >= 0, got {config.replica_seeds}',
+  )
+  if config.replica_seeds:
+    require(
+        config.replica_rho
+        and config.num_replicas
+        == config.replica_seeds * len(config.replica_rho),
+        f'replica_seeds={config.replica_seeds} trains each value of '
+        'replica_rho from that many seeds: num_replicas must be '
+        f'{config.replica_seeds} x len(replica_rho) = '
+        f'{config.replica_seeds * len(config.replica_rho)}, got '
+        f'{config.num_replicas}',
+    )
+  else:
+    require(
+        len(config.replica_rho) in (0, config.num_replicas),
+        f'replica_rho has {len(config.replica_rho)} values for '
+        f'{config.num_replicas} replicas',
+    )
+  require(
+      not config.replica_rho or config.optimizer == 'sam',
+      f"replica_rho sets each replica's rho, which {config.optimizer} "
+      'does not read; leave it empty (replicas then differ in their seed '
+      'alone)',
+  )
+  require(
+      all(rho > 0 for rho in config.replica_rho),
+      f'replica_rho must be > 0, got {tuple(config.replica_rho)}',
   )
 
 

@@ -23,6 +23,12 @@ EXIT_STOPPED = 75  # Stopped by SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 after
 # saving a checkpoint of the current step; the same command resumes the run
 # exactly (75 is EX_TEMPFAIL of sysexits.h: "try again later").
 
+
+class Stopped(Exception):
+  """Training stopped on request after saving a checkpoint; running the same
+  command again resumes it exactly."""
+
+
 # The run's console output, in its directory when sweep.py trains it (each
 # attempt after a header line `=== sweep.py started at ...` or `=== SLURM
 # job N task 0 started at ...`).

@@ -240,7 +240,6 @@ def write_summaries(
   summary as its file holds it."""
   configs = run_state.replica_configs(config)
   num_replicas = len(configs)
-  dirs = rundir.replica_dirs(workdir, num_replicas)
   replica_details = replica_details or [{}] * num_replicas
   summaries = [
       {
@@ -266,7 +265,35 @@ def write_summaries(
           replica_details,
       )
   ]
-  if num_replicas == 1:
+  return write_replica_summaries(
+      workdir,
+      config,
+      summaries,
+      statuses,
+      progress,
+      details={
+          **details,
+          'train_examples_per_sec': _steady_throughput(progress),
+      },
+      index_details=index_details,
+  )
+
+
+def write_replica_summaries(
+    workdir: epath.Path,
+    config: ml_collections.ConfigDict,
+    summaries: list[dict[str, Any]],
+    statuses: list[str],
+    progress: dict[str, Any],
+    details: dict[str, Any] | None = None,
+    index_details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+  """Writes each replica's summary in its directory and, with replicas,
+  workdir/summary.json indexing them (with `details` and `index_details`;
+  the latter also in a single run's summary); returns the workdir's summary
+  as its file holds it."""
+  dirs = rundir.replica_dirs(workdir, len(summaries))
+  if len(summaries) == 1:
     summary = {**summaries[0], **(index_details or {})}
   else:
     summary = {
@@ -276,14 +303,13 @@ def write_summaries(
             if set(statuses) == {outcomes.FINISHED}
             else outcomes.DIVERGED
         ),
-        'num_replicas': num_replicas,
+        'num_replicas': len(summaries),
         'epochs': progress['epoch'],
         'wall_seconds': progress['wall_seconds'],
-        'train_examples_per_sec': _steady_throughput(progress),
         'replica_summaries': [
             str(d.relative_to(workdir) / 'summary.json') for d in dirs
         ],
-        **details,
+        **(details or {}),
         **(index_details or {}),
     }
   if jax.process_index() == 0:

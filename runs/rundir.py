@@ -12,6 +12,8 @@ Layout of a workdir (every path below is relative to it):
 Nothing here ever deletes a file it did not write.
 """
 
+from collections.abc import Iterator
+import contextlib
 import errno
 import fcntl
 import json
@@ -161,6 +163,24 @@ def check_workdir(
       f'or choose a new workdir (a resumed run may change only num_epochs '
       f'and {", ".join(default.TRAJECTORY_NEUTRAL_KEYS)})',
   )
+
+
+@contextlib.contextmanager
+def locked(workdir: epath.Path) -> Iterator[None]:
+  """Holds the workdir's lock (process 0 makes the workdir and locks it)
+  while the run trains; a workdir this run made and then refused before
+  training started (no config.json) is removed again."""
+  lock, created = None, not workdir.exists()
+  if jax.process_index() == 0:
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock = WorkdirLock(workdir)
+  try:
+    yield
+  finally:
+    if lock:
+      lock.release(
+          remove_workdir=created and not (workdir / 'config.json').exists()
+      )
 
 
 class WorkdirLock:

@@ -197,6 +197,9 @@ class Variant:
       per replica and averaged over devices (its float leaves) after each
       step, so that every device holds the same.
     tasks: the tasks (tasks.TASKS) whose outputs it understands; None: any.
+    per_example: it reads the batch's examples (`Oracle.inputs`,
+      `losses_on`, `gradient_on`, `predict`), which objectives without
+      per-example inputs and labels (the PPO loss) do not offer.
   """
 
   name: str
@@ -208,6 +211,7 @@ class Variant:
       Callable[[PyTree, ml_collections.ConfigDict, jax.Array], PyTree] | None
   ) = None
   tasks: tuple[str, ...] | None = None
+  per_example: bool = False
 
   @property
   def keys(self) -> tuple[str, ...]:

@@ -106,4 +106,5 @@ VARIANT = variants.Variant(
     reads=('sam_weight_decay_in_ascent',),
     check=check,
     init=variants.seed_state,
+    per_example=True,
 )

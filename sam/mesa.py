@@ -116,4 +116,5 @@ VARIANT = variants.Variant(
     },
     check=check,
     init=init,
+    per_example=True,
 )

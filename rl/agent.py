@@ -1,0 +1,282 @@
+"""The agent's computation on device: an epoch of PPO (rollouts of vmapped
+gymnax environments, advantages, minibatch updates with the base optimizer
+or a SAM variant on the PPO loss) and the evaluation episodes, for every
+replica side by side, each in one compiled call (see rl_train.py)."""
+
+from collections.abc import Callable
+import functools
+from typing import Any
+
+import flax
+import jax
+from jax import lax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+import optimizers
+from rl import environments
+from rl import networks
+from rl import ppo
+import sam
+
+PyTree = Any
+# The evaluation episodes' environment seeds, the same for every run.
+EVALUATION_SEED = 2**31 - 1
+# Folded into a replica's seed for its SAM variant's state (as
+# run_state.VARIANT_KEY_SALT for supervised runs).
+_VARIANT_SALT = 1
+
+
+@flax.struct.dataclass
+class AgentState:
+  """One replica's (or, stacked, every replica's) training state."""
+
+  params: PyTree
+  opt_state: PyTree
+  sam_state: PyTree
+  step: jax.Array  # Optimizer updates so far.
+  env_state: PyTree
+  observations: jax.Array  # [rl_num_envs, ...]
+  episode_returns: jax.Array  # [rl_num_envs], of the running episodes.
+  key: jax.Array  # Raw key data (checkpoints hold arrays).
+
+
+def _next_key(state: AgentState) -> tuple[AgentState, jax.Array]:
+  key, draw = jax.random.split(jax.random.wrap_key_data(state.key))
+  return state.replace(key=jax.random.key_data(key)), draw
+
+
+class Agent:
+  """What every replica shares: the environment, network, optimizer and
+  schedule, and the compiled epoch and evaluation."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.env = environments.make(config.environment)
+    self.network = networks.make(
+        config.rl_network,
+        config.num_neurons,
+        config.rl_width,
+        self.env.num_actions,
+    )
+    rollout = config.rl_num_envs * config.rl_rollout_steps
+    self.updates_per_epoch = config.rl_env_steps_per_epoch // rollout
+    self.minibatch_size = rollout // config.ppo_minibatches
+    self.steps_per_epoch = (
+        self.updates_per_epoch * config.ppo_epochs * config.ppo_minibatches
+    )
+    self.schedule = optimizers.create_learning_rate_schedule(
+        config, self.steps_per_epoch
+    )
+    self.tx = optax.chain(
+        optax.clip_by_global_norm(config.ppo_max_grad_norm),
+        optimizers.create_optimizer(config, self.schedule),
+    )
+    self.variant = (
+        sam.get(config.sam_variant) if config.optimizer == 'sam' else None
+    )
+
+  def initial_state(self, seed: int) -> AgentState:
+    """A replica's state before training, from its seed."""
+    init_key, reset_key, run_key = jax.random.split(jax.random.key(seed), 3)
+    observations, env_state = jax.vmap(self.env.env.reset, (0, None))(
+        jax.random.split(reset_key, self.config.rl_num_envs), self.env.params
+    )
+    params = self.network.init(init_key, observations)
+    sam_state = None
+    if self.variant is not None and self.variant.init is not None:
+      sam_state = self.variant.init(
+          params,
+          self.config,
+          jax.random.fold_in(jax.random.key(seed), _VARIANT_SALT),
+      )
+    return AgentState(
+        params=params,
+        opt_state=self.tx.init(params),
+        sam_state=sam_state,
+        step=jnp.zeros((), jnp.int32),
+        env_state=env_state,
+        observations=observations,
+        episode_returns=jnp.zeros(self.config.rl_num_envs),
+        key=jax.random.key_data(run_key),
+    )
+
+  def _act(self, state: AgentState, _):
+    """One step of every environment, actions drawn from the policy."""
+    state, key = _next_key(state)
+    action_key, step_key = jax.random.split(key)
+    logits, values = self.network.apply(state.params, state.observations)
+    actions = jax.random.categorical(action_key, logits)
+    log_probs = jnp.take_along_axis(
+        jax.nn.log_softmax(logits), actions[:, None], axis=-1
+    )[:, 0]
+    observations, env_state, rewards, terminated, truncated, _ = jax.vmap(
+        self.env.env.step, (0, 0, 0, None)
+    )(
+        jax.random.split(step_key, self.config.rl_num_envs),
+        state.env_state,
+        actions,
+        self.env.params,
+    )
+    # An episode cut by the time limit ends too (see rl/ppo.py).
+    dones = terminated | truncated
+    returns = state.episode_returns + rewards
+    transition = ppo.Transitions(
+        state.observations, actions, log_probs, values, rewards, dones
+    )
+    ended = (jnp.where(dones, returns, 0.0).sum(), dones.sum())
+    state = state.replace(
+        env_state=env_state,
+        observations=observations,
+        episode_returns=jnp.where(dones, 0.0, returns),
+    )
+    return state, (transition, ended)
+
+  def _minibatch_update(self, rho, state: AgentState, minibatch):
+    """One optimizer step on a minibatch's PPO loss (SAM's ascent first,
+    with a variant)."""
+    transitions, advantages, returns = minibatch
+    config = self.config
+
+    def grad_fn(params):
+      def loss(params):
+        logits, values = self.network.apply(params, transitions.observations)
+        return ppo.ppo_loss(
+            logits,
+            values,
+            transitions,
+            advantages,
+            returns,
+            config.ppo_clip,
+            config.ppo_value_coef,
+            config.ppo_entropy_coef,
+        )
+
+      (value, parts), gradient = jax.value_and_grad(loss, has_aux=True)(params)
+      return gradient, {'loss': value, **parts}
+
+    learning_rate = self.schedule(state.step)
+    sam_state = state.sam_state
+    if self.variant is None:
+      gradient, parts = grad_fn(state.params)
+    else:
+      result = self.variant.gradient(
+          sam.Oracle(
+              grad_fn=grad_fn,
+              params=state.params,
+              rho=sam.scheduled_rho(config, rho, learning_rate),
+              config=config,
+              step=state.step,
+              learning_rate=learning_rate,
+              state=sam_state,
+              steps_per_epoch=self.steps_per_epoch,
+          )
+      )
+      gradient, parts, sam_state = result.descent, result.clean, result.state
+    updates, opt_state = self.tx.update(gradient, state.opt_state, state.params)
+    state = state.replace(
+        params=optax.apply_updates(state.params, updates),
+        opt_state=opt_state,
+        sam_state=sam_state,
+        step=state.step + 1,
+    )
+    return state, parts
+
+  def _learn(self, state: AgentState, rollout, advantages, returns, rho):
+    """ppo_epochs passes over the rollout in shuffled minibatches."""
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])
+    data = jax.tree.map(flat, (rollout, advantages, returns))
+
+    def one_pass(state, _):
+      state, key = _next_key(state)
+      order = jax.random.permutation(key, advantages.size)
+      minibatches = jax.tree.map(
+          lambda x: x[order].reshape(
+              (self.config.ppo_minibatches, -1) + x.shape[1:]
+          ),
+          data,
+      )
+      return lax.scan(
+          functools.partial(self._minibatch_update, rho), state, minibatches
+      )
+
+    return lax.scan(one_pass, state, None, length=self.config.ppo_epochs)
+
+  def _update(self, rho, carry, _):
+    """A rollout, its advantages and the PPO passes over it."""
+    state, ended = carry
+    state, (rollout, (return_sum, count)) = lax.scan(
+        self._act, state, None, length=self.config.rl_rollout_steps
+    )
+    _, last_values = self.network.apply(state.params, state.observations)
+    advantages, returns = ppo.generalized_advantages(
+        rollout.rewards,
+        rollout.values,
+        rollout.dones,
+        last_values,
+        self.config.ppo_gamma,
+        self.config.ppo_gae_lambda,
+    )
+    state, parts = self._learn(state, rollout, advantages, returns, rho)
+    ended = (ended[0] + return_sum.sum(), ended[1] + count.sum())
+    return (state, ended), parts
+
+  def _epoch(self, state: AgentState, rho) -> tuple[AgentState, dict]:
+    (state, (return_sum, episodes)), parts = lax.scan(
+        functools.partial(self._update, rho),
+        (state, (jnp.zeros(()), jnp.zeros((), jnp.int32))),
+        None,
+        length=self.updates_per_epoch,
+    )
+    metrics = {name: value.mean() for name, value in parts.items()}
+    metrics['finite'] = jnp.all(jnp.isfinite(parts['loss']))
+    return state, {
+        **metrics,
+        'return_sum': return_sum,
+        'episodes': episodes,
+        'test_return': self._evaluate(state.params),
+    }
+
+  def _evaluate(self, params: PyTree) -> jax.Array:
+    """The mean undiscounted return of rl_eval_episodes episodes of the
+    policy, from fixed environment seeds and action draws (the same for
+    every run), each to its end or the environment's time limit."""
+    count = self.config.rl_eval_episodes
+    keys = jax.random.split(jax.random.key(EVALUATION_SEED), count)
+    observations, env_state = jax.vmap(self.env.env.reset, (0, None))(
+        keys, self.env.params
+    )
+
+    def running(carry):
+      t, _, _, _, done = carry
+      return (t < self.env.max_steps) & ~jnp.all(done)
+
+    def step(carry):
+      t, observations, env_state, total, done = carry
+      step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
+      action_keys, env_keys = jnp.moveaxis(
+          jax.vmap(jax.random.split)(step_keys), 1, 0
+      )
+      logits, _ = self.network.apply(params, observations)
+      actions = jax.vmap(jax.random.categorical)(action_keys, logits)
+      observations, env_state, rewards, terminated, truncated, _ = jax.vmap(
+          self.env.env.step, (0, 0, 0, None)
+      )(env_keys, env_state, actions, self.env.params)
+      ended = terminated | truncated
+      total = total + jnp.where(done, 0.0, rewards)
+      return t + 1, observations, env_state, total, done | ended
+
+    carry = (
+        jnp.zeros((), jnp.int32),
+        observations,
+        env_state,
+        jnp.zeros(count),
+        jnp.zeros(count, bool),
+    )
+    return lax.while_loop(running, step, carry)[3].mean()
+
+  @functools.cached_property
+  def train_epoch(self) -> Callable[..., tuple[AgentState, dict]]:
+    """(stacked states, rhos [R]) -> (states, metrics [R]) after an epoch."""
+    return jax.jit(jax.vmap(self._epoch), donate_argnums=0)
