@@ -117,6 +117,29 @@ def _summary(
   }
 
 
+def _initial_states(
+    agent: agents.Agent, configs: list[ml_collections.ConfigDict]
+) -> agents.AgentState:
+  """Every replica's state before training, stacked."""
+  return jax.tree.map(
+      lambda *x: jnp.stack(x), *[agent.initial_state(c.seed) for c in configs]
+  )
+
+
+def load_state(
+    config: ml_collections.ConfigDict, workdir: epath.Path
+) -> agents.AgentState:
+  """The newest checkpoint's state of the run of `config` in `workdir`
+  (replicas stacked)."""
+  fresh = _initial_states(
+      agents.Agent(config), run_state.replica_configs(config)
+  )
+  restored = rundir.Checkpointer(workdir, 1, read_only=True).restore(fresh)
+  if restored is None:
+    raise FileNotFoundError(f'no checkpoint restores in {workdir}')
+  return restored[0]
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -147,10 +170,7 @@ def _train(
   start_seconds = time.perf_counter()
   agent = agents.Agent(config)
   configs = run_state.replica_configs(config)
-  fresh = jax.tree.map(
-      lambda *x: jnp.stack(x),
-      *[agent.initial_state(c.seed) for c in configs],
-  )
+  fresh = _initial_states(agent, configs)
   checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
   restored = (
       checkpointer.restore(fresh)

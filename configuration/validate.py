@@ -46,9 +46,9 @@ def check_config(
   _one_of(config, 'optimizer', OPTIMIZERS)
   _one_of(config, 'base_optimizer', optimizers.BASE_OPTIMIZERS)
   _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
-  _check_sam(config)
   _check_replicas(config)
   if config.environment:  # Reinforcement learning: no dataset.
+    _check_sam(config)
     rl.check(config)
     return
   _one_of(config, 'dataset', sources.DATASETS)
@@ -85,6 +85,7 @@ def check_config(
         f'sam_variant={variant.name} needs a {"/".join(variant.tasks or ())} '
         f'task; {config.dataset} is {spec.task.name}',
     )
+  _check_sam(config)
   if (
       device_checks
       and config.sam_m

@@ -10,7 +10,7 @@ from tests.conftest import run_python
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Programs: nothing in the library may import them.
-ENTRY_POINTS = {'main', 'sweep', 'analyze', 'report', 'train'}
+ENTRY_POINTS = {'main', 'sweep', 'analyze', 'report', 'train', 'rl_train'}
 
 
 def _module_name(path: pathlib.Path) -> str:
@@ -96,6 +96,7 @@ def test_every_config_key_has_exactly_one_owner():
   from input_pipeline import sources  # pylint: disable=g-import-not-at-top
   import models  # pylint: disable=g-import-not-at-top
   import optimizers  # pylint: disable=g-import-not-at-top
+  import rl  # pylint: disable=g-import-not-at-top
   import sam  # pylint: disable=g-import-not-at-top
   import sparsity  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
@@ -121,6 +122,7 @@ def test_every_config_key_has_exactly_one_owner():
               *(f.keys for f in models.MODELS.values())
           )
       ),
+      'reinforcement learning': set(rl.CONFIG_KEYS),
   }
   keys = set(default.get_config().keys())
   owned = [key for group in owners.values() for key in group]
@@ -130,10 +132,12 @@ def test_every_config_key_has_exactly_one_owner():
   ]
   # The derived groups: SGD ignores exactly SAM's keys (and the epoch SAM
   # starts from, which the loop reads), and the width keys are the model
-  # families'.
+  # families' and the agents'.
   assert {k for k in keys if default.is_sam_only(k)} == owners['sam'] | {
       'sam_start_epoch'
   }
-  assert set(default.WIDTH_KEYS) == set().union(
+  assert set(default.WIDTH_KEYS) == set(rl.WIDTH_KEYS).union(
       *(f.width_keys for f in models.MODELS.values())
   )
+  # What an agent reads besides its own keys is owned elsewhere.
+  assert set(rl.OTHER_KEYS) <= set(owned) - set(rl.CONFIG_KEYS)

@@ -29,8 +29,8 @@ BAD = [
     ({'sam_start_epoch': 3}, 'sam_start_epoch must be in [0, num_epochs=3)'),
     ({'base_optimizer': 'lion'}, "unknown base_optimizer 'lion'; known: adam"),
     (
-        {'lr_schedule': 'linear'},
-        "unknown lr_schedule 'linear'; known: constant",
+        {'lr_schedule': 'exponential'},
+        "unknown lr_schedule 'exponential'; known: constant",
     ),
     ({'warmup_epochs': 3}, 'warmup_epochs must be in [0, num_epochs=3)'),
     ({'adam_b2': 1.0}, 'adam_b2 must be in [0, 1)'),
