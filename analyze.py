@@ -121,6 +121,12 @@ def analysis_config(
       outside `analysis` (those come from the run).
   """
   config = rundir.load_config(epath.Path(workdir))
+  if config.get('environment'):
+    raise config_util.ConfigError(
+        f'{workdir} trained an agent on {config.environment}; analyze.py '
+        'measures supervised runs (the Hessian of the PPO loss on a stored '
+        'rollout is not available yet)'
+    )
   outside = sorted(k for k in overrides if not k.startswith('analysis.'))
   if outside:
     raise config_util.ConfigError(

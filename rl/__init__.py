@@ -128,11 +128,14 @@ def check(config: ml_collections.ConfigDict) -> None:
     )
   # A key the run would ignore, set away from its default, is a mistake.
   defaults = default.get_config()
-  read = set(read_keys(config)) | set(default.TRAJECTORY_NEUTRAL_KEYS)
+  read = set(read_keys(config))
+  plain = lambda value: (
+      value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  )
   ignored = sorted(
       key
       for key in config.keys()
-      if key not in read and config[key] != defaults[key]
+      if key not in read and plain(config[key]) != plain(defaults[key])
   )
   require(
       not ignored,

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+import analyze
 from configs import cartpole_ppo
+from configs import default
 from configuration import config_util
 from configuration import validate
 from rl import networks
@@ -223,6 +225,8 @@ def test_every_variant_trains_on_the_ppo_loss(variant, tmp_path):
             'sam_variant=sam_on perturbs normalization layers',
         ),
         ({'num_replicas': 2, 'replica_rho': (0.1,)}, 'replica_rho has 1'),
+        ({'analysis_every_epochs': 1}, 'not read analysis_every_epochs'),
+        ({'log_spaced_evals': 5}, 'not read log_spaced_evals'),
     ],
 )
 def test_bad_agents_are_refused_with_one_line(overrides, error):
@@ -230,6 +234,13 @@ def test_bad_agents_are_refused_with_one_line(overrides, error):
     validate.check_config(tiny(**overrides))
   assert error in str(raised.value)
   assert '\n' not in str(raised.value)
+
+
+def test_analyze_refuses_an_agent_in_one_line(sam_pair):
+  workdir, _ = sam_pair
+  with pytest.raises(config_util.ConfigError) as raised:
+    analyze.analysis_config(str(workdir), default.get_config(), {})
+  assert 'trained an agent on CartPole-v1' in str(raised.value)
 
 
 def _history(workdir):
