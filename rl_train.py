@@ -94,6 +94,7 @@ def _summary(
       'config': config.to_dict(),
       'status': status,
       'num_params': num_params,
+      'sparsity': 0.0,  # Agents are not pruned.
       'primary_metric': RETURN.name,
       'metrics': [RETURN.to_json()],
       # The evaluation episodes' mean return: at the last epoch, and the

@@ -184,10 +184,12 @@ def main(argv):
   make_train = purejaxrl_make_train(pathlib.Path(FLAGS.purejaxrl_dir))
   rows = []
   for env in FLAGS.envs:
-    best = lambda run: max(run() for _ in range(FLAGS.repeats))
-    adam = best(lambda: ours(config_for(env, 'sgd')))
-    sam = best(lambda: ours(config_for(env, 'sam')))
-    reference = best(lambda: theirs(make_train, config_for(env, 'sgd')))
+    best = lambda time_it, *args: max(
+        time_it(*args) for _ in range(FLAGS.repeats)
+    )
+    adam = best(ours, config_for(env, 'sgd'))
+    sam = best(ours, config_for(env, 'sam'))
+    reference = best(theirs, make_train, config_for(env, 'sgd'))
     rows.append(
         {
             'env': env,
