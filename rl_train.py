@@ -13,6 +13,7 @@ every epoch, so that a resumed run continues exactly.
 """
 
 from collections.abc import Callable
+import dataclasses
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from configuration import config_util
 from configuration import validate
 from divergence import Diverged
 import rl
@@ -32,6 +34,7 @@ from runs import run_log
 from runs import run_state
 from runs import rundir
 import tasks
+import training_run
 
 # The metric runs are ranked and reported by: the mean undiscounted return
 # of the evaluation episodes ('test', for report.py) or of the training
@@ -158,17 +161,32 @@ def train_and_evaluate(
   """
   workdir = rundir.require_absolute(workdir, 'workdir')
   validate.check_config(config)
+  config_util.require(
+      jax.process_count() == 1,
+      'an agent trains in one process (its replicas side by side); start '
+      'one process per run',
+  )
   rundir.check_workdir(workdir, config)
   with rundir.locked(workdir):
     return _train(config, workdir, should_stop)
 
 
-def _train(
-    config: ml_collections.ConfigDict,
-    workdir: epath.Path,
-    should_stop: Callable[[], bool],
-) -> dict[str, Any]:
-  start_seconds = time.perf_counter()
+@dataclasses.dataclass
+class _Run:
+  """An agent's run being trained: what its epochs share."""
+
+  agent: agents.Agent
+  configs: list[ml_collections.ConfigDict]  # One per replica.
+  checkpointer: rundir.Checkpointer
+  writers: list[run_log.Writer]  # One per replica.
+  num_params: int
+
+
+def _start(
+    config: ml_collections.ConfigDict, workdir: epath.Path
+) -> tuple[_Run, agents.AgentState, dict[str, Any]]:
+  """Restores the newest checkpoint or initializes, checks an extended
+  run, writes config.json and the hparams: (run, state, progress)."""
   agent = agents.Agent(config)
   configs = run_state.replica_configs(config)
   fresh = _initial_states(agent, configs)
@@ -221,9 +239,33 @@ def _train(
       writer.write_hparams(
           {k: v for k, v in run_log.hparams(single).items() if k in read}
       )
+  return (
+      _Run(agent, configs, checkpointer, writers, num_params),
+      state,
+      progress,
+  )
+
+
+def _train(
+    config: ml_collections.ConfigDict,
+    workdir: epath.Path,
+    should_stop: Callable[[], bool],
+) -> dict[str, Any]:
+  done = training_run.finished_before(workdir, config)
+  if done is not None:
+    return done
+  start_seconds = time.perf_counter()
+  run, state, progress = _start(config, workdir)
+  agent, configs, checkpointer, writers = (
+      run.agent,
+      run.configs,
+      run.checkpointer,
+      run.writers,
+  )
   rhos = jnp.asarray([c.rho for c in configs], jnp.float32)
   wall_before, first_epoch = progress['wall_seconds'], progress['epoch'] + 1
   statuses = [outcomes.FINISHED] * len(configs)
+  diverged = {}  # The epoch and replicas a divergence stopped at.
   try:
     for epoch in range(first_epoch, config.num_epochs + 1):
       began = time.perf_counter()
@@ -240,13 +282,14 @@ def _train(
       progress['wall_seconds'] = (
           wall_before + time.perf_counter() - start_seconds
       )
-      diverged = [r for r, ok in enumerate(metrics['finite']) if not ok]
-      if diverged:
+      failed = [r for r, ok in enumerate(metrics['finite']) if not ok]
+      if failed:
         statuses = [
-            outcomes.DIVERGED if r in diverged else outcomes.INCOMPLETE
+            outcomes.DIVERGED if r in failed else outcomes.INCOMPLETE
             for r in range(len(configs))
         ]
-        error = Diverged(epoch, diverged, len(configs))
+        diverged = {'diverged_epoch': epoch, 'diverged_replicas': failed}
+        error = Diverged(epoch, failed, len(configs))
         checkpointer.wait()
         error.kept_step = checkpointer.latest_step()
         raise error
@@ -273,11 +316,11 @@ def _train(
         progress['epoch'] == config.num_epochs
     ):
       summaries = [
-          _summary(c, h, progress, num_params, s)
+          {**_summary(c, h, progress, run.num_params, s), **diverged}
           for c, h, s in zip(configs, progress['histories'], statuses)
       ]
       summary = run_log.write_replica_summaries(
-          workdir, config, summaries, statuses, progress
+          workdir, config, summaries, statuses, progress, details=diverged
       )
   return summary
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from configuration import config_util
 
-INSTALL = 'pip install "gymnax>=0.0.8"'
+INSTALL = 'pip install "gymnax>=1.0.1"'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ from configs import cartpole_ppo
 from configs import default
 from configuration import config_util
 from configuration import validate
+from divergence import Diverged
 from rl import networks
 from rl import ppo
 import rl_train
@@ -234,6 +235,20 @@ def test_bad_agents_are_refused_with_one_line(overrides, error):
     validate.check_config(tiny(**overrides))
   assert error in str(raised.value)
   assert '\n' not in str(raised.value)
+
+
+def test_a_diverging_agent_stops_and_says_so_again(tmp_path):
+  # Steps of 1e38 overflow the weights within the first epoch.
+  config = tiny(learning_rate=1e38, num_replicas=2)
+  for _ in range(2):  # The second time from its summary, without training.
+    with pytest.raises(Diverged, match='non-finite in epoch 1'):
+      rl_train.train_and_evaluate(config, str(tmp_path))
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['status'] == outcomes.DIVERGED
+  assert summary['diverged_epoch'] == 1
+  assert summary['diverged_replicas'] == [0, 1]
+  replica = json.loads((tmp_path / 'replica_0' / 'summary.json').read_text())
+  assert replica['status'] == outcomes.DIVERGED and replica['history'] == []
 
 
 def test_analyze_refuses_an_agent_in_one_line(sam_pair):
