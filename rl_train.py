@@ -33,6 +33,7 @@ from runs import outcomes
 from runs import run_log
 from runs import run_state
 from runs import rundir
+from runtime import parallel
 import tasks
 import training_run
 
@@ -189,7 +190,10 @@ def _start(
   run, writes config.json and the hparams: (run, state, progress)."""
   agent = agents.Agent(config)
   configs = run_state.replica_configs(config)
-  fresh = _initial_states(agent, configs)
+  # Restored onto the same placement.
+  fresh = parallel.spread_replicas(
+      _initial_states(agent, configs), len(configs)
+  )
   checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
   restored = (
       checkpointer.restore(fresh)
@@ -219,9 +223,10 @@ def _start(
   num_params = run_state.count_params(
       jax.tree.map(lambda x: x[0], state.params)
   )
+  devices = len(state.step.sharding.device_set)
   logging.info(
       '%s on %s: %s parameters, %d updates of %d minibatches x %d passes '
-      'per epoch, %d replicas.',
+      'per epoch, %d replicas on %d of %d devices%s.',
       config.rl_network,
       config.environment,
       f'{num_params:,}',
@@ -229,6 +234,11 @@ def _start(
       config.ppo_minibatches,
       config.ppo_epochs,
       len(configs),
+      devices,
+      jax.device_count(),
+      ''
+      if devices == jax.device_count()
+      else ' (replicas spread over the devices when their number divides)',
   )
   writers = [
       run_log.writer(d) for d in rundir.replica_dirs(workdir, len(configs))
@@ -262,7 +272,9 @@ def _train(
       run.checkpointer,
       run.writers,
   )
-  rhos = jnp.asarray([c.rho for c in configs], jnp.float32)
+  rhos = parallel.spread_replicas(
+      jnp.asarray([c.rho for c in configs], jnp.float32), len(configs)
+  )
   wall_before, first_epoch = progress['wall_seconds'], progress['epoch'] + 1
   statuses = [outcomes.FINISHED] * len(configs)
   diverged = {}  # The epoch and replicas a divergence stopped at.

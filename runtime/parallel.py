@@ -134,3 +134,15 @@ def per_replica(tree: PyTree, num_replicas: int) -> list[PyTree]:
   if num_replicas == 1:
     return [tree]
   return [replica(tree, r) for r in range(num_replicas)]
+
+
+def spread_replicas(tree: PyTree, num_replicas: int) -> PyTree:
+  """Replicas stacked on axis 0, spread over the devices when their number
+  divides the replicas (jit then runs each device's replicas on it, with no
+  communication: they are independent); left on the default device
+  otherwise."""
+  if jax.device_count() == 1 or num_replicas % jax.device_count():
+    return tree
+  return jax.device_put(
+      tree, jax.sharding.NamedSharding(create_mesh(), P(AXIS))
+  )

@@ -27,6 +27,7 @@ import rl_train
 from runs import outcomes
 from runs import run_state
 import sam
+from tests.conftest import run_python
 from tests.test_faults import main_py
 from tests.test_faults import start
 from tests.test_faults import wait_for
@@ -153,6 +154,35 @@ def test_replicas_are_the_separate_runs(sam_pair, tmp_path):
     assert alone['status'] == side_by_side['status'] == outcomes.FINISHED
     for a, b in zip(alone['history'], side_by_side['history']):
       assert a.keys() == b.keys()
+      for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
+
+
+def test_four_devices_train_the_replicas_of_one(tmp_path):
+  # Four replicas spread over four devices, against the same on one.
+  args = [
+      '--config=configs/cartpole_ppo.py',
+      '--config.rl_rollout_steps=64',
+      '--config.rl_env_steps_per_epoch=512',
+      '--config.num_epochs=3',
+      '--config.num_replicas=4',
+  ]
+  for devices in (1, 4):
+    result = run_python(
+        ['main.py', f'--workdir={tmp_path / str(devices)}', *args], devices
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f'4 replicas on {devices} of {devices} devices' in result.stderr
+  for replica in range(4):
+    one, four = (
+        json.loads(
+            (
+                tmp_path / str(d) / f'replica_{replica}' / 'summary.json'
+            ).read_text()
+        )['history']
+        for d in (1, 4)
+    )
+    for a, b in zip(one, four, strict=True):
       for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
 
