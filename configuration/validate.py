@@ -48,8 +48,8 @@ def check_config(
   _one_of(config, 'lr_schedule', optimizers.LR_SCHEDULES)
   _check_replicas(config)
   if config.environment:  # Reinforcement learning: no dataset.
-    _check_sam(config)
     rl.check(config)
+    _check_sam(config)
     return
   _one_of(config, 'dataset', sources.DATASETS)
   _one_of(config, 'pruner', sparsity.PRUNERS)

@@ -126,6 +126,11 @@ def check(config: ml_collections.ConfigDict) -> None:
         f"sam_variant={variant.name} works on the batch's examples "
         '(their losses or predictions), which the PPO loss does not offer',
     )
+    require(
+        not variant.normalization_only,
+        f'sam_variant={variant.name} perturbs normalization layers, which '
+        "the agents' networks do not have",
+    )
   # A key the run would ignore, set away from its default, is a mistake.
   defaults = default.get_config()
   read = set(read_keys(config))

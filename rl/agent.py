@@ -23,9 +23,6 @@ import sam
 PyTree = Any
 # The evaluation episodes' environment seeds, the same for every run.
 EVALUATION_SEED = 2**31 - 1
-# Folded into a replica's seed for its SAM variant's state (as
-# run_state.VARIANT_KEY_SALT for supervised runs).
-_VARIANT_SALT = 1
 
 
 @flax.struct.dataclass
@@ -89,7 +86,7 @@ class Agent:
       sam_state = self.variant.init(
           params,
           self.config,
-          jax.random.fold_in(jax.random.key(seed), _VARIANT_SALT),
+          sam.variant_key(seed),
       )
     return AgentState(
         params=params,
@@ -125,13 +122,13 @@ class Agent:
     transition = ppo.Transitions(
         state.observations, actions, log_probs, values, rewards, dones
     )
-    ended = (jnp.where(dones, returns, 0.0).sum(), dones.sum())
+    finished = (jnp.where(dones, returns, 0.0).sum(), dones.sum())
     state = state.replace(
         env_state=env_state,
         observations=observations,
         episode_returns=jnp.where(dones, 0.0, returns),
     )
-    return state, (transition, ended)
+    return state, (transition, finished)
 
   def _minibatch_update(self, rho, state: AgentState, minibatch):
     """One optimizer step on a minibatch's PPO loss (SAM's ascent first,
@@ -205,7 +202,7 @@ class Agent:
 
   def _update(self, rho, carry, _):
     """A rollout, its advantages and the PPO passes over it."""
-    state, ended = carry
+    state, finished = carry
     state, (rollout, (return_sum, count)) = lax.scan(
         self._act, state, None, length=self.config.rl_rollout_steps
     )
@@ -219,8 +216,8 @@ class Agent:
         self.config.ppo_gae_lambda,
     )
     state, parts = self._learn(state, rollout, advantages, returns, rho)
-    ended = (ended[0] + return_sum.sum(), ended[1] + count.sum())
-    return (state, ended), parts
+    finished = (finished[0] + return_sum.sum(), finished[1] + count.sum())
+    return (state, finished), parts
 
   def _epoch(self, state: AgentState, rho) -> tuple[AgentState, dict]:
     (state, (return_sum, episodes)), parts = lax.scan(
@@ -230,7 +227,12 @@ class Agent:
         length=self.updates_per_epoch,
     )
     metrics = {name: value.mean() for name, value in parts.items()}
-    metrics['finite'] = jnp.all(jnp.isfinite(parts['loss']))
+    # The losses and the weights the epoch ends with (its last update's).
+    metrics['finite'] = jnp.all(jnp.isfinite(parts['loss'])) & jnp.all(
+        jnp.array(
+            [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state.params)]
+        )
+    )
     return state, {**metrics, 'return_sum': return_sum, 'episodes': episodes}
 
   def _evaluate(self, params: PyTree) -> jax.Array:

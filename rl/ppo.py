@@ -102,6 +102,7 @@ def ppo_loss(
       'actor_loss': actor_loss,
       'value_loss': value_loss,
       'entropy': entropy,
-      # The fraction of examples whose ratio the clip held.
+      # The fraction of examples whose ratio lies outside [1 - eps, 1 + eps]
+      # (CleanRL's clipfrac).
       'clipped_fraction': jnp.mean(jnp.abs(ratio - 1.0) > clip),
   }

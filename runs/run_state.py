@@ -37,8 +37,6 @@ import sparsity
 import tasks
 
 PyTree = Any
-# Folded into a replica's seed for the SAM variant's random choices.
-VARIANT_KEY_SALT = 0x5A3
 
 
 class TrainState(train_state.TrainState):
@@ -343,10 +341,9 @@ def _with_variant_state(
   init = sam.get(config.sam_variant).init
   if init is None:
     return state
-  # Folded from the seed rather than split off with seed_keys's keys, which
-  # would change every other random choice of existing runs.
-  key = jax.random.fold_in(jax.random.key(config.seed), VARIANT_KEY_SALT)
-  return state.replace(sam_state=init(state.params, config, key))
+  return state.replace(
+      sam_state=init(state.params, config, sam.variant_key(config.seed))
+  )
 
 
 def initial_state(

@@ -65,6 +65,7 @@ __all__ = [
     'sam_gradient',
     'descend_at',
     'seed_state',
+    'variant_key',
     'step_key',
     'scheduled_rho',
     'defaults',
@@ -161,6 +162,17 @@ def descend_at(
   return Result(descent, clean_aux, perturbed_aux, state)
 
 
+# Folded into a run's seed for its variant's key, rather than split off
+# with the run's other keys (which would change every other random choice of
+# existing runs).
+_VARIANT_KEY_SALT = 0x5A3
+
+
+def variant_key(seed: int) -> jax.Array:
+  """The key a variant's `init` gets in a run (or replica) of `seed`."""
+  return jax.random.fold_in(jax.random.key(seed), _VARIANT_KEY_SALT)
+
+
 def seed_state(
     params: PyTree, config: ml_collections.ConfigDict, key
 ) -> jax.Array:
@@ -197,6 +209,8 @@ class Variant:
       per replica and averaged over devices (its float leaves) after each
       step, so that every device holds the same.
     tasks: the tasks (tasks.TASKS) whose outputs it understands; None: any.
+    normalization_only: it perturbs the normalization layers' parameters
+      alone, which networks without them (the agents') do not have.
     per_example: it reads the batch's examples (`Oracle.inputs`,
       `losses_on`, `gradient_on`, `predict`), which objectives without
       per-example inputs and labels (the PPO loss) do not offer.
@@ -211,6 +225,7 @@ class Variant:
       Callable[[PyTree, ml_collections.ConfigDict, jax.Array], PyTree] | None
   ) = None
   tasks: tuple[str, ...] | None = None
+  normalization_only: bool = False
   per_example: bool = False
 
   @property

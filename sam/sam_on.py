@@ -87,4 +87,5 @@ VARIANT = variants.Variant(
     },
     reads=('sam_weight_decay_in_ascent',),
     check=check,
+    normalization_only=True,
 )

@@ -4,7 +4,6 @@ loop's replicas against separate runs, a stopped run resumed against an
 uninterrupted one, every SAM variant on the PPO loss, and the refusals."""
 
 import json
-import math
 import re
 import signal
 
@@ -12,6 +11,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
@@ -21,6 +21,7 @@ from configs import default
 from configuration import config_util
 from configuration import validate
 from divergence import Diverged
+from rl import agent as agents
 from rl import networks
 from rl import ppo
 import rl_train
@@ -59,38 +60,47 @@ def test_advantages_match_the_discounted_sums_of_td_errors():
 
 
 def test_the_clipped_loss_on_a_hand_example():
-  # Two examples, a uniform policy over 2 actions; the old policy gave the
-  # taken actions probabilities that make the ratios 1.5 and 0.5.
-  log_half = math.log(0.5)
+  # Four examples, one per case of the surrogate's min: ratios 1.5 and 0.5
+  # with advantages +1 and -1 (already normalized: mean 0, std 1).
+  logits = np.array([[0.0, 1.0], [2.0, 0.0], [0.5, -0.5], [1.0, 3.0]])
+  actions = np.array([1, 0, 1, 0])
+  ratios = np.array([1.5, 1.5, 0.5, 0.5])
+  advantages = np.array([1.0, -1.0, 1.0, -1.0])
+  log_policy = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+  log_probs = log_policy[np.arange(4), actions]
+  # New values, old values, returns: the value clip binds in the first and
+  # last examples; the unclipped error is the larger in the third.
+  values = np.array([1.0, 2.0, 2.0, 3.0])
+  old_values = np.array([0.0, 2.1, 0.0, 3.5])
+  returns = np.array([2.0, 2.0, 0.0, 1.0])
   batch = ppo.Transitions(
-      observations=jnp.zeros((2, 1)),
-      actions=jnp.array([0, 1]),
-      log_probs=jnp.array([log_half - math.log(1.5), log_half - math.log(0.5)]),
-      values=jnp.array([0.0, 2.5]),
-      rewards=jnp.zeros(2),
-      dones=jnp.zeros(2, bool),
+      observations=jnp.zeros((4, 1)),
+      actions=jnp.asarray(actions),
+      log_probs=jnp.asarray(log_probs - np.log(ratios), jnp.float32),
+      values=jnp.asarray(old_values, jnp.float32),
+      rewards=jnp.zeros(4),
+      dones=jnp.zeros(4, bool),
   )
   loss, parts = ppo.ppo_loss(
-      logits=jnp.zeros((2, 2)),
-      values=jnp.array([1.0, 2.0]),
-      batch=batch,
-      advantages=jnp.array([3.0, 1.0]),  # Normalized: +1 and -1.
-      returns=jnp.array([2.0, 2.0]),
+      jnp.asarray(logits, jnp.float32),
+      jnp.asarray(values, jnp.float32),
+      batch,
+      jnp.asarray(advantages, jnp.float32),
+      jnp.asarray(returns, jnp.float32),
       clip=0.2,
       value_coef=0.5,
       entropy_coef=0.01,
   )
-  # Actor: -mean(min(1.5 * 1, 1.2 * 1), min(0.5 * -1, 0.8 * -1)).
-  actor = -(1.2 - 0.8) / 2
-  # Values move by at most 0.2 from the old ones: 0.2 and 2.3.
-  value = 0.5 * (max(1.0, (0.2 - 2) ** 2) + max(0.0, (2.3 - 2) ** 2)) / 2
-  entropy = math.log(2)
-  # The advantages' std is 1 (+ 1e-8).
-  np.testing.assert_allclose(parts['actor_loss'], actor, rtol=1e-6)
-  np.testing.assert_allclose(parts['value_loss'], value, rtol=1e-6)
-  np.testing.assert_allclose(parts['entropy'], entropy, rtol=1e-6)
+  # min(r A, clip(r) A): 1.2 (clipped), -1.5, 0.5, -0.8 (clipped).
+  actor = -(1.2 - 1.5 + 0.5 - 0.8) / 4
+  # Values moved at most 0.2 from the old ones: 0.2, 2.0, 0.2, 3.3.
+  value = 0.5 * (3.24 + 0.0 + 4.0 + 5.29) / 4
+  entropy = -(np.exp(log_policy) * log_policy).sum(1).mean()
+  np.testing.assert_allclose(parts['actor_loss'], actor, rtol=1e-5)
+  np.testing.assert_allclose(parts['value_loss'], value, rtol=1e-5)
+  np.testing.assert_allclose(parts['entropy'], entropy, rtol=1e-5)
   np.testing.assert_allclose(
-      loss, actor + 0.5 * value - 0.01 * entropy, rtol=1e-6
+      loss, actor + 0.5 * value - 0.01 * entropy, rtol=1e-5
   )
   assert float(parts['clipped_fraction']) == 1.0
 
@@ -130,6 +140,118 @@ def tiny(**overrides):
   return config
 
 
+def _minibatch(agent, key, size=16):
+  """Random transitions of CartPole's shapes, with advantages and returns."""
+  keys = jax.random.split(key, 6)
+  transitions = ppo.Transitions(
+      observations=jax.random.normal(keys[0], (size, 4)),
+      actions=jax.random.randint(keys[1], (size,), 0, 2),
+      log_probs=jnp.log(jax.random.uniform(keys[2], (size,), minval=0.3)),
+      values=jax.random.normal(keys[3], (size,)),
+      rewards=jnp.zeros(size),
+      dones=jnp.zeros(size, bool),
+  )
+  return (
+      transitions,
+      jax.random.normal(keys[4], (size,)),
+      jax.random.normal(keys[5], (size,)),
+  )
+
+
+@pytest.mark.parametrize('optimizer', ['sgd', 'sam'])
+def test_a_minibatch_update_by_hand(optimizer):
+  # g = grad L(w); with SAM, g = grad L(w + rho g / ||g||); clipped to norm
+  # 0.5. Adam alone: its first step, -lr g / (|g| + eps) elementwise. SAM on
+  # plain SGD, whose step -lr g keeps the difference between the two
+  # gradients (Adam's first step is nearly sign(g) for both).
+  rho = 0.3
+  if optimizer == 'sam':
+    config = tiny(
+        optimizer='sam', base_optimizer='sgd', momentum=0.0, learning_rate=0.1
+    )
+    step = lambda d: config.learning_rate * d
+  else:
+    config = tiny()
+    step = lambda d: config.learning_rate * d / (jnp.abs(d) + 1e-5)
+  agent = agents.Agent(config)
+  state = agent.initial_state(0)
+  minibatch = _minibatch(agent, jax.random.key(1))
+  transitions, advantages, returns = minibatch
+
+  def loss(params):
+    logits, values = agent.network.apply(params, transitions.observations)
+    return ppo.ppo_loss(
+        logits, values, transitions, advantages, returns, 0.2, 0.5, 0.01
+    )[0]
+
+  def clipped(g):
+    return jax.tree.map(lambda d: d * min(1.0, 0.5 / optax.global_norm(g)), g)
+
+  w = state.params
+  g = jax.grad(loss)(w)
+  if optimizer == 'sam':
+    norm = optax.global_norm(g)
+    g_plain = g
+    g = jax.grad(loss)(jax.tree.map(lambda p, d: p + rho * d / norm, w, g))
+    assert optax.global_norm(
+        jax.tree.map(jnp.subtract, clipped(g), clipped(g_plain))
+    ) > 1e-3 * optax.global_norm(clipped(g))
+  expected = jax.tree.map(lambda p, d: p - step(d), w, clipped(g))
+  updated, parts = agent._minibatch_update(rho, state, minibatch)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+      updated.params,
+      expected,
+  )
+  assert int(updated.step) == 1
+  np.testing.assert_allclose(parts['loss'], loss(w), rtol=1e-6)
+
+
+def test_evaluation_and_training_returns_follow_the_episodes():
+  # CartPole pays 1 per step: an episode's return is its length. The
+  # evaluation against a Python loop over each episode (same keys), the
+  # training returns against the rollout's rewards and ends.
+  config = tiny(rl_eval_episodes=3)
+  agent = agents.Agent(config)
+  state = agent.initial_state(0)
+  env = agent.env
+  keys = jax.random.split(
+      jax.random.key(agents.EVALUATION_SEED), config.rl_eval_episodes
+  )
+  expected = []
+  for key in keys:
+    observation, env_state = env.env.reset(key, env.params)
+    total, t, done = 0.0, 0, False
+    while not done and t < env.max_steps:
+      action_key, env_key = jax.random.split(jax.random.fold_in(key, t))
+      logits, _ = agent.network.apply(state.params, observation[None])
+      action = jax.random.categorical(action_key, logits[0])
+      observation, env_state, reward, terminated, truncated, _ = env.env.step(
+          env_key, env_state, action, env.params
+      )
+      total, t = total + float(reward), t + 1
+      done = bool(terminated | truncated)
+    expected.append(total)
+  np.testing.assert_allclose(
+      agent._evaluate(state.params), np.mean(expected), rtol=1e-6
+  )
+
+  steps = 300
+  _, (transitions, (return_sums, counts)) = jax.lax.scan(
+      agent._act, state, None, length=steps
+  )
+  rewards, dones = np.asarray(transitions.rewards), np.asarray(
+      transitions.dones
+  )
+  running, finished = np.zeros(config.rl_num_envs), []
+  for t in range(steps):
+    running += rewards[t]
+    finished += list(running[dones[t]])
+    running[dones[t]] = 0.0
+  assert finished and int(np.sum(counts)) == len(finished)
+  np.testing.assert_allclose(np.sum(return_sums), np.sum(finished))
+
+
 @pytest.fixture(scope='module')
 def sam_pair(tmp_path_factory):
   """SAM with two replicas (seeds 0 and 1, rhos 0.05 and 0.1) side by side."""
@@ -152,7 +274,7 @@ def test_replicas_are_the_separate_runs(sam_pair, tmp_path):
         (workdir / f'replica_{replica}' / 'summary.json').read_text()
     )
     assert alone['status'] == side_by_side['status'] == outcomes.FINISHED
-    for a, b in zip(alone['history'], side_by_side['history']):
+    for a, b in zip(alone['history'], side_by_side['history'], strict=True):
       assert a.keys() == b.keys()
       for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
@@ -253,7 +375,8 @@ def test_every_variant_trains_on_the_ppo_loss(variant, tmp_path):
         ),
         (
             {'optimizer': 'sam', 'sam_variant': 'sam_on'},
-            'sam_variant=sam_on perturbs normalization layers',
+            'sam_variant=sam_on perturbs normalization layers, which the '
+            "agents' networks do not have",
         ),
         ({'num_replicas': 2, 'replica_rho': (0.1,)}, 'replica_rho has 1'),
         ({'analysis_every_epochs': 1}, 'not read analysis_every_epochs'),
