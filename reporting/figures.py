@@ -46,15 +46,16 @@ def group_curves(
   }
 
 
+def _subject(config: dict[str, Any]) -> str:
+  """What a setting trains: the dataset and model, or an agent's
+  environment and network."""
+  if config.get('environment'):
+    return f'{config["environment"]} {config.get("rl_network")} agent'
+  return f'{config.get("dataset")} {config.get("model")}'
+
+
 def setting_title(settings: Sequence[Setting]) -> str:
-  return ', '.join(
-      sorted(
-          {
-              f'{s.config.get("dataset")} ' f'{s.config.get("model")}'
-              for s in settings
-          }
-      )
-  )
+  return ', '.join(sorted({_subject(s.config) for s in settings}))
 
 
 def _yerr(estimates: Sequence[Estimate], scale: float) -> np.ndarray:
