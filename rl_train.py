@@ -6,10 +6,11 @@ An epoch's training runs in one compiled call (rl/agent.py): a number of
 times, a rollout of `rl_rollout_steps` steps of `rl_num_envs` gymnax
 environments (`lax.scan` over vmapped environments), its advantages, and
 `ppo_epochs` passes of `ppo_minibatches` minibatch updates; the evaluation
-episodes follow in a second call. Replicas (seeds, rhos) are vmapped side by side. The whole state
-(weights, optimizer, the variant's state, the environments' states and
-observations, the running returns, the random key) is checkpointed after
-every epoch, so that a resumed run continues exactly.
+episodes follow in a second call. Replicas (seeds, rhos) are vmapped side
+by side. The whole state (weights, optimizer, the variant's state, the
+environments' states and observations, the running returns, the random
+key) is checkpointed after every epoch, so that a resumed run continues
+exactly.
 """
 
 from collections.abc import Callable
