@@ -20,6 +20,9 @@ next width for about 40 minutes more):
       --set=replica_seeds=0
   python report.py runs/fashion_mnist_mlp_width_tuned --tune=rho
 
+'--sweep=label_noise=[0.2]' on both sweep.py commands adds 20% label noise
+(6 runs, about 10 minutes).
+
 report.py chooses, per width and noise level, the rho with the best mean
 final validation accuracy and reports the test gain at it, paired by seed.
 """
