@@ -221,9 +221,7 @@ def _start(
     )
   run_log.log_start(config)
   rundir.write_json(workdir / 'config.json', config.to_dict())
-  num_params = run_state.count_params(
-      jax.tree.map(lambda x: x[0], state.params)
-  )
+  num_params = run_state.count_params(parallel.replica(state.params, 0))
   devices = len(state.step.sharding.device_set)
   logging.info(
       '%s on %s: %s parameters, %d updates of %d minibatches x %d passes '

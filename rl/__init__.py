@@ -7,6 +7,7 @@ import ml_collections
 
 from configs import default
 from configuration.config_util import require
+import optimizers
 from rl import environments
 from rl import networks
 import sam
@@ -32,8 +33,9 @@ CONFIG_KEYS = (
 )
 # The width of the Nature CNN (the MLP's is the models' num_neurons).
 WIDTH_KEYS = ('rl_width',)
-# What else a reinforcement-learning run reads: the optimizer's keys, SAM's
-# (rho, the variant's own and its schedule), the replicas and the loop's.
+# What else a reinforcement-learning run reads besides the optimizer's keys
+# (optimizers.CONFIG_KEYS): SAM's (rho, the variant's own and its
+# schedule), the replicas' and the loop's.
 OTHER_KEYS = (
     'optimizer',
     'num_epochs',
@@ -44,17 +46,6 @@ OTHER_KEYS = (
     'checkpoints_to_keep',
     'compilation_cache_dir',
     'num_neurons',
-    'base_optimizer',
-    'learning_rate',
-    'momentum',
-    'weight_decay',
-    'adam_b1',
-    'adam_b2',
-    'adam_eps',
-    'lr_schedule',
-    'lr_boundaries',
-    'lr_decay_factor',
-    'warmup_epochs',
     'rho',
     'sam_variant',
     'sam_rho_schedule',
@@ -67,7 +58,7 @@ def read_keys(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   variant_keys = (
       sam.get(config.sam_variant).keys if config.optimizer == 'sam' else ()
   )
-  return CONFIG_KEYS + OTHER_KEYS + tuple(variant_keys)
+  return CONFIG_KEYS + OTHER_KEYS + optimizers.CONFIG_KEYS + tuple(variant_keys)
 
 
 def check(config: ml_collections.ConfigDict) -> None:

@@ -18,6 +18,7 @@ import optimizers
 from rl import environments
 from rl import networks
 from rl import ppo
+from runtime import parallel
 import sam
 
 PyTree = Any
@@ -59,7 +60,6 @@ class Agent:
     )
     rollout = config.rl_num_envs * config.rl_rollout_steps
     self.updates_per_epoch = config.rl_env_steps_per_epoch // rollout
-    self.minibatch_size = rollout // config.ppo_minibatches
     self.steps_per_epoch = (
         self.updates_per_epoch * config.ppo_epochs * config.ppo_minibatches
     )
@@ -105,9 +105,7 @@ class Agent:
     action_key, step_key = jax.random.split(key)
     logits, values = self.network.apply(state.params, state.observations)
     actions = jax.random.categorical(action_key, logits)
-    log_probs = jnp.take_along_axis(
-        jax.nn.log_softmax(logits), actions[:, None], axis=-1
-    )[:, 0]
+    log_probs = ppo.action_log_probs(logits, actions)
     observations, env_state, rewards, terminated, truncated, _ = jax.vmap(
         self.env.env.step, (0, 0, 0, None)
     )(
@@ -282,9 +280,9 @@ class Agent:
         return jax.vmap(self._epoch)(states, rhos)
       # One replica: the unbatched program (XLA:CPU runs a batch of one
       # about 6% slower).
-      first = lambda tree: jax.tree.map(lambda x: x[0], tree)
       return jax.tree.map(
-          lambda x: x[None], self._epoch(first(states), rhos[0])
+          lambda x: x[None],
+          self._epoch(parallel.replica(states, 0), rhos[0]),
       )
 
     return jax.jit(epoch, donate_argnums=0)

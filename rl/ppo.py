@@ -38,6 +38,13 @@ class Transitions(NamedTuple):
   dones: jax.Array  # The episode ended at this step.
 
 
+def action_log_probs(logits: jax.Array, actions: jax.Array) -> jax.Array:
+  """log pi(a|s) of the taken `actions` [B] under `logits` [B, A]."""
+  return jnp.take_along_axis(
+      jax.nn.log_softmax(logits), actions[:, None].astype(jnp.int32), axis=-1
+  )[:, 0]
+
+
 def generalized_advantages(
     rewards: jax.Array,
     values: jax.Array,
@@ -80,11 +87,7 @@ def ppo_loss(
 ) -> tuple[jax.Array, dict[str, Any]]:
   """The PPO loss of a minibatch, from the network's outputs on its
   observations (`logits` [B, A], `values` [B]); and its parts."""
-  log_policy = jax.nn.log_softmax(logits)
-  log_probs = jnp.take_along_axis(
-      log_policy, batch.actions[:, None].astype(jnp.int32), axis=-1
-  )[:, 0]
-  ratio = jnp.exp(log_probs - batch.log_probs)
+  ratio = jnp.exp(action_log_probs(logits, batch.actions) - batch.log_probs)
   normalized = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
   actor_loss = -jnp.minimum(
       ratio * normalized, jnp.clip(ratio, 1.0 - clip, 1.0 + clip) * normalized
@@ -96,6 +99,7 @@ def ppo_loss(
           jnp.square(values - returns), jnp.square(clipped_values - returns)
       ).mean()
   )
+  log_policy = jax.nn.log_softmax(logits)
   entropy = -(jnp.exp(log_policy) * log_policy).sum(-1).mean()
   loss = actor_loss + value_coef * value_loss - entropy_coef * entropy
   return loss, {

@@ -6,6 +6,7 @@ uninterrupted one, every SAM variant on the PPO loss, and the refusals."""
 import json
 import re
 import signal
+import sys
 
 import flax
 import jax
@@ -402,6 +403,19 @@ def test_a_diverging_agent_stops_and_says_so_again(tmp_path):
   assert summary['diverged_replicas'] == [0, 1]
   replica = json.loads((tmp_path / 'replica_0' / 'summary.json').read_text())
   assert replica['status'] == outcomes.DIVERGED and replica['history'] == []
+
+
+def test_without_gymnax_an_agent_is_refused_with_the_install_line(
+    monkeypatch,
+):
+  # None in sys.modules makes `import gymnax` raise ImportError, as on a
+  # machine without it.
+  monkeypatch.setitem(sys.modules, 'gymnax', None)
+  with pytest.raises(config_util.ConfigError) as raised:
+    validate.check_config(tiny())
+  assert str(raised.value) == (
+      'environment=\'CartPole-v1\' needs gymnax: pip install "gymnax>=1.0.1"'
+  )
 
 
 def test_analyze_refuses_an_agent_in_one_line(sam_pair):
