@@ -11,6 +11,14 @@
   over the whole evaluation set (`mean_average_precision`), which no sum of
   per-batch terms gives, so evaluation hands the predictions to
   `set_metrics`.
+* `Tagging` (part-of-speech tagging): a label per token, [n, max_length]
+  int32, PAD_TAG where a sentence has no more words. An example's loss and
+  accuracy are the means over its words; the splits' metrics weigh each
+  sentence by its words (`weights`), so they are per word, as taggers are
+  scored. Training minimizes the mean over a batch's sentences of their
+  mean word loss, which weighs each sentence alike: a batch's gradient is
+  then a mean of per-example gradients like every other task's (and the
+  same on 1 or 4 devices, and for m-sharpness's and ESAM's subsets).
 
 A task declares its metrics (`Metric`): their names, whether each is a mean
 of per-example values (summed on device across batches, devices and
@@ -32,6 +40,8 @@ import optax
 
 # The label of an unlabeled (graph, task) pair in MultiLabel.
 MISSING = -1
+# The tag of a position past a sentence's end in Tagging (text.PAD_TAG).
+PAD_TAG = -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +81,9 @@ class Task(Protocol):
 
   def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Per-example loss [n]; the training loss is their mean."""
+
+  def weights(self, labels: jax.Array) -> jax.Array:
+    """int32 [n]: how much each example counts in a split's metrics."""
 
   def set_metrics(
       self, logits: np.ndarray, labels: np.ndarray
@@ -122,8 +135,14 @@ def _sign_correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
   ).astype(jnp.float32)
 
 
+def _each_example_once(labels: jax.Array) -> jax.Array:
+  return jnp.ones(labels.shape[:1], jnp.int32)
+
+
 class Classification:
   """One of `num_classes` labels per example."""
+
+  weights = staticmethod(_each_example_once)
 
   name = 'classification'
   metrics = (
@@ -145,6 +164,8 @@ class Classification:
 
 class MultiLabel:
   """Independent binary tasks, some unlabeled (see the module docstring)."""
+
+  weights = staticmethod(_each_example_once)
 
   name = 'multilabel'
   metrics = (
@@ -183,6 +204,7 @@ class Regression:
   """
 
   name = 'regression'
+  weights = staticmethod(_each_example_once)
   metrics = (LOSS,)
   primary_metric = 'loss'
   label_dtype = np.float32
@@ -200,10 +222,55 @@ class Regression:
     return {}
 
 
+def _word_mean(values: jax.Array, labels: jax.Array) -> jax.Array:
+  """Each sentence's mean of per-word `values` over its words (0 if none)."""
+  words = labels != PAD_TAG
+  return jnp.sum(jnp.where(words, values, 0), -1) / jnp.maximum(
+      jnp.sum(words, -1), 1
+  )
+
+
+class Tagging:
+  """A tag per word (see the module docstring)."""
+
+  name = 'tagging'
+  metrics = (
+      LOSS,
+      Metric(
+          'accuracy',
+          True,
+          percent=True,
+          per_example=lambda logits, labels: _word_mean(
+              (jnp.argmax(logits, -1) == labels).astype(jnp.float32), labels
+          ),
+      ),
+  )
+  primary_metric = 'accuracy'
+  label_dtype = np.int32
+
+  def losses(self, logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return _word_mean(
+        optax.softmax_cross_entropy_with_integer_labels(
+            logits, jnp.maximum(labels, 0)
+        ),
+        labels,
+    )
+
+  def weights(self, labels: jax.Array) -> jax.Array:
+    return jnp.sum(labels != PAD_TAG, -1).astype(jnp.int32)
+
+  def set_metrics(
+      self, logits: np.ndarray, labels: np.ndarray
+  ) -> dict[str, float]:
+    del logits, labels
+    return {}
+
+
 TASKS = {
     'classification': Classification(),
     'multilabel': MultiLabel(),
     'regression': Regression(),
+    'tagging': Tagging(),
 }
 
 
@@ -244,12 +311,16 @@ def metric_sums(
     labels: jax.Array,
     valid: jax.Array,
 ) -> dict[str, jax.Array]:
-  """Sums over the valid examples of a batch: the loss, each per-example
-  metric, and the count."""
-  sums = {'loss': jnp.sum(jnp.where(valid, losses, 0))}
+  """Sums over the valid examples of a batch, each weighed by the task's
+  `weights`: the loss, each per-example metric, and the count (the sum of
+  the weights, which divides the others)."""
+  weights = jnp.where(valid, task.weights(labels), 0)
+  # where, not a product alone: a padding example's value may be NaN.
+  weighted = lambda values: jnp.sum(jnp.where(valid, weights * values, 0))
+  sums = {'loss': weighted(losses)}
   for m in per_example_metrics(task):
-    sums[m.name] = jnp.sum(jnp.where(valid, m.per_example(logits, labels), 0))
-  sums['count'] = jnp.sum(valid.astype(jnp.int32))
+    sums[m.name] = weighted(m.per_example(logits, labels))
+  sums['count'] = jnp.sum(weights)
   return sums
 
 

@@ -108,7 +108,7 @@ class Run:
     start_seconds = time.perf_counter()
     mesh = parallel.create_mesh()
     configs = run_state.replica_configs(config)
-    spec = sources.get_spec(config.dataset)
+    spec = sources.dataset_spec(config)
     train_data, eval_sets = input_pipeline.create_datasets(
         config, mesh, [run_state.seed_keys(c.seed) for c in configs]
     )

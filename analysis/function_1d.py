@@ -36,7 +36,7 @@ def measure(
   )
   margin = 0.1 * (x.max() - x.min())
   grid = np.linspace(x.min() - margin, x.max() + margin, GRID_POINTS)
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   prediction = jax.jit(
       lambda state, inputs: run_state.inference_logits(
           state, state.params, inputs, spec

@@ -74,7 +74,7 @@ class Analyzer:
     # Where the Lanczos kernel leaves its state; its first block starts
     # there too, or it would trace and compile for that block alone.
     self._replicated = jax.sharding.NamedSharding(mesh, parallel.REPLICATED)
-    self.objective = objective.Objective(sources.get_spec(config.dataset), mesh)
+    self.objective = objective.Objective(sources.dataset_spec(config), mesh)
     self._key = jax.random.key(self.settings.seed)
     self._metrics = jax.jit(self.objective.metrics)
     self._gradient = jax.jit(self.objective.gradient)

@@ -60,7 +60,7 @@ def _training_examples(
   (ImageNet) are read through this process's training stream (its seeded
   shuffle, center crops) until `count` examples arrive.
   """
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   if spec.in_memory:
     split = sources.load_split(config, train=True, decode=False)
     if config.get('label_noise'):

@@ -104,9 +104,13 @@ def _measure_hessian(analyzer, state, seconds) -> tuple[Results, Arrays]:
       'trace_probes': trace_probes,
   }
   if settings.most_negative_eigenvalue:
+    smallest = float(values[-1])
     results.update(
-        most_negative_eigenvalue=float(values[-1]),
+        most_negative_eigenvalue=smallest,
         most_negative_eigenvalue_residual=float(residuals[-1]),
+        # The flatness measure of the EPFL report, lambda_max / |lambda_min|:
+        # large when the loss curves up far more than it curves down.
+        eigenvalue_ratio=float(values[0]) / abs(smallest) if smallest else None,
     )
   if not settings.slq_probes:
     return results, {}
@@ -146,6 +150,8 @@ def _hessian_scalars(results: dict[str, Any]) -> dict[str, float]:
     out['hessian/most_negative_eigenvalue'] = results[
         'most_negative_eigenvalue'
     ]
+  if results.get('eigenvalue_ratio') is not None:
+    out['hessian/eigenvalue_ratio'] = results['eigenvalue_ratio']
   for order, moment in enumerate(results.get('moments', ()), start=1):
     out[f'hessian/moment_{order}'] = moment
   return out

@@ -77,7 +77,7 @@ def cached(
   and stored). Only in-memory TFDS datasets are cached: MNIST-1D is
   generated once per user (sources), the regression sets in no time, and
   ImageNet is streamed."""
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   if not spec.tfds or not spec.in_memory:
     return load()
 

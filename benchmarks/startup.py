@@ -30,7 +30,7 @@ import time
 from absl import app
 from absl import flags
 
-from input_pipeline import sources
+from input_pipeline import mnist_1d
 
 flags.DEFINE_string('config', 'configs/quickstart.py', 'The config to run.')
 flags.DEFINE_integer('num_epochs', 2, 'Epochs per run.')
@@ -54,7 +54,7 @@ def timed_run(
       f'--config.num_epochs={FLAGS.num_epochs}',
       f'--config.compilation_cache_dir={cache}',
   ]
-  env = dict(os.environ, **{sources.GENERATED_CACHE_VARIABLE: str(data_cache)})
+  env = dict(os.environ, **{mnist_1d.GENERATED_CACHE_VARIABLE: str(data_cache)})
   start = time.perf_counter()
   process = subprocess.Popen(
       command,

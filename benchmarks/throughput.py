@@ -91,7 +91,7 @@ def measure(
     config, split: sources.Split, min_seconds: float, repeats: int
 ) -> dict[str, float]:
   """Steady-state training examples/s of `config` on `split`."""
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   mesh = parallel.create_mesh()
   data = on_device.OnDeviceTrainData(
       split,

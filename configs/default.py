@@ -76,14 +76,17 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- Data ---
   # TFDS name (mnist, fashion_mnist, cifar10, cifar100, imagenet2012; the
-  # text set imdb_reviews) or mnist1d (generated locally by the `mnist1d`
-  # package); the regression sets sparse_regression, maennel_1d and
-  # teacher_regression are generated in-process
-  # (input_pipeline/synthetic.py).
+  # text sets imdb_reviews and glue/sst2; the graphs of ogbg_molpcba) or
+  # mnist1d (generated locally by the `mnist1d` package); the regression
+  # sets sparse_regression, maennel_1d and teacher_regression are generated
+  # in-process (input_pipeline/synthetic.py); read from the user's files
+  # in data_dir as released: ud_en_ewt (CoNLL-U), mitbih (CSV) and tu/NAME
+  # (any TUDataset graph set). docs/datasets.md says where to get each.
   config.dataset = 'fashion_mnist'
-  # TFDS data directory; unset (None) uses TFDS's default, which honours
-  # TFDS_DATA_DIR. A string-typed placeholder, so that --config.data_dir=DIR
-  # works on the command line.
+  # TFDS data directory, or the directory of a dataset read from files;
+  # unset (None) uses TFDS's default, which honours TFDS_DATA_DIR. A
+  # string-typed placeholder, so that --config.data_dir=DIR works on the
+  # command line.
   config.data_dir = config_dict.placeholder(str)
   # Download with TFDS when the data is missing; False fails fast offline.
   config.download = True
@@ -127,12 +130,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.vocab_size = 20_000
   # Tokens per text: longer texts are truncated, shorter ones padded.
   config.max_length = 256
-  # Graph datasets (input_pipeline/graphs.py): every graph is padded to
+  # ogbg_molpcba (input_pipeline/graphs.py): every graph is padded to
   # max_nodes atoms and max_edges directed edges (a bond is two), so that
   # nothing recompiles; a larger graph is refused with the sizes that fit.
   # Memory and compute grow with them: keep them near the largest graph.
+  # (A TU set's graphs are padded to its largest graph's sizes.)
   config.max_nodes = 64
   config.max_edges = 128
+  # TU graph sets (tu/NAME, input_pipeline/tudataset.py), which have no
+  # test split: the fraction of the graphs that is, drawn with a fixed seed
+  # (the same graphs for every run).
+  config.test_fraction = 0.1
   # Generated regression sets (input_pipeline/synthetic.py): the inputs'
   # dimension d, the nonzero entries k of sparse_regression's theta*, the
   # teacher's hidden units (teacher_regression), the standard deviation of

@@ -11,6 +11,7 @@ from configuration.config_util import require
 from input_pipeline import graphs
 from input_pipeline import label_noise
 from input_pipeline import sources
+from input_pipeline import tudataset
 import models
 import optimizers
 import rl
@@ -51,14 +52,19 @@ def check_config(
     rl.check(config)
     _check_sam(config)
     return
-  _one_of(config, 'dataset', sources.DATASETS)
   _one_of(config, 'pruner', sparsity.PRUNERS)
   _one_of(config, 'label_noise_type', label_noise.LABEL_NOISE_TYPES)
   _one_of(config, 'sam_batchnorm_stats', ('clean', 'perturbed'))
 
-  spec = sources.DATASETS[config.dataset]
+  if config.dataset.startswith(tudataset.PREFIX):
+    require(
+        0 < config.test_fraction < 1,
+        f'test_fraction must be in (0, 1), got {config.test_fraction}',
+    )
+  spec = sources.dataset_spec(config)
+  _check_files(config, spec)
   models.check(config, spec)
-  if spec.inputs == 'graphs':
+  if 'max_nodes' in spec.keys:
     require(
         1 <= config.max_nodes <= graphs.MAX_BUDGET
         and 1 <= config.max_edges <= graphs.MAX_BUDGET,
@@ -300,9 +306,24 @@ def _check_replicas(config: ml_collections.ConfigDict) -> None:
   )
 
 
+def _check_files(config: ml_collections.ConfigDict, spec) -> None:
+  """A dataset read from the user's files: that every split is there and
+  in its released format (each is read once per process and kept), before
+  anything is written."""
+  if not spec.download:
+    return
+  require(
+      not (spec.validation_split and config.validation_fraction),
+      f'{config.dataset} has a validation split of its own; leave '
+      f'validation_fraction at 0, got {config.validation_fraction}',
+  )
+  for split in ('train', 'test') + ('validation',) * spec.validation_split:
+    spec.reader(config, split)
+
+
 def _check_generated(config: ml_collections.ConfigDict) -> None:
   """The sizes of a regression set generated in-process (synthetic.py)."""
-  keys = sources.get_spec(config.dataset).keys
+  keys = sources.dataset_spec(config).keys
   if config.dataset == 'maennel_1d':
     require(
         config.num_train_examples == 0,

@@ -19,12 +19,13 @@ def create_datasets(
     replica_keys: Sequence[dict[str, jax.Array]],
 ) -> tuple[feeding.TrainFeeder, dict[str, feeding.EvalFeeder]]:
   """Returns the training data and the evaluation sets by name for
-  `config.dataset`: 'test', and 'validation' if config.validation_fraction.
+  `config.dataset`: 'test', and 'validation' if config.validation_fraction
+  or the dataset has a validation split of its own.
 
   `replica_keys` holds the 'data', 'augment' and 'label_noise' keys of each
   replica (run_state.seed_keys).
   """
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   if not spec.in_memory:
     # Imported here: it imports TensorFlow, which in-memory datasets need
     # only while they are read.
@@ -42,7 +43,7 @@ def create_datasets(
           sources.load_split(config, train=False), config, mesh
       )
   }
-  if config.validation_fraction:
+  if config.validation_fraction or spec.validation_split:
     evaluation['validation'] = on_device.OnDeviceEvalData(
         sources.load_validation_split(config), config, mesh
     )

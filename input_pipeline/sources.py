@@ -1,11 +1,14 @@
 """Datasets: what each is and how to read it into host memory.
 
 TFDS image classification data (MNIST, Fashion-MNIST, CIFAR-10/100), TFDS
-text classification data (IMDB reviews, tokenized by `text`), molecular
-graphs (ogbg-molpcba, packed into fixed-size records by `graphs`),
-locally generated MNIST-1D and the regression sets generated in-process by
-`synthetic` are read once into host arrays (`load_split`); `normalize` is
-the per-dataset input normalization every feeder applies on device.
+text classification data (IMDB reviews, SST-2; tokenized by `text`),
+molecular graphs (ogbg-molpcba, packed into fixed-size records by
+`graphs`), the user's files in their released formats (TU graph sets,
+`tudataset`; MIT-BIH heartbeats, `mitbih`; Universal Dependencies
+treebanks, `conllu`), locally generated MNIST-1D and the regression sets
+generated in-process by `synthetic` are read once into host arrays
+(`load_split`); `normalize` is the per-dataset input normalization every
+feeder applies on device.
 Reading through TFDS (preparing, offline errors, process splits) is
 `tfds_data`'s, label noise `label_noise`'s. With several processes, each
 reads its own share of every split (`jax.process_index()`), so no process
@@ -13,10 +16,7 @@ holds another's examples.
 """
 
 import dataclasses
-import functools
 import hashlib
-import importlib.metadata
-import random
 
 from etils import epy
 import jax
@@ -24,11 +24,17 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from configuration import config_util
+from input_pipeline import conllu
 from input_pipeline import graphs
+from input_pipeline import mitbih
+from input_pipeline import mnist_1d
 from input_pipeline import synthetic
 from input_pipeline import text
 from input_pipeline import tfds_data
-from runtime import disk_cache
+from input_pipeline import tudataset
+from input_pipeline.spec import DatasetSpec
+from input_pipeline.spec import Split
 import tasks
 
 # TFDS (0.3 s to import) only for the datasets it reads: a process training
@@ -37,39 +43,6 @@ with epy.lazy_imports():
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetSpec:
-  """What the pipeline needs to know about a dataset.
-
-  `inputs` is one of INPUT_KINDS: 'images' are stored as uint8 and
-  normalized on device to (x / 255 - mean) / std per channel; 'features'
-  (MNIST-1D) are stored as float32, already standardized; 'tokens' are texts
-  stored as int32 word ids (see `text`), 0 for padding; 'graphs' are int16
-  records (see `graphs`). `task` says what is predicted (see `tasks`);
-  `num_classes` is the network's number of outputs (classes, binary tasks
-  for a multi-label set, or targets for a regression). `keys` are the
-  config keys this dataset alone reads (a generated set's sizes).
-  """
-
-  num_classes: int
-  test_split: str = 'test'
-  mean: tuple[float, ...] = (0.0,)
-  std: tuple[float, ...] = (1.0,)
-  inputs: str = 'images'
-  in_memory: bool = True
-  # The side of its square images (None: config.image_size, ImageNet's crop).
-  image_size: int | None = None
-  task: tasks.Task = tasks.TASKS['classification']
-  keys: tuple[str, ...] = ()
-  # Read through TFDS (False: generated on this machine).
-  tfds: bool = True
-
-  @property
-  def is_image(self) -> bool:
-    return self.inputs == 'images'
-
-
-INPUT_KINDS = ('images', 'features', 'tokens', 'graphs')
 # The config keys the data reads: every dataset's, and those of one kind of
 # inputs only (HParams show a run the keys it reads).
 CONFIG_KEYS = (
@@ -85,10 +58,11 @@ CONFIG_KEYS = (
     'augment',
     'image_size',
 )
-INPUT_KEYS = {
-    'tokens': ('vocab_size', 'max_length'),
-    'graphs': ('max_nodes', 'max_edges'),
-}
+INPUT_KEYS = {'tokens': ('vocab_size', 'max_length')}
+# The node and edge budgets of the graph records, for the sets whose
+# graphs are padded to the config's sizes (a TU set's are its largest
+# graph's).
+GRAPH_BUDGET_KEYS = ('max_nodes', 'max_edges')
 
 DATASETS = {
     # MNIST-style inputs are only scaled to [0, 1], as in Shin et al.'s code.
@@ -115,14 +89,49 @@ DATASETS = {
     ),
     # Greydanus (2020): 4,000 train / 1,000 test signals of length 40,
     # generated locally by the `mnist1d` package.
-    'mnist1d': DatasetSpec(num_classes=10, inputs='features', tfds=False),
+    'mnist1d': DatasetSpec(
+        num_classes=10,
+        inputs='features',
+        reader=mnist_1d.read,
+    ),
     # Maas et al. (2011): 25,000 training and 25,000 test movie reviews,
     # positive or negative.
     'imdb_reviews': DatasetSpec(num_classes=2, inputs='tokens'),
+    # Socher et al. (2013), GLUE's SST-2: 67,349 training and 872 validation
+    # sentences, positive or negative. GLUE's test labels are hidden, so
+    # the validation split is the test set, as in Flax's sst2 example.
+    'glue/sst2': DatasetSpec(
+        num_classes=2,
+        inputs='tokens',
+        test_split='validation',
+        tfds_features=('sentence', 'label'),
+    ),
+    # Silveira et al. (2014), Universal Dependencies' English Web Treebank
+    # from its CoNLL-U files: 12,544 training, 2,001 dev and 2,077 test
+    # sentences, a UPOS tag per word.
+    'ud_en_ewt': DatasetSpec(
+        num_classes=len(conllu.UPOS_TAGS),
+        inputs='tokens',
+        task=tasks.TASKS['tagging'],
+        reader=conllu.read,
+        validation_split=True,
+        download=conllu.DOWNLOAD,
+    ),
+    # Moody & Mark (2001), Kachuee et al.'s CSV: 87,554 training and 21,892
+    # test heartbeats of 187 steps, 5 classes.
+    'mitbih': DatasetSpec(
+        num_classes=mitbih.NUM_CLASSES,
+        inputs='features',
+        reader=mitbih.read,
+        download=mitbih.DOWNLOAD,
+    ),
     # Hu et al. (2020), OGB: 437,929 molecules (350,343 training, 43,793
     # test), 128 bioassays each, most of them unlabeled for a given molecule.
     'ogbg_molpcba': DatasetSpec(
-        num_classes=128, inputs='graphs', task=tasks.TASKS['multilabel']
+        num_classes=128,
+        inputs='graphs',
+        task=tasks.TASKS['multilabel'],
+        keys=GRAPH_BUDGET_KEYS,
     ),
     # Regression sets generated in-process (synthetic.py): A&F's sparse
     # regression for diagonal networks, Maennel et al.'s 12 points for the
@@ -133,7 +142,7 @@ DATASETS = {
             inputs='features',
             task=tasks.TASKS['regression'],
             keys=keys,
-            tfds=False,
+            reader=synthetic.read,
         )
         for name, keys in synthetic.KEYS.items()
     },
@@ -142,70 +151,35 @@ DATASETS = {
 
 def dataset_keys() -> set[str]:
   """The config keys some dataset alone reads (DatasetSpec.keys)."""
-  return set().union(*(spec.keys for spec in DATASETS.values()))
+  return set(tudataset.KEYS).union(*(s.keys for s in DATASETS.values()))
 
 
 def get_spec(name: str) -> DatasetSpec:
-  if name not in DATASETS:
-    raise ValueError(
-        f'unknown dataset {name!r}; known datasets: '
-        f'{", ".join(sorted(DATASETS))}'
-    )
+  """The spec of a dataset of the registry (not a TU set, whose spec
+  depends on its files: `dataset_spec`)."""
+  config_util.require(
+      name in DATASETS,
+      f'unknown dataset {name!r}; known: {", ".join(sorted(DATASETS))}, '
+      'and tu/NAME for a TU graph set',
+  )
   return DATASETS[name]
 
 
-@dataclasses.dataclass
-class Split:
-  """This process's share of a split, on the host."""
-
-  # The inputs: uint8 [n, h, w, c] images, float32 [n, d] features, int32
-  # [n, max_length] token ids (raw texts only inside this module) or int16
-  # [n, record] graphs.
-  images: np.ndarray
-  # int32 [n]; int8 [n, tasks] for a multi-label set; float32 [n] targets
-  # for a regression.
-  labels: np.ndarray
-  # Which labels label noise replaced (see add_label_noise); None if none.
-  flipped: np.ndarray | None = None
-
-  def __len__(self) -> int:
-    return len(self.labels)
-
-
-# The generated datasets' per-user cache (disk_cache): MNIST-1D takes about
-# 5 s to generate on a 2-core CPU, ten times the quickstart's training.
-GENERATED_CACHE_VARIABLE = 'SAM_OVERPARAM_DATA_CACHE'
-
-
-@functools.cache
-def _mnist1d() -> dict[str, np.ndarray]:
-  """MNIST-1D with the package's default (canonical) arguments, generated
-  once per user and package version (the arguments are the version's
-  defaults, and generation is seeded) and once per process."""
-  return disk_cache.cached_arrays(
-      disk_cache.directory(GENERATED_CACHE_VARIABLE, 'generated-data'),
-      disk_cache.digest(
-          {
-              'dataset': 'mnist1d',
-              'format': 1,
-              'version': importlib.metadata.version('mnist1d'),
-          }
-      ),
-      _generate_mnist1d,
-  )
-
-
-def _generate_mnist1d() -> dict[str, np.ndarray]:
-  import mnist1d.data  # pylint: disable=g-import-not-at-top
-  # make_dataset seeds NumPy's and Python's global generators; restore them
-  # so that generating data has no side effects on the caller.
-  np_state, py_state = np.random.get_state(), random.getstate()
-  try:
-    data = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
-  finally:
-    np.random.set_state(np_state)
-    random.setstate(py_state)
-  return {key: data[key] for key in ('x', 'y', 'x_test', 'y_test')}
+def dataset_spec(config: ml_collections.ConfigDict) -> DatasetSpec:
+  """The spec of `config.dataset`, with a graph set's record layout (a TU
+  set's read from its files; ConfigError if they are missing or
+  malformed)."""
+  if config.dataset.startswith(tudataset.PREFIX):
+    return tudataset.spec(config)
+  spec = get_spec(config.dataset)
+  if spec.inputs == 'graphs':
+    return dataclasses.replace(
+        spec,
+        graph_layout=graphs.Layout(
+            graphs.ATOM_FEATURE_SIZES, config.max_nodes, config.max_edges
+        ),
+    )
+  return spec
 
 
 def _process_shard(array: np.ndarray) -> np.ndarray:
@@ -256,7 +230,7 @@ def decode_images(
 ) -> np.ndarray:
   """uint8 images of the encoded ones `load_split(decode=False)` returned
   (other inputs as they are)."""
-  if images.dtype != object or not get_spec(config.dataset).is_image:
+  if images.dtype != object or not dataset_spec(config).is_image:
     return images
   feature = tfds_data.prepared_builder(config).info.features['image']
   return np.stack([feature.decode_example_np(x) for x in images]).astype(
@@ -265,16 +239,19 @@ def decode_images(
 
 
 def load_validation_split(config: ml_collections.ConfigDict) -> Split:
-  """This process's share of the training examples held out for validation
-  (config.validation_fraction of the training split, with their labels)."""
-  split = _read(config, train=True)
-  held_out = _held_out(len(split), config.validation_fraction)
+  """This process's share of the validation examples: the dataset's own
+  validation split, or the config.validation_fraction of the training
+  split held out for validation."""
+  spec = dataset_spec(config)
+  if spec.validation_split:
+    split = spec.reader(config, 'validation')
+  else:
+    split = _read(config, train=True)
+    held_out = _held_out(len(split), config.validation_fraction)
+    split = Split(split.images[held_out], split.labels[held_out])
   return _tokenized(
       config,
-      Split(
-          _process_shard(split.images[held_out]),
-          _process_shard(split.labels[held_out]),
-      ),
+      Split(_process_shard(split.images), _process_shard(split.labels)),
   )
 
 
@@ -293,20 +270,27 @@ def vocabulary(config: ml_collections.ConfigDict) -> dict[str, int]:
   """The word ids of a text dataset, built from the examples a run trains
   on (see text.build_vocabulary)."""
   texts = _kept(config, _read(config, train=True)).images
-  digest = hashlib.sha256(b'\0'.join(texts)).hexdigest()
-  key = (digest, config.vocab_size)
+  digest = hashlib.sha256()
+  for words in texts:  # Raw bytes, or a tuple of words.
+    digest.update(words if isinstance(words, bytes) else repr(words).encode())
+    digest.update(b'\0')
+  key = (digest.hexdigest(), config.vocab_size)
   if key not in _vocabularies:
     _vocabularies[key] = text.build_vocabulary(texts, config.vocab_size)
   return _vocabularies[key]
 
 
 def _tokenized(config: ml_collections.ConfigDict, split: Split) -> Split:
-  """Texts as config.max_length token ids; other inputs unchanged."""
-  if get_spec(config.dataset).inputs != 'tokens':
+  """Texts as config.max_length token ids (and a tagged text's tags as
+  config.max_length tags); other inputs unchanged."""
+  spec = dataset_spec(config)
+  if spec.inputs != 'tokens':
     return split
   return Split(
       text.encode(split.images, vocabulary(config), config.max_length),
-      split.labels,
+      text.encode_tags(split.labels, config.max_length)
+      if spec.task.name == 'tagging'
+      else split.labels,
   )
 
 
@@ -315,23 +299,14 @@ def _read(
 ) -> Split:
   """The whole training split, or this process's share of the test split
   (texts as raw bytes; TFDS images as encoded bytes unless `decode`)."""
-  spec = get_spec(config.dataset)
-  if config.dataset in synthetic.KEYS:
-    data = synthetic.generate(config)
-    if train:
-      return Split(data['x'], data['y'])
-    return Split(_process_shard(data['x_test']), _process_shard(data['y_test']))
-  if config.dataset == 'mnist1d':
-    data = _mnist1d()
-    images, labels = (
-        (data['x'], data['y']) if train else (data['x_test'], data['y_test'])
-    )
-    if train and config.num_train_examples:
-      images = images[: config.num_train_examples]
-      labels = labels[: config.num_train_examples]
+  spec = dataset_spec(config)
+  if spec.reader:
     if not train:
-      images, labels = _process_shard(images), _process_shard(labels)
-    return Split(images.astype(np.float32), labels.astype(np.int32))
+      split = spec.reader(config, 'test')
+      return Split(_process_shard(split.images), _process_shard(split.labels))
+    split = spec.reader(config, 'train')
+    first = config.num_train_examples or len(split)
+    return Split(split.images[:first], split.labels[:first])
   tfds_data.tensorflow_off_accelerators()
   builder = tfds_data.prepared_builder(config)
   split = (
@@ -341,15 +316,17 @@ def _read(
   )
   if spec.inputs == 'graphs':
     return _read_graphs(
-        config, builder.as_dataset(split=split, shuffle_files=False)
+        spec, builder.as_dataset(split=split, shuffle_files=False)
     )
   encoded = not decode and spec.is_image
   ds = builder.as_dataset(
       split=split,
-      as_supervised=True,
+      as_supervised=not spec.tfds_features,
       shuffle_files=False,
       decoders={'image': tfds.decode.SkipDecoding()} if encoded else None,
   )
+  if spec.tfds_features:
+    ds = ds.map(lambda example: tuple(example[k] for k in spec.tfds_features))
   inputs, labels = zip(*tfds.as_numpy(ds.batch(10_000)))
   inputs = np.concatenate(inputs)
   return Split(
@@ -358,19 +335,17 @@ def _read(
   )
 
 
-def _read_graphs(config: ml_collections.ConfigDict, ds) -> Split:
+def _read_graphs(spec: DatasetSpec, ds) -> Split:
   """OGB graph-property examples as graph records and int8 labels (NaN, an
   unlabeled task, becomes tasks.MISSING)."""
   examples = list(tfds.as_numpy(ds))
   records = graphs.pack(
-      ((e['node_feat'], e['edge_index']) for e in examples),
-      config.max_nodes,
-      config.max_edges,
+      ((e['node_feat'], e['edge_index']) for e in examples), spec.graph_layout
   )
   labels = (
       np.stack([e['labels'] for e in examples])
       if examples
-      else (np.zeros((0, get_spec(config.dataset).num_classes), np.float32))
+      else (np.zeros((0, spec.num_classes), np.float32))
   )
   return Split(
       records, np.where(np.isnan(labels), tasks.MISSING, labels).astype(np.int8)
@@ -378,17 +353,17 @@ def _read_graphs(config: ml_collections.ConfigDict, ds) -> Split:
 
 
 def example_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-  """Shape of one network input, from metadata (no data is read)."""
-  if config.dataset == 'mnist1d':
-    return (_mnist1d()['x'].shape[1],)
-  if config.dataset in synthetic.KEYS:
-    return synthetic.generate(config)['x'].shape[1:]
-  if config.dataset == 'imagenet2012':
-    return (config.image_size, config.image_size, 3)
-  if get_spec(config.dataset).inputs == 'tokens':
+  """Shape of one network input, from metadata (or the test split of a
+  dataset read from files or generated)."""
+  spec = dataset_spec(config)
+  if spec.inputs == 'tokens':
     return (config.max_length,)
-  if get_spec(config.dataset).inputs == 'graphs':
-    return (graphs.record_size(config.max_nodes, config.max_edges),)
+  if spec.inputs == 'graphs':
+    return (spec.graph_layout.record_size,)
+  if spec.reader:
+    return spec.reader(config, 'test').images.shape[1:]
+  if not spec.in_memory:
+    return (config.image_size, config.image_size, 3)
   return tuple(tfds_data.prepared_builder(config).info.features['image'].shape)
 
 

@@ -11,8 +11,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from input_pipeline import feeding
+from input_pipeline.sources import dataset_spec
 from input_pipeline.sources import DatasetSpec
-from input_pipeline.sources import get_spec
 from input_pipeline.sources import normalize
 from input_pipeline.tfds_data import prepared_builder
 from input_pipeline.tfds_data import process_split
@@ -79,9 +79,7 @@ def imagenet_batches(
   tensorflow_off_accelerators()
   builder = prepared_builder(config)
   split = process_split(
-      train_split_name(config)
-      if train
-      else get_spec(config.dataset).test_split,
+      train_split_name(config) if train else dataset_spec(config).test_split,
       train,
   )
   ds = builder.as_dataset(

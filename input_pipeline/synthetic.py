@@ -31,6 +31,8 @@ from collections.abc import Callable
 import ml_collections
 import numpy as np
 
+from input_pipeline.spec import Split
+
 # The number of training examples when config.num_train_examples is 0
 # (the papers' settings).
 DEFAULT_TRAIN_EXAMPLES = {'sparse_regression': 20, 'teacher_regression': 1000}
@@ -132,3 +134,11 @@ def generate(config: ml_collections.ConfigDict) -> Arrays:
       ),
   }
   return makers[config.dataset]()
+
+
+def read(config: ml_collections.ConfigDict, split: str) -> Split:
+  """The generated 'train' or 'test' split."""
+  data = generate(config)
+  if split == 'train':
+    return Split(data['x'], data['y'])
+  return Split(data['x_test'], data['y_test'])

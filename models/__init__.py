@@ -11,10 +11,13 @@ import flax.linen as nn
 import ml_collections
 
 from configuration.config_util import require
+from input_pipeline import sources
 from models import diagonal
 from models import gcn
+from models import lstm
 from models import mlp
 from models import resnet
+from models import series_transformer
 from models import text_transformer
 from models import transformer
 from models import vit
@@ -68,13 +71,32 @@ def _text_transformer(
   )
 
 
+def _tagger(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+  return text_transformer.TransformerTagger(
+      vocab_size=config.vocab_size,
+      max_length=config.max_length,
+      num_classes=num_classes,
+      **_encoder_shape(config),
+  )
+
+
+def _series_transformer(
+    config: ml_collections.ConfigDict, num_classes: int
+) -> nn.Module:
+  return series_transformer.SeriesTransformer(
+      patch_size=config.patch_size,
+      num_classes=num_classes,
+      pooling=config.pooling,
+      **_encoder_shape(config),
+  )
+
+
 def _gcn(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
   return gcn.GCN(
       hidden_size=config.hidden_size,
       depth=config.depth,
       num_classes=num_classes,
-      max_nodes=config.max_nodes,
-      max_edges=config.max_edges,
+      layout=sources.dataset_spec(config).graph_layout,
   )
 
 
@@ -93,13 +115,15 @@ class Family:
     width_keys: the config keys that set its width (the x axis of width
       sweeps).
     keys: every config key it reads (its width keys among them).
-    inputs: the kinds of dataset inputs it reads (sources.INPUT_KINDS).
+    inputs: the kinds of dataset inputs it reads (spec.INPUT_KINDS).
     convolutional: built from 2D convolutions (XLA:CPU dispatches these
       differently, runtime/xla_cpu.py).
     check: (config, dataset spec) -> raises ConfigError for a bad value of
       its keys.
     normalized: config -> whether the network has normalization layers
       (BatchNorm, GroupNorm, LayerNorm: what sam_variant='sam_on' perturbs).
+    per_token: its outputs are a prediction per token, for a tagging task
+      (the others' are one per example).
   """
 
   build: Callable[[ml_collections.ConfigDict, int], nn.Module]
@@ -111,6 +135,7 @@ class Family:
       lambda config, spec: None
   )
   normalized: Callable[[ml_collections.ConfigDict], bool] = lambda config: False
+  per_token: bool = False
 
 
 def _check_init_scale(config: ml_collections.ConfigDict) -> None:
@@ -165,12 +190,16 @@ def _check_encoder(config: ml_collections.ConfigDict, spec: Any) -> None:
   )
 
 
-def _check_vit(config: ml_collections.ConfigDict, spec: Any) -> None:
+def _check_patches(config: ml_collections.ConfigDict, spec: Any) -> None:
   _check_encoder(config, spec)
   require(
       config.patch_size >= 1,
       f'patch_size must be >= 1, got {config.patch_size}',
   )
+
+
+def _check_vit(config: ml_collections.ConfigDict, spec: Any) -> None:
+  _check_patches(config, spec)
   if spec.is_image:
     side = spec.image_size or config.image_size
     require(
@@ -198,6 +227,14 @@ def _check_gcn(config: ml_collections.ConfigDict, spec: Any) -> None:
   require(
       min(config.hidden_size, config.depth) >= 1,
       'hidden_size and depth must be >= 1',
+  )
+
+
+def _check_lstm(config: ml_collections.ConfigDict, spec: Any) -> None:
+  del spec
+  require(
+      config.hidden_size >= 1,
+      f'hidden_size must be >= 1, got {config.hidden_size}',
   )
 
 
@@ -272,6 +309,34 @@ MODELS: dict[str, Family] = {
         check=_check_encoder,
         normalized=lambda config: True,
     ),
+    'transformer_tagger': Family(
+        _tagger,
+        width_keys=('hidden_size',),
+        keys=tuple(k for k in _ENCODER_KEYS if k != 'pooling'),
+        inputs=('tokens',),
+        check=_check_encoder,
+        normalized=lambda config: True,
+        per_token=True,
+    ),
+    'lstm': Family(
+        lambda config, num_classes: lstm.LSTMClassifier(
+            vocab_size=config.vocab_size,
+            hidden_size=config.hidden_size,
+            num_classes=num_classes,
+        ),
+        width_keys=('hidden_size',),
+        keys=('hidden_size',),
+        inputs=('tokens',),
+        check=_check_lstm,
+    ),
+    'series_transformer': Family(
+        _series_transformer,
+        width_keys=('hidden_size',),
+        keys=(*_ENCODER_KEYS, 'patch_size'),
+        inputs=('features',),
+        check=_check_patches,
+        normalized=lambda config: True,
+    ),
     'gcn': Family(
         _gcn,
         width_keys=('hidden_size',),
@@ -294,7 +359,12 @@ def get(name: str) -> Family:
 def check(config: ml_collections.ConfigDict, spec: Any) -> None:
   """The model's own checks, and that it reads the dataset's inputs."""
   family = get(config.model)
-  readers = sorted(n for n, f in MODELS.items() if spec.inputs in f.inputs)
+  tagging = spec.task.name == 'tagging'
+  readers = sorted(
+      n
+      for n, f in MODELS.items()
+      if spec.inputs in f.inputs and f.per_token == tagging
+  )
   require(
       spec.inputs in family.inputs,
       f'{config.model} reads {" or ".join(family.inputs)}, but '
@@ -302,6 +372,15 @@ def check(config: ml_collections.ConfigDict, spec: Any) -> None:
       f'{"/".join(readers)} reads',
   )
   family.check(config, spec)
+  taggers = sorted(n for n, f in MODELS.items() if f.per_token)
+  require(
+      family.per_token == tagging,
+      f'{config.dataset} asks for a tag per word, which model='
+      f'{"/".join(taggers)} gives'
+      if tagging
+      else f'{config.model} tags every word; {config.dataset} is '
+      f'{spec.task.name}',
+  )
   require(
       config.dtype in DTYPES,
       f'unknown dtype {config.dtype!r}; known: {", ".join(DTYPES)}',

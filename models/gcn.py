@@ -2,8 +2,9 @@
 classification, over batches of fixed-size graph records
 (input_pipeline/graphs.py).
 
-Atoms are embedded as the sum of one learned vector per categorical feature
-(OGB's AtomEncoder). Each of `depth` layers computes
+Nodes are embedded as the sum of one learned vector per categorical feature
+(OGB's AtomEncoder; with a TU dataset's single node label, the embedding of
+the one-hot label, a linear layer without bias). Each of `depth` layers computes
 
     H' = relu(D^-1/2 (A + I) D^-1/2 H W + b),
 
@@ -55,23 +56,22 @@ class GCN(nn.Module):
   hidden_size: int
   depth: int
   num_classes: int
-  max_nodes: int
-  max_edges: int
+  layout: graphs.Layout
 
   @nn.compact
   def __call__(self, records: jax.Array, train: bool = False) -> jax.Array:
     del train  # No dropout or batch statistics.
-    features, senders, receivers = graphs.unpack(
-        records, self.max_nodes, self.max_edges
-    )
+    features, senders, receivers = graphs.unpack(records, self.layout)
     batch, max_nodes = features.shape[:2]
     nodes = batch * max_nodes
     node_valid = features[..., 0] != graphs.PADDING
-    offsets = np.cumsum((0,) + graphs.ATOM_FEATURE_SIZES[:-1])
+    sizes = self.layout.feature_sizes
+    offsets = np.cumsum((0,) + sizes[:-1])
     ids = jnp.where(node_valid[..., None], features + offsets, 0)
-    hidden = nn.Embed(
-        sum(graphs.ATOM_FEATURE_SIZES), self.hidden_size, name='atom_embedding'
-    )(ids).sum(-2)
+    # Named for OGB's atoms, the first graphs it read (checkpoints keep it).
+    hidden = nn.Embed(sum(sizes), self.hidden_size, name='atom_embedding')(
+        ids
+    ).sum(-2)
     hidden = jnp.where(node_valid[..., None], hidden, 0).reshape(
         nodes, self.hidden_size
     )

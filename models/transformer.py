@@ -9,6 +9,7 @@ ratios: one head per HEAD_DIM features and an MLP of MLP_RATIO x hidden_size
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 HEAD_DIM = 64
 MLP_RATIO = 4
@@ -58,3 +59,34 @@ class Encoder(nn.Module):
     for _ in range(self.depth):
       x = EncoderBlock(self.num_heads, self.mlp_dim)(x, mask)
     return nn.LayerNorm(epsilon=_EPSILON)(x)
+
+
+def classify_tokens(
+    module: nn.Module,
+    x: jax.Array,
+    *,
+    depth: int,
+    num_heads: int,
+    mlp_dim: int,
+    num_classes: int,
+    pooling: str,
+) -> jax.Array:
+  """Embedded tokens [b, t, hidden] (+ class token) + learned positions ->
+  Encoder -> the class token's (or the tokens' mean) features -> Dense:
+  the classifier of the ViT and of the time-series Transformer, whose
+  inputs have no padding. Called inside `module`'s compact method, whose
+  parameters ('cls', 'pos_embedding', 'Encoder_0', 'head') these are."""
+  batch, _, hidden_size = x.shape
+  if pooling == 'cls':
+    cls = module.param('cls', nn.initializers.zeros, (1, 1, hidden_size))
+    x = jnp.concatenate(
+        [jnp.broadcast_to(cls, (batch, 1, hidden_size)), x], axis=1
+    )
+  x = x + module.param(
+      'pos_embedding',
+      nn.initializers.normal(0.02),
+      (1, x.shape[1], hidden_size),
+  )
+  x = Encoder(depth, num_heads, mlp_dim)(x)
+  x = x[:, 0] if pooling == 'cls' else x.mean(axis=1)
+  return nn.Dense(num_classes, name='head')(x)

@@ -5,7 +5,6 @@ Data Augmentations")."""
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from models import transformer
 
@@ -34,16 +33,12 @@ class ViT(nn.Module):
     x = x.reshape(batch, height // p, p, width // p, p, channels)
     x = x.transpose(0, 1, 3, 2, 4, 5).reshape(batch, -1, p * p * channels)
     x = nn.Dense(self.hidden_size, name='embedding')(x)
-    if self.pooling == 'cls':
-      cls = self.param('cls', nn.initializers.zeros, (1, 1, self.hidden_size))
-      x = jnp.concatenate(
-          [jnp.broadcast_to(cls, (batch, 1, self.hidden_size)), x], axis=1
-      )
-    x = x + self.param(
-        'pos_embedding',
-        nn.initializers.normal(0.02),
-        (1, x.shape[1], self.hidden_size),
+    return transformer.classify_tokens(
+        self,
+        x,
+        depth=self.depth,
+        num_heads=self.num_heads,
+        mlp_dim=self.mlp_dim,
+        num_classes=self.num_classes,
+        pooling=self.pooling,
     )
-    x = transformer.Encoder(self.depth, self.num_heads, self.mlp_dim)(x)
-    x = x[:, 0] if self.pooling == 'cls' else x.mean(axis=1)
-    return nn.Dense(self.num_classes, name='head')(x)

@@ -106,6 +106,8 @@ def hessian_fields(
     fields['hessian_settings'] = ', '.join(
         f'{key}={record["settings"].get(key)}' for key in HESSIAN_SETTINGS
     )
+  if measured.get('eigenvalue_ratio') is not None:
+    fields['hessian_eigenvalue_ratio'] = measured['eigenvalue_ratio']
   moments = measured.get('moments', ())  # Absent if slq_probes=0.
   if len(moments) >= 2:
     fields['hessian_spread'] = moments[1] / moments[0] ** 2

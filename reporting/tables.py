@@ -27,6 +27,9 @@ HESSIAN_METRICS = {
     # E[lambda^2] / E[lambda]^2 over the spectrum: 1 when every eigenvalue
     # is equal, larger as the spectrum spreads (scale-free).
     'hessian_spread': 'E[λ²] / E[λ]²',
+    # The EPFL report's flatness: lambda_max / |lambda_min| (the most
+    # negative eigenvalue; analysis.most_negative_eigenvalue).
+    'hessian_eigenvalue_ratio': 'λ_max / |λ_min|',
 }
 
 

@@ -3,7 +3,9 @@ does not read, Orbax raises at once and closes its event loop; the reads
 still under way end later and report, each in its own way. `ignore()`
 makes them DEBUG log lines instead of tracebacks on the console (the
 restore's one-line warning says what happened), leaving every other
-error's report as it was."""
+error's report as it was. A restore calls it before its first read, since
+an echo may come from another thread before the failure reaches the
+restoring code."""
 
 import logging as logging_lib
 import sys

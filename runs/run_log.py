@@ -183,7 +183,7 @@ def unread_keys(config: ml_collections.ConfigDict) -> set[str]:
   for family in models.MODELS.values():
     unread.update(family.keys)
   unread.difference_update(models.get(config.model).keys)
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   for kind, keys in sources.INPUT_KEYS.items():
     if kind != spec.inputs:
       unread.update(keys)
@@ -384,7 +384,7 @@ def make_summary(
   epoch (None if there was none).
   """
   final = history[-1] if history else {}
-  task = sources.get_spec(config.dataset).task
+  task = sources.dataset_spec(config).task
   best = max(history, key=tasks.ranking(task, 'test')) if history else {}
   # The epoch one would pick without looking at the test set.
   best_validation = (

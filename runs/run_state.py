@@ -306,7 +306,7 @@ def fresh_state(
             example_shape,
             keys['init'],
             tx,
-            sources.get_spec(config.dataset).task,
+            sources.dataset_spec(config).task,
             config.dtype,
         ),
         replicated,
@@ -392,7 +392,7 @@ def load_checkpoint(
   )
   if checkpointer.latest_step() is None:
     raise config_util.ConfigError(f'{workdir} has no checkpoint')
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   tx = optimizers.create_optimizer(
       config, optax.constant_schedule(config.learning_rate)
   )

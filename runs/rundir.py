@@ -305,6 +305,10 @@ class Checkpointer:
         ocp.utils.to_shape_dtype_struct,
         _saved_fields(flax.serialization.to_state_dict(target)),
     )
+    # Before the first read, not once one fails: a failed restore's echoes
+    # may come from another thread before its error reaches the except
+    # clause below.
+    abandoned_reads.ignore()
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
         restored = self._manager.restore(
@@ -316,7 +320,6 @@ class Checkpointer:
         )
       except Exception as e:  # pylint: disable=broad-except
         # Orbax and TensorStore raise many types for a damaged checkpoint.
-        abandoned_reads.ignore()
         moved = self._set_aside(step)
         logging.warning(
             'Skipping checkpoint %s, which does not restore%s: %s',

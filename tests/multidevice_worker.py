@@ -38,7 +38,7 @@ def first_sam_step_by_hand(config):
   computed here: SAM on each device's quarter of the batch, then averaged."""
   mesh = parallel.create_mesh()
   keys = run_state.seed_keys(config.seed)
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   data, _ = input_pipeline.create_datasets(config, mesh, [keys])
   schedule = optimizers.create_learning_rate_schedule(
       config, data.steps_per_epoch

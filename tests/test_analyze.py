@@ -114,6 +114,9 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
   assert len(top) == 3 and top == sorted(top, reverse=True)
   assert max(hessian['top_eigenvalue_residuals']) < 1e-2 * top[0]
   assert hessian['most_negative_eigenvalue'] < top[-1]
+  assert hessian['eigenvalue_ratio'] == pytest.approx(
+      top[0] / abs(hessian['most_negative_eigenvalue'])
+  )
   # SLQ's first moment and Hutchinson both estimate tr(H) / n.
   n = results['num_free_params']
   assert abs(hessian['moments'][0] * n - hessian['trace']) < 4 * np.hypot(
@@ -144,6 +147,7 @@ def test_outputs_are_consistent_and_logged_to_tensorboard(runs, replica):
           'hessian/most_negative_eigenvalue': hessian[
               'most_negative_eigenvalue'
           ],
+          'hessian/eigenvalue_ratio': hessian['eigenvalue_ratio'],
           **{
               f'hessian/moment_{k}': m
               for k, m in enumerate(hessian['moments'], start=1)

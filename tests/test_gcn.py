@@ -91,12 +91,17 @@ def test_multilabel_loss_averages_the_labeled_tasks_only():
   np.testing.assert_allclose(accuracy, [1.0, 0.0])
 
 
+def _layout(max_nodes=12, max_edges=24):
+  return graphs.Layout(graphs.ATOM_FEATURE_SIZES, max_nodes, max_edges)
+
+
 def test_records_round_trip_and_oversized_graphs_are_refused():
   features = np.arange(27).reshape(3, 9) % 2
   edges = np.array([[0, 1], [1, 0], [1, 2], [2, 1]])
-  records = graphs.pack([(features, edges)], max_nodes=4, max_edges=6)
-  assert records.shape == (1, graphs.record_size(4, 6)) == (1, 48)
-  nodes, senders, receivers = graphs.unpack(records, 4, 6)
+  layout = _layout(4, 6)
+  records = graphs.pack([(features, edges)], layout)
+  assert records.shape == (1, layout.record_size) == (1, 48)
+  nodes, senders, receivers = graphs.unpack(records, layout)
   np.testing.assert_array_equal(nodes[0, :3], features)
   assert np.all(nodes[0, 3] == graphs.PADDING)
   np.testing.assert_array_equal(senders[0], [0, 1, 1, 2, -1, -1])
@@ -104,12 +109,12 @@ def test_records_round_trip_and_oversized_graphs_are_refused():
   with pytest.raises(
       graphs.GraphTooLargeError, match='largest graph has 3 nodes and 4 edges'
   ):
-    graphs.pack([(features, edges)], max_nodes=2, max_edges=6)
+    graphs.pack([(features, edges)], _layout(2, 6))
   # A chirality of 5 is outside OGB's 5 values (0-4).
   bad = features.copy()
   bad[1, 1] = 5
-  with pytest.raises(ValueError, match="atom features outside OGB's ranges"):
-    graphs.pack([(bad, edges)], max_nodes=4, max_edges=6)
+  with pytest.raises(ValueError, match='node features outside their ranges'):
+    graphs.pack([(bad, edges)], layout)
 
 
 def test_mock_molecules_load_as_records_with_missing_labels():
@@ -129,7 +134,7 @@ def _model_and_params(max_nodes=12, max_edges=24):
   model = models.create_model(config, num_classes=3)
   params = model.init(
       jax.random.key(0),
-      jnp.zeros((1, graphs.record_size(max_nodes, max_edges))),
+      jnp.zeros((1, _layout(max_nodes, max_edges).record_size)),
   )
   # Random biases too (they start at zero).
   leaves, treedef = jax.tree.flatten(params)
@@ -155,7 +160,7 @@ def _triangle_with_tail():
 def test_gcn_follows_the_dense_formula():
   model, params = _model_and_params()
   features, edges = _triangle_with_tail()
-  logits = model.apply(params, graphs.pack([(features, edges)], 12, 24))
+  logits = model.apply(params, graphs.pack([(features, edges)], _layout()))
   p = jax.tree.map(np.asarray, params['params'])
   offsets = np.cumsum((0,) + graphs.ATOM_FEATURE_SIZES[:-1])
   hidden = p['atom_embedding']['embedding'][features + offsets].sum(1)
@@ -176,12 +181,12 @@ def test_gcn_follows_the_dense_formula():
 def test_padding_and_other_graphs_change_nothing():
   model, params = _model_and_params()
   molecule = _triangle_with_tail()
-  alone = model.apply(params, graphs.pack([molecule], 12, 24))
+  alone = model.apply(params, graphs.pack([molecule], _layout()))
   other = (np.ones((2, 9), int), np.array([[0, 1], [1, 0]]))
-  together = model.apply(params, graphs.pack([other, molecule], 12, 24))
+  together = model.apply(params, graphs.pack([other, molecule], _layout()))
   np.testing.assert_allclose(together[1], alone[0], rtol=1e-5, atol=1e-6)
   wide_model, _ = _model_and_params(max_nodes=20, max_edges=40)
-  wider = wide_model.apply(params, graphs.pack([molecule], 20, 40))
+  wider = wide_model.apply(params, graphs.pack([molecule], _layout(20, 40)))
   np.testing.assert_allclose(wider[0], alone[0], rtol=1e-5, atol=1e-6)
 
 

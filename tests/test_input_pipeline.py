@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from analysis import objective
 from input_pipeline import label_noise
+from input_pipeline import mnist_1d
 from input_pipeline import on_device
 from input_pipeline import sources
 from input_pipeline import streaming
@@ -157,8 +158,8 @@ def test_tfds_image_datasets_load_through_the_same_path(
 def test_mnist1d_is_generated_once_per_user_without_side_effects(
     tmp_path, monkeypatch
 ):
-  monkeypatch.setenv(sources.GENERATED_CACHE_VARIABLE, str(tmp_path))
-  sources._mnist1d.cache_clear()  # pylint: disable=protected-access
+  monkeypatch.setenv(mnist_1d.GENERATED_CACHE_VARIABLE, str(tmp_path))
+  mnist_1d._mnist1d.cache_clear()  # pylint: disable=protected-access
   np.random.seed(123)
   before = np.random.get_state()[1].copy()
   train = sources.load_split(config_for('mnist1d'), train=True)
@@ -180,19 +181,19 @@ def test_mnist1d_is_generated_once_per_user_without_side_effects(
     raise AssertionError('MNIST-1D was generated again')
 
   with monkeypatch.context() as patch:
-    patch.setattr(sources, '_generate_mnist1d', generate_again)
-    sources._mnist1d.cache_clear()  # pylint: disable=protected-access
+    patch.setattr(mnist_1d, '_generate_mnist1d', generate_again)
+    mnist_1d._mnist1d.cache_clear()  # pylint: disable=protected-access
     again = sources.load_split(config_for('mnist1d'), train=True)
   np.testing.assert_array_equal(again.images, train.images)
   np.testing.assert_array_equal(again.labels, train.labels)
   # ... unless the file is damaged: then it is generated and written again.
   stored.write_bytes(stored.read_bytes()[:1000])
-  sources._mnist1d.cache_clear()  # pylint: disable=protected-access
+  mnist_1d._mnist1d.cache_clear()  # pylint: disable=protected-access
   again = sources.load_split(config_for('mnist1d'), train=False)
   np.testing.assert_array_equal(again.images, test.images)
   with np.load(stored) as arrays:
     assert arrays['x'].shape == (4000, 40)
-  sources._mnist1d.cache_clear()  # pylint: disable=protected-access
+  mnist_1d._mnist1d.cache_clear()  # pylint: disable=protected-access
 
 
 def test_imagenet_streams_uint8_crops_with_padded_evaluation():

@@ -90,7 +90,7 @@ def test_main_trains_logs_and_summarizes(tmp_path):
 BAD_INPUTS = [
     (
         ['--config.model=vgg'],
-        "unknown model 'vgg'; known: diagonal_linear, gcn, mlp, "
+        "unknown model 'vgg'; known: diagonal_linear, gcn, lstm, mlp, "
         'preact_resnet18',
     ),
     (['--config.dataset=svhn'], "unknown dataset 'svhn'; known: cifar10"),

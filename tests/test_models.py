@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from input_pipeline import sources
+from input_pipeline import spec
 import models
 
 
@@ -210,7 +210,7 @@ def test_unknown_model_lists_the_known_ones():
   with pytest.raises(
       ValueError,
       match=(
-          "unknown model 'vgg16'; known: diagonal_linear, gcn, mlp, "
+          "unknown model 'vgg16'; known: diagonal_linear, gcn, lstm, mlp, "
           'preact_resnet18'
       ),
   ):
@@ -222,7 +222,7 @@ def test_every_family_declares_keys_of_the_default_config():
   for name, family in models.MODELS.items():
     assert set(family.width_keys) <= set(family.keys), name
     assert set(family.keys) <= set(keys), name
-    assert set(family.inputs) <= set(sources.INPUT_KINDS), name
+    assert set(family.inputs) <= set(spec.INPUT_KINDS), name
   assert {n for n, f in models.MODELS.items() if f.convolutional} == {
       'resnet18',
       'resnet34',

@@ -184,7 +184,7 @@ def test_evaluation_applies_the_mask(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   _, state, _ = run_state.load_checkpoint(tmp_path)
   mesh = parallel.create_mesh()
-  evaluate = evaluation.make_evaluate(sources.get_spec(config.dataset), mesh)
+  evaluate = evaluation.make_evaluate(sources.dataset_spec(config), mesh)
   data = on_device.OnDeviceEvalData(
       sources.load_split(config, train=False), config, mesh
   )

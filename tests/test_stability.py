@@ -60,7 +60,7 @@ def test_a_and_s_are_those_of_the_hand_derived_hessians(diagonal_run):
   split = sources.load_split(config, train=True)
   x, y = split.images.astype(float), split.labels.astype(float)
   mean, squares = stability.hessian_moments(
-      state, split.images, split.labels, sources.get_spec(config.dataset)
+      state, split.images, split.labels, sources.dataset_spec(config)
   )
   hessians = hand_hessians(u, v, x, y)
   np.testing.assert_allclose(mean, hessians.mean(0), rtol=1e-4, atol=1e-5)

@@ -8,6 +8,9 @@ import pytest
 from configs import default
 from configuration import config_util
 from configuration import validate
+from input_pipeline import sources
+from input_pipeline import tudataset
+from tests import data_files
 from tests.conftest import REPO
 from tests.conftest import small_config
 
@@ -45,12 +48,12 @@ BAD = [
     (
         {'model': 'resnet18'},
         'resnet18 reads images, but mnist1d holds features, which '
-        'model=diagonal_linear/mlp reads',
+        'model=diagonal_linear/mlp/series_transformer reads',
     ),
     (
         {'model': 'vit'},
         'vit reads images, but mnist1d holds features, which '
-        'model=diagonal_linear/mlp reads',
+        'model=diagonal_linear/mlp/series_transformer reads',
     ),
     (
         {'model': 'vit', 'dataset': 'fashion_mnist', 'patch_size': 5},
@@ -72,12 +75,12 @@ BAD = [
     (
         {'model': 'text_transformer'},
         'text_transformer reads tokens, but mnist1d holds features, which '
-        'model=diagonal_linear/mlp reads',
+        'model=diagonal_linear/mlp/series_transformer reads',
     ),
     (
         {'dataset': 'imdb_reviews'},
         'mlp reads images or features, but imdb_reviews holds tokens, which '
-        'model=text_transformer reads',
+        'model=lstm/text_transformer reads',
     ),
     (
         {
@@ -99,7 +102,7 @@ BAD = [
     (
         {'model': 'gcn'},
         'gcn reads graphs, but mnist1d holds features, which '
-        'model=diagonal_linear/mlp reads',
+        'model=diagonal_linear/mlp/series_transformer reads',
     ),
     (
         {'dataset': 'ogbg_molpcba'},
@@ -187,7 +190,11 @@ def test_bad_knobs_are_refused_with_a_clear_message(overrides, message):
   assert '\n' not in str(error.value)
 
 
-def test_every_shipped_config_is_valid():
+def test_every_shipped_config_is_valid(tmp_path):
+  # The datasets read from files find tiny ones in their formats.
+  data_files.write_treebank(tmp_path)
+  data_files.write_mitbih(tmp_path)
+  data_files.write_tu(tmp_path, 'Mutagenicity')
   names = [
       p.stem for p in (REPO / 'configs').glob('*.py') if p.stem != '__init__'
   ]
@@ -200,4 +207,9 @@ def test_every_shipped_config_is_valid():
     with config.ignore_type():
       for key in missing:
         config[key] = ''
+    if (
+        config.dataset.startswith(tudataset.PREFIX)
+        or sources.get_spec(config.dataset).download
+    ):
+      config.data_dir = str(tmp_path)
     validate.check_config(config)

@@ -46,7 +46,7 @@ def test_the_step_without_ynnpack_convolutions_is_the_same_step(monkeypatch):
   # options take YNNPACK's convolutions out of the program, and the new
   # weights agree to float32 rounding.
   config = resnet_config()
-  spec = sources.get_spec(config.dataset)
+  spec = sources.dataset_spec(config)
   rng = np.random.default_rng(0)
   split = sources.Split(
       rng.integers(0, 256, (64, 32, 32, 3), np.uint8),
