@@ -3,6 +3,8 @@ MIT-BIH's CSV and TUDataset directories parsed against what the tests wrote
 (data_files.py), their splits, and a missing or malformed file refused in
 one line naming the file and the line, before anything is written."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from input_pipeline import sources
 from input_pipeline import spec
 from input_pipeline import text
 from input_pipeline import tudataset
+import models
 from tests import data_files
 from tests.conftest import run_python
 from tests.conftest import small_config
@@ -208,3 +211,16 @@ def test_a_missing_file_says_where_to_get_it(tmp_path):
   config.data_dir = None
   with pytest.raises(spec.DataFileError, match='set --config.data_dir=DIR'):
     sources.dataset_spec(config)
+
+
+def test_the_tu_gcn_embeds_each_node_label(tmp_path):
+  data_files.write_tu(tmp_path, 'Toy')
+  config = _config('tu/Toy', tmp_path, model='gcn', hidden_size=6, depth=2)
+  model = models.create_model(config, num_classes=2)
+  layout = sources.dataset_spec(config).graph_layout
+  params = model.init(jax.random.key(0), jnp.zeros((1, layout.record_size)))
+  # 4 node labels embedded (the one-hot label times a matrix), 2 layers.
+  h = 6
+  assert sum(x.size for x in jax.tree.leaves(params)) == (
+      4 * h + 2 * (h * h + h) + h * 2 + 2
+  )
