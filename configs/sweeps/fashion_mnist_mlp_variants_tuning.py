@@ -18,11 +18,12 @@ layers, which the MLP has none of: it is refused, and left out.
   python sweep.py --workdir=runs/fashion_mnist_mlp_variants_tuning \
       --sweep_config=configs/sweeps/fashion_mnist_mlp_variants_tuning.py \
       --sweep='sam_variant=[rwp]' \
-      --sweep='sam_rwp_sigma=[0.002,0.005,0.01,0.02,0.05]' \
+      --sweep='sam_rwp_sigma=[0.002,0.005,0.01,0.02,0.05,0.1,0.2]' \
       --set=replica_rho='()' --set=replica_seeds=0 --set=num_replicas=3
   python sweep.py --workdir=runs/fashion_mnist_mlp_variants_tuning \
       --sweep_config=configs/sweeps/fashion_mnist_mlp_variants_tuning.py \
-      --sweep='sam_variant=[mesa]' --sweep='sam_mesa_lambda=[0.2,0.8,3.2]' \
+      --sweep='sam_variant=[mesa]' \
+      --sweep='sam_mesa_lambda=[0.2,0.8,3.2,12.8]' \
       --set=replica_rho='()' --set=replica_seeds=0 --set=num_replicas=3
   python report.py runs/fashion_mnist_mlp_variants_tuning --tune=rho \
       --tune=sam_rwp_sigma --tune=sam_mesa_lambda
