@@ -3,7 +3,7 @@ language model of Shin et al.'s (2025) Figure 1, trained with SGD and
 momentum.
 
 Word-level tokens (a 20,000-word vocabulary from the training sentences,
-64 tokens per sentence: SST-2's longest has 52 words), one LSTM layer of
+64 tokens per sentence, longer ones truncated), one LSTM layer of
 hidden_size 256 whose embeddings are 256 wide too (models/lstm.py): about
 5.6M parameters, 5.1M of them word embeddings. 5% of the training
 sentences held out for validation; GLUE's test labels are hidden, so the

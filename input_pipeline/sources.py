@@ -107,7 +107,7 @@ DATASETS = {
         tfds_features=('sentence', 'label'),
     ),
     # Silveira et al. (2014), Universal Dependencies' English Web Treebank
-    # from its CoNLL-U files: 12,544 training, 2,001 dev and 2,077 test
+    # from its CoNLL-U files: about 12,500 training, 2,000 dev and 2,100 test
     # sentences, a UPOS tag per word.
     'ud_en_ewt': DatasetSpec(
         num_classes=len(conllu.UPOS_TAGS),
