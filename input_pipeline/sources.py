@@ -29,6 +29,7 @@ from input_pipeline import conllu
 from input_pipeline import graphs
 from input_pipeline import mitbih
 from input_pipeline import mnist_1d
+from input_pipeline import spec as spec_lib
 from input_pipeline import synthetic
 from input_pipeline import text
 from input_pipeline import tfds_data
@@ -196,12 +197,7 @@ VALIDATION_SEED = 0
 def _held_out(count: int, fraction: float) -> np.ndarray:
   """Whether each of `count` training examples is held out for validation
   (round(fraction * count) of them)."""
-  chosen = np.random.default_rng(VALIDATION_SEED).permutation(count)[
-      : round(fraction * count)
-  ]
-  held_out = np.zeros(count, bool)
-  held_out[chosen] = True
-  return held_out
+  return spec_lib.fixed_subset(count, fraction, VALIDATION_SEED)
 
 
 def load_split(

@@ -87,6 +87,18 @@ class DatasetSpec:
     return self.reader is None
 
 
+def fixed_subset(count: int, fraction: float, seed: int) -> np.ndarray:
+  """Whether each of `count` examples is among the round(fraction * count)
+  drawn with `seed` (a fixed seed, not a run's: every run of a dataset
+  draws the same)."""
+  chosen = np.random.default_rng(seed).permutation(count)[
+      : round(fraction * count)
+  ]
+  subset = np.zeros(count, bool)
+  subset[chosen] = True
+  return subset
+
+
 class DataFileError(config_util.ConfigError):
   """A dataset file is missing or not in its released format."""
 

@@ -180,34 +180,27 @@ def read_graphs(config: ml_collections.ConfigDict) -> Graphs:
   """The set `config.dataset` names, from `config.data_dir`."""
   set_name = name(config)
   download = DOWNLOAD.format(name=set_name)
-  spec_lib.data_file(
-      config, f'{set_name}/{set_name}_A.txt', download
-  )  # Absent directory or data_dir: one line saying where to get it.
-  directory = pathlib.Path(config.data_dir).expanduser() / set_name
-  for suffix in ('graph_indicator', 'graph_labels'):
+  # An absent data_dir, directory or file: one line saying where to get it.
+  for suffix in ('A', 'graph_indicator', 'graph_labels'):
     spec_lib.data_file(config, f'{set_name}/{set_name}_{suffix}.txt', download)
+  directory = pathlib.Path(config.data_dir).expanduser() / set_name
   stamp = tuple(
       (p.name, p.stat().st_mtime_ns) for p in sorted(directory.glob('*.txt'))
   )
   return _read_directory(directory, stamp)
 
 
-def test_graphs(count: int, fraction: float) -> np.ndarray:
+def in_test_split(count: int, fraction: float) -> np.ndarray:
   """Whether each of `count` graphs is in the test split (round(fraction *
   count) of them, drawn with SPLIT_SEED)."""
-  chosen = np.random.default_rng(SPLIT_SEED).permutation(count)[
-      : round(fraction * count)
-  ]
-  test = np.zeros(count, bool)
-  test[chosen] = True
-  return test
+  return spec_lib.fixed_subset(count, fraction, SPLIT_SEED)
 
 
 def read(config: ml_collections.ConfigDict, split: str) -> spec_lib.Split:
   """The whole 'train' or 'test' split, as graph records and classes."""
   data = read_graphs(config)
   layout = data.layout()
-  in_split = test_graphs(len(data.classes), config.test_fraction) == (
+  in_split = in_test_split(len(data.classes), config.test_fraction) == (
       split == 'test'
   )
   chosen = np.flatnonzero(in_split)

@@ -3,11 +3,15 @@ MIT-BIH's CSV and TUDataset directories parsed against what the tests wrote
 (data_files.py), their splits, and a missing or malformed file refused in
 one line naming the file and the line, before anything is written."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configuration import config_util
+from configuration import validate
 from input_pipeline import conllu
 from input_pipeline import graphs
 from input_pipeline import mitbih
@@ -100,7 +104,7 @@ def test_tu_graphs_read_back_with_classes_and_labels_renumbered(tmp_path):
   # The test split: a fixed quarter of the graphs, apart from training.
   train, test = (sources.load_split(config, train=t) for t in (True, False))
   assert (len(train), len(test)) == (60, 20)
-  in_test = tudataset.test_graphs(80, 0.25)
+  in_test = tudataset.in_test_split(80, 0.25)
   np.testing.assert_array_equal(test.labels, data.classes[in_test])
   np.testing.assert_array_equal(train.labels, data.classes[~in_test])
   features, senders, _ = graphs.unpack(test.images, spec_.graph_layout)
@@ -224,3 +228,52 @@ def test_the_tu_gcn_embeds_each_node_label(tmp_path):
   assert sum(x.size for x in jax.tree.leaves(params)) == (
       4 * h + 2 * (h * h + h) + h * 2 + 2
   )
+
+
+@pytest.mark.parametrize(
+    'dataset, overrides, message',
+    [
+        (
+            'ud_en_ewt',
+            dict(model='text_transformer'),
+            'ud_en_ewt asks for a tag per word, which '
+            'model=transformer_tagger gives',
+        ),
+        (
+            'imdb_reviews',
+            dict(model='transformer_tagger'),
+            'transformer_tagger tags every word; imdb_reviews is '
+            'classification',
+        ),
+        (
+            'ud_en_ewt',
+            dict(model='transformer_tagger', validation_fraction=0.1),
+            'ud_en_ewt has a validation split of its own',
+        ),
+        (
+            'ud_en_ewt',
+            dict(model='transformer_tagger', label_noise=0.2),
+            'label_noise flips class labels; ud_en_ewt is tagging',
+        ),
+        (
+            'ud_en_ewt',
+            dict(
+                model='transformer_tagger', optimizer='sam', sam_variant='mesa'
+            ),
+            'sam_variant=mesa needs a classification task; ud_en_ewt is '
+            'tagging',
+        ),
+        (
+            'tu/Toy',
+            dict(model='gcn', test_fraction=0.0),
+            'test_fraction must be in (0, 1), got 0.0',
+        ),
+    ],
+)
+def test_what_these_datasets_cannot_train_is_refused(
+    tmp_path, dataset, overrides, message
+):
+  data_files.write_treebank(tmp_path)
+  data_files.write_tu(tmp_path, 'Toy')
+  with pytest.raises(config_util.ConfigError, match=re.escape(message)):
+    validate.check_config(_config(dataset, tmp_path, **overrides))
