@@ -33,6 +33,10 @@ docs/analysis.md):
   python analyze.py --workdir=runs/fashion_mnist_mlp_width_fit \
       "--config.analysis.parts=('hessian',)"
 
+An agent's run (a config with `environment`) is measured on its PPO loss
+on a rollout collected from its checkpoint (rl/analysis.py): the parts
+hessian, sharpness and landscape.
+
 The model, dataset and label noise always come from the run's config.json.
 The analysis settings are the run's own `analysis` block (configs/default.py's
 for a run from before a key) with the command line's overrides:
@@ -65,6 +69,7 @@ from configs import default
 from configuration import cli
 from configuration import config_util
 from input_pipeline import tfds_data
+from rl import analysis as rl_analysis
 from runs import run_log
 from runs import run_state
 from runs import rundir
@@ -121,12 +126,6 @@ def analysis_config(
       outside `analysis` (those come from the run).
   """
   config = rundir.load_config(epath.Path(workdir))
-  if config.get('environment'):
-    raise config_util.ConfigError(
-        f'{workdir} trained an agent on {config.environment}; analyze.py '
-        'measures supervised runs (the Hessian of the PPO loss on a stored '
-        'rollout is not available yet)'
-    )
   outside = sorted(k for k in overrides if not k.startswith('analysis.'))
   if outside:
     raise config_util.ConfigError(
@@ -229,6 +228,14 @@ def run(
   with `interpolate_to`.
   """
   settings.check(config)  # Before minutes of loading.
+  if config.get('environment'):
+    rl_analysis.check(config, interpolate_to)
+    states, analyzers, progress = rl_analysis.replica_analyzers(
+        config, epath.Path(workdir)
+    )
+    return _write_analyses(
+        workdir, config, states, analyzers, [None] * len(states), progress
+    )
   _, state, progress = run_state.load_checkpoint(workdir, config)
   states = replicas(config, state)
   others = [None] * len(states)
@@ -242,6 +249,21 @@ def run(
   analyzers = measure.replica_analyzers(
       run_state.replica_configs(config), parallel.create_mesh()
   )
+  return _write_analyses(
+      workdir, config, states, analyzers, others, progress, interpolate_to
+  )
+
+
+def _write_analyses(
+    workdir: str,
+    config: ml_collections.ConfigDict,
+    states: list[Any],
+    analyzers: list[measure.Analyzer],
+    others: list[Any],
+    progress: dict[str, Any],
+    interpolate_to: str | None = None,
+) -> list[dict[str, Any]]:
+  """Each replica's analysis, written into its log directory."""
   all_results = []
   for replica, (analyzer, single, other) in enumerate(
       zip(analyzers, states, others)

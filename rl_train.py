@@ -90,6 +90,7 @@ def _summary(
     progress: dict[str, Any],
     num_params: int,
     status: str,
+    steps_per_epoch: int,
 ) -> dict[str, Any]:
   """A replica's summary.json."""
   final = history[-1] if history else {}
@@ -112,6 +113,8 @@ def _summary(
       'best_epoch': best.get('epoch'),
       'epochs': final.get('epoch', 0),
       'env_steps': final.get('step', 0),
+      # Optimizer updates (what analyze.py's measurements are labelled by).
+      'steps': final.get('epoch', 0) * steps_per_epoch,
       'wall_seconds': progress['wall_seconds'],
       # Environment steps per second after compilation, per replica.
       'env_steps_per_sec': (
@@ -121,29 +124,6 @@ def _summary(
       ),
       'history': history,
   }
-
-
-def _initial_states(
-    agent: agents.Agent, configs: list[ml_collections.ConfigDict]
-) -> agents.AgentState:
-  """Every replica's state before training, stacked."""
-  return jax.tree.map(
-      lambda *x: jnp.stack(x), *[agent.initial_state(c.seed) for c in configs]
-  )
-
-
-def load_state(
-    config: ml_collections.ConfigDict, workdir: epath.Path
-) -> agents.AgentState:
-  """The newest checkpoint's state of the run of `config` in `workdir`
-  (replicas stacked)."""
-  fresh = _initial_states(
-      agents.Agent(config), run_state.replica_configs(config)
-  )
-  restored = rundir.Checkpointer(workdir, 1, read_only=True).restore(fresh)
-  if restored is None:
-    raise FileNotFoundError(f'no checkpoint restores in {workdir}')
-  return restored[0]
 
 
 def train_and_evaluate(
@@ -193,7 +173,7 @@ def _start(
   configs = run_state.replica_configs(config)
   # Restored onto the same placement.
   fresh = parallel.spread_replicas(
-      _initial_states(agent, configs), len(configs)
+      agent.initial_states([c.seed for c in configs]), len(configs)
   )
   checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
   restored = (
@@ -327,7 +307,12 @@ def _train(
         progress['epoch'] == config.num_epochs
     ):
       summaries = [
-          {**_summary(c, h, progress, run.num_params, s), **diverged}
+          {
+              **_summary(
+                  c, h, progress, run.num_params, s, agent.steps_per_epoch
+              ),
+              **diverged,
+          }
           for c, h, s in zip(configs, progress['histories'], statuses)
       ]
       summary = run_log.write_replica_summaries(

@@ -64,17 +64,25 @@ class Analyzer:
   """
 
   def __init__(
-      self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+      self,
+      config: ml_collections.ConfigDict,
+      mesh: jax.sharding.Mesh,
+      function: tuple[Any, PyTree] | None = None,
   ):
+    """`function`: (objective, data) to measure instead of the training
+    loss on the analysis subset (an agent's PPO loss on a rollout,
+    rl/analysis.py); the objective offers objective.Objective's methods."""
     analysis_settings.check(config)
     # The run (or replica) measured; its analysis settings.
     self.config = config
     self.settings = config.analysis
-    self.data = objective.load_subset(config, mesh)
+    self.objective, self.data = function or (
+        objective.Objective(sources.dataset_spec(config), mesh),
+        objective.load_subset(config, mesh),
+    )
     # Where the Lanczos kernel leaves its state; its first block starts
     # there too, or it would trace and compile for that block alone.
     self._replicated = jax.sharding.NamedSharding(mesh, parallel.REPLICATED)
-    self.objective = objective.Objective(sources.dataset_spec(config), mesh)
     self._key = jax.random.key(self.settings.seed)
     self._metrics = jax.jit(self.objective.metrics)
     self._gradient = jax.jit(self.objective.gradient)
@@ -157,7 +165,7 @@ class Analyzer:
   ) -> tuple[hessian.Matvec, jax.Array]:
     """(H at `state` as a map on flat vectors, 0/1 support of the free
     weights)."""
-    state = objective.analysis_state(state)
+    state = self.objective.analysis_state(state)
     return (
         lambda v: self._flat_hvp(state, self.data, v),
         hessian.flat_support(state.params, state.mask),
@@ -168,7 +176,7 @@ class Analyzer:
     return {
         k: float(v)
         for k, v in self._metrics(
-            objective.analysis_state(state), state.params, self.data
+            self.objective.analysis_state(state), state.params, self.data
         ).items()
     }
 
@@ -195,7 +203,7 @@ class Analyzer:
     if tolerance is None:
       tolerance = self.settings.lanczos_tolerance
     matvec, support = self.operator(state)
-    state = objective.analysis_state(state)
+    state = self.objective.analysis_state(state)
     start_key, restart_key = jax.random.split(self._key_for(_LANCZOS))
     start = support * jax.random.normal(start_key, support.shape)
     result, steps, values, coefficients = hessian.lanczos_to_tolerance(
@@ -250,7 +258,7 @@ class Analyzer:
   def quadrature(self, state: run_state.TrainState) -> hessian.Quadrature:
     """Stochastic Lanczos quadrature with Rademacher probes."""
     support = hessian.flat_support(state.params, state.mask)
-    state = objective.analysis_state(state)
+    state = self.objective.analysis_state(state)
     probe_key, restart_key = jax.random.split(self._key_for(_SLQ))
     probes = (
         hessian.rademacher(key, support)
@@ -270,7 +278,7 @@ class Analyzer:
     """Worst-case (one- and multi-step), adaptive, average-case (samples)
     and m-sharpness (if analysis.m)."""
     settings = self.settings
-    analysis_state = objective.analysis_state(state)
+    analysis_state = self.objective.analysis_state(state)
     worst_case = functools.partial(self.worst_case_sharpness, state)
     noise_keys = jax.random.split(self._key_for(_NOISE), settings.noise_samples)
     results = {
@@ -310,14 +318,20 @@ class Analyzer:
     )
     return float(
         self._worst_case(
-            objective.analysis_state(state), self.data, rho, scale, num_steps
+            self.objective.analysis_state(state),
+            self.data,
+            rho,
+            scale,
+            num_steps,
         )
     )
 
   def m_sharpness(self, state: run_state.TrainState) -> float:
     """Mean over groups of analysis.m examples of each group's worst-case
     sharpness (analysis.ascent_steps steps, radius analysis.rho)."""
-    return float(self._m_sharpness(objective.analysis_state(state), self.data))
+    return float(
+        self._m_sharpness(self.objective.analysis_state(state), self.data)
+    )
 
   def directions(self, state: run_state.TrainState) -> tuple[PyTree, PyTree]:
     """The landscapes' two filter-normalized random directions."""
@@ -329,7 +343,7 @@ class Analyzer:
   def landscape(self, state: run_state.TrainState) -> dict[str, Any]:
     """Metrics along one and on two filter-normalized random directions."""
     settings = self.settings
-    analysis_state = objective.analysis_state(state)
+    analysis_state = self.objective.analysis_state(state)
     metrics_fn = lambda p: self._metrics(analysis_state, p, self.data)
     first, second = self.directions(state)
     radius = settings.landscape_radius
@@ -357,7 +371,7 @@ class Analyzer:
     ts = np.linspace(low, high, self.settings.interpolation_points)
     # Each run's pruned weights are zero in its params; the path between two
     # masks is a dense network, so the loss is taken without a mask.
-    dense = objective.analysis_state(state).replace(mask=None)
+    dense = self.objective.analysis_state(state).replace(mask=None)
     metrics_fn = lambda point: self._metrics(
         dense.replace(batch_stats=point[1]), point[0], self.data
     )

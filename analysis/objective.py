@@ -199,6 +199,10 @@ class Objective:
     in_specs = (REPLICATED, REPLICATED, SPECS) + (REPLICATED,) * num_replicated
     return parallel.shard(fn, self._mesh, in_specs, REPLICATED)
 
+  def analysis_state(self, state: run_state.TrainState) -> run_state.TrainState:
+    """The state the functions below take (module's analysis_state)."""
+    return analysis_state(state)
+
   def _batch_loss(self, state, images, labels):
     return lambda params: batch_metrics(
         state, params, images, labels, self.spec

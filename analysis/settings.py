@@ -16,6 +16,9 @@ def check(config: ml_collections.ConfigDict) -> None:
   settings = config.analysis
   devices = jax.device_count()
   per_device = settings.batch_size // devices
+  # An agent's PPO loss is taken over its whole rollout (rl/analysis.py
+  # checks its num_examples and m).
+  batched = not config.get('environment')
   checks = [
       (
           len(settings.parts) >= 1 and set(settings.parts) <= set(parts.PARTS),
@@ -32,17 +35,19 @@ def check(config: ml_collections.ConfigDict) -> None:
           'analysis.num_examples and analysis.batch_size must be >= 1',
       ),
       (
-          settings.num_examples % settings.batch_size == 0,
+          not batched or settings.num_examples % settings.batch_size == 0,
           f'analysis.num_examples {settings.num_examples} is not a multiple of '
           f'analysis.batch_size {settings.batch_size}',
       ),
       (
-          settings.batch_size % devices == 0,
+          not batched or settings.batch_size % devices == 0,
           f'analysis.batch_size {settings.batch_size} is not divisible by the '
           f'{devices} devices',
       ),
       (
-          settings.m == 0 or (settings.m >= 1 and per_device % settings.m == 0),
+          not batched
+          or settings.m == 0
+          or (settings.m >= 1 and per_device % settings.m == 0),
           f'analysis.m {settings.m} must be 0 (off) or divide the per-device '
           f'batch (analysis.batch_size / devices = {per_device})',
       ),

@@ -99,6 +99,12 @@ class Agent:
         key=jax.random.key_data(run_key),
     )
 
+  def initial_states(self, seeds: list[int]) -> AgentState:
+    """The states of replicas of `seeds` before training, stacked."""
+    return jax.tree.map(
+        lambda *x: jnp.stack(x), *[self.initial_state(s) for s in seeds]
+    )
+
   def _act(self, state: AgentState, _):
     """One step of every environment, actions drawn from the policy."""
     state, key = _next_key(state)
@@ -135,20 +141,9 @@ class Agent:
     config = self.config
 
     def grad_fn(params):
-      def loss(params):
-        logits, values = self.network.apply(params, transitions.observations)
-        return ppo.ppo_loss(
-            logits,
-            values,
-            transitions,
-            advantages,
-            returns,
-            config.ppo_clip,
-            config.ppo_value_coef,
-            config.ppo_entropy_coef,
-        )
-
-      (value, parts), gradient = jax.value_and_grad(loss, has_aux=True)(params)
+      (value, parts), gradient = jax.value_and_grad(self.loss, has_aux=True)(
+          params, transitions, advantages, returns
+      )
       return gradient, {'loss': value, **parts}
 
     learning_rate = self.schedule(state.step)
@@ -198,20 +193,45 @@ class Agent:
 
     return lax.scan(one_pass, state, None, length=self.config.ppo_epochs)
 
-  def _update(self, rho, carry, _):
-    """A rollout, its advantages and the PPO passes over it."""
-    state, finished = carry
-    state, (rollout, (return_sum, count)) = lax.scan(
-        self._act, state, None, length=self.config.rl_rollout_steps
+  def rollout(self, state: AgentState, num_steps: int):
+    """`num_steps` steps of every environment from `state`, and their
+    advantages: (state after them, Transitions [T, N, ...], advantages and
+    returns [T, N], (sum, count) of the returns of the episodes that
+    ended, each [T])."""
+    state, (transitions, finished) = lax.scan(
+        self._act, state, None, length=num_steps
     )
     _, last_values = self.network.apply(state.params, state.observations)
     advantages, returns = ppo.generalized_advantages(
-        rollout.rewards,
-        rollout.values,
-        rollout.dones,
+        transitions.rewards,
+        transitions.values,
+        transitions.dones,
         last_values,
         self.config.ppo_gamma,
         self.config.ppo_gae_lambda,
+    )
+    return state, transitions, advantages, returns, finished
+
+  def loss(self, params: PyTree, transitions, advantages, returns):
+    """(The PPO loss of a batch of flat transitions at `params`, its
+    parts)."""
+    logits, values = self.network.apply(params, transitions.observations)
+    return ppo.ppo_loss(
+        logits,
+        values,
+        transitions,
+        advantages,
+        returns,
+        self.config.ppo_clip,
+        self.config.ppo_value_coef,
+        self.config.ppo_entropy_coef,
+    )
+
+  def _update(self, rho, carry, _):
+    """A rollout, its advantages and the PPO passes over it."""
+    state, finished = carry
+    state, rollout, advantages, returns, (return_sum, count) = self.rollout(
+        state, self.config.rl_rollout_steps
     )
     state, parts = self._learn(state, rollout, advantages, returns, rho)
     finished = (finished[0] + return_sum.sum(), finished[1] + count.sum())

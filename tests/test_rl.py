@@ -16,13 +16,12 @@ import optax
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-import analyze
 from configs import cartpole_ppo
-from configs import default
 from configuration import config_util
 from configuration import validate
 from divergence import Diverged
 from rl import agent as agents
+from rl import analysis as rl_analysis
 from rl import networks
 from rl import ppo
 import rl_train
@@ -323,7 +322,7 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
   )
   assert cut['history'] == whole['history']
   states = [
-      rl_train.load_state(config, tmp_path / run) for run in ('whole', 'cut')
+      rl_analysis.load(config, tmp_path / run)[0] for run in ('whole', 'cut')
   ]
   flat = [flax.serialization.to_state_dict(s) for s in states]
   jax.tree.map(np.testing.assert_array_equal, flat[0], flat[1])
@@ -416,13 +415,6 @@ def test_without_gymnax_an_agent_is_refused_with_the_install_line(
   assert str(raised.value) == (
       'environment=\'CartPole-v1\' needs gymnax: pip install "gymnax>=1.0.1"'
   )
-
-
-def test_analyze_refuses_an_agent_in_one_line(sam_pair):
-  workdir, _ = sam_pair
-  with pytest.raises(config_util.ConfigError) as raised:
-    analyze.analysis_config(str(workdir), default.get_config(), {})
-  assert 'trained an agent on CartPole-v1' in str(raised.value)
 
 
 def _history(workdir):
