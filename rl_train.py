@@ -172,8 +172,8 @@ def _start(
   agent = agents.Agent(config)
   configs = run_state.replica_configs(config)
   # Restored onto the same placement.
-  fresh = parallel.spread_replicas(
-      agent.initial_states([c.seed for c in configs]), len(configs)
+  fresh, placement = agent.place(
+      agent.initial_states([c.seed for c in configs])
   )
   checkpointer = rundir.Checkpointer(workdir, config.checkpoints_to_keep)
   restored = (
@@ -202,22 +202,16 @@ def _start(
   run_log.log_start(config)
   rundir.write_json(workdir / 'config.json', config.to_dict())
   num_params = run_state.count_params(parallel.replica(state.params, 0))
-  devices = len(state.step.sharding.device_set)
   logging.info(
       '%s on %s: %s parameters, %d updates of %d minibatches x %d passes '
-      'per epoch, %d replicas on %d of %d devices%s.',
+      'per epoch, %s.',
       config.rl_network,
       config.environment,
       f'{num_params:,}',
       agent.updates_per_epoch,
       config.ppo_minibatches,
       config.ppo_epochs,
-      len(configs),
-      devices,
-      jax.device_count(),
-      ''
-      if devices == jax.device_count()
-      else ' (replicas spread over the devices when their number divides)',
+      placement,
   )
   writers = [
       run_log.writer(d) for d in rundir.replica_dirs(workdir, len(configs))
@@ -251,8 +245,9 @@ def _train(
       run.checkpointer,
       run.writers,
   )
-  rhos = parallel.spread_replicas(
-      jnp.asarray([c.rho for c in configs], jnp.float32), len(configs)
+  rhos = jax.device_put(
+      jnp.asarray([c.rho for c in configs], jnp.float32),
+      state.step.sharding,
   )
   wall_before, first_epoch = progress['wall_seconds'], progress['epoch'] + 1
   statuses = [outcomes.FINISHED] * len(configs)

@@ -280,26 +280,36 @@ def test_replicas_are_the_separate_runs(sam_pair, tmp_path):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
 
 
-def test_four_devices_train_the_replicas_of_one(tmp_path):
-  # Four replicas spread over four devices, against the same on one.
+@pytest.mark.parametrize(
+    'replicas, placement',
+    [
+        (4, '4 replicas on 4 of 4 devices'),
+        (1, '1 replica, its 4 environments split over 4 devices'),
+    ],
+)
+def test_four_devices_train_what_one_does(replicas, placement, tmp_path):
+  # Four replicas spread over four devices, and one replica's four
+  # environments split over them, against the same on one device.
   args = [
       '--config=configs/cartpole_ppo.py',
       '--config.rl_rollout_steps=64',
       '--config.rl_env_steps_per_epoch=512',
       '--config.num_epochs=3',
-      '--config.num_replicas=4',
+      f'--config.num_replicas={replicas}',
   ]
   for devices in (1, 4):
     result = run_python(
         ['main.py', f'--workdir={tmp_path / str(devices)}', *args], devices
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f'4 replicas on {devices} of {devices} devices' in result.stderr
-  for replica in range(4):
+    assert (placement if devices == 4 else 'on 1 of 1 device.') in result.stderr
+  for replica in range(replicas):
     one, four = (
         json.loads(
             (
                 tmp_path / str(d) / f'replica_{replica}' / 'summary.json'
+                if replicas > 1
+                else tmp_path / str(d) / 'summary.json'
             ).read_text()
         )['history']
         for d in (1, 4)
