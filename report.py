@@ -3,11 +3,12 @@ r"""Aggregates a sweep into tables and figures: python report.py DIR.
 Reads every summary.json under DIR, at any depth (sweep.py's run
 directories, or the per-replica directories of a run), and groups the runs
 into settings: runs whose configs differ only in the seed (and in keys that do
-not change what is trained, reporting.stats.RUN_ONLY_KEYS) are seeds of one
-setting. A run that repeats another (the same setting and seed: an SGD run
-that differs only in rho, a replica and its separate run, a copy) counts
-once. Every run that cannot be used is listed with the reason and left out
-of every statistic, and the figures' captions say how many: runs that did
+not change what is trained, reporting.stats.RUN_ONLY_KEYS, or that the run's
+optimizer or SAM variant does not read) are seeds of one setting. A run
+that repeats another (the same setting and seed: an SGD run that differs
+only in rho, a replica and its separate run, a copy) counts once. Every
+run that cannot be used is listed with the reason and left out of every
+statistic, and the figures' captions say how many: runs that did
 not finish (a summary "status" other than "finished"; summaries without one
 are older finished runs) and run directories without a summary (running,
 stopped with a checkpoint, failed with its error line, not trained).

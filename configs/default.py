@@ -45,6 +45,16 @@ def is_sam_only(key: str) -> bool:
   return key == 'rho' or key.startswith(SAM_PREFIX)
 
 
+def unread_variant_keys(variant: str) -> frozenset[str]:
+  """The keys other SAM variants declare that `variant` does not read (RWP's
+  sigma for SAM): a SAM run's value of them changes nothing. None for a
+  name no variant has."""
+  if variant not in sam.VARIANTS:
+    return frozenset()
+  declared = {key for other in sam.VARIANTS.values() for key in other.keys}
+  return frozenset(declared - set(sam.VARIANTS[variant].keys))
+
+
 # The width of each model family (the x axis of the paper's Figure 1).
 WIDTH_KEYS = (
     'num_neurons',

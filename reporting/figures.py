@@ -36,10 +36,7 @@ def group_curves(
   group sorted along `axis`."""
   curves = collections.defaultdict(list)
   for item in items:
-    label = ', '.join(
-        f'{k}={tables.format_value(setting(item).config.get(k))}' for k in keys
-    )
-    curves[label].append(item)
+    curves[tables.label(setting(item).config, keys)].append(item)
   return {
       label: sorted(members, key=lambda i: axis.value(setting(i)))
       for label, members in curves.items()
@@ -126,14 +123,20 @@ def _draw_by_optimizer(
   curves = group_curves(settings, lambda s: s, axis, curve_keys)
   optimizers = sorted({s.optimizer for s in settings}, reverse=True)
   for level in levels:
-    label = ', '.join(
-        f'{k}={tables.format_value(level.config.get(k))}' for k in curve_keys
+    # SGD's level serves every curve that shares its keys (it reads no
+    # SAM key): the colour of its curve where there is one, else grey.
+    label = tables.label(level.config, curve_keys)
+    color = (
+        f'C{list(curves).index(label)}'
+        if len(curves) > 1 and label in curves
+        else 'gray'
+        if len(curves) > 1
+        else 'C1'
     )
-    color = list(curves).index(label) if len(curves) > 1 else 1
     estimate = level.estimate(metric)
     ax.axhline(
         scale * estimate.mean,
-        color=f'C{color}',
+        color=color,
         linestyle='--',
         label=', '.join(filter(None, ['SGD', label])),
     )
@@ -141,7 +144,7 @@ def _draw_by_optimizer(
       ax.axhspan(
           scale * estimate.low,
           scale * estimate.high,
-          color=f'C{color}',
+          color=color,
           alpha=0.15,
       )
   for index, (label, members) in enumerate(curves.items()):

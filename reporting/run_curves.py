@@ -39,13 +39,13 @@ def plot_loss_curves(
   )
   for index, setting in enumerate(settings):
     label = ', '.join(
-        [
-            setting.optimizer.upper(),
-            *(
-                f'{k}={tables.format_value(setting.config.get(k))}'
-                for k in curve_keys
-            ),
-        ]
+        filter(
+            None,
+            [
+                setting.optimizer.upper(),
+                tables.label(setting.config, curve_keys),
+            ],
+        )
     )
     rate = np.mean([run['linear_rate'] for run in setting.runs])
     for run_index, run in enumerate(setting.runs):

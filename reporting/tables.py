@@ -40,6 +40,14 @@ def format_value(value: Any) -> str:
   return '' if value is None else str(value)
 
 
+def label(config: dict[str, Any], keys: Sequence[str]) -> str:
+  """'k=v, ...' of the `keys` in `config` (a run's setting omits those it
+  does not read)."""
+  return ', '.join(
+      f'{k}={format_value(config[k])}' for k in keys if k in config
+  )
+
+
 def _order(value: Any) -> tuple[Any, ...]:
   """Sorts numbers numerically and widths by their layers' sizes."""
   if isinstance(value, (int, float)):
@@ -300,9 +308,7 @@ def format_gains(
         gain.sam.estimate(gain.metric),
         gain.estimate,
     )
-    setting = ', '.join(
-        f'{k}={format_value(gain.sam.config.get(k))}' for k in keys
-    )
+    setting = label(gain.sam.config, keys)
     seeds = (
         f'{len(gain.differences)} pairs'
         if gain.differences

@@ -1135,3 +1135,55 @@ def test_runs_ranked_by_different_metrics_need_a_metric(tmp_path):
   write(tmp_path / 'b' / 'summary.json', regression)
   with pytest.raises(ValueError, match='rank their epochs by different'):
     report.write_report(tmp_path, report_runs.load_summaries(tmp_path))
+
+
+def test_keys_a_variant_does_not_read_neither_split_nor_label_it(
+    tmp_path, capsys
+):
+  # As a sweep of variants writes them: every run carries every variant's
+  # keys, each variant its own rho and its own key set away from the
+  # default (RWP's sigma), and the SAM runs of one seed differ in RWP's
+  # sigma, which SAM does not read. SGD sits beside them once.
+  for seed in range(3):
+    sgd = 0.8 + 0.01 * seed
+    write(
+        tmp_path / f'sgd-{seed}' / 'summary.json',
+        make_summary(seed, 'sgd', sgd, sam_rwp_sigma=0.01),
+    )
+    write(
+        tmp_path / f'sam-{seed}' / 'summary.json',
+        make_summary(
+            seed,
+            'sam',
+            sgd + 0.02,
+            rho=0.1,
+            sam_variant='sam',
+            sam_rwp_sigma=0.01 * (1 + seed),
+        ),
+    )
+    write(
+        tmp_path / f'rwp-{seed}' / 'summary.json',
+        make_summary(
+            seed,
+            'sam',
+            sgd + 0.01,
+            rho=0.05,
+            sam_variant='rwp',
+            sam_rwp_sigma=0.05,
+        ),
+    )
+  written = report.write_report(tmp_path, report_runs.load_summaries(tmp_path))
+  gains = {
+      row['sam_variant']: row for row in read_csv(tmp_path / 'sam_gain.csv')
+  }
+  assert sorted(gains) == ['rwp', 'sam']
+  # SAM's three seeds are one setting, paired with SGD's three.
+  assert gains['sam']['n_pairs'] == '3'
+  assert float(gains['sam']['gain_mean']) == pytest.approx(0.02)
+  assert float(gains['rwp']['gain_mean']) == pytest.approx(0.01)
+  out = capsys.readouterr().out
+  assert 'rho=0.1, sam_variant=sam:' in out
+  assert 'rho=0.05, sam_variant=rwp:' in out
+  assert 'sam_rwp_sigma' not in out
+  # SGD's level sits beside the variants' rhos.
+  assert 'accuracy_vs_rho.png' in {path.name for path in written}
