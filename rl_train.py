@@ -181,6 +181,8 @@ def _start(
       if checkpointer.latest_step() is not None
       else None
   )
+  if restored is not None:
+    agent.resume(restored[0])
   state, progress = restored or (
       fresh,
       {

@@ -17,6 +17,7 @@ import optax
 
 import optimizers
 from rl import environments
+from rl import host
 from rl import networks
 from rl import ppo
 from runtime import parallel
@@ -76,13 +77,20 @@ class Agent:
     )
     # One replica's states split over the devices (see `place`), or None.
     self._shardings = None
+    # The host environments' loop (see initial_states), or None.
+    self._host = None
 
-  def initial_state(self, seed: int) -> AgentState:
-    """A replica's state before training, from its seed."""
+  def initial_state(self, seed: int, games=None) -> AgentState:
+    """A replica's state before training, from its seed (and its host
+    environments, `games`, for a game that steps on the host)."""
     init_key, reset_key, run_key = jax.random.split(jax.random.key(seed), 3)
-    observations, env_state = jax.vmap(self.env.env.reset, (0, None))(
-        jax.random.split(reset_key, self.config.rl_num_envs), self.env.params
-    )
+    if games is None:
+      observations, env_state = jax.vmap(self.env.env.reset, (0, None))(
+          jax.random.split(reset_key, self.config.rl_num_envs),
+          self.env.params,
+      )
+    else:
+      observations, env_state = jnp.asarray(games.reset()), games.snapshot()
     params = self.network.init(init_key, observations)
     sam_state = None
     if self.variant is not None and self.variant.init is not None:
@@ -103,10 +111,22 @@ class Agent:
     )
 
   def initial_states(self, seeds: list[int]) -> AgentState:
-    """The states of replicas of `seeds` before training, stacked."""
+    """The states of replicas of `seeds` before training, stacked (for a
+    game that steps on the host, with its environments, which the
+    epochs then step)."""
+    games = [None] * len(seeds)
+    if self.env.host:
+      self._host = host.HostLoop(self, seeds)
+      games = self._host.games
     return jax.tree.map(
-        lambda *x: jnp.stack(x), *[self.initial_state(s) for s in seeds]
+        lambda *x: jnp.stack(x),
+        *[self.initial_state(s, g) for s, g in zip(seeds, games)],
     )
+
+  def resume(self, states: AgentState) -> None:
+    """Puts host environments in the state restored `states` hold."""
+    if self._host is not None:
+      self._host.restore(states)
 
   def place(self, states: AgentState) -> tuple[AgentState, str]:
     """The replicas' stacked `states` on the devices, and a phrase saying
@@ -122,11 +142,15 @@ class Agent:
     states stay on the default device.
     """
     replicas, devices = states.step.shape[0], jax.device_count()
+    count = lambda n, noun: f'{n} {noun}' + ('s' if n > 1 else '')
     self._shardings = None
+    if self.env.host:
+      return states, f'{count(replicas, "replica")} on 1 device, the games ' + (
+          'stepped on the host'
+      )
     if replicas > 1 or devices == 1 or self.config.rl_num_envs % devices:
       states = parallel.spread_replicas(states, replicas)
       used = len(states.step.sharding.device_set)
-      count = lambda n, noun: f'{n} {noun}' + ('s' if n > 1 else '')
       note = (
           ''
           if used == devices
@@ -245,8 +269,14 @@ class Agent:
     state, (transitions, finished) = lax.scan(
         self._act, state, None, length=num_steps
     )
+    advantages, returns = self._advantages(state, transitions)
+    return state, transitions, advantages, returns, finished
+
+  def _advantages(self, state: AgentState, transitions: ppo.Transitions):
+    """GAE's advantages and returns [T, N] of a rollout that left the
+    environments at `state`'s observations."""
     _, last_values = self.network.apply(state.params, state.observations)
-    advantages, returns = ppo.generalized_advantages(
+    return ppo.generalized_advantages(
         transitions.rewards,
         transitions.values,
         transitions.dones,
@@ -254,7 +284,20 @@ class Agent:
         self.config.ppo_gamma,
         self.config.ppo_gae_lambda,
     )
-    return state, transitions, advantages, returns, finished
+
+  def draw_actions(self, state: AgentState):
+    """Actions for the observations of `state` from the policy: (state,
+    (actions, their log-probabilities, the values)), for host steps."""
+    state, key = _next_key(state)
+    logits, values = self.network.apply(state.params, state.observations)
+    actions = jax.random.categorical(key, logits)
+    return state, (actions, ppo.action_log_probs(logits, actions), values)
+
+  def learn_rollout(self, state: AgentState, transitions, rho):
+    """The PPO passes over a host rollout [T, N, ...] that left the
+    environments at `state`'s observations: (state, parts)."""
+    advantages, returns = self._advantages(state, transitions)
+    return self._learn(state, transitions, advantages, returns, rho)
 
   def loss(self, params: PyTree, transitions, advantages, returns):
     """(The PPO loss of a batch of flat transitions at `params`, its
@@ -288,14 +331,22 @@ class Agent:
         None,
         length=self.updates_per_epoch,
     )
+    return state, {
+        **self.epoch_metrics(state, parts),
+        'return_sum': return_sum,
+        'episodes': episodes,
+    }
+
+  def epoch_metrics(self, state: AgentState, parts: dict) -> dict:
+    """The means of an epoch's minibatch `parts`, and whether its losses
+    and the weights it ends with are finite."""
     metrics = {name: value.mean() for name, value in parts.items()}
-    # The losses and the weights the epoch ends with (its last update's).
     metrics['finite'] = jnp.all(jnp.isfinite(parts['loss'])) & jnp.all(
         jnp.array(
             [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(state.params)]
         )
     )
-    return state, {**metrics, 'return_sum': return_sum, 'episodes': episodes}
+    return metrics
 
   def _evaluate(self, params: PyTree) -> jax.Array:
     """The mean undiscounted return of rl_eval_episodes episodes of the
@@ -339,6 +390,8 @@ class Agent:
   def train_epoch(self) -> Callable[..., tuple[AgentState, dict]]:
     """(stacked states, rhos [R]) -> (states, metrics [R]) after an epoch,
     the states placed as `place` placed them (call it first)."""
+    if self._host is not None:
+      return self._host.epoch
 
     def epoch(states, rhos):
       if rhos.shape[0] > 1:
@@ -358,4 +411,6 @@ class Agent:
   @functools.cached_property
   def evaluate(self) -> Callable[[PyTree], jax.Array]:
     """Stacked params -> the evaluation episodes' mean return [R]."""
+    if self._host is not None:
+      return self._host.evaluate
     return jax.jit(jax.vmap(self._evaluate))

@@ -36,6 +36,7 @@ from analysis import hessian
 from analysis import measure
 from configuration import config_util
 from rl import agent as agents
+from rl import atari
 from runs import run_state
 from runs import rundir
 from runtime import parallel
@@ -58,6 +59,11 @@ class PolicyState:
 def check(config: ml_collections.ConfigDict, interpolate_to: str | None):
   """Raises ConfigError for analysis settings an agent cannot take."""
   settings = config.analysis
+  config_util.require(
+      not atari.is_atari(config.environment),
+      f'{config.environment} steps on the host; analyze.py measures agents '
+      'of gymnax environments, whose rollouts it collects inside jit',
+  )
   config_util.require(
       set(settings.parts) <= set(PARTS),
       f'analysis.parts {tuple(settings.parts)}: the PPO loss of an agent is '

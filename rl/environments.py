@@ -1,12 +1,15 @@
 """Environments by name (config.environment), from gymnax (Lange, 2022):
 JAX-native, so that whole rollouts run inside `jit` (CartPole-v1, Acrobot-v1,
 the MinAtar games Breakout-MinAtar, SpaceInvaders-MinAtar, Asterix-MinAtar,
-Freeway-MinAtar, Seaquest-MinAtar, ...). Discrete actions only."""
+Freeway-MinAtar, Seaquest-MinAtar, ...), and the Atari games of the Arcade
+Learning Environment as 'ALE/NAME-v5' (rl/atari.py), which step on the
+host. Discrete actions only."""
 
 import dataclasses
 from typing import Any
 
 from configuration import config_util
+from rl import atari
 
 INSTALL = 'pip install "gymnax>=1.0.1"'
 
@@ -22,6 +25,8 @@ class Environment:
   observation_shape: tuple[int, ...]
   # The longest episode (the environment's time limit).
   max_steps: int
+  # It steps on the host (the Atari games, rl/atari.py), not inside jit.
+  host: bool = False
 
   def is_frames(self) -> bool:
     """Whether observations are (height, width, channels) frames."""
@@ -31,6 +36,17 @@ class Environment:
 def make(name: str) -> Environment:
   """The environment `name`; ConfigError naming the install, the known
   names, or why it cannot be used."""
+  if atari.is_atari(name):
+    env = atari.make(name)
+    return Environment(
+        name=name,
+        env=None,
+        params=None,
+        num_actions=int(env.action_space.n),
+        observation_shape=(atari.SCREEN, atari.SCREEN, atari.STACK),
+        max_steps=atari.MAX_STEPS,
+        host=True,
+    )
   try:
     import gymnax  # pylint: disable=g-import-not-at-top
     from gymnax.environments import spaces  # pylint: disable=g-import-not-at-top

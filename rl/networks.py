@@ -58,7 +58,8 @@ class NatureCNN(nn.Module):
   layer (Shin et al.'s Atari panel uses 0.5, 1, 1.5 and 2: 0.4M to 6.7M
   parameters on 84x84x4 frames).
 
-  The convolutions are unpadded on frames of 36 pixels or more (84x84:
+  Frames of bytes (Atari's) are scaled to [0, 1] first. The convolutions
+  are unpadded on frames of 36 pixels or more (84x84:
   1.7M parameters at width 1, as in the paper) and padded ('SAME') on
   smaller ones (MinAtar's 10x10), where unpadded 8x8 kernels would leave
   nothing to convolve.
@@ -71,7 +72,8 @@ class NatureCNN(nn.Module):
   def __call__(self, frames: jax.Array) -> tuple[jax.Array, jax.Array]:
     padding = 'VALID' if min(frames.shape[1:3]) >= 36 else 'SAME'
     scale = lambda n: max(1, int(round(n * self.width)))
-    x = frames
+    # Atari's frames are bytes; MinAtar's are 0/1 already.
+    x = frames / 255.0 if frames.dtype == jnp.uint8 else frames
     for filters, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
       x = nn.Conv(
           scale(filters),
