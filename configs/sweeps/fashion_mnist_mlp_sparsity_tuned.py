@@ -7,7 +7,7 @@ schedule, seeds and rho grid) pruned by SNIP to sparsity {0, 0.5, 0.8,
 0.9, 0.95} of its kernels, with 40% label noise (where SAM gains at this
 width) and without. SAM trains five rhos from seeds 0-4 side by side (25
 replicas, each rho paired with the SGD run of its seed); SGD trains seeds
-0-4 side by side. Per noise level 5 SAM runs and 5 SGD runs, about 30
+0-4 side by side. Per noise level 5 SAM runs and 5 SGD runs, about 40
 minutes on a 2-core CPU:
 
   python sweep.py --workdir=runs/fashion_mnist_mlp_sparsity_tuned \
