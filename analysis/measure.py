@@ -67,16 +67,17 @@ class Analyzer:
       self,
       config: ml_collections.ConfigDict,
       mesh: jax.sharding.Mesh,
-      function: tuple[Any, PyTree] | None = None,
+      objective_and_data: tuple[Any, PyTree] | None = None,
   ):
-    """`function`: (objective, data) to measure instead of the training
-    loss on the analysis subset (an agent's PPO loss on a rollout,
-    rl/analysis.py); the objective offers objective.Objective's methods."""
+    """`objective_and_data`: the function to measure instead of the
+    training loss on the analysis subset (an agent's PPO loss on a rollout,
+    rl/analysis.py), as an object with objective.Objective's methods and
+    the data they take."""
     analysis_settings.check(config)
     # The run (or replica) measured; its analysis settings.
     self.config = config
     self.settings = config.analysis
-    self.objective, self.data = function or (
+    self.objective, self.data = objective_and_data or (
         objective.Objective(sources.dataset_spec(config), mesh),
         objective.load_subset(config, mesh),
     )

@@ -1,7 +1,8 @@
 """PPO on Atari Breakout (the Arcade Learning Environment): the setup of
 Shin et al.'s Atari panel, for an accelerator.
 
-CleanRL's Atari PPO (ppo_atari.py): 8 environments x 128 steps per
+The hyperparameters of CleanRL's Atari PPO (ppo_atari.py; its games differ,
+see docs/rl.md): 8 environments x 128 steps per
 rollout, 4 passes of 4 minibatches, Adam (eps 1e-5) at 2.5e-4 annealed
 linearly to 0, clip 0.1, entropy 0.01, value 0.5, gradients clipped to
 norm 0.5, the Nature CNN on 84x84 greyscale frames stacked by 4 (each

@@ -47,7 +47,7 @@ def is_sam_only(key: str) -> bool:
 
 def unread_variant_keys(variant: str) -> frozenset[str]:
   """The keys other SAM variants declare that `variant` does not read (RWP's
-  sigma for SAM): a SAM run's value of them changes nothing. None for a
+  sigma for SAM): a SAM run's value of them changes nothing. Empty for a
   name no variant has."""
   if variant not in sam.VARIANTS:
     return frozenset()

@@ -126,13 +126,12 @@ def _draw_by_optimizer(
     # SGD's level serves every curve that shares its keys (it reads no
     # SAM key): the colour of its curve where there is one, else grey.
     label = tables.label(level.config, curve_keys)
-    color = (
-        f'C{list(curves).index(label)}'
-        if len(curves) > 1 and label in curves
-        else 'gray'
-        if len(curves) > 1
-        else 'C1'
-    )
+    if len(curves) <= 1:
+      color = 'C1'
+    elif label in curves:
+      color = f'C{list(curves).index(label)}'
+    else:
+      color = 'gray'
     estimate = level.estimate(metric)
     ax.axhline(
         scale * estimate.mean,

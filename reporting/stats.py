@@ -338,15 +338,18 @@ def setting_config(config: dict[str, Any]) -> dict[str, Any]:
   """What identifies the setting a run with `config` belongs to: its keys
   but the seeds', without those its optimizer or SAM variant does not
   read."""
-  if config['optimizer'] == 'sgd':
-    unread = lambda k: default.is_sam_only(k)
-  else:
-    unread = default.unread_variant_keys(config.get('sam_variant', 'sam'))
-    unread = unread.__contains__
+  sgd = config['optimizer'] == 'sgd'
+  unread = (
+      set()
+      if sgd
+      else default.unread_variant_keys(config.get('sam_variant', 'sam'))
+  )
   return {
       k: v
       for k, v in config.items()
-      if k not in RUN_ONLY_KEYS and not unread(k)
+      if k not in RUN_ONLY_KEYS
+      and not (sgd and default.is_sam_only(k))
+      and k not in unread
   }
 
 

@@ -1,7 +1,9 @@
-"""The agent's computation on device: an epoch of PPO (rollouts of vmapped
-gymnax environments, advantages, minibatch updates with the base optimizer
-or a SAM variant on the PPO loss) and the evaluation episodes, for every
-replica side by side, each in one compiled call (see rl_train.py)."""
+"""The agent's computation: an epoch of PPO (rollouts of vmapped gymnax
+environments, advantages, minibatch updates with the base optimizer or a
+SAM variant on the PPO loss) and the evaluation episodes, for every replica
+side by side, each in one compiled call (see rl_train.py); for games that
+step on the host (Atari), rl/host.py's loop around the same compiled
+steps."""
 
 from collections.abc import Callable
 import functools
@@ -24,8 +26,6 @@ from runtime import parallel
 import sam
 
 PyTree = Any
-# The evaluation episodes' environment seeds, the same for every run.
-EVALUATION_SEED = 2**31 - 1
 
 
 @flax.struct.dataclass
@@ -142,7 +142,10 @@ class Agent:
     states stay on the default device.
     """
     replicas, devices = states.step.shape[0], jax.device_count()
-    count = lambda n, noun: f'{n} {noun}' + ('s' if n > 1 else '')
+
+    def count(n: int, noun: str) -> str:
+      return f'{n} {noun}' + ('s' if n > 1 else '')
+
     self._shardings = None
     if self.env.host:
       return states, f'{count(replicas, "replica")} on 1 device, the games ' + (
@@ -353,7 +356,7 @@ class Agent:
     policy, from fixed environment seeds and action draws (the same for
     every run), each to its end or the environment's time limit."""
     count = self.config.rl_eval_episodes
-    keys = jax.random.split(jax.random.key(EVALUATION_SEED), count)
+    keys = jax.random.split(jax.random.key(environments.EVALUATION_SEED), count)
     observations, env_state = jax.vmap(self.env.env.reset, (0, None))(
         keys, self.env.params
     )

@@ -135,15 +135,21 @@ class PPOObjective:
 
 
 def rollout(
-    agent: agents.Agent, state: agents.AgentState, num_examples: int, seed: int
+    agent: agents.Agent,
+    state: agents.AgentState,
+    num_examples: int,
+    seed: int,
+    compiled: Callable[..., Any] | None = None,
 ):
   """D: `num_examples` transitions from one replica's checkpointed `state`
-  (advantages and returns by GAE), shuffled; actions drawn with `seed`."""
+  (advantages and returns by GAE), shuffled; actions drawn with `seed`.
+  `compiled`: jit of agent.rollout, to share between replicas."""
   key = jax.random.key(seed)
   state = state.replace(key=jax.random.key_data(key))
-  _, transitions, advantages, returns, _ = jax.jit(
-      agent.rollout, static_argnums=1
-  )(state, num_examples // agent.config.rl_num_envs)
+  compiled = compiled or jax.jit(agent.rollout, static_argnums=1)
+  _, transitions, advantages, returns, _ = compiled(
+      state, num_examples // agent.config.rl_num_envs
+  )
   flat = jax.tree.map(
       lambda x: x.reshape((-1,) + x.shape[2:]),
       (transitions, advantages, returns),
@@ -153,11 +159,14 @@ def rollout(
 
 
 def load(
-    config: ml_collections.ConfigDict, workdir
+    config: ml_collections.ConfigDict,
+    workdir,
+    agent: agents.Agent | None = None,
 ) -> tuple[agents.AgentState, dict[str, Any]]:
-  """The newest checkpoint of the agent's run in `workdir`: (replicas'
-  states stacked, progress); ConfigError if none restores."""
-  agent = agents.Agent(config)
+  """The newest checkpoint of the agent's run in `workdir` (trained by
+  `agent`, made from `config` if not given): (replicas' states stacked,
+  progress); ConfigError if none restores."""
+  agent = agent or agents.Agent(config)
   seeds = [c.seed for c in run_state.replica_configs(config)]
   restored = rundir.Checkpointer(workdir, 1, read_only=True).restore(
       agent.initial_states(seeds)
@@ -173,15 +182,20 @@ def replica_analyzers(
   """Each replica's weights and an Analyzer of its PPO loss on its own
   rollout (on the first device); and the checkpoint's progress."""
   agent = agents.Agent(config)
-  states, progress = load(config, workdir)
+  states, progress = load(config, workdir, agent)
   states = jax.device_put(states, jax.devices()[0])
   mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), (parallel.AXIS,))
   objective = PPOObjective(agent)
+  compiled = jax.jit(agent.rollout, static_argnums=1)
   policies, analyzers = [], []
   for replica in range(config.num_replicas):
     state = parallel.replica(states, replica)
     data = rollout(
-        agent, state, config.analysis.num_examples, config.analysis.seed
+        agent,
+        state,
+        config.analysis.num_examples,
+        config.analysis.seed,
+        compiled,
     )
     policies.append(PolicyState(params=state.params, step=state.step))
     analyzers.append(measure.Analyzer(config, mesh, (objective, data)))

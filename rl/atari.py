@@ -1,22 +1,25 @@
 """Atari 2600 games through the Arcade Learning Environment (Bellemare et
 al., 2013; `ale-py`, which ships the ROMs), for `environment='ALE/NAME-v5'`.
 
-Each game is gymnasium's `ALE/NAME-v5` (sticky actions with probability
-0.25, as Machado et al., 2018 recommend, episodes cut at 108,000 frames)
-under the preprocessing of Mnih et al. (2015) as gymnasium's wrappers
-implement it: `AtariPreprocessing` (up to 30 no-op actions after a reset,
-each action repeated on 4 frames and the last two max-pooled, greyscale,
-84x84) and `FrameStackObservation` (the last 4 frames). The agent sees
+Each game is gymnasium's `ALE/NAME-v5` (episodes cut at 108,000 frames)
+without sticky actions, as CleanRL's `NoFrameskip-v4` games (the action
+chosen is the action played), under the preprocessing of Mnih et al.
+(2015) as gymnasium's wrappers implement it: `AtariPreprocessing` (up to 30
+no-op actions after a reset, each action repeated on 4 frames and the last
+two max-pooled, greyscale, 84x84) and `FrameStackObservation` (the last 4
+frames). Unlike CleanRL's, an episode is the whole game (no end at a lost
+life) and no FIRE is pressed for the agent after a reset. The agent sees
 uint8 frames (84, 84, 4), trains on rewards clipped to their sign and is
 scored on the game's own (unclipped) score.
 
 The emulator cannot step inside `jit`, so the environments step on the
-host, one call per step for all of a replica's environments (rl/agent.py's
-host rollout). Everything that decides their future is saved with the
+host (rl/host.py). Everything that decides their future is saved with the
 agent's checkpoint (`Games.snapshot`): the emulator's state with its random
-number generator, the lives counter, and how many episodes each
-environment has begun, which seeds the next reset. Restored
-(`Games.restore`), a run continues exactly.
+number generator, and how many episodes each environment has finished,
+which seeds its next reset; the frames the agent last saw are its
+observations. Restored (`Games.restore`), a run continues exactly. (Sticky
+actions would break this: the ALE repeats a previous action it does not
+let one save.)
 """
 
 import collections
@@ -70,7 +73,7 @@ def make(name: str):
       f'ALE/Pong-v5 ({sum(g.endswith("-v5") for g in games)} games as '
       "'ALE/NAME-v5')",
   )
-  env = gymnasium.make(name, frameskip=1)
+  env = gymnasium.make(name, frameskip=1, repeat_action_probability=0.0)
   env = gymnasium.wrappers.AtariPreprocessing(
       env,
       noop_max=NOOP_MAX,
@@ -88,9 +91,9 @@ def _frames(observation: np.ndarray) -> np.ndarray:
 
 
 class Games:
-  """One replica's environments on the host, each reset automatically when
-  its episode ends (as gymnax's are), from a seed that depends on `seed`,
-  its index and how many episodes it has begun."""
+  """Environments on the host, each reset automatically when its episode
+  ends (as gymnax's are), from a seed that depends on `seed`, its index and
+  how many episodes it has finished."""
 
   def __init__(self, name: str, count: int, seed: int):
     self._envs = [make(name) for _ in range(count)]
@@ -161,7 +164,6 @@ class Games:
     return {
         'emulator': emulator,
         'emulator_bytes': lengths,
-        'lives': np.asarray([env.env.lives for env in self._envs], np.int32),
         'episodes': self._episodes.copy(),
     }
 
@@ -175,7 +177,6 @@ class Games:
       state = np.asarray(snapshot['emulator'][i])
       state = state[: int(snapshot['emulator_bytes'][i])].tobytes()
       env.unwrapped.ale.restoreState(self._ale_py.ALEState(state))
-      env.env.lives = int(snapshot['lives'][i])
       env.obs_queue = collections.deque(
           np.moveaxis(np.asarray(observations[i]), -1, 0), maxlen=STACK
       )

@@ -12,6 +12,9 @@ from configuration import config_util
 from rl import atari
 
 INSTALL = 'pip install "gymnax>=1.0.1"'
+# The evaluation episodes' environment seeds and action draws, the same for
+# every run.
+EVALUATION_SEED = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +41,13 @@ def make(name: str) -> Environment:
   names, or why it cannot be used."""
   if atari.is_atari(name):
     env = atari.make(name)
+    num_actions = int(env.action_space.n)
+    env.close()
     return Environment(
         name=name,
         env=None,
         params=None,
-        num_actions=int(env.action_space.n),
+        num_actions=num_actions,
         observation_shape=(atari.SCREEN, atari.SCREEN, atari.STACK),
         max_steps=atari.MAX_STEPS,
         host=True,

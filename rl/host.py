@@ -18,12 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rl import atari
+from rl import environments
 from rl import ppo
+from runtime import parallel
 
 PyTree = Any
-# The evaluation episodes' environment seeds and action draws, the same for
-# every run (as rl/agent.py's EVALUATION_SEED).
-EVALUATION_SEED = 2**31 - 1
 
 
 class HostLoop:
@@ -37,17 +36,21 @@ class HostLoop:
         atari.Games(config.environment, config.rl_num_envs, seed)
         for seed in seeds
     ]
-    self._evaluation = None  # The evaluation's games, made when needed.
+    # Each replica's evaluation games, made when first needed.
+    self._evaluation = None
     self._draw = jax.jit(jax.vmap(agent.draw_actions))
     self._learn = jax.jit(jax.vmap(agent.learn_rollout), donate_argnums=0)
     self._metrics = jax.jit(jax.vmap(agent.epoch_metrics))
 
-    def greedy_free_draw(params, observations, t):
+    def evaluation_draw(params, observations, t):
+      """Actions from the policy, drawn with the same keys in every run."""
       logits, _ = agent.network.apply(params, observations)
-      key = jax.random.fold_in(jax.random.key(EVALUATION_SEED), t)
+      key = jax.random.fold_in(jax.random.key(environments.EVALUATION_SEED), t)
       return jax.random.categorical(key, logits)
 
-    self._evaluation_draw = jax.jit(greedy_free_draw)
+    self._evaluation_draw = jax.jit(
+        jax.vmap(evaluation_draw, in_axes=(0, 0, None))
+    )
 
   def restore(self, states) -> None:
     """The environments as the stacked `states` (a checkpoint's) hold
@@ -55,9 +58,7 @@ class HostLoop:
     snapshot = jax.device_get(states.env_state)
     observations = np.asarray(states.observations)
     for r, games in enumerate(self.games):
-      games.restore(
-          jax.tree.map(lambda x, r=r: x[r], snapshot), observations[r]
-      )
+      games.restore(parallel.replica(snapshot, r), observations[r])
 
   def _step(self, actions: np.ndarray):
     """One step of every replica's environments: (observations, rewards,
@@ -114,27 +115,30 @@ class HostLoop:
   def evaluate(self, params: PyTree) -> np.ndarray:
     """Each replica's mean score over rl_eval_episodes episodes from fixed
     seeds and action draws (the same for every run), each to its end or
-    the game's limit: [R]."""
+    the game's limit of 108,000 frames: [R]. The replicas' games step
+    together, their actions drawn in one call."""
     count = self._config.rl_eval_episodes
     if self._evaluation is None:
-      self._evaluation = atari.Games(
-          self._config.environment, count, EVALUATION_SEED
-      )
-    games = self._evaluation
-    scores = []
-    for r in range(len(self.games)):
-      replica = jax.tree.map(lambda x, r=r: x[r], params)
-      # Reset from the same seeds every time (its episode counts stay 0).
-      observations = games.reset()
-      total, done = np.zeros(count), np.zeros(count, bool)
-      for t in range(atari.MAX_STEPS):
-        if done.all():
-          break
-        actions = self._evaluation_draw(replica, observations, t)
-        observations, rewards, ended, cut = games.step(
-            np.asarray(actions), active=~done
-        )
-        total += rewards
-        done |= ended | cut
-      scores.append(total.mean())
-    return np.asarray(scores)
+      self._evaluation = [
+          atari.Games(
+              self._config.environment, count, environments.EVALUATION_SEED
+          )
+          for _ in self.games
+      ]
+    # The same episodes every time: the evaluation games finish none (an
+    # ended one stays ended), so their seeds stay those of episode 0.
+    observations = np.stack([games.reset() for games in self._evaluation])
+    total = np.zeros((len(self.games), count))
+    done = np.zeros((len(self.games), count), bool)
+    for t in range(atari.MAX_STEPS):
+      if done.all():
+        break
+      actions = np.asarray(self._evaluation_draw(params, observations, t))
+      stepped = [
+          games.step(a, active=~d)
+          for games, a, d in zip(self._evaluation, actions, done)
+      ]
+      observations, rewards, ended, cut = (np.stack(x) for x in zip(*stepped))
+      total += rewards
+      done |= ended | cut
+    return total.mean(1)

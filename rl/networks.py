@@ -28,17 +28,25 @@ def _heads(
   return logits, value[..., 0]
 
 
+def _scaled(observations: jax.Array) -> jax.Array:
+  """Frames of bytes (Atari's) in [0, 1]; other observations as they are
+  (MinAtar's are 0/1 already)."""
+  if observations.dtype == jnp.uint8:
+    return observations / 255.0
+  return observations
+
+
 class ActorCriticMLP(nn.Module):
-  """For vector observations: separate tanh towers of widths `num_neurons`
-  for the policy and the value (PureJaxRL's CartPole network with
-  num_neurons=(64, 64))."""
+  """For vector observations (frames are flattened, bytes scaled to
+  [0, 1]): separate tanh towers of widths `num_neurons` for the policy and
+  the value (PureJaxRL's CartPole network with num_neurons=(64, 64))."""
 
   num_neurons: Sequence[int]
   num_actions: int
 
   @nn.compact
   def __call__(self, observations: jax.Array) -> tuple[jax.Array, jax.Array]:
-    x = observations.reshape(observations.shape[0], -1)
+    x = _scaled(observations).reshape(observations.shape[0], -1)
     towers = []
     for tower in ('actor', 'critic'):
       h = x
@@ -72,8 +80,7 @@ class NatureCNN(nn.Module):
   def __call__(self, frames: jax.Array) -> tuple[jax.Array, jax.Array]:
     padding = 'VALID' if min(frames.shape[1:3]) >= 36 else 'SAME'
     scale = lambda n: max(1, int(round(n * self.width)))
-    # Atari's frames are bytes; MinAtar's are 0/1 already.
-    x = frames / 255.0 if frames.dtype == jnp.uint8 else frames
+    x = _scaled(frames)
     for filters, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
       x = nn.Conv(
           scale(filters),

@@ -38,33 +38,33 @@ def tiny(**overrides):
   return config
 
 
-def _play(games, observations, steps, seed):
+def _play(games, steps, seed):
   """`steps` steps of random actions: what each step returned."""
   rng = np.random.default_rng(seed)
-  record = []
-  for _ in range(steps):
-    observations, *rest = games.step(rng.integers(0, 4, 2))
-    record.append((observations, *rest))
-  return record
+  return [games.step(rng.integers(0, 4, 8)) for _ in range(steps)]
 
 
-def test_restored_games_play_on_exactly():
+# With sticky actions (which the ALE cannot save the previous action of)
+# the snapshot after 37 steps plays on differently: this test fails.
+@pytest.mark.parametrize('before', [37, 200])
+def test_restored_games_play_on_exactly(before):
   environment = environments.make(GAME)
   assert environment.observation_shape == (84, 84, 4)
   assert environment.num_actions == 4 and environment.host
-  games = atari.Games(GAME, 2, seed=3)
+  games = atari.Games(GAME, 8, seed=3)
   observations = games.reset()
-  assert observations.shape == (2, 84, 84, 4) and observations.dtype == np.uint8
-  observations = _play(games, observations, 200, 0)[-1][0]
+  assert observations.shape == (8, 84, 84, 4) and observations.dtype == np.uint8
+  if before:
+    observations = _play(games, before, 0)[-1][0]
   snapshot = games.snapshot()
   # Long enough that episodes end, and the environments reset from the
   # seeds the snapshot's episode counts give.
-  ahead = _play(games, observations, 1500, 1)
-  assert sum(int(np.sum(step[2] | step[3])) for step in ahead) >= 2
-  restored = atari.Games(GAME, 2, seed=3)
+  ahead = _play(games, 400, 1)
+  assert sum(int(np.sum(step[2] | step[3])) for step in ahead) >= 4
+  restored = atari.Games(GAME, 8, seed=3)
   restored.reset()
   restored.restore(snapshot, observations)
-  again = _play(restored, observations, 1500, 1)
+  again = _play(restored, 400, 1)
   for a, b in zip(ahead, again, strict=True):
     for x, y in zip(a, b):
       np.testing.assert_array_equal(x, y)
@@ -146,11 +146,12 @@ def test_atari_configs_that_cannot_run_are_refused_in_one_line(
   with pytest.raises(config_util.ConfigError) as raised:
     validate.check_config(tiny(**overrides))
   assert str(raised.value).startswith(error)
+  assert '\n' not in str(raised.value)
 
 
 def test_analyze_refuses_an_atari_agent_in_one_line(tmp_path):
-  config = tiny(num_epochs=1, rl_eval_episodes=1)
-  rl_train.train_and_evaluate(config, str(tmp_path))
+  # Before anything is loaded: the run's config alone.
+  (tmp_path / 'config.json').write_text(json.dumps(tiny().to_dict()))
   with pytest.raises(config_util.ConfigError) as raised:
     analyze.run(
         str(tmp_path),

@@ -22,6 +22,7 @@ from configuration import validate
 from divergence import Diverged
 from rl import agent as agents
 from rl import analysis as rl_analysis
+from rl import environments
 from rl import networks
 from rl import ppo
 import rl_train
@@ -216,7 +217,7 @@ def test_evaluation_and_training_returns_follow_the_episodes():
   state = agent.initial_state(0)
   env = agent.env
   keys = jax.random.split(
-      jax.random.key(agents.EVALUATION_SEED), config.rl_eval_episodes
+      jax.random.key(environments.EVALUATION_SEED), config.rl_eval_episodes
   )
   expected = []
   for key in keys:
@@ -317,6 +318,35 @@ def test_four_devices_train_what_one_does(replicas, placement, tmp_path):
     for a, b in zip(one, four, strict=True):
       for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=key)
+
+
+@pytest.mark.slow
+def test_one_replica_split_over_four_devices_resumes_exactly(tmp_path):
+  # Stopped after its first epoch and resumed on 4 devices, against the
+  # same run uninterrupted on 4 devices: the same history, bit for bit.
+  code = f"""
+import json
+from rl import agent as agents
+import rl_train
+from runs import outcomes
+from tests.test_rl import tiny
+config = tiny()
+rl_train.train_and_evaluate(config, '{tmp_path}/whole')
+try:
+  rl_train.train_and_evaluate(config, '{tmp_path}/cut', lambda: True)
+except outcomes.Stopped:
+  pass
+rl_train.train_and_evaluate(config, '{tmp_path}/cut')
+agent = agents.Agent(config)
+print(agent.place(agent.initial_states([0]))[1])
+"""
+  result = run_python(['-c', code], 4, check=True)
+  assert '1 replica, its 4 environments split over 4 devices' in result.stdout
+  whole, cut = (
+      json.loads((tmp_path / run / 'summary.json').read_text())['history']
+      for run in ('whole', 'cut')
+  )
+  assert len(whole) == 3 and cut == whole
 
 
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
