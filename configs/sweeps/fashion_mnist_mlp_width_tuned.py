@@ -9,8 +9,8 @@ validation, 100 epochs) at its three narrower widths, (75, 25) to
 0.005 to 0.5 from seeds 0-4 side by side (replica_seeds: 25 replicas, each
 rho paired with the SGD run of its seed); SGD trains seeds 0-4 side by
 side. 12 runs, about 25 minutes on a 2-core CPU
-(--sweep='num_neurons=[(75,25),(150,50),(300,100),(1200,400)]' adds the
-next width for about 40 minutes more):
+(--sweep='num_neurons=[(1200,400)]' on both commands trains the next
+width, about 45 minutes per noise level):
 
   python sweep.py --workdir=runs/fashion_mnist_mlp_width_tuned \
       --sweep_config=configs/sweeps/fashion_mnist_mlp_width_tuned.py
