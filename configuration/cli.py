@@ -3,9 +3,13 @@ user paths, config files and flags read with one-line errors, and the
 signals that ask a run to stop."""
 
 from collections.abc import Callable, Mapping, Sequence
+import fcntl
 import os
 import signal
+import struct
 import sys
+import termios
+import time
 from typing import NoReturn
 
 from absl import flags
@@ -37,10 +41,35 @@ def fail(message: str, now: bool = False) -> NoReturn:
     devnull = os.open(os.devnull, os.O_WRONLY)
     for stream in (sys.stdout, sys.stderr):
       os.dup2(devnull, stream.fileno())
+    # A thread's write already under way (blocked on a full pipe, say) still
+    # goes to the old descriptor: let it land first. Flushing waits for a
+    # write that holds the stream's lock; then, if the output is a pipe,
+    # the reader draining it lets any blocked writer through.
+    for stream in (sys.stdout, sys.stderr):
+      stream.flush()
+    _wait_until_drained(stderr)
     os.write(stderr, f'error: {message}\n'.encode())
     os._exit(outcomes.EXIT_ERROR)  # pylint: disable=protected-access
   print(f'error: {message}', file=sys.stderr, flush=True)
   sys.exit(outcomes.EXIT_ERROR)
+
+
+def _wait_until_drained(fd: int, timeout: float = 1.0) -> None:
+  """Waits (at most `timeout` seconds) until the pipe or terminal `fd`
+  holds no unread output, then a moment more for a writer just woken; at
+  once for a file, where writes do not wait."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    try:
+      unread = struct.unpack(
+          'i', fcntl.ioctl(fd, termios.FIONREAD, b'\0\0\0\0')
+      )[0]
+    except OSError:
+      return
+    if not unread:
+      break
+    time.sleep(0.001)
+  time.sleep(0.01)
 
 
 class _ClosedPipeTolerant:
