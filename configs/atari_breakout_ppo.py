@@ -13,11 +13,12 @@ The games step on the host; needs pip install "ale-py>=0.12.1"
 "opencv-python-headless>=4.10".
 """
 
-from configs import default
+from configs import cartpole_ppo
 
 
 def get_config():
-  config = default.get_config()
+  # CartPole's optimizer: Adam (eps 1e-5) at 2.5e-4, annealed linearly.
+  config = cartpole_ppo.get_config()
   config.environment = 'ALE/Breakout-v5'
   config.rl_network = 'nature_cnn'
   config.rl_width = 1.0
@@ -26,12 +27,5 @@ def get_config():
   config.rl_env_steps_per_epoch = 8 * 128 * 49
   config.rl_eval_episodes = 8
   config.ppo_clip = 0.1
-  config.optimizer = 'sgd'  # No SAM: Adam alone (base_optimizer).
-  config.base_optimizer = 'adam'
-  config.learning_rate = 2.5e-4
-  config.adam_eps = 1e-5
-  config.lr_schedule = 'linear'
-  config.weight_decay = 0.0
-  config.rho = 0.05
   config.num_epochs = 50
   return config
