@@ -352,42 +352,12 @@ class Agent:
     return metrics
 
   def _evaluate(self, params: PyTree) -> jax.Array:
-    """The mean undiscounted return of rl_eval_episodes episodes of the
-    policy, from fixed environment seeds and action draws (the same for
-    every run), each to its end or the environment's time limit."""
-    count = self.config.rl_eval_episodes
-    keys = jax.random.split(jax.random.key(environments.EVALUATION_SEED), count)
-    observations, env_state = jax.vmap(self.env.env.reset, (0, None))(
-        keys, self.env.params
+    """The evaluation episodes' mean return of the policy at `params`."""
+    return environments.evaluation_return(
+        self.env,
+        lambda observations: self.network.apply(params, observations)[0],
+        self.config.rl_eval_episodes,
     )
-
-    def running(carry):
-      t, _, _, _, done = carry
-      return (t < self.env.max_steps) & ~jnp.all(done)
-
-    def step(carry):
-      t, observations, env_state, total, done = carry
-      step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
-      action_keys, env_keys = jnp.moveaxis(
-          jax.vmap(jax.random.split)(step_keys), 1, 0
-      )
-      logits, _ = self.network.apply(params, observations)
-      actions = jax.vmap(jax.random.categorical)(action_keys, logits)
-      observations, env_state, rewards, terminated, truncated, _ = jax.vmap(
-          self.env.env.step, (0, 0, 0, None)
-      )(env_keys, env_state, actions, self.env.params)
-      ended = terminated | truncated
-      total = total + jnp.where(done, 0.0, rewards)
-      return t + 1, observations, env_state, total, done | ended
-
-    carry = (
-        jnp.zeros((), jnp.int32),
-        observations,
-        env_state,
-        jnp.zeros(count),
-        jnp.zeros(count, bool),
-    )
-    return lax.while_loop(running, step, carry)[3].mean()
 
   @functools.cached_property
   def train_epoch(self) -> Callable[..., tuple[AgentState, dict]]:

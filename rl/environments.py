@@ -5,8 +5,13 @@ Freeway-MinAtar, Seaquest-MinAtar, ...), and the Atari games of the Arcade
 Learning Environment as 'ALE/NAME-v5' (rl/atari.py), which step on the
 host. Discrete actions only."""
 
+from collections.abc import Callable
 import dataclasses
 from typing import Any
+
+import jax
+from jax import lax
+import jax.numpy as jnp
 
 from configuration import config_util
 from rl import atari
@@ -79,3 +84,44 @@ def make(name: str) -> Environment:
       observation_shape=tuple(env.observation_space(params).shape),
       max_steps=int(params.max_steps_in_episode),
   )
+
+
+def evaluation_return(
+    env: Environment,
+    policy_logits: Callable[[jax.Array], jax.Array],
+    count: int,
+) -> jax.Array:
+  """The mean undiscounted return of `count` episodes of the policy whose
+  action logits `policy_logits` gives for a batch of observations, from
+  fixed environment seeds and action draws (EVALUATION_SEED: the same for
+  every run), each to its end or the environment's time limit."""
+  keys = jax.random.split(jax.random.key(EVALUATION_SEED), count)
+  observations, env_state = jax.vmap(env.env.reset, (0, None))(keys, env.params)
+
+  def running(carry):
+    t, _, _, _, done = carry
+    return (t < env.max_steps) & ~jnp.all(done)
+
+  def step(carry):
+    t, observations, env_state, total, done = carry
+    step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t))(keys)
+    action_keys, env_keys = jnp.moveaxis(
+        jax.vmap(jax.random.split)(step_keys), 1, 0
+    )
+    actions = jax.vmap(jax.random.categorical)(
+        action_keys, policy_logits(observations)
+    )
+    observations, env_state, rewards, terminated, truncated, _ = jax.vmap(
+        env.env.step, (0, 0, 0, None)
+    )(env_keys, env_state, actions, env.params)
+    total = total + jnp.where(done, 0.0, rewards)
+    return t + 1, observations, env_state, total, done | terminated | truncated
+
+  carry = (
+      jnp.zeros((), jnp.int32),
+      observations,
+      env_state,
+      jnp.zeros(count),
+      jnp.zeros(count, bool),
+  )
+  return lax.while_loop(running, step, carry)[3].mean()
