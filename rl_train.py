@@ -215,6 +215,11 @@ def _start(
       config.ppo_epochs,
       placement,
   )
+  if restored is not None:
+    logging.info(
+        'Resumed from the checkpoint at the end of epoch %d.',
+        progress['epoch'],
+    )
   writers = [
       run_log.writer(d) for d in rundir.replica_dirs(workdir, len(configs))
   ]

@@ -4,6 +4,7 @@ loop's replicas against separate runs, a stopped run resumed against an
 uninterrupted one, every SAM variant on the PPO loss, and the refusals."""
 
 import json
+import logging
 import re
 import signal
 import sys
@@ -326,6 +327,7 @@ def test_one_replica_split_over_four_devices_resumes_exactly(tmp_path):
   # same run uninterrupted on 4 devices: the same history, bit for bit.
   code = f"""
 import json
+import logging
 from rl import agent as agents
 import rl_train
 from runs import outcomes
@@ -349,13 +351,15 @@ print(agent.place(agent.initial_states([0]))[1])
   assert len(whole) == 3 and cut == whole
 
 
-def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path, caplog):
   config = tiny(optimizer='sam')
   rl_train.train_and_evaluate(config, str(tmp_path / 'whole'))
   with pytest.raises(outcomes.Stopped, match='end of epoch 1 of 3'):
     rl_train.train_and_evaluate(config, str(tmp_path / 'cut'), lambda: True)
   assert not (tmp_path / 'cut' / 'summary.json').exists()
-  rl_train.train_and_evaluate(config, str(tmp_path / 'cut'))
+  with caplog.at_level(logging.INFO):
+    rl_train.train_and_evaluate(config, str(tmp_path / 'cut'))
+  assert 'Resumed from the checkpoint at the end of epoch 1.' in caplog.text
   whole, cut = (
       json.loads((tmp_path / run / 'summary.json').read_text())
       for run in ('whole', 'cut')

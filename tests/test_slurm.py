@@ -45,13 +45,15 @@ def _main_args(optimizer):
   ]
 
 
-def _sweep_args(workdir, optimizers):
+def _sweep_args(
+    workdir, optimizers, config='configs/quickstart.py', settings=RUN_SETTINGS
+):
   return [
       str(REPO / 'sweep.py'),
       f'--workdir={workdir}',
-      '--config=configs/quickstart.py',
+      f'--config={config}',
       f'--sweep=optimizer=[{",".join(optimizers)}]',
-      *RUN_SETTINGS,
+      *settings,
       *SLURM_FLAGS,
   ]
 
@@ -159,15 +161,14 @@ INTERRUPTIONS = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('interruption', list(INTERRUPTIONS))
-def test_an_interrupted_job_is_requeued_and_ends_as_if_uninterrupted(
-    cluster, tmp_path, uninterrupted_sam, interruption
-):
+def _interrupted_sam_job(cluster, tmp_path, interruption, sweep_args, began):
+  """Runs a SAM sweep of one job through SLURM, interrupts the job once
+  its train.log matches `began`, lets SLURM requeue it, and waits for the
+  sweep's end: (the run's directory, the first job's id)."""
   workdir = tmp_path / 'sweep'
   run_dir, output = workdir / 'optimizer=sam', tmp_path / 'sweep.out'
   waiting = subprocess.Popen(
-      [sys.executable, *_sweep_args(workdir, ['sam'])],
+      [sys.executable, *sweep_args(workdir)],
       cwd=REPO,
       env=cluster,
       stdout=output.open('w'),
@@ -175,7 +176,7 @@ def test_an_interrupted_job_is_requeued_and_ends_as_if_uninterrupted(
   )
   try:
     deadline = time.monotonic() + 300
-    while not re.search(r'epoch 2/24', _read(run_dir / 'train.log')):
+    while not re.search(began, _read(run_dir / 'train.log')):
       assert waiting.poll() is None, output.read_text()[-3000:]
       assert time.monotonic() < deadline, _read(run_dir / 'train.log')
       time.sleep(0.1)
@@ -203,12 +204,57 @@ def test_an_interrupted_job_is_requeued_and_ends_as_if_uninterrupted(
     assert waiting.wait(timeout=300) == 0, output.read_text()[-3000:]
   finally:
     waiting.kill()
-
   log = (run_dir / 'train.log').read_text()
   assert len(re.findall(rf'=== SLURM job {job_id} task 0 started', log)) == 2
-  assert re.search(r'^stopped: stopped at step \d+', log, re.MULTILINE), log
   assert 'Resumed from the checkpoint' in log
+  return run_dir, job_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('interruption', list(INTERRUPTIONS))
+def test_an_interrupted_job_is_requeued_and_ends_as_if_uninterrupted(
+    cluster, tmp_path, uninterrupted_sam, interruption
+):
+  run_dir, _ = _interrupted_sam_job(
+      cluster,
+      tmp_path,
+      interruption,
+      lambda workdir: _sweep_args(workdir, ['sam']),
+      r'epoch 2/24',
+  )
+  log = (run_dir / 'train.log').read_text()
+  assert re.search(r'^stopped: stopped at step \d+', log, re.MULTILINE), log
   assert_same_ending(run_dir, uninterrupted_sam)
+
+
+@pytest.mark.slow
+def test_an_agents_preempted_job_is_requeued_and_ends_as_if_uninterrupted(
+    cluster, tmp_path
+):
+  # CartPole's PPO with SAM (30 short epochs): the checkpoint holds the
+  # environments' states, so the requeued job plays on the same episodes
+  # and ends with the history main.py trains here in one go.
+  config = 'configs/cartpole_ppo.py'
+  code, output = main_py(
+      tmp_path / 'one_go', f'--config={config}', '--config.optimizer=sam'
+  )
+  assert code == 0, output[-3000:]
+  run_dir, _ = _interrupted_sam_job(
+      cluster,
+      tmp_path,
+      'preempted',
+      lambda workdir: _sweep_args(workdir, ['sam'], config, settings=[]),
+      r'epoch 2/30',
+  )
+  log = (run_dir / 'train.log').read_text()
+  assert re.search(r'^stopped: at the end of epoch \d+', log, re.MULTILINE)
+  summary, expected = (
+      json.loads((d / 'summary.json').read_text())
+      for d in (run_dir, tmp_path / 'one_go')
+  )
+  assert summary['status'] == 'finished'
+  assert summary['history'] == expected['history']
+  assert summary['final_return'] == expected['final_return']
 
 
 @pytest.mark.slow
