@@ -148,7 +148,9 @@ class Agent:
 
     self._shardings = None
     if self.env.host:
-      return states, f'{count(replicas, "replica")} on 1 device, the games ' + (
+      return jax.device_put(
+          states, jax.devices()[0]
+      ), f'{count(replicas, "replica")} on 1 device, the games ' + (
           'stepped on the host'
       )
     if replicas > 1 or devices == 1 or self.config.rl_num_envs % devices:

@@ -139,10 +139,11 @@ def per_replica(tree: PyTree, num_replicas: int) -> list[PyTree]:
 def spread_replicas(tree: PyTree, num_replicas: int) -> PyTree:
   """Replicas stacked on axis 0, spread over the devices when their number
   divides the replicas (jit then runs each device's replicas on it, with no
-  communication: they are independent); left on the default device
-  otherwise."""
+  communication: they are independent); on the default device otherwise,
+  committed to it as jit's outputs are (an uncommitted input compiles the
+  first call once more for the second)."""
   if jax.device_count() == 1 or num_replicas % jax.device_count():
-    return tree
+    return jax.device_put(tree, jax.devices()[0])
   return jax.device_put(
       tree, jax.sharding.NamedSharding(create_mesh(), P(AXIS))
   )

@@ -80,9 +80,12 @@ def small_config(**overrides):
   return config
 
 
-def run_python(args, devices: int = 1, timeout: int = 600, check=False):
-  """Runs `python args...` in the repo with `devices` virtual CPU devices."""
-  env = dict(os.environ)
+def run_python(
+    args, devices: int = 1, timeout: int = 600, check=False, env=None
+):
+  """Runs `python args...` in the repo with `devices` virtual CPU devices
+  (and the environment variables `env` besides this process's)."""
+  env = dict(os.environ, **(env or {}))
   env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
   env['JAX_PLATFORMS'] = 'cpu'
   result = subprocess.run(

@@ -287,13 +287,18 @@ def test_replicas_are_the_separate_runs(sam_pair, tmp_path):
     [
         (4, '4 replicas on 4 of 4 devices'),
         (1, '1 replica, its 4 environments split over 4 devices'),
+        (3, '3 replicas on 1 of 4 devices'),
     ],
 )
 def test_four_devices_train_what_one_does(replicas, placement, tmp_path):
-  # Four replicas spread over four devices, and one replica's four
-  # environments split over them, against the same on one device.
+  # SAM-Adam: four replicas spread over four devices, one replica's four
+  # environments split over them, and three replicas on one of them,
+  # against the same on one device; every placement compiles its epoch once
+  # (the states are placed as the epoch's outputs are, so the second epoch
+  # reuses the first's program).
   args = [
       '--config=configs/cartpole_ppo.py',
+      '--config.optimizer=sam',
       '--config.rl_rollout_steps=64',
       '--config.rl_env_steps_per_epoch=512',
       '--config.num_epochs=3',
@@ -301,10 +306,13 @@ def test_four_devices_train_what_one_does(replicas, placement, tmp_path):
   ]
   for devices in (1, 4):
     result = run_python(
-        ['main.py', f'--workdir={tmp_path / str(devices)}', *args], devices
+        ['main.py', f'--workdir={tmp_path / str(devices)}', *args],
+        devices,
+        env={'JAX_LOG_COMPILES': '1'},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (placement if devices == 4 else 'on 1 of 1 device.') in result.stderr
+    assert result.stderr.count('Compiling jit(epoch)') == 1, devices
   for replica in range(replicas):
     one, four = (
         json.loads(
