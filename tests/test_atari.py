@@ -2,6 +2,7 @@
 the real games, stepped on the host, resumed exactly from a checkpoint."""
 
 import json
+import signal
 import sys
 
 import flax
@@ -19,21 +20,29 @@ from rl import atari
 from rl import environments
 import rl_train
 from runs import outcomes
+from tests.test_faults import main_py
+from tests.test_faults import start
+from tests.test_faults import wait_for
 
 GAME = 'ALE/Breakout-v5'
 
 
+# Breakout for a few seconds an epoch: 2 rollouts of 2 x 16 steps, the
+# Nature CNN at a quarter of its width.
+TINY = {
+    'rl_num_envs': 2,
+    'rl_rollout_steps': 16,
+    'rl_env_steps_per_epoch': 64,
+    'ppo_minibatches': 2,
+    'rl_width': 0.25,
+    'rl_eval_episodes': 2,
+}
+
+
 def tiny(**overrides):
-  """Breakout for a few seconds: 2 epochs of 2 rollouts of 2 x 16 steps,
-  the Nature CNN at a quarter of its width."""
+  """TINY for 2 epochs."""
   config = atari_breakout_ppo.get_config()
-  config.rl_num_envs = 2
-  config.rl_rollout_steps = 16
-  config.rl_env_steps_per_epoch = 64
-  config.ppo_minibatches = 2
-  config.rl_width = 0.25
-  config.rl_eval_episodes = 2
-  config.num_epochs = 2
+  config.update(TINY, num_epochs=2)
   config.update(overrides)
   return config
 
@@ -94,6 +103,37 @@ def test_an_atari_agent_trains_and_resumes_exactly(tmp_path):
       for run in ('whole', 'cut')
   ]
   jax.tree.map(np.testing.assert_array_equal, states[0], states[1])
+
+
+@pytest.mark.slow
+def test_an_atari_run_resumes_exactly_after_sigterm_and_kill(tmp_path):
+  # main.py on Breakout (6 short epochs of SAM-Adam), stopped by SIGTERM
+  # or killed with -9 while its games step on the host, then resumed: the
+  # same history as the run never interrupted. (Compared as JSON text: an
+  # epoch in which no training episode ended has a NaN return.)
+  args = [
+      '--config=configs/atari_breakout_ppo.py',
+      '--config.optimizer=sam',
+      *(f'--config.{k}={v}' for k, v in TINY.items()),
+      '--config.num_epochs=6',
+  ]
+  history = lambda workdir: json.dumps(
+      json.loads((workdir / 'summary.json').read_text())['history']
+  )
+  code, output = main_py(tmp_path / 'whole', *args)
+  assert code == outcomes.EXIT_OK, output[-3000:]
+  for name, stop in (('term', signal.SIGTERM), ('kill', signal.SIGKILL)):
+    workdir, log = tmp_path / name, tmp_path / f'{name}.log'
+    process = start('main.py', [f'--workdir={workdir}', *args], log)
+    wait_for(log, r'epoch 2/6', process)
+    process.send_signal(stop)
+    assert process.wait(timeout=120) == (
+        outcomes.EXIT_STOPPED if stop == signal.SIGTERM else -signal.SIGKILL
+    )
+    code, output = main_py(workdir, *args)
+    assert code == outcomes.EXIT_OK, output[-3000:]
+    assert 'Resumed from the checkpoint at the end of epoch' in output
+    assert history(workdir) == history(tmp_path / 'whole'), name
 
 
 @pytest.mark.slow
