@@ -148,10 +148,12 @@ class Agent:
 
     self._shardings = None
     if self.env.host:
-      return jax.device_put(
-          states, jax.devices()[0]
-      ), f'{count(replicas, "replica")} on 1 device, the games ' + (
-          'stepped on the host'
+      # Committed to the device, as the epoch's outputs are (see
+      # parallel.spread_replicas).
+      states = jax.device_put(states, jax.devices()[0])
+      return states, (
+          f'{count(replicas, "replica")} on 1 device, the games stepped on '
+          'the host'
       )
     if replicas > 1 or devices == 1 or self.config.rl_num_envs % devices:
       states = parallel.spread_replicas(states, replicas)

@@ -335,7 +335,6 @@ def test_one_replica_split_over_four_devices_resumes_exactly(tmp_path):
   # same run uninterrupted on 4 devices: the same history, bit for bit.
   code = f"""
 import json
-import logging
 from rl import agent as agents
 import rl_train
 from runs import outcomes

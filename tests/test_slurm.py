@@ -164,7 +164,7 @@ INTERRUPTIONS = {
 def _interrupted_sam_job(cluster, tmp_path, interruption, sweep_args, began):
   """Runs a SAM sweep of one job through SLURM, interrupts the job once
   its train.log matches `began`, lets SLURM requeue it, and waits for the
-  sweep's end: (the run's directory, the first job's id)."""
+  sweep's end; the run's directory."""
   workdir = tmp_path / 'sweep'
   run_dir, output = workdir / 'optimizer=sam', tmp_path / 'sweep.out'
   waiting = subprocess.Popen(
@@ -207,7 +207,7 @@ def _interrupted_sam_job(cluster, tmp_path, interruption, sweep_args, began):
   log = (run_dir / 'train.log').read_text()
   assert len(re.findall(rf'=== SLURM job {job_id} task 0 started', log)) == 2
   assert 'Resumed from the checkpoint' in log
-  return run_dir, job_id
+  return run_dir
 
 
 @pytest.mark.slow
@@ -215,7 +215,7 @@ def _interrupted_sam_job(cluster, tmp_path, interruption, sweep_args, began):
 def test_an_interrupted_job_is_requeued_and_ends_as_if_uninterrupted(
     cluster, tmp_path, uninterrupted_sam, interruption
 ):
-  run_dir, _ = _interrupted_sam_job(
+  run_dir = _interrupted_sam_job(
       cluster,
       tmp_path,
       interruption,
@@ -239,7 +239,7 @@ def test_an_agents_preempted_job_is_requeued_and_ends_as_if_uninterrupted(
       tmp_path / 'one_go', f'--config={config}', '--config.optimizer=sam'
   )
   assert code == 0, output[-3000:]
-  run_dir, _ = _interrupted_sam_job(
+  run_dir = _interrupted_sam_job(
       cluster,
       tmp_path,
       'preempted',
