@@ -471,6 +471,28 @@ def _history(workdir):
   return json.loads((workdir / 'summary.json').read_text())['history']
 
 
+def assert_resumes_after_sigterm_and_kill(tmp_path, args, began):
+  """main.py with `args`, stopped by SIGTERM and killed with -9 once its
+  log matches `began`, then run again: each says it resumed and ends with
+  the history of the uninterrupted run in tmp_path/whole. (Compared as JSON
+  text, bit for bit: an epoch in which no training episode ended has a NaN
+  return, which == would call unequal to itself.)"""
+  history = lambda workdir: json.dumps(_history(workdir))
+  reference = history(tmp_path / 'whole')
+  for name, stop in (('term', signal.SIGTERM), ('kill', signal.SIGKILL)):
+    workdir, log = tmp_path / name, tmp_path / f'{name}.log'
+    process = start('main.py', [f'--workdir={workdir}', *args], log)
+    wait_for(log, began, process)
+    process.send_signal(stop)
+    assert process.wait(timeout=120) == (
+        outcomes.EXIT_STOPPED if stop == signal.SIGTERM else -signal.SIGKILL
+    )
+    code, output = main_py(workdir, *args)
+    assert code == outcomes.EXIT_OK, output[-3000:]
+    assert 'Resumed from the checkpoint at the end of epoch' in output
+    assert history(workdir) == reference, name
+
+
 @pytest.mark.slow
 def test_cartpole_learns_and_resumes_exactly_after_sigterm_and_kill(tmp_path):
   # The quickstart command with SAM: a return of 400 or more within its
@@ -488,15 +510,4 @@ def test_cartpole_learns_and_resumes_exactly_after_sigterm_and_kill(tmp_path):
   assert {'train/return', 'eval/return', 'train/entropy'} <= set(
       events.Tags()['scalars']
   )
-  reference = _history(tmp_path / 'whole')
-  for name, stop in (('term', signal.SIGTERM), ('kill', signal.SIGKILL)):
-    workdir, log = tmp_path / name, tmp_path / f'{name}.log'
-    process = start('main.py', [f'--workdir={workdir}', *args], log)
-    wait_for(log, r'epoch 5/30', process)
-    process.send_signal(stop)
-    assert process.wait(timeout=120) == (
-        outcomes.EXIT_STOPPED if stop == signal.SIGTERM else -signal.SIGKILL
-    )
-    code, output = main_py(workdir, *args)
-    assert code == outcomes.EXIT_OK, output[-3000:]
-    assert _history(workdir) == reference, name
+  assert_resumes_after_sigterm_and_kill(tmp_path, args, r'epoch 5/30')
