@@ -208,10 +208,10 @@ def compiled_in_turn(make_train, config: ml_collections.ConfigDict):
   train, key = purejaxrl_train(
       make_train, config, config.rl_env_steps_per_epoch
   )
-  box = [states]
 
   def ours_epoch():
-    box[0], metrics = epoch(box[0], rhos)
+    nonlocal states  # Donated to each call: carry on from its output.
+    states, metrics = epoch(states, rhos)
     jax.block_until_ready(metrics)
 
   calls = {ours_epoch: [], lambda: jax.block_until_ready(train(key)): []}
