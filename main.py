@@ -30,6 +30,7 @@ from runs import outcomes
 from runs import rundir
 from runtime import compilation_cache
 from runtime import distributed
+from runtime import xla_cpu
 import train
 
 FLAGS = flags.FLAGS
@@ -108,6 +109,8 @@ def main(argv):
   logging.get_absl_handler().addFilter(_WarningsOnly('jax/_src/xla_bridge'))
 
   config = FLAGS.config
+  # Before anything starts JAX's CPU backend, which sizes its pool once.
+  xla_cpu.use_threads(config.cpu_threads)
   try:
     distributed.initialize()
     workdir = cli.absolute_path(FLAGS.workdir, '--workdir')

@@ -51,6 +51,7 @@ CONFIG_KEYS = (
     'checkpoints_to_keep',
     'init_from',
     'compilation_cache_dir',
+    'cpu_threads',
     'sam_start_epoch',
     'log_spaced_evals',
 )

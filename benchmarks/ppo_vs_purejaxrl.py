@@ -3,7 +3,7 @@ SAM-Adam) against PureJaxRL's `purejaxrl/ppo.py` with the same network,
 hyperparameters and number of environment steps.
 
   python -m benchmarks.ppo_vs_purejaxrl --purejaxrl_dir=PATH \
-      [--envs=CartPole-v1,Breakout-MinAtar] [--json=FILE]
+      [--envs=CartPole-v1,Breakout-MinAtar] [--cpu_threads=N] [--json=FILE]
 
 PATH is a checkout of https://github.com/luchris429/purejaxrl (not a
 dependency; its ppo.py needs `pip install distrax`). Its `make_train` runs
@@ -31,8 +31,12 @@ epoch (one replica, as main.py compiles it) against PureJaxRL's training of
 the same number of steps, called in turn for --interleave_seconds, each the
 median of its calls. Interleaving cancels the drift of a shared machine,
 which separate runs do not; and it leaves out our per-epoch host work (the
-checkpoint, the records, the evaluation). `taskset -c 0` in front of the
-command runs both on one core.
+checkpoint, the records, the evaluation).
+
+--cpu_threads sizes XLA:CPU's thread pool for both programs, as
+config.cpu_threads does for main.py: configs/cartpole_ppo.py trains on one
+thread, the MinAtar config on one per core. The threads column says which
+a row used.
 """
 
 import importlib
@@ -54,6 +58,7 @@ import ml_collections
 from configs import cartpole_ppo
 from rl import agent as agent_lib
 import rl_train
+from runtime import xla_cpu
 
 flags.DEFINE_string(
     'purejaxrl_dir', None, 'A checkout of PureJaxRL (its root).'
@@ -74,6 +79,12 @@ flags.DEFINE_float(
     'interleave_seconds',
     40.0,
     'How long to call the two compiled programs in turn (0: skip).',
+)
+flags.DEFINE_integer(
+    'cpu_threads',
+    0,
+    "Threads of XLA:CPU's pool for both (config.cpu_threads; 0: one per "
+    'core).',
 )
 flags.DEFINE_string('json', None, 'Also write the table as JSON here.')
 FLAGS = flags.FLAGS
@@ -98,6 +109,7 @@ def config_for(env: str, optimizer: str) -> ml_collections.ConfigDict:
   config.rl_eval_episodes = 1
   config.num_epochs = FLAGS.epochs
   config.optimizer = optimizer
+  config.cpu_threads = FLAGS.cpu_threads
   return config
 
 
@@ -234,6 +246,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # Not each run's config.
   if not FLAGS.purejaxrl_dir:
     raise SystemExit('error: --purejaxrl_dir=<a PureJaxRL checkout> is needed')
+  # Before JAX starts: the pool is sized once per process.
+  xla_cpu.use_threads(FLAGS.cpu_threads)
   make_train = purejaxrl_make_train(pathlib.Path(FLAGS.purejaxrl_dir))
   rows = []
   for env in FLAGS.envs:
@@ -245,6 +259,7 @@ def main(argv):
     reference = best(theirs, make_train, config_for(env, 'sgd'))
     row = {
         'env': env,
+        'cpu_threads': xla_cpu.pool_size(),
         'purejaxrl_adam': reference,
         'ours_adam': adam,
         'ours_sam': sam,
@@ -258,12 +273,13 @@ def main(argv):
       row['compiled_ratio'] = ours_compiled / theirs_compiled
     rows.append(row)
   print(
-      f'{"environment":<18} {"PureJaxRL":>11} {"ours Adam":>11} '
+      f'{"environment":<18} {"threads":>7} {"PureJaxRL":>11} {"ours Adam":>11} '
       f'{"ratio":>6} {"ours SAM":>11} {"SAM cost":>8} {"compiled, in turn":>17}'
   )
   for row in rows:
     print(
-        f'{row["env"]:<18} {row["purejaxrl_adam"]:>11,.0f} '
+        f'{row["env"]:<18} {row["cpu_threads"]:>7} '
+        f'{row["purejaxrl_adam"]:>11,.0f} '
         f'{row["ours_adam"]:>11,.0f} {row["ratio_adam"]:>6.2f} '
         f'{row["ours_sam"]:>11,.0f} {row["sam_cost"]:>7.2f}x '
         f'{row.get("compiled_ratio", float("nan")):>17.2f}'

@@ -28,4 +28,5 @@ def get_config():
   config.rl_eval_episodes = 8
   config.ppo_clip = 0.1
   config.num_epochs = 50
+  config.cpu_threads = 0  # The Nature CNN's convolutions use every core.
   return config

@@ -30,6 +30,7 @@ TRAJECTORY_NEUTRAL_KEYS = (
     'analysis_every_epochs',
     'analysis',
     'compilation_cache_dir',
+    'cpu_threads',
     'log_spaced_evals',
 )
 # Keys that make a run one seed of a setting: report.py averages runs that
@@ -352,6 +353,12 @@ def get_config() -> ml_collections.ConfigDict:
   # ~/.cache/sam-overparam/jax-compilation. A second run of a config, or a
   # sweep's next run, then compiles nothing the first one compiled.
   config.compilation_cache_dir = config_dict.placeholder(str)
+  # Threads of XLA:CPU's pool (0 = one per core of the process's CPU
+  # affinity). Small agents train faster on one (configs/cartpole_ppo.py):
+  # with microsecond operations, handing them between threads costs more
+  # than it gains. main.py applies it before JAX starts; accelerators'
+  # programs do not use the pool.
+  config.cpu_threads = 0
   # Another run's workdir: start from its final weights, BatchNorm statistics
   # and pruning mask, with a fresh optimizer ('' = random initialization).
   config.init_from = ''

@@ -233,6 +233,10 @@ def check_config(
       f'checkpoint_every_steps must be >= 0 (0 = at epoch ends only), got '
       f'{config.checkpoint_every_steps}',
   )
+  require(
+      config.cpu_threads >= 0,
+      f'cpu_threads must be >= 0 (0 = one per core), got {config.cpu_threads}',
+  )
 
 
 def _check_sam(config: ml_collections.ConfigDict) -> None:

@@ -45,6 +45,7 @@ OTHER_KEYS = (
     'replica_seeds',
     'checkpoints_to_keep',
     'compilation_cache_dir',
+    'cpu_threads',
     'num_neurons',
     'rho',
     'sam_variant',

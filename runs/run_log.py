@@ -22,6 +22,7 @@ import models
 from runs import outcomes
 from runs import run_state
 from runs import rundir
+from runtime import xla_cpu
 import sam
 import tasks
 
@@ -42,6 +43,16 @@ def log_start(config: ml_collections.ConfigDict) -> None:
       jax.local_devices(),
       jax.device_count(),
   )
+  if jax.local_devices()[0].platform == 'cpu':
+    logging.info('XLA:CPU threads: %d', xla_cpu.pool_size())
+  if not xla_cpu.threads_applied(config.cpu_threads):
+    logging.warning(
+        'cpu_threads=%d not applied: XLA:CPU sizes its thread pool when JAX'
+        ' starts, which was before this run (main.py applies it first; or'
+        ' set PJRT_NPROC=%d in the environment)',
+        config.cpu_threads,
+        config.cpu_threads,
+    )
   logging.info('Config:\n%s', config)
 
 

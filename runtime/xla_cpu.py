@@ -1,8 +1,16 @@
-"""What XLA:CPU needs from the training step of convolutional networks.
+"""What XLA:CPU needs: a thread pool sized to the work, and three things
+for the training step of convolutional networks.
 
-Three things, measured on the 2-core CPU this project is developed on
+The thread pool (`use_threads`, config.cpu_threads): XLA:CPU runs the
+operations of a loop body as a graph and hands ready ones to its other
+threads. A small agent's operations (CartPole's 4 environments) take
+microseconds, so the handing over costs more than it gains: on one thread
+CartPole's Adam trains about 1.2x faster on a 2-core CPU, and the results
+are the same bit for bit (docs/rl.md, "Speed").
+
+The convolutions, measured on the 2-core CPU this project is developed on
 (docs/benchmarks.md, "Convolutions on CPU"); accelerators and the other
-models get neither:
+models get none of them:
 
 * one step per dispatch: inside a loop body XLA:CPU emits the gradient
   convolutions as plain loops;
@@ -15,6 +23,7 @@ models get neither:
 
 from collections.abc import Callable
 import functools
+import os
 from typing import Any
 
 import jax
@@ -31,6 +40,34 @@ _CPU_CONVOLUTION_OPTIONS = {
         'LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'
     )
 }
+
+
+# XLA:CPU sizes its thread pool from this variable when JAX starts its CPU
+# backend; unset, one thread per core of the process's CPU affinity.
+_THREADS_VARIABLE = 'PJRT_NPROC'
+
+
+def use_threads(threads: int) -> None:
+  """Sizes XLA:CPU's thread pool to `threads` (config.cpu_threads; 0 leaves
+  it as it is). XLA reads the size once, when JAX starts its CPU backend:
+  main.py calls this before anything touches a device."""
+  if threads > 0:
+    os.environ[_THREADS_VARIABLE] = str(threads)
+
+
+def pool_size() -> int:
+  """The size of XLA:CPU's thread pool, as XLA reads it when JAX starts its
+  CPU backend."""
+  for variable in (_THREADS_VARIABLE, 'NPROC'):
+    if os.environ.get(variable, '').isdigit():
+      return int(os.environ[variable])
+  return len(os.sched_getaffinity(0))
+
+
+def threads_applied(threads: int) -> bool:
+  """Whether config.cpu_threads = `threads` asks for nothing or for the
+  pool JAX started with (main.py calls use_threads before JAX starts)."""
+  return threads <= 0 or pool_size() == threads
 
 
 def _convolutional_on_cpu(config: ml_collections.ConfigDict) -> bool:

@@ -357,6 +357,28 @@ print(agent.place(agent.initial_states([0]))[1])
   assert len(whole) == 3 and cut == whole
 
 
+def test_cpu_threads_changes_the_speed_not_the_run(tmp_path):
+  # main.py sizes XLA:CPU's pool before JAX starts (the log says so, and
+  # warns of nothing); one thread and two train SAM-Adam bit for bit alike.
+  histories = []
+  for threads in (1, 2):
+    code, output = main_py(
+        tmp_path / str(threads),
+        '--config=configs/cartpole_ppo.py',
+        '--config.optimizer=sam',
+        '--config.rl_rollout_steps=64',
+        '--config.rl_env_steps_per_epoch=512',
+        '--config.num_epochs=2',
+        '--config.rl_eval_episodes=2',
+        f'--config.cpu_threads={threads}',
+    )
+    assert code == outcomes.EXIT_OK, output[-3000:]
+    assert f'XLA:CPU threads: {threads}\n' in output
+    assert 'not applied' not in output
+    histories.append(_history(tmp_path / str(threads)))
+  assert json.dumps(histories[0]) == json.dumps(histories[1])
+
+
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path, caplog):
   config = tiny(optimizer='sam')
   rl_train.train_and_evaluate(config, str(tmp_path / 'whole'))

@@ -140,6 +140,10 @@ BAD = [
     ),
     ({'epoch_passes': 0}, 'epoch_passes must be >= 1, got 0'),
     (
+        {'cpu_threads': -1},
+        'cpu_threads must be >= 0 (0 = one per core), got -1',
+    ),
+    (
         {'dataset': 'imagenet2012', 'epoch_passes': 2},
         'epoch_passes > 1 needs an in-memory dataset',
     ),

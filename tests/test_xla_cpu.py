@@ -1,9 +1,12 @@
-"""What the training step of convolutional networks gets on XLA:CPU: one
-step per dispatch, and convolutions off YNNPACK, which compute the same
-step."""
+"""What XLA:CPU gets: a thread pool of config.cpu_threads; and for the
+training step of convolutional networks, one step per dispatch and
+convolutions off YNNPACK, which compute the same step."""
+
+import os
 
 import jax
 import numpy as np
+import pytest
 
 from input_pipeline import on_device
 from input_pipeline import sources
@@ -12,8 +15,45 @@ import optimizers
 from runs import run_state
 from runtime import parallel
 from runtime import xla_cpu
+from tests.conftest import run_python
 from tests.conftest import small_config
 import train_step
+
+# A process that sizes the pool, starts JAX and prints how many pool threads
+# it started (XLA:CPU names them tf_XLAEigen) and the size it reports.
+_POOL_THREADS = """
+import os, sys
+from runtime import xla_cpu
+xla_cpu.use_threads(int(sys.argv[1]))
+import jax.numpy as jnp
+jnp.ones((64, 64)).dot(jnp.ones((64, 64))).block_until_ready()
+names = [open(f'/proc/self/task/{t}/comm').read().strip()
+         for t in os.listdir('/proc/self/task')]
+print(names.count('tf_XLAEigen'), xla_cpu.pool_size(),
+      xla_cpu.threads_applied(int(sys.argv[1])))
+"""
+
+
+@pytest.mark.parametrize('threads', [0, 1, 3])
+def test_cpu_threads_sizes_the_pool_jax_starts(threads):
+  # 0 leaves one thread per core of the process's CPU affinity; 1 and 3
+  # differ from that on this 2-core machine, and 3 from any single core.
+  result = run_python(['-c', _POOL_THREADS, str(threads)], check=True)
+  started, reported, applied = result.stdout.split()
+  expected = threads or len(os.sched_getaffinity(0))
+  assert int(started) == int(reported) == expected
+  assert applied == 'True'
+
+
+def test_a_pool_size_jax_did_not_start_with_is_told_apart(monkeypatch):
+  # What run_log warns about: a config's cpu_threads in a process whose JAX
+  # started without it (a library call, not main.py).
+  for variable in ('PJRT_NPROC', 'NPROC'):
+    monkeypatch.delenv(variable, raising=False)
+  started = len(os.sched_getaffinity(0))
+  assert xla_cpu.pool_size() == started
+  assert xla_cpu.threads_applied(0) and xla_cpu.threads_applied(started)
+  assert not xla_cpu.threads_applied(started + 1)
 
 
 def resnet_config(**keys):
