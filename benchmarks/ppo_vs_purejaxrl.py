@@ -33,10 +33,12 @@ median of its calls. Interleaving cancels the drift of a shared machine,
 which separate runs do not; and it leaves out our per-epoch host work (the
 checkpoint, the records, the evaluation).
 
---cpu_threads sizes XLA:CPU's thread pool for both programs, as
-config.cpu_threads does for main.py: configs/cartpole_ppo.py trains on one
-thread, the MinAtar config on one per core. The threads column says which
-a row used.
+--cpu_threads sizes XLA:CPU's thread pool for both programs and every
+environment of the run, as config.cpu_threads does for main.py (the pool
+is sized once per process): configs/cartpole_ppo.py trains on one thread,
+the MinAtar config on one per core, so time each environment as its config
+trains it with a run of its own. The threads column says what a row
+used.
 """
 
 import importlib
@@ -83,8 +85,9 @@ flags.DEFINE_float(
 flags.DEFINE_integer(
     'cpu_threads',
     0,
-    "Threads of XLA:CPU's pool for both (config.cpu_threads; 0: one per "
-    'core).',
+    "Threads of XLA:CPU's pool for both (config.cpu_threads; 0: XLA's "
+    'default).',
+    lower_bound=0,
 )
 flags.DEFINE_string('json', None, 'Also write the table as JSON here.')
 FLAGS = flags.FLAGS

@@ -353,11 +353,12 @@ def get_config() -> ml_collections.ConfigDict:
   # ~/.cache/sam-overparam/jax-compilation. A second run of a config, or a
   # sweep's next run, then compiles nothing the first one compiled.
   config.compilation_cache_dir = config_dict.placeholder(str)
-  # Threads of XLA:CPU's pool (0 = one per core of the process's CPU
-  # affinity). Small agents train faster on one (configs/cartpole_ppo.py):
-  # with microsecond operations, handing them between threads costs more
-  # than it gains. main.py applies it before JAX starts; accelerators'
-  # programs do not use the pool.
+  # Threads of XLA:CPU's pool (0 = XLA's default: $PJRT_NPROC if set, else
+  # one per core of the process's CPU affinity). Small agents train faster
+  # on one (configs/cartpole_ppo.py): with microsecond operations, handing
+  # them between threads costs more than it gains. main.py applies it
+  # before JAX starts (through $PJRT_NPROC, which XLA's GPU client may also
+  # read for its host threads; unmeasured, 0 leaves them as they are).
   config.cpu_threads = 0
   # Another run's workdir: start from its final weights, BatchNorm statistics
   # and pruning mask, with a fresh optimizer ('' = random initialization).

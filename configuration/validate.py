@@ -235,7 +235,8 @@ def check_config(
   )
   require(
       config.cpu_threads >= 0,
-      f'cpu_threads must be >= 0 (0 = one per core), got {config.cpu_threads}',
+      f'cpu_threads must be >= 0 (0 = as XLA sizes it), got '
+      f'{config.cpu_threads}',
   )
 
 

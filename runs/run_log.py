@@ -45,14 +45,14 @@ def log_start(config: ml_collections.ConfigDict) -> None:
   )
   if jax.local_devices()[0].platform == 'cpu':
     logging.info('XLA:CPU threads: %d', xla_cpu.pool_size())
-  if not xla_cpu.threads_applied(config.cpu_threads):
-    logging.warning(
-        'cpu_threads=%d not applied: XLA:CPU sizes its thread pool when JAX'
-        ' starts, which was before this run (main.py applies it first; or'
-        ' set PJRT_NPROC=%d in the environment)',
-        config.cpu_threads,
-        config.cpu_threads,
-    )
+    if not xla_cpu.threads_applied(config.cpu_threads):
+      logging.warning(
+          'cpu_threads=%d not applied: XLA:CPU sizes its thread pool when'
+          ' JAX starts, which was before this run (main.py applies it'
+          ' first; or set PJRT_NPROC=%d in the environment)',
+          config.cpu_threads,
+          config.cpu_threads,
+      )
   logging.info('Config:\n%s', config)
 
 

@@ -49,7 +49,7 @@ _THREADS_VARIABLE = 'PJRT_NPROC'
 
 def use_threads(threads: int) -> None:
   """Sizes XLA:CPU's thread pool to `threads` (config.cpu_threads; 0 leaves
-  it as it is). XLA reads the size once, when JAX starts its CPU backend:
+  it to XLA). XLA reads the size once, when JAX starts its CPU backend:
   main.py calls this before anything touches a device."""
   if threads > 0:
     os.environ[_THREADS_VARIABLE] = str(threads)
@@ -58,9 +58,11 @@ def use_threads(threads: int) -> None:
 def pool_size() -> int:
   """The size of XLA:CPU's thread pool, as XLA reads it when JAX starts its
   CPU backend."""
-  for variable in (_THREADS_VARIABLE, 'NPROC'):
-    if os.environ.get(variable, '').isdigit():
-      return int(os.environ[variable])
+  for variable in (_THREADS_VARIABLE, 'NPROC'):  # XLA's order.
+    try:
+      return max(0, int(os.environ.get(variable, '')))
+    except ValueError:  # Unset or not a number: XLA reads on.
+      continue
   return len(os.sched_getaffinity(0))
 
 

@@ -5,6 +5,7 @@ uninterrupted one, every SAM variant on the PPO loss, and the refusals."""
 
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -34,6 +35,7 @@ from tests.conftest import run_python
 from tests.test_faults import main_py
 from tests.test_faults import start
 from tests.test_faults import wait_for
+from tests.test_xla_cpu import PRINT_POOL_THREADS
 
 
 def test_advantages_match_the_discounted_sums_of_td_errors():
@@ -358,23 +360,38 @@ print(agent.place(agent.initial_states([0]))[1])
 
 
 def test_cpu_threads_changes_the_speed_not_the_run(tmp_path):
-  # main.py sizes XLA:CPU's pool before JAX starts (the log says so, and
-  # warns of nothing); one thread and two train SAM-Adam bit for bit alike.
+  # main.py sizes XLA:CPU's pool before JAX starts: one thread, and one
+  # more than the cores (never the default), each train with exactly that
+  # many pool threads (counted in the process once main.py is done), log
+  # it, warn of nothing, and train SAM-Adam bit for bit alike.
+  main_then_count = f"""
+import runpy, sys
+sys.argv = ['main.py', *sys.argv[1:]]
+try:
+  runpy.run_path('main.py', run_name='__main__')
+finally:
+  {PRINT_POOL_THREADS}
+"""
   histories = []
-  for threads in (1, 2):
-    code, output = main_py(
-        tmp_path / str(threads),
-        '--config=configs/cartpole_ppo.py',
-        '--config.optimizer=sam',
-        '--config.rl_rollout_steps=64',
-        '--config.rl_env_steps_per_epoch=512',
-        '--config.num_epochs=2',
-        '--config.rl_eval_episodes=2',
-        f'--config.cpu_threads={threads}',
+  for threads in (1, len(os.sched_getaffinity(0)) + 1):
+    result = run_python(
+        [
+            '-c',
+            main_then_count,
+            f'--workdir={tmp_path / str(threads)}',
+            '--config=configs/cartpole_ppo.py',
+            '--config.optimizer=sam',
+            '--config.rl_rollout_steps=64',
+            '--config.rl_env_steps_per_epoch=512',
+            '--config.num_epochs=2',
+            '--config.rl_eval_episodes=2',
+            f'--config.cpu_threads={threads}',
+        ]
     )
-    assert code == outcomes.EXIT_OK, output[-3000:]
-    assert f'XLA:CPU threads: {threads}\n' in output
-    assert 'not applied' not in output
+    assert result.returncode == outcomes.EXIT_OK, result.stderr[-3000:]
+    assert f'pool threads: {threads}\n' in result.stdout
+    assert f'XLA:CPU threads: {threads}\n' in result.stderr
+    assert 'not applied' not in result.stderr
     histories.append(_history(tmp_path / str(threads)))
   assert json.dumps(histories[0]) == json.dumps(histories[1])
 

@@ -141,7 +141,7 @@ BAD = [
     ({'epoch_passes': 0}, 'epoch_passes must be >= 1, got 0'),
     (
         {'cpu_threads': -1},
-        'cpu_threads must be >= 0 (0 = one per core), got -1',
+        'cpu_threads must be >= 0 (0 = as XLA sizes it), got -1',
     ),
     (
         {'dataset': 'imagenet2012', 'epoch_passes': 2},
