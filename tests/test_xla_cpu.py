@@ -2,6 +2,7 @@
 training step of convolutional networks, one step per dispatch and
 convolutions off YNNPACK, which compute the same step."""
 
+import logging
 import os
 
 import jax
@@ -12,6 +13,7 @@ from input_pipeline import on_device
 from input_pipeline import sources
 import models
 import optimizers
+from runs import run_log
 from runs import run_state
 from runtime import parallel
 from runtime import xla_cpu
@@ -52,7 +54,7 @@ print('reported:', xla_cpu.pool_size())
 
 
 def test_threads_applied_tells_a_pool_size_jax_did_not_start_with(
-    monkeypatch,
+    monkeypatch, caplog
 ):
   # What run_log warns about: a config's cpu_threads in a process whose JAX
   # started without it (a library call, not main.py).
@@ -62,6 +64,10 @@ def test_threads_applied_tells_a_pool_size_jax_did_not_start_with(
   assert xla_cpu.pool_size() == started
   assert xla_cpu.threads_applied(0) and xla_cpu.threads_applied(started)
   assert not xla_cpu.threads_applied(started + 1)
+  with caplog.at_level(logging.INFO):
+    run_log.log_start(small_config(cpu_threads=started + 1))
+  assert f'XLA:CPU threads: {started}' in caplog.text
+  assert f'cpu_threads={started + 1} not applied' in caplog.text
 
 
 def resnet_config(**keys):
